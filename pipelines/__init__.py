@@ -1,0 +1,1 @@
+"""SAP-native supply-chain planning on Dagster."""

@@ -1,0 +1,30 @@
+"""The one Definitions of the code location."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from pipelines.automation import schedules, sensors
+from pipelines.forecasting.assets import forecasting_assets
+from pipelines.ingest.assets import raw_assets
+from pipelines.jobs import jobs
+from pipelines.planning.assets import planning_assets
+from pipelines.warehouse.assets import dbt_daily_models, dbt_models, dbt_project
+from resources.dagster_resources import landing_from_env, warehouse_from_env
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    warehouse = warehouse_from_env()
+    return dg.Definitions(
+        assets=[*raw_assets, dbt_daily_models, dbt_models, *forecasting_assets, *planning_assets],
+        jobs=jobs,
+        schedules=schedules,
+        sensors=sensors,
+        resources={
+            "warehouse": warehouse,
+            "landing": landing_from_env(),
+            "dbt": DbtCliResource(project_dir=dbt_project, target=warehouse.dbt_target),
+        },
+    )

@@ -1,0 +1,72 @@
+"""The short summary `make demo` prints: what landed, how good the forecast is, what was planned."""
+
+from __future__ import annotations
+
+from resources.warehouse import WarehouseSettings
+
+BI_QUERY = """select p.plant_name, date_trunc('month', i.snapshot_date) as month,
+       sum(i.stock_value) as inventory_value
+from marts.fct_inventory_daily i join marts.dim_plant p using (plant_id)
+group by 1, 2 order by 1, 2;"""
+
+MARTS = (
+    "dim_material",
+    "dim_plant",
+    "dim_customer",
+    "dim_vendor",
+    "fct_sales_order_lines",
+    "fct_demand_daily",
+    "fct_demand_weekly",
+    "fct_inventory_daily",
+    "fct_goods_movements",
+    "fct_lead_times",
+)
+
+
+def summary_lines(generated: dict[str, int], settings: WarehouseSettings) -> list[str]:
+    warehouse = settings.open()
+    lines = ["", "Rows per raw table (generated -> loaded):"]
+    for table, expected in sorted(generated.items()):
+        loaded = warehouse.scalar(f"select count(*) from raw.{table.lower()}")
+        lines.append(f"  raw.{table.lower():<8} {expected:>9,} -> {loaded:>9,}")
+    lines.append("Rows per mart:")
+    for mart in MARTS:
+        if warehouse.table_exists(f"marts.{mart}"):
+            rows = warehouse.scalar(f"select count(*) from marts.{mart}")
+            lines.append(f"  marts.{mart:<22} {rows:>9,}")
+    accuracy = warehouse.read_sql(
+        "select model, avg(mase) as mase, avg(wape) as wape, count(*) as series "
+        "from planning.forecast_backtest where selected or model = 'seasonal_naive' "
+        "group by model order by mase"
+    )
+    selected = warehouse.read_sql(
+        "select avg(mase) as mase, avg(wape) as wape from planning.forecast_backtest where selected"
+    )
+    naive = accuracy[accuracy.model == "seasonal_naive"]
+    if not selected.empty and not naive.empty:
+        sel_mase, naive_mase = float(selected.mase.iat[0]), float(naive.mase.iat[0])
+        lines.append(
+            f"Forecast accuracy (backtest MASE, mean over series): selected models {sel_mase:.3f} "
+            f"vs seasonal naive {naive_mase:.3f} ({(1 - sel_mase / naive_mase):+.1%} better)"
+        )
+    for table, label in (
+        ("planning.demand_forecast", "forecast rows"),
+        ("planning.inventory_policy", "inventory policies"),
+        ("planning.replenishment_proposals", "purchase proposals"),
+        ("planning.delivery_routes", "route stops"),
+    ):
+        if warehouse.table_exists(table):
+            lines.append(f"  {label:<20} {warehouse.scalar(f'select count(*) from {table}'):>9,}")
+    target = settings.duckdb_path if settings.kind == "duckdb" else repr(settings)
+    lines += [
+        "",
+        f"Warehouse: {target}",
+        "A query a BI tool could run (inventory value by plant and month):",
+        *("  " + line for line in BI_QUERY.splitlines()),
+        "Open the Dagster UI on the same local instance: make ui  (then http://127.0.0.1:3000)",
+    ]
+    return lines
+
+
+def print_summary(generated: dict[str, int]) -> None:
+    print("\n".join(summary_lines(generated, WarehouseSettings.from_env())))

@@ -1,0 +1,164 @@
+"""Weekly forecast vintages: one partition per forecast origin, every vintage kept."""
+
+from __future__ import annotations
+
+import base64
+
+import dagster as dg
+import pandas as pd
+
+from pipelines.partitions import weekly_partitions
+from resources.dagster_resources import WAREHOUSE_POOL, WarehouseResource
+
+FORECAST = dg.AssetKey(["planning", "demand_forecast"])
+BACKTEST = dg.AssetKey(["planning", "forecast_backtest"])
+CLASSIFICATION = dg.AssetKey(["planning", "demand_classification"])
+
+HISTORY_SQL = """
+select material_id, plant_id, week_start, demand_qty, stockout_days > 0 as stockout
+from marts.fct_demand_weekly
+where week_start < ?
+order by material_id, plant_id, week_start
+"""
+
+
+def forecast_origin(context: dg.AssetExecutionContext) -> pd.Timestamp:
+    """A vintage's partition is its last week of actuals; the forecast starts the Monday after."""
+    return pd.Timestamp(context.partition_time_window.end.date())
+
+
+def with_origin(frame: pd.DataFrame, origin: pd.Timestamp) -> pd.DataFrame:
+    return frame.assign(forecast_origin=origin.date())
+
+
+def markdown_image(png: bytes) -> dg.MarkdownMetadataValue:
+    return dg.MarkdownMetadataValue(
+        f"![fan chart](data:image/png;base64,{base64.b64encode(png).decode()})"
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            FORECAST,
+            deps=[dg.AssetKey(["marts", "fct_demand_weekly"])],
+            description="Weekly demand forecast per material x plant with P10-P95 quantiles.",
+            kinds={"python", "statsforecast"},
+        ),
+        dg.AssetSpec(
+            BACKTEST,
+            deps=[dg.AssetKey(["marts", "fct_demand_weekly"])],
+            description="Rolling-origin backtest accuracy per series and model.",
+            kinds={"python"},
+        ),
+        dg.AssetSpec(
+            CLASSIFICATION,
+            deps=[dg.AssetKey(["marts", "fct_demand_weekly"])],
+            description="Syntetos-Boylan demand class and forecast error per series.",
+            kinds={"python"},
+        ),
+    ],
+    group_name="forecasting",
+    partitions_def=weekly_partitions,
+    pool=WAREHOUSE_POOL,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "forecast_bounds_ordered",
+            asset=FORECAST,
+            blocking=True,
+            description="Every forecast row has 0 <= lower <= point <= upper.",
+        ),
+        dg.AssetCheckSpec(
+            "every_active_series_forecast",
+            asset=FORECAST,
+            blocking=True,
+            description="Each series with demand in the last year has a forecast.",
+        ),
+    ],
+)
+def demand_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    from pipelines.forecasting.engine import ForecastConfig, fan_chart_png, run_forecast
+
+    origin = forecast_origin(context)
+    wh = warehouse.open()
+    history = wh.read_sql(HISTORY_SQL, [origin.date().isoformat()])
+    history["week_start"] = pd.to_datetime(history["week_start"])
+    history["demand_qty"] = history["demand_qty"].astype(float)
+    history["stockout"] = history["stockout"].astype(bool)
+    result = run_forecast(history, ForecastConfig(), origin=origin)
+
+    classification = result.classification.merge(
+        result.residuals, on=["material_id", "plant_id"], how="left"
+    )
+    outputs = {
+        "planning.demand_forecast": with_origin(result.forecast, origin),
+        "planning.forecast_backtest": with_origin(result.backtest, origin),
+        "planning.demand_classification": with_origin(classification, origin),
+    }
+    wh.replace_tables(outputs, where="forecast_origin = ?", params=[origin.date().isoformat()])
+
+    forecast = result.forecast
+    selected = result.backtest[result.backtest["selected"]]
+    naive = result.backtest[result.backtest["model"] == "seasonal_naive"]
+    top = (
+        forecast.groupby(["material_id", "plant_id"])["forecast_qty"].sum().nlargest(4).index.tolist()
+    )
+    yield dg.MaterializeResult(
+        asset_key=FORECAST,
+        metadata={
+            "dagster/row_count": len(forecast),
+            "forecast_origin": origin.date().isoformat(),
+            "series": forecast[["material_id", "plant_id"]].drop_duplicates().shape[0],
+            "selected_models": dg.JsonMetadataValue(
+                selected["model"].value_counts().to_dict()
+            ),
+            "fan_chart_top_items": markdown_image(fan_chart_png(history, forecast, top)),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=BACKTEST,
+        metadata={
+            "dagster/row_count": len(result.backtest),
+            "mase_selected": float(selected["mase"].mean()),
+            "mase_seasonal_naive": float(naive["mase"].mean()),
+            "quantile_coverage": dg.MarkdownMetadataValue(result.coverage.to_markdown(index=False)),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=CLASSIFICATION,
+        metadata={
+            "dagster/row_count": len(classification),
+            "demand_classes": dg.JsonMetadataValue(
+                classification["demand_class"].value_counts().to_dict()
+            ),
+        },
+    )
+    yield from forecast_checks(forecast, history)
+
+
+def forecast_checks(forecast: pd.DataFrame, history: pd.DataFrame):
+    ordered = (
+        (forecast["forecast_lower"] >= 0)
+        & (forecast["forecast_lower"] <= forecast["forecast_qty"])
+        & (forecast["forecast_qty"] <= forecast["forecast_upper"])
+    )
+    yield dg.AssetCheckResult(
+        check_name="forecast_bounds_ordered",
+        asset_key=FORECAST,
+        passed=bool(ordered.all()),
+        metadata={"violations": int((~ordered).sum())},
+    )
+    last_year = history["week_start"] >= history["week_start"].max() - pd.Timedelta(weeks=52)
+    active = history[last_year & (history["demand_qty"] > 0)][["material_id", "plant_id"]]
+    active_keys = set(map(tuple, active.drop_duplicates().to_numpy()))
+    forecast_keys = set(map(tuple, forecast[["material_id", "plant_id"]].drop_duplicates().to_numpy()))
+    missing = sorted(active_keys - forecast_keys)
+    yield dg.AssetCheckResult(
+        check_name="every_active_series_forecast",
+        asset_key=FORECAST,
+        passed=not missing,
+        metadata={"active_series": len(active_keys), "missing": dg.JsonMetadataValue(missing[:20])},
+    )
+
+
+forecasting_assets = [demand_forecast]

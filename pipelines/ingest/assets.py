@@ -1,0 +1,113 @@
+"""One raw asset per SAP table, built from its spec: daily partitions for transactional data."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+import dagster as dg
+
+from pipelines.ingest.load import (
+    LoadReport,
+    files_for_window,
+    landing_file_name,
+    load_table,
+    raw_table_columns,
+)
+from pipelines.ingest.specs import TABLE_SPECS, TableSpec
+from pipelines.partitions import daily_partitions
+from resources.dagster_resources import WAREHOUSE_POOL, LandingZone, WarehouseResource
+
+QUARANTINE_THRESHOLD = float(os.getenv("SCP_QUARANTINE_THRESHOLD", "0.01"))
+
+
+def raw_asset_key(table: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", table.lower()])
+
+
+def partition_window(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
+def _column_schema(spec: TableSpec) -> dg.TableSchema:
+    types = raw_table_columns(spec)
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(col.sql_name, types[col.sql_name], description=col.description)
+            for col in spec.columns
+        ]
+    )
+
+
+def _check_results(spec: TableSpec, report: LoadReport) -> list[dg.AssetCheckResult]:
+    share = report.quarantined_share
+    return [
+        dg.AssetCheckResult(
+            check_name="quarantine_share_below_threshold",
+            passed=share <= QUARANTINE_THRESHOLD,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "quarantined_share": dg.FloatMetadataValue(round(share, 6)),
+                "threshold": dg.FloatMetadataValue(QUARANTINE_THRESHOLD),
+                "rows_quarantined": report.rows_quarantined,
+            },
+        )
+    ]
+
+
+def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
+    partitioned = spec.is_partitioned
+
+    @dg.asset(
+        key=raw_asset_key(spec.name),
+        group_name="raw",
+        description=f"SAP {spec.name}: {spec.description}. Loaded from landing-zone extracts.",
+        partitions_def=daily_partitions if partitioned else None,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
+        pool=WAREHOUSE_POOL,
+        kinds={"sap", "csv"},
+        metadata={
+            "dagster/column_schema": _column_schema(spec),
+            "primary_key": ", ".join(spec.key),
+            "partition_column": spec.partition_column or "",
+        },
+        check_specs=[
+            dg.AssetCheckSpec(
+                "quarantine_share_below_threshold",
+                asset=raw_asset_key(spec.name),
+                blocking=True,
+                description="Share of rejected rows stays under SCP_QUARANTINE_THRESHOLD.",
+            )
+        ],
+    )
+    def raw_table(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingZone
+    ) -> dg.MaterializeResult:
+        window = partition_window(context) if partitioned else None
+        files = files_for_window(landing.root, spec, window)
+        if not partitioned and not files:
+            raise FileNotFoundError(
+                f"No extract for master table {spec.name}: expected "
+                f"{landing.root / landing_file_name(spec)}"
+            )
+        report = load_table(warehouse.open(), spec, files, window, context.run_id)
+        context.log.info(
+            f"{spec.name}: {report.rows_loaded} rows loaded, {report.rows_quarantined} "
+            f"quarantined from {len(report.files)} files"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": report.rows_loaded,
+                "rows_read": report.rows_read,
+                "rows_quarantined": report.rows_quarantined,
+                "files": len(report.files),
+                "detected_format": dg.JsonMetadataValue(next(iter(report.formats.values()), {})),
+            },
+            check_results=_check_results(spec, report),
+        )
+
+    return raw_table
+
+
+raw_assets = [build_raw_asset(spec) for spec in TABLE_SPECS.values()]

@@ -1,0 +1,372 @@
+"""The one declaration of every SAP table the platform ingests.
+
+Parser, raw DDL, quality checks, the demo generator and the dbt source docs all read
+these specs, so a column is named, typed and described exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ColumnKind = Literal["text", "alpha", "decimal", "integer", "date"]
+
+#: SAP's ALPHA conversion lengths for the keys we normalise everywhere.
+ALPHA_LENGTHS = {"MATNR": 18, "KUNNR": 10, "LIFNR": 10, "VBELN": 10, "EBELN": 10, "MBLNR": 10}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One SAP field: technical name, kind, SE16N label and meaning."""
+
+    name: str
+    kind: ColumnKind
+    label: str
+    description: str
+    required: bool = False
+    alpha_length: int | None = None
+
+    @property
+    def sql_name(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """An SAP table: its columns, primary key and (for transactional data) partition column."""
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    partition_column: str | None = None
+    allowed_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def raw_table(self) -> str:
+        return self.name.lower()
+
+    @property
+    def is_partitioned(self) -> bool:
+        return self.partition_column is not None
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _c(name: str, kind: ColumnKind, label: str, description: str, required: bool = False) -> Column:
+    alpha_length = ALPHA_LENGTHS.get(name) if kind == "alpha" else None
+    return Column(name, kind, label, description, required, alpha_length)
+
+
+def _key(name: str, kind: ColumnKind, label: str, description: str) -> Column:
+    return _c(name, kind, label, description, required=True)
+
+
+MATNR = _key("MATNR", "alpha", "Material", "Material number (ALPHA, 18 characters)")
+WERKS = _key("WERKS", "text", "Plant", "Plant")
+LIFNR = _c("LIFNR", "alpha", "Vendor", "Vendor account number (ALPHA, 10 characters)")
+KUNNR = _c("KUNNR", "alpha", "Customer", "Customer number (ALPHA, 10 characters)")
+WAERS = _c("WAERS", "text", "Currency", "Currency key")
+MEINS = _c("MEINS", "text", "Base Unit of Measure", "Base unit of measure (ST = piece)")
+
+MOVEMENT_TYPES = ("101", "102", "261", "262", "601", "602", "551", "552", "561")
+
+TABLE_SPECS: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in [
+        TableSpec(
+            "T001W",
+            "Plants",
+            (
+                WERKS,
+                _c("NAME1", "text", "Name", "Plant name"),
+                _c("ORT01", "text", "City", "City"),
+                _c("LAND1", "text", "Country", "Country key"),
+                _c("LATITUDE", "decimal", "Latitude", "Geo latitude of the plant (from ADRC)"),
+                _c("LONGITUDE", "decimal", "Longitude", "Geo longitude of the plant (from ADRC)"),
+            ),
+            key=("WERKS",),
+        ),
+        TableSpec(
+            "MARA",
+            "General material data",
+            (
+                MATNR,
+                _c("MTART", "text", "Material Type", "Material type (HAWA trading goods)", True),
+                _c("MATKL", "text", "Material Group", "Material group (product group)"),
+                MEINS,
+                _c("BRGEW", "decimal", "Gross Weight", "Gross weight per base unit"),
+                _c("GEWEI", "text", "Weight Unit", "Unit of weight"),
+                _c("ERSDA", "date", "Created On", "Date the material was created"),
+                _c("LVORM", "text", "Deletion Flag", "Flagged for deletion at client level"),
+            ),
+            key=("MATNR",),
+        ),
+        TableSpec(
+            "MAKT",
+            "Material descriptions",
+            (
+                MATNR,
+                _key("SPRAS", "text", "Language", "Language key"),
+                _c("MAKTX", "text", "Material Description", "Material description"),
+            ),
+            key=("MATNR", "SPRAS"),
+        ),
+        TableSpec(
+            "MARC",
+            "Plant data for material (MRP settings)",
+            (
+                MATNR,
+                WERKS,
+                _c("DISMM", "text", "MRP Type", "MRP type (VB reorder point, PD MRP, ND none)"),
+                _c("PLIFZ", "integer", "Planned Deliv. Time", "Planned delivery time in days"),
+                _c("EISBE", "decimal", "Safety Stock", "Safety stock in base unit"),
+                _c("DISLS", "text", "Lot Size", "Lot-sizing procedure"),
+                _c("BSTMI", "decimal", "Minimum Lot Size", "Minimum lot size"),
+                _c("BSTRF", "decimal", "Rounding Value", "Rounding value for purchase order qty"),
+                _c("MMSTA", "text", "Plant-Sp.Matl Status", "Plant-specific material status"),
+            ),
+            key=("MATNR", "WERKS"),
+        ),
+        TableSpec(
+            "MARD",
+            "Storage location stock, one snapshot per day",
+            (
+                MATNR,
+                WERKS,
+                _key("LGORT", "text", "Storage Location", "Storage location"),
+                _key("DATUM", "date", "Snapshot Date", "Date of the end-of-day stock snapshot"),
+                _c("LABST", "decimal", "Unrestricted", "Valuated unrestricted-use stock"),
+                _c("INSME", "decimal", "In Quality Insp.", "Stock in quality inspection"),
+                _c("SPEME", "decimal", "Blocked", "Blocked stock"),
+            ),
+            key=("MATNR", "WERKS", "LGORT", "DATUM"),
+            partition_column="DATUM",
+        ),
+        TableSpec(
+            "MBEW",
+            "Material valuation",
+            (
+                MATNR,
+                _key("BWKEY", "text", "Valuation Area", "Valuation area (= plant)"),
+                _c(
+                    "VPRSV", "text", "Price Control", "Price control (S standard, V moving average)"
+                ),
+                _c("VERPR", "decimal", "Moving Price", "Moving average price per price unit"),
+                _c("STPRS", "decimal", "Standard price", "Standard price per price unit"),
+                _c("PEINH", "integer", "Price Unit", "Price unit"),
+                WAERS,
+            ),
+            key=("MATNR", "BWKEY"),
+        ),
+        TableSpec(
+            "LFA1",
+            "Vendor master",
+            (
+                _key("LIFNR", "alpha", "Vendor", "Vendor account number (ALPHA, 10 characters)"),
+                _c("NAME1", "text", "Name", "Vendor name"),
+                _c("LAND1", "text", "Country", "Country key"),
+                _c("ORT01", "text", "City", "City"),
+            ),
+            key=("LIFNR",),
+        ),
+        TableSpec(
+            "KNA1",
+            "Customer master",
+            (
+                _key("KUNNR", "alpha", "Customer", "Customer number (ALPHA, 10 characters)"),
+                _c("NAME1", "text", "Name", "Customer name"),
+                _c("LAND1", "text", "Country", "Country key"),
+                _c("ORT01", "text", "City", "City"),
+                _c("PSTLZ", "text", "Postal Code", "Postal code"),
+                _c("LATITUDE", "decimal", "Latitude", "Geo latitude of the ship-to address"),
+                _c("LONGITUDE", "decimal", "Longitude", "Geo longitude of the ship-to address"),
+            ),
+            key=("KUNNR",),
+        ),
+        TableSpec(
+            "EINA",
+            "Purchasing info record, general data",
+            (
+                _key("INFNR", "text", "Info Record", "Number of the purchasing info record"),
+                _c("MATNR", "alpha", "Material", "Material number", True),
+                _c("LIFNR", "alpha", "Vendor", "Vendor account number", True),
+            ),
+            key=("INFNR",),
+        ),
+        TableSpec(
+            "EINE",
+            "Purchasing info record, purchasing organisation data",
+            (
+                _key("INFNR", "text", "Info Record", "Number of the purchasing info record"),
+                _key("EKORG", "text", "Purch. Organization", "Purchasing organisation"),
+                _key("WERKS", "text", "Plant", "Plant"),
+                _c("NETPR", "decimal", "Net Price", "Net price per price unit"),
+                _c("PEINH", "integer", "Price Unit", "Price unit"),
+                WAERS,
+                _c("APLFZ", "integer", "Pl. Deliv. Time", "Planned delivery time in days"),
+                _c("MINBM", "decimal", "Minimum Order Qty", "Minimum purchase order quantity"),
+                _c("NORBM", "decimal", "Standard Qty", "Standard purchase order quantity"),
+            ),
+            key=("INFNR", "EKORG", "WERKS"),
+        ),
+        TableSpec(
+            "EKKO",
+            "Purchasing document header",
+            (
+                _key("EBELN", "alpha", "Purchasing Document", "Purchase order number"),
+                _c("BSART", "text", "Document Type", "Purchasing document type (NB standard)"),
+                _c("LIFNR", "alpha", "Vendor", "Vendor account number", True),
+                _c("EKORG", "text", "Purch. Organization", "Purchasing organisation"),
+                _c("BEDAT", "date", "Document Date", "Purchase order date", True),
+                WAERS,
+            ),
+            key=("EBELN",),
+            partition_column="BEDAT",
+        ),
+        TableSpec(
+            "EKPO",
+            "Purchasing document item",
+            (
+                _key("EBELN", "alpha", "Purchasing Document", "Purchase order number"),
+                _key("EBELP", "integer", "Item", "Item number of purchasing document"),
+                _c("MATNR", "alpha", "Material", "Material number", True),
+                _c("WERKS", "text", "Plant", "Receiving plant", True),
+                _c("MENGE", "decimal", "PO Quantity", "Purchase order quantity"),
+                _c("MEINS", "text", "Order Unit", "Order unit"),
+                _c("NETPR", "decimal", "Net Price", "Net price per price unit"),
+                _c("PEINH", "integer", "Price Unit", "Price unit"),
+                _c("AEDAT", "date", "Changed On", "Item creation/change date", True),
+            ),
+            key=("EBELN", "EBELP"),
+            partition_column="AEDAT",
+        ),
+        TableSpec(
+            "EKET",
+            "Purchase order schedule lines",
+            (
+                _key("EBELN", "alpha", "Purchasing Document", "Purchase order number"),
+                _key("EBELP", "integer", "Item", "Item number of purchasing document"),
+                _key("ETENR", "integer", "Schedule Line", "Schedule line number"),
+                _c("EINDT", "date", "Delivery Date", "Promised delivery date"),
+                _c("MENGE", "decimal", "Scheduled Quantity", "Scheduled quantity"),
+                _c("WEMNG", "decimal", "Qty Delivered", "Quantity received so far"),
+                _c("BEDAT", "date", "Order Date", "Order date of the schedule line", True),
+            ),
+            key=("EBELN", "EBELP", "ETENR"),
+            partition_column="BEDAT",
+        ),
+        TableSpec(
+            "EKBE",
+            "Purchase order history (goods receipts)",
+            (
+                _key("EBELN", "alpha", "Purchasing Document", "Purchase order number"),
+                _key("EBELP", "integer", "Item", "Item number of purchasing document"),
+                _key("VGABE", "text", "Trans./Event Type", "Transaction type (1 goods receipt)"),
+                _key("GJAHR", "integer", "Material Doc. Year", "Material document year"),
+                _key("BELNR", "alpha", "Material Document", "Material document number"),
+                _key("BUZEI", "integer", "Item", "Material document item"),
+                _c("BWART", "text", "Movement Type", "Movement type (101 GR, 102 reversal)"),
+                _c("BUDAT", "date", "Posting Date", "Posting date of the goods receipt", True),
+                _c("MENGE", "decimal", "Quantity", "Received quantity (negative for reversals)"),
+                _c("DMBTR", "decimal", "Amount in LC", "Amount in local currency"),
+                WAERS,
+                _c("MATNR", "alpha", "Material", "Material number"),
+                _c("WERKS", "text", "Plant", "Plant"),
+            ),
+            key=("EBELN", "EBELP", "VGABE", "GJAHR", "BELNR", "BUZEI"),
+            partition_column="BUDAT",
+        ),
+        TableSpec(
+            "VBAK",
+            "Sales document header",
+            (
+                _key("VBELN", "alpha", "Sales Document", "Sales order number"),
+                _c("AUART", "text", "Sales Document Type", "Sales document type (OR standard)"),
+                _c("ERDAT", "date", "Created On", "Order creation date", True),
+                _c("KUNNR", "alpha", "Sold-To Party", "Sold-to customer", True),
+                _c("VKORG", "text", "Sales Organization", "Sales organisation"),
+                _c("VDATU", "date", "Req. Deliv. Date", "Requested delivery date"),
+                _c("WAERK", "text", "Document Currency", "Document currency"),
+            ),
+            key=("VBELN",),
+            partition_column="ERDAT",
+        ),
+        TableSpec(
+            "VBAP",
+            "Sales document item",
+            (
+                _key("VBELN", "alpha", "Sales Document", "Sales order number"),
+                _key("POSNR", "integer", "Item", "Sales document item"),
+                _c("MATNR", "alpha", "Material", "Material number", True),
+                _c("WERKS", "text", "Plant", "Delivering plant", True),
+                _c("KWMENG", "decimal", "Order Quantity", "Cumulative order quantity"),
+                _c("VRKME", "text", "Sales Unit", "Sales unit"),
+                _c("NETWR", "decimal", "Net Value", "Net value of the item"),
+                _c("WAERK", "text", "Document Currency", "Document currency"),
+                _c("ERDAT", "date", "Created On", "Item creation date", True),
+            ),
+            key=("VBELN", "POSNR"),
+            partition_column="ERDAT",
+        ),
+        TableSpec(
+            "MKPF",
+            "Material document header",
+            (
+                _key("MBLNR", "alpha", "Material Document", "Material document number"),
+                _key("MJAHR", "integer", "Material Doc. Year", "Material document year"),
+                _c("BUDAT", "date", "Posting Date", "Posting date", True),
+                _c("BLDAT", "date", "Document Date", "Document date"),
+                _c("VGART", "text", "Transaction Type", "Transaction/event type"),
+            ),
+            key=("MBLNR", "MJAHR"),
+            partition_column="BUDAT",
+        ),
+        TableSpec(
+            "MSEG",
+            "Material document item (goods movements), signed as in an MB51 export",
+            (
+                _key("MBLNR", "alpha", "Material Document", "Material document number"),
+                _key("MJAHR", "integer", "Material Doc. Year", "Material document year"),
+                _key("ZEILE", "integer", "Item", "Material document item"),
+                _c("BWART", "text", "Movement Type", "Movement type", True),
+                _c("MATNR", "alpha", "Material", "Material number", True),
+                _c("WERKS", "text", "Plant", "Plant", True),
+                _c("LGORT", "text", "Storage Location", "Storage location"),
+                _c("MENGE", "decimal", "Quantity", "Quantity, negative for issues (SHKZG = H)"),
+                MEINS,
+                _c("SHKZG", "text", "Debit/Credit", "S receipt (debit), H issue (credit)"),
+                _c("DMBTR", "decimal", "Amount in LC", "Amount in local currency, signed"),
+                WAERS,
+                LIFNR,
+                KUNNR,
+                _c("EBELN", "alpha", "Purchase Order", "Purchase order of a goods receipt"),
+                _c("KDAUF", "alpha", "Sales Order", "Sales order of a delivery"),
+                _c("BUDAT_MKPF", "date", "Posting Date", "Posting date of the document", True),
+            ),
+            key=("MBLNR", "MJAHR", "ZEILE"),
+            partition_column="BUDAT_MKPF",
+            allowed_values={"BWART": MOVEMENT_TYPES, "SHKZG": ("S", "H")},
+        ),
+    ]
+}
+
+MASTER_TABLES = [name for name, spec in TABLE_SPECS.items() if not spec.is_partitioned]
+TRANSACTIONAL_TABLES = [name for name, spec in TABLE_SPECS.items() if spec.is_partitioned]
+
+
+def get_spec(table: str) -> TableSpec:
+    """Look a table up by SAP name, case-insensitively, with a clear error."""
+    try:
+        return TABLE_SPECS[table.upper()]
+    except KeyError:
+        known = ", ".join(sorted(TABLE_SPECS))
+        raise KeyError(f"Unknown SAP table {table!r}; known tables: {known}") from None

@@ -1,0 +1,47 @@
+"""Asset jobs, one per partition scheme, because a run covers assets that share one.
+
+- `ingest_daily`: transactional raw tables and the incremental dbt facts, per day (a range of
+  days runs as a single run: every asset has `BackfillPolicy.single_run`).
+- `refresh_master_data`: master data and the unpartitioned dbt models built on full history.
+- `plan_weekly`: a forecast vintage and the plans made from it, per week.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.forecasting.assets import forecasting_assets
+from pipelines.ingest.assets import raw_assets
+from pipelines.partitions import daily_partitions, weekly_partitions
+from pipelines.planning.assets import planning_assets
+from pipelines.warehouse.assets import dbt_daily_models, dbt_models
+
+raw_daily = [a for a in raw_assets if a.partitions_def is not None]
+raw_master = [a for a in raw_assets if a.partitions_def is None]
+
+DAILY_ASSETS = [*raw_daily, dbt_daily_models]
+MASTER_ASSETS = [*raw_master]
+UNPARTITIONED_MODELS = [dbt_models]
+WEEKLY_ASSETS = [*forecasting_assets, *planning_assets]
+
+ingest_daily_job = dg.define_asset_job(
+    "ingest_daily",
+    selection=dg.AssetSelection.assets(*DAILY_ASSETS),
+    partitions_def=daily_partitions,
+    description="Load a day (or a range of days) of SAP transactions and update the facts.",
+)
+
+refresh_master_data_job = dg.define_asset_job(
+    "refresh_master_data",
+    selection=dg.AssetSelection.assets(*MASTER_ASSETS, *UNPARTITIONED_MODELS),
+    description="Reload SAP master data and rebuild dimensions and history-wide marts.",
+)
+
+plan_weekly_job = dg.define_asset_job(
+    "plan_weekly",
+    selection=dg.AssetSelection.assets(*WEEKLY_ASSETS),
+    partitions_def=weekly_partitions,
+    description="Forecast demand and compute plans for one weekly vintage.",
+)
+
+jobs = [ingest_daily_job, refresh_master_data_job, plan_weekly_job]

@@ -1,0 +1,82 @@
+"""Dagster resources over the pure warehouse and landing-zone classes, and the one env switch.
+
+`SCP_WAREHOUSE=duckdb` (default) keeps everything in `.local/`; `SCP_WAREHOUSE=postgres`
+points the warehouse at Postgres, configured from `SCP_PG_*` variables. Secrets are read
+through `dg.EnvVar`, so they never appear in run config or logs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from resources.paths import LOCAL_DIR
+from resources.warehouse import Warehouse, WarehouseSettings
+
+#: Every asset that touches the warehouse claims a slot in this pool. The local instance
+#: limits it to 1 (a DuckDB file allows one writing process); production raises it.
+WAREHOUSE_POOL = "warehouse"
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The planning warehouse: DuckDB file or Postgres database."""
+
+    kind: str = "duckdb"
+    duckdb_path: str = str(LOCAL_DIR / "warehouse.duckdb")
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5432
+    pg_user: str = "postgres"
+    pg_password: str = ""
+    pg_database: str = "postgres"
+
+    def settings(self) -> WarehouseSettings:
+        return WarehouseSettings(
+            kind=self.kind,
+            duckdb_path=self.duckdb_path,
+            pg_host=self.pg_host,
+            pg_port=self.pg_port,
+            pg_user=self.pg_user,
+            pg_password=self.pg_password,
+            pg_database=self.pg_database,
+        )
+
+    def open(self) -> Warehouse:
+        return self.settings().open()
+
+    @property
+    def dbt_target(self) -> str:
+        return self.kind
+
+
+class LandingZone(dg.ConfigurableResource):
+    """The folder SAP extracts are dropped into (a mounted share, an SFTP drop, ...)."""
+
+    path: str = str(LOCAL_DIR / "landing")
+
+    @property
+    def root(self) -> Path:
+        return Path(self.path)
+
+
+def _env_or(name: str, default: str) -> str | dg.EnvVar:
+    return dg.EnvVar(name) if name in os.environ else default
+
+
+def warehouse_from_env() -> WarehouseResource:
+    """The resource for `SCP_WAREHOUSE`; user and password stay `EnvVar`s, never plain config."""
+    settings = WarehouseSettings.from_env()
+    return WarehouseResource(
+        kind=settings.kind,
+        duckdb_path=settings.duckdb_path,
+        pg_host=settings.pg_host,
+        pg_port=settings.pg_port,
+        pg_user=_env_or("SCP_PG_USER", settings.pg_user),
+        pg_password=_env_or("SCP_PG_PASSWORD", ""),
+        pg_database=settings.pg_database,
+    )
+
+
+def landing_from_env() -> LandingZone:
+    return LandingZone(path=os.getenv("SCP_LANDING_DIR", str(LOCAL_DIR / "landing")))

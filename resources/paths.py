@@ -1,0 +1,8 @@
+"""Where the embedded default keeps its state: a git-ignored `.local/` in the project."""
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LOCAL_DIR = Path(os.getenv("SCP_LOCAL_DIR", PROJECT_ROOT / ".local"))
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"

@@ -1,0 +1,289 @@
+"""The warehouse behind one interface: an embedded DuckDB file or a Postgres database.
+
+Every write that belongs to a partition deletes its window and inserts in one transaction,
+so a partition is either fully replaced or untouched (principle 3 of DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from resources.paths import LOCAL_DIR
+
+SCHEMAS = ("raw", "quarantine", "staging", "intermediate", "marts", "planning", "reporting")
+
+QUARANTINE_TABLE = "quarantine.rejected_rows"
+QUARANTINE_COLUMNS = {
+    "table_name": "VARCHAR",
+    "source_file": "VARCHAR",
+    "source_line": "BIGINT",
+    "column_name": "VARCHAR",
+    "reason": "VARCHAR",
+    "raw_record": "VARCHAR",
+    "run_id": "VARCHAR",
+    "rejected_at": "TIMESTAMP",
+}
+
+_PANDAS_TO_SQL = {
+    "b": "BOOLEAN",
+    "i": "BIGINT",
+    "u": "BIGINT",
+    "f": "DOUBLE PRECISION",
+    "M": "TIMESTAMP",
+}
+
+
+def sql_type_for(series: pd.Series) -> str:
+    """Map a pandas column to a SQL type both engines understand."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return "TIMESTAMP"
+    if series.dtype == object:
+        sample = series.dropna()
+        if (
+            len(sample)
+            and isinstance(sample.iat[0], date)
+            and not isinstance(sample.iat[0], datetime)
+        ):
+            return "DATE"
+    return _PANDAS_TO_SQL.get(series.dtype.kind, "VARCHAR")
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    """Where the warehouse lives; built from environment variables by `from_env`."""
+
+    kind: str = "duckdb"
+    duckdb_path: str = str(LOCAL_DIR / "warehouse.duckdb")
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5432
+    pg_user: str = "postgres"
+    pg_password: str = ""
+    pg_database: str = "postgres"
+
+    @classmethod
+    def from_env(cls) -> WarehouseSettings:
+        return cls(
+            kind=os.getenv("SCP_WAREHOUSE", "duckdb"),
+            duckdb_path=os.getenv("SCP_DUCKDB_PATH", str(LOCAL_DIR / "warehouse.duckdb")),
+            pg_host=os.getenv("SCP_PG_HOST", cls.pg_host),
+            pg_port=int(os.getenv("SCP_PG_PORT", str(cls.pg_port))),
+            pg_user=os.getenv("SCP_PG_USER", cls.pg_user),
+            pg_password=os.getenv("SCP_PG_PASSWORD", cls.pg_password),
+            pg_database=os.getenv("SCP_PG_DATABASE", cls.pg_database),
+        )
+
+    def __repr__(self) -> str:  # never print the password
+        return (
+            f"WarehouseSettings(kind={self.kind!r}, duckdb_path={self.duckdb_path!r}, "
+            f"pg={self.pg_user}@{self.pg_host}:{self.pg_port}/{self.pg_database})"
+        )
+
+    def open(self) -> Warehouse:
+        """Connect lazily and make sure the schemas exist."""
+        if self.kind == "duckdb":
+            warehouse: Warehouse = DuckDBWarehouse(self.duckdb_path)
+        elif self.kind == "postgres":
+            warehouse = PostgresWarehouse(self)
+        else:
+            raise ValueError(f"SCP_WAREHOUSE must be 'duckdb' or 'postgres', got {self.kind!r}")
+        warehouse.ensure_schemas()
+        return warehouse
+
+
+class Warehouse:
+    """Engine-neutral operations; subclasses supply connections and bulk inserts."""
+
+    kind: str
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        raise NotImplementedError
+
+    def insert_frame(self, cur: Cursor, table: str, frame: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def table_columns(self, cur: Cursor, table: str) -> list[str]:
+        schema, name = table.split(".")
+        cur.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = %s and table_name = %s order by ordinal_position"
+            if self.kind == "postgres"
+            else "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, name],
+        )
+        return [row[0] for row in cur.fetchall()]
+
+    # -- DDL -------------------------------------------------------------------------------
+    def ensure_schemas(self) -> None:
+        with self.transaction() as cur:
+            for schema in SCHEMAS:
+                cur.execute(f"create schema if not exists {schema}")
+            cur.execute(create_table_sql(QUARANTINE_TABLE, QUARANTINE_COLUMNS))
+
+    def ensure_table(self, table: str, columns: dict[str, str]) -> None:
+        with self.transaction() as cur:
+            cur.execute(create_table_sql(table, columns))
+
+    # -- writes ----------------------------------------------------------------------------
+    def replace_rows(
+        self,
+        table: str,
+        chunks: Iterable[pd.DataFrame],
+        where: str = "true",
+        params: Sequence[Any] = (),
+        columns: dict[str, str] | None = None,
+    ) -> int:
+        """Delete `where` and insert every chunk in one transaction; returns rows inserted.
+
+        Without `columns`, a missing table is created from the first chunk's dtypes.
+        """
+        inserted = 0
+        with self.transaction() as cur:
+            if columns is not None:
+                cur.execute(create_table_sql(table, columns))
+            deleted = False
+            for chunk in chunks:
+                if not deleted:
+                    if columns is None:
+                        types = {c: sql_type_for(chunk[c]) for c in chunk.columns}
+                        cur.execute(create_table_sql(table, types))
+                    cur.execute(
+                        f"delete from {table} where {self.placeholders(where)}", list(params)
+                    )
+                    deleted = True
+                if len(chunk):
+                    self.insert_frame(cur, table, chunk)
+                    inserted += len(chunk)
+            if not deleted and self._exists(cur, table):
+                cur.execute(f"delete from {table} where {self.placeholders(where)}", list(params))
+        return inserted
+
+    def _exists(self, cur: Cursor, table: str) -> bool:
+        return bool(self.table_columns(cur, table))
+
+    def replace_tables(
+        self, frames: dict[str, pd.DataFrame], where: str, params: Sequence[Any]
+    ) -> None:
+        """Replace the `where` slice of several tables in one transaction (e.g. one vintage).
+
+        Tables are created from the frames' dtypes, and columns a newer version adds are added.
+        """
+        with self.transaction() as cur:
+            for table, frame in frames.items():
+                types = {c: sql_type_for(frame[c]) for c in frame.columns}
+                existing = self.table_columns(cur, table)
+                if not existing:
+                    cur.execute(create_table_sql(table, types))
+                for column in (c for c in types if existing and c not in existing):
+                    cur.execute(f'alter table {table} add column "{column}" {types[column]}')
+                cur.execute(self.placeholders(f"delete from {table} where {where}"), list(params))
+                if len(frame):
+                    self.insert_frame(cur, table, frame)
+
+    def placeholders(self, sql: str) -> str:
+        """Queries are written with `?`; psycopg wants `%s`."""
+        return sql.replace("?", "%s") if self.kind == "postgres" else sql
+
+    def read_sql(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        with self.transaction() as cur:
+            cur.execute(self.placeholders(sql), list(params))
+            names = [d[0] for d in cur.description]
+            return pd.DataFrame(cur.fetchall(), columns=names)
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        frame = self.read_sql(sql, params)
+        return None if frame.empty else frame.iat[0, 0]
+
+    def table_exists(self, table: str) -> bool:
+        schema, name = table.split(".")
+        return bool(
+            self.scalar(
+                "select count(*) from information_schema.tables "
+                "where table_schema = ? and table_name = ?",
+                [schema, name],
+            )
+        )
+
+
+def create_table_sql(table: str, columns: dict[str, str]) -> str:
+    cols = ", ".join(f'"{name}" {sql_type}' for name, sql_type in columns.items())
+    return f"create table if not exists {table} ({cols})"
+
+
+class DuckDBWarehouse(Warehouse):
+    kind = "duckdb"
+
+    def __init__(self, path: str) -> None:
+        self.path = str(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        import duckdb
+
+        con = duckdb.connect(self.path)
+        try:
+            con.execute("begin transaction")
+            yield con
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        finally:
+            con.close()
+
+    def insert_frame(self, cur: Any, table: str, frame: pd.DataFrame) -> None:
+        cur.register("_scp_frame", frame)
+        cols = ", ".join(f'"{c}"' for c in frame.columns)
+        cur.execute(f"insert into {table} ({cols}) select {cols} from _scp_frame")
+        cur.unregister("_scp_frame")
+
+
+class PostgresWarehouse(Warehouse):
+    kind = "postgres"
+
+    def __init__(self, settings: WarehouseSettings) -> None:
+        self.settings = settings
+
+    def connect(self) -> Any:
+        import psycopg
+
+        s = self.settings
+        return psycopg.connect(
+            host=s.pg_host,
+            port=s.pg_port,
+            user=s.pg_user,
+            password=s.pg_password or None,
+            dbname=s.pg_database,
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self.connect() as con, con.transaction(), con.cursor() as cur:
+            yield cur
+
+    def insert_frame(self, cur: Any, table: str, frame: pd.DataFrame) -> None:
+        """COPY in CSV form: the database's own bulk path."""
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d %H:%M:%S")
+        cols = ", ".join(f'"{c}"' for c in frame.columns)
+        with cur.copy(f"copy {table} ({cols}) from stdin with (format csv)") as copy:
+            copy.write(buffer.getvalue())
+
+
+def date_window_params(window: tuple[date, date]) -> list[str]:
+    return [window[0].isoformat(), window[1].isoformat()]

@@ -1,0 +1,153 @@
+"""Materialize every asset on generated SAP data, on DuckDB and on Postgres, and check content."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines.demo.generator import DemoConfig, generate
+from pipelines.demo.run import demo_window, last_complete_week, materialize_demo
+from resources.warehouse import Warehouse, WarehouseSettings
+
+CONFIG = DemoConfig(materials=10, plants=2, customers=25, vendors=4, days=420, seed=7)
+
+
+@dataclass
+class PipelineRun:
+    warehouse: Warehouse
+    generated: dict[str, int]
+    instance: dg.DagsterInstance
+
+
+def run_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> PipelineRun:
+    landing = tmp_path / "landing"
+    for name, value in {"SCP_LANDING_DIR": str(landing), **env}.items():
+        monkeypatch.setenv(name, value)
+    generated = generate(CONFIG, landing)
+    instance = dg.DagsterInstance.ephemeral()
+    materialize_demo(CONFIG, instance, landing)
+    return PipelineRun(WarehouseSettings.from_env().open(), generated, instance)
+
+
+@pytest.fixture(scope="module")
+def module_monkeypatch():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.fixture(scope="module")
+def duckdb_run(tmp_path_factory, module_monkeypatch) -> PipelineRun:
+    tmp = tmp_path_factory.mktemp("duckdb")
+    env = {"SCP_WAREHOUSE": "duckdb", "SCP_DUCKDB_PATH": str(tmp / "warehouse.duckdb")}
+    return run_pipeline(tmp, module_monkeypatch, env)
+
+
+@pytest.fixture(scope="module")
+def postgres_run(tmp_path_factory, module_monkeypatch, postgres_server) -> PipelineRun:
+    import uuid
+
+    import psycopg
+
+    name = f"scp_e2e_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(**postgres_server, autocommit=True) as con:
+        con.execute(f"create database {name}")
+    env = {"SCP_WAREHOUSE": "postgres", "SCP_PG_DATABASE": name}
+    try:
+        yield run_pipeline(tmp_path_factory.mktemp("postgres"), module_monkeypatch, env)
+    finally:
+        with psycopg.connect(**postgres_server, autocommit=True) as con:
+            con.execute(f"drop database if exists {name} with (force)")
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def pipeline(request) -> PipelineRun:
+    return request.getfixturevalue(f"{request.param}_run")
+
+
+def test_raw_row_counts_equal_the_generator(pipeline: PipelineRun):
+    for table, expected in pipeline.generated.items():
+        loaded = pipeline.warehouse.scalar(f"select count(*) from raw.{table.lower()}")
+        assert loaded == expected, table
+    assert pipeline.warehouse.scalar("select count(*) from quarantine.rejected_rows") == 0
+
+
+def test_demand_mart_conserves_sales_order_quantities(pipeline: PipelineRun):
+    ordered = pipeline.warehouse.scalar("select sum(kwmeng) from raw.vbap")
+    daily = pipeline.warehouse.scalar("select sum(demand_qty) from marts.fct_demand_daily")
+    weekly = pipeline.warehouse.scalar("select sum(demand_qty) from marts.fct_demand_weekly")
+    assert ordered > 0
+    assert float(daily) == pytest.approx(float(ordered))
+    assert float(weekly) == pytest.approx(float(ordered))
+
+
+def test_every_active_series_has_an_ordered_forecast(pipeline: PipelineRun):
+    missing = pipeline.warehouse.read_sql(
+        """
+        select d.material_id, d.plant_id
+        from marts.fct_demand_weekly d
+        left join planning.demand_forecast f using (material_id, plant_id)
+        where d.demand_qty > 0 and f.material_id is null
+        group by 1, 2
+        """
+    )
+    assert missing.empty, missing
+    forecast = pipeline.warehouse.read_sql("select * from planning.demand_forecast")
+    assert len(forecast) > 0
+    assert (forecast.forecast_lower <= forecast.forecast_qty + 1e-9).all()
+    assert (forecast.forecast_qty <= forecast.forecast_upper + 1e-9).all()
+    assert (forecast.forecast_lower >= 0).all()
+
+
+def test_safety_stock_is_non_negative(pipeline: PipelineRun):
+    policies = pipeline.warehouse.read_sql("select * from planning.inventory_policy")
+    assert len(policies) > 0
+    assert (policies.safety_stock >= 0).all()
+    assert (policies.reorder_point >= policies.safety_stock - 1e-9).all()
+
+
+def _fingerprint(warehouse: Warehouse) -> dict[str, tuple]:
+    tables = {
+        "raw.vbap": "sum(kwmeng)",
+        "raw.mseg": "sum(menge)",
+        "marts.fct_demand_daily": "sum(demand_qty)",
+        "marts.fct_inventory_daily": "sum(stock_qty)",
+        "quarantine.rejected_rows": "count(*)",
+    }
+    return {
+        t: tuple(warehouse.read_sql(f"select count(*), {agg} from {t}").iloc[0])
+        for t, agg in tables.items()
+    }
+
+
+def test_rerunning_a_partition_changes_nothing(pipeline: PipelineRun):
+    from pipelines.definitions import defs
+    from pipelines.jobs import DAILY_ASSETS
+
+    definitions = defs()
+    before = _fingerprint(pipeline.warehouse)
+    first_day, _ = demo_window(CONFIG)
+    result = dg.materialize(
+        list(definitions.assets),
+        selection=dg.AssetSelection.assets(*DAILY_ASSETS),
+        partition_key=(first_day + timedelta(days=60)).isoformat(),
+        instance=pipeline.instance,
+        resources=dict(definitions.resources),
+    )
+    assert result.success
+    assert _fingerprint(pipeline.warehouse) == before
+
+
+def test_definitions_load():
+    from pipelines.definitions import defs
+
+    definitions = defs()
+    dg.Definitions.validate_loadable(definitions)
+    keys = {key.to_user_string() for key in definitions.resolve_all_asset_keys()}
+    assert {"raw/mseg", "marts/fct_demand_daily", "planning/demand_forecast"} <= keys
+    assert last_complete_week(demo_window(CONFIG)[1]).weekday() == 0
