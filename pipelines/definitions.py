@@ -12,6 +12,7 @@ from pipelines.jobs import jobs
 from pipelines.planning.assets import planning_assets
 from pipelines.warehouse.assets import dbt_daily_models, dbt_models, dbt_project
 from resources.dagster_resources import landing_from_env, warehouse_from_env
+from resources.paths import DBT_EXECUTABLE
 
 
 @dg.definitions
@@ -25,6 +26,8 @@ def defs() -> dg.Definitions:
         resources={
             "warehouse": warehouse,
             "landing": landing_from_env(),
-            "dbt": DbtCliResource(project_dir=dbt_project, target=warehouse.dbt_target),
+            "dbt": DbtCliResource(
+                project_dir=dbt_project, target=warehouse.dbt_target, dbt_executable=DBT_EXECUTABLE
+            ),
         },
     )

@@ -1,8 +1,12 @@
 """Where the embedded default keeps its state: a git-ignored `.local/` in the project."""
 
 import os
+import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOCAL_DIR = Path(os.getenv("SCP_LOCAL_DIR", PROJECT_ROOT / ".local"))
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+#: dbt from this interpreter's environment, so it is found without an activated venv.
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")

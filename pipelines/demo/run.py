@@ -54,7 +54,7 @@ def materialize_demo(
 ) -> dict[str, str]:
     """Materialize every asset over the demo window, in dependency order; returns run ids."""
     from pipelines.definitions import defs as load_defs
-    from pipelines.jobs import DAILY_ASSETS, MASTER_ASSETS, WEEKLY_ASSETS
+    from pipelines.jobs import DAILY_ASSETS, WEEKLY_ASSETS
 
     definitions = load_defs()
     resources = dict(definitions.resources or {})
@@ -62,30 +62,26 @@ def materialize_demo(
     first_day, last_day = demo_window(config)
     week = last_complete_week(last_day).isoformat()
     all_keys = dg.AssetSelection.assets(*every_asset)
+    daily = dg.AssetSelection.assets(*DAILY_ASSETS)
+    before_daily = daily.upstream() - daily
+    weekly = dg.AssetSelection.assets(*WEEKLY_ASSETS)
     reporting = dg.AssetSelection.groups("reporting")
-    dbt_history = dg.AssetSelection.groups("staging", "intermediate", "marts", "snapshots")
+    history_marts = all_keys - before_daily - daily - weekly - reporting
+    range_tags = {
+        "dagster/asset_partition_range_start": first_day.isoformat(),
+        "dagster/asset_partition_range_end": last_day.isoformat(),
+    }
     steps = [
-        ("master data", dg.AssetSelection.assets(*MASTER_ASSETS), {}, None),
-        (
-            f"daily history {first_day}..{last_day}",
-            dg.AssetSelection.assets(*DAILY_ASSETS),
-            {
-                "dagster/asset_partition_range_start": first_day.isoformat(),
-                "dagster/asset_partition_range_end": last_day.isoformat(),
-            },
-            None,
-        ),
-        (
-            "dimensions and history marts",
-            dbt_history - dg.AssetSelection.assets(*DAILY_ASSETS),
-            {},
-            None,
-        ),
-        (f"forecast and plans, vintage {week}", dg.AssetSelection.assets(*WEEKLY_ASSETS), {}, week),
+        ("master data and what the daily facts join", before_daily, {}, None),
+        (f"daily history {first_day}..{last_day}", daily, range_tags, None),
+        ("dimensions and history-wide marts", history_marts, {}, None),
+        (f"forecast and plans, vintage {week}", weekly, {}, week),
         ("reporting marts", reporting, {}, None),
     ]
     run_ids = {}
     for label, selection, tags, partition_key in steps:
+        if not (selection & all_keys).resolve(every_asset):
+            continue
         started = time.perf_counter()
         result = dg.materialize(
             every_asset,

@@ -1,7 +1,5 @@
 """Weekly forecast vintages: one partition per forecast origin, every vintage kept."""
 
-from __future__ import annotations
-
 import base64
 
 import dagster as dg
@@ -101,7 +99,10 @@ def demand_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     selected = result.backtest[result.backtest["selected"]]
     naive = result.backtest[result.backtest["model"] == "seasonal_naive"]
     top = (
-        forecast.groupby(["material_id", "plant_id"])["forecast_qty"].sum().nlargest(4).index.tolist()
+        forecast.groupby(["material_id", "plant_id"])["forecast_qty"]
+        .sum()
+        .nlargest(4)
+        .index.tolist()
     )
     yield dg.MaterializeResult(
         asset_key=FORECAST,
@@ -109,9 +110,7 @@ def demand_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "dagster/row_count": len(forecast),
             "forecast_origin": origin.date().isoformat(),
             "series": forecast[["material_id", "plant_id"]].drop_duplicates().shape[0],
-            "selected_models": dg.JsonMetadataValue(
-                selected["model"].value_counts().to_dict()
-            ),
+            "selected_models": dg.JsonMetadataValue(selected["model"].value_counts().to_dict()),
             "fan_chart_top_items": markdown_image(fan_chart_png(history, forecast, top)),
         },
     )
@@ -151,7 +150,9 @@ def forecast_checks(forecast: pd.DataFrame, history: pd.DataFrame):
     last_year = history["week_start"] >= history["week_start"].max() - pd.Timedelta(weeks=52)
     active = history[last_year & (history["demand_qty"] > 0)][["material_id", "plant_id"]]
     active_keys = set(map(tuple, active.drop_duplicates().to_numpy()))
-    forecast_keys = set(map(tuple, forecast[["material_id", "plant_id"]].drop_duplicates().to_numpy()))
+    forecast_keys = set(
+        map(tuple, forecast[["material_id", "plant_id"]].drop_duplicates().to_numpy())
+    )
     missing = sorted(active_keys - forecast_keys)
     yield dg.AssetCheckResult(
         check_name="every_active_series_forecast",

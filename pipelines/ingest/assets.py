@@ -1,7 +1,5 @@
 """One raw asset per SAP table, built from its spec: daily partitions for transactional data."""
 
-from __future__ import annotations
-
 import os
 from datetime import date
 
@@ -19,6 +17,8 @@ from pipelines.partitions import daily_partitions
 from resources.dagster_resources import WAREHOUSE_POOL, LandingZone, WarehouseResource
 
 QUARANTINE_THRESHOLD = float(os.getenv("SCP_QUARANTINE_THRESHOLD", "0.01"))
+#: A backfill over years has thousands of files; their checksums stay in raw.landing_manifest.
+MAX_CHECKSUMS_IN_METADATA = 31
 
 
 def raw_asset_key(table: str) -> dg.AssetKey:
@@ -62,7 +62,10 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=raw_asset_key(spec.name),
         group_name="raw",
-        description=f"SAP {spec.name}: {spec.description}. Loaded from landing-zone extracts.",
+        description=(
+            f"SAP {spec.name}: {spec.description}. Loaded from the current landing-zone "
+            "extracts; each load completes its files' rows in raw.landing_manifest."
+        ),
         partitions_def=daily_partitions if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
         pool=WAREHOUSE_POOL,
@@ -96,14 +99,17 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
             f"{spec.name}: {report.rows_loaded} rows loaded, {report.rows_quarantined} "
             f"quarantined from {len(report.files)} files"
         )
+        metadata = {
+            "dagster/row_count": report.rows_loaded,
+            "rows_read": report.rows_read,
+            "rows_quarantined": report.rows_quarantined,
+            "files": len(report.files),
+            "detected_format": dg.JsonMetadataValue(next(iter(report.formats.values()), {})),
+        }
+        if len(report.files) <= MAX_CHECKSUMS_IN_METADATA:
+            metadata["sha256"] = dg.JsonMetadataValue(report.checksums)
         return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": report.rows_loaded,
-                "rows_read": report.rows_read,
-                "rows_quarantined": report.rows_quarantined,
-                "files": len(report.files),
-                "detected_format": dg.JsonMetadataValue(next(iter(report.formats.values()), {})),
-            },
+            metadata=metadata,
             check_results=_check_results(spec, report),
         )
 

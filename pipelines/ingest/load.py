@@ -5,6 +5,8 @@ Pure of Dagster: the raw assets call `load_table` with the files of their partit
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -12,7 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.ingest.reader import ReaderSettings, SapFileReader
+from pipelines.ingest.landing import (
+    LandingNameError,
+    file_checksum,
+    landing_file_name,
+    parse_landing_name,
+    record_loaded,
+)
+from pipelines.ingest.reader import ReaderSettings, SapFileError, SapFileReader
 from pipelines.ingest.specs import TableSpec
 from resources.warehouse import QUARANTINE_COLUMNS, QUARANTINE_TABLE, Warehouse, create_table_sql
 
@@ -32,19 +41,10 @@ def raw_table_columns(spec: TableSpec) -> dict[str, str]:
     return columns | LINEAGE_COLUMNS
 
 
-def landing_file_name(spec: TableSpec, day: date | None = None) -> str:
-    """`MARA.csv` for master data, `MSEG_20250131.csv` for a transactional day."""
-    if spec.is_partitioned:
-        if day is None:
-            raise ValueError(f"{spec.name} is partitioned: a day is required for its file name")
-        return f"{spec.name}_{day:%Y%m%d}.csv"
-    return f"{spec.name}.csv"
-
-
 def files_for_window(
     landing_dir: Path, spec: TableSpec, window: tuple[date, date] | None
 ) -> list[Path]:
-    """The landing files that hold a table's rows for a window (end exclusive)."""
+    """The current landing files that hold a table's rows for a window (end exclusive)."""
     if window is None:
         candidate = landing_dir / landing_file_name(spec)
         return [candidate] if candidate.exists() else []
@@ -55,19 +55,65 @@ def files_for_window(
 
 
 @dataclass
+class FileLoad:
+    """One file of a load: its checksum, the format it was read with and its row counts."""
+
+    name: str
+    checksum: str
+    size_bytes: int
+    detected_format: dict[str, str] = field(default_factory=dict)
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+
+
+@dataclass
 class LoadReport:
     """What a load read, kept and rejected; it becomes asset metadata and the manifest."""
 
     table: str
-    files: list[str] = field(default_factory=list)
-    rows_read: int = 0
-    rows_loaded: int = 0
-    rows_quarantined: int = 0
-    formats: dict[str, dict[str, str]] = field(default_factory=dict)
+    file_loads: list[FileLoad] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[str]:
+        return [f.name for f in self.file_loads]
+
+    @property
+    def checksums(self) -> dict[str, str]:
+        return {f.name: f.checksum for f in self.file_loads}
+
+    @property
+    def formats(self) -> dict[str, dict[str, str]]:
+        return {f.name: f.detected_format for f in self.file_loads}
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.file_loads)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.file_loads)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(f.rows_quarantined for f in self.file_loads)
 
     @property
     def quarantined_share(self) -> float:
         return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    info = os.stat(path)
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _partition_key(name: str) -> str | None:
+    try:
+        day = parse_landing_name(name).day
+    except LandingNameError:
+        return None
+    return day.isoformat() if day else None
 
 
 def load_table(
@@ -81,8 +127,11 @@ def load_table(
 ) -> LoadReport:
     """Replace the window (or the whole master table) with the rows of `files`.
 
-    One transaction: the window's old rows and their quarantine records are deleted and the
-    new ones inserted, so a failure midway leaves the previous partition intact.
+    One transaction: the window's old rows and their quarantine records are deleted, the new
+    ones inserted and the files' manifest rows completed, so a failure midway leaves the
+    previous partition (and manifest) intact. A file replaced on disk while it is read (a new
+    delivery placed by the landing sensor) fails the load: its checksum would not describe
+    what was loaded, and the new delivery has a run of its own.
     """
     table = f"raw.{spec.raw_table}"
     report = LoadReport(table=table)
@@ -90,7 +139,8 @@ def load_table(
     if window is None:
         where, params = "true", []
     else:
-        where = f"{spec.partition_column.lower()} >= ? and {spec.partition_column.lower()} < ?"
+        column = str(spec.partition_column).lower()
+        where = f"{column} >= ? and {column} < ?"
         params = [window[0].isoformat(), window[1].isoformat()]
 
     with warehouse.transaction() as cur:
@@ -106,20 +156,51 @@ def load_table(
                 [spec.name, *(path.name for path in files)],
             )
         for path in files:
+            before = _identity(path)
+            stats = FileLoad(path.name, file_checksum(path), before[1])
             reader = SapFileReader(path, spec, settings, chunk_rows, partition_window=window)
-            report.files.append(path.name)
-            report.formats[path.name] = reader.detected.as_metadata()
             for chunk in reader.chunks():
                 rejected_lines = chunk.rejects["source_line"].nunique() if len(chunk.rejects) else 0
-                report.rows_read += len(chunk.rows) + rejected_lines
+                stats.rows_read += len(chunk.rows) + rejected_lines
                 if len(chunk.rows):
                     warehouse.insert_frame(cur, table, to_raw_frame(chunk.rows, spec, loaded_at))
-                    report.rows_loaded += len(chunk.rows)
+                    stats.rows_loaded += len(chunk.rows)
                 if rejected_lines:
                     quarantine = to_quarantine_frame(chunk.rejects, run_id, loaded_at)
                     warehouse.insert_frame(cur, QUARANTINE_TABLE, quarantine)
-                    report.rows_quarantined += rejected_lines
+                    stats.rows_quarantined += rejected_lines
+            if _identity(path) != before:
+                raise SapFileError(path, "the file was replaced while it was being loaded")
+            stats.detected_format = reader.detected.as_metadata()  # final (encoding may change)
+            report.file_loads.append(stats)
+        if report.file_loads:
+            record_loaded(warehouse, cur, manifest_rows(spec, report, run_id, loaded_at))
     return report
+
+
+def manifest_rows(
+    spec: TableSpec, report: LoadReport, run_id: str, loaded_at: datetime
+) -> list[dict[str, object]]:
+    """The manifest rows a load completes (or adds, for files placed without the sensor)."""
+    return [
+        {
+            "file_name": load.name,
+            "canonical_name": load.name,
+            "table_name": spec.name,
+            "partition_key": _partition_key(load.name),
+            "checksum": load.checksum,
+            "size_bytes": load.size_bytes,
+            "status": "loaded",
+            "detected_format": json.dumps(load.detected_format, sort_keys=True),
+            "rows_read": load.rows_read,
+            "rows_loaded": load.rows_loaded,
+            "rows_quarantined": load.rows_quarantined,
+            "run_id": run_id,
+            "received_at": loaded_at,
+            "loaded_at": loaded_at,
+        }
+        for load in report.file_loads
+    ]
 
 
 def to_raw_frame(rows: pd.DataFrame, spec: TableSpec, loaded_at: datetime) -> pd.DataFrame:
@@ -135,3 +216,13 @@ def to_quarantine_frame(rejects: pd.DataFrame, run_id: str, at: datetime) -> pd.
     frame["run_id"] = run_id
     frame["rejected_at"] = at
     return frame[list(QUARANTINE_COLUMNS)]
+
+
+__all__ = [
+    "FileLoad",
+    "LoadReport",
+    "files_for_window",
+    "landing_file_name",
+    "load_table",
+    "raw_table_columns",
+]

@@ -12,7 +12,16 @@ from typing import Literal
 ColumnKind = Literal["text", "alpha", "decimal", "integer", "date"]
 
 #: SAP's ALPHA conversion lengths for the keys we normalise everywhere.
-ALPHA_LENGTHS = {"MATNR": 18, "KUNNR": 10, "LIFNR": 10, "VBELN": 10, "EBELN": 10, "MBLNR": 10}
+ALPHA_LENGTHS = {
+    "MATNR": 18,
+    "KUNNR": 10,
+    "LIFNR": 10,
+    "VBELN": 10,
+    "KDAUF": 10,
+    "EBELN": 10,
+    "MBLNR": 10,
+    "BELNR": 10,
+}
 
 
 @dataclass(frozen=True)

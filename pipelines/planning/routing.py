@@ -369,8 +369,6 @@ def solve_routes(
     manager = pywrapcp.RoutingIndexManager(len(nodes), len(vehicles), starts, starts)
     routing = pywrapcp.RoutingModel(manager)
 
-    dist_int = np.rint(dist * SCALE).astype(np.int64)
-    max_arc = int(dist_int.max()) if dist_int.size else 0
     # Arc cost per distinct cost_per_distance (registered transit matrices, no Python callback).
     cost_cb: dict[float, int] = {}
     max_arc_cost = 0

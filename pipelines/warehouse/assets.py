@@ -4,8 +4,6 @@ Two `@dbt_assets`: models tagged `partitioned` share the raw tables' daily parti
 the window through `--vars` (incremental delete+insert); everything else is unpartitioned.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Mapping
 from typing import Any

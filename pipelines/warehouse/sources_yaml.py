@@ -30,10 +30,11 @@ HEADER = (
 
 #: Tables the Python planning assets write to schema `planning` (columns documented later).
 PLANNING_TABLES: dict[str, str] = {
-    "demand_forecast": "Demand forecasts per material x plant x period, with the chosen model",
-    "forecast_accuracy": "Backtest accuracy (MAPE, bias, ...) per material x plant x period",
+    "demand_classification": "Demand pattern class per material x plant and forecast origin",
+    "demand_forecast": "Weekly demand forecasts per material x plant and forecast origin",
+    "forecast_backtest": "Backtest accuracy of each forecasting model per material x plant",
     "inventory_policy": "Safety stock, reorder point and order quantity per material x plant",
-    "replenishment_plan": "Proposed purchase orders (vendor, quantity, order and delivery date)",
+    "replenishment_proposals": "Proposed purchase orders (vendor, quantity, order/delivery date)",
     "delivery_routes": "Vehicle routes serving open deliveries, one row per stop",
 }
 
@@ -60,9 +61,7 @@ def _table(spec: TableSpec) -> dict[str, Any]:
         if tests:
             entry["data_tests"] = tests
         columns.append(entry)
-    partition = (
-        f" Partitioned by {spec.partition_column.lower()}." if spec.partition_column else ""
-    )
+    partition = f" Partitioned by {spec.partition_column.lower()}." if spec.partition_column else ""
     return {
         "name": spec.raw_table,
         "description": f"{spec.name}: {spec.description}.{partition}",

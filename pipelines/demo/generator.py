@@ -1,0 +1,626 @@
+"""Deterministic generator of SAP-shaped demo extracts (SE16N-style landing files).
+
+One seed gives byte-identical files. The transactional history comes from a day-by-day
+simulation (see `simulation.py`), so stock snapshots, goods movements, purchase orders and
+sales orders agree with each other the way they do in a real SAP system.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.demo.master import DISCONTINUED_STATUS, FAR, MasterData, make_master_data
+from pipelines.demo.se16n import NO_DATE, NO_KEY, Frame, file_pattern, write_table
+from pipelines.demo.simulation import SimulationResult, simulate
+from pipelines.ingest.specs import TABLE_SPECS
+
+SUMMARY_FILE = "_generator_summary.json"
+SALES_ORDER_BASE = 10_000_000  # VBELN 0010000000...
+PURCHASE_ORDER_BASE = 4_500_000_000
+#: Material document number ranges per year: goods receipts 50..., other movements 49...
+DOCUMENT_BASES = (5_000_000_000, 4_900_000_000)
+CURRENCY = "EUR"
+PURCHASING_ORG = "1000"
+STORAGE_LOCATION = "0001"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Size, window and seed of the demo company."""
+
+    materials: int = 60
+    plants: int = 3
+    customers: int = 200
+    vendors: int = 15
+    days: int = 730
+    start: date = date(2024, 1, 1)
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        limits = {
+            "materials": (1, 10_000_000),
+            "plants": (1, 899),
+            "customers": (self.plants, 10_000_000),
+            "vendors": (1, 1_000_000),
+            "days": (1, 36_500),
+            "seed": (0, 2**63 - 1),
+        }
+        for name, (low, high) in limits.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ValueError(
+                    f"DemoConfig.{name} must be an integer in [{low}, {high}], got {value!r}"
+                )
+        if not isinstance(self.start, date):
+            raise ValueError(f"DemoConfig.start must be a date, got {self.start!r}")
+
+
+def generate(config: DemoConfig, out_dir: Path) -> dict[str, int]:
+    """Write one file per master table and per transactional table and day into `out_dir`.
+
+    Demo files already in `out_dir` (same table names) are replaced, so the directory holds
+    exactly one generation. Returns the rows written per SAP table, also recorded with the
+    config in `_generator_summary.json`.
+    """
+    rng = np.random.default_rng(config.seed)
+    master = make_master_data(
+        rng, config.materials, config.plants, config.customers, config.vendors, config.days
+    )
+    sim = simulate(rng, master, config.start, config.days)
+    tables = build_tables(rng, master, sim, config)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    written: set[str] = set()
+    for name in TABLE_SPECS:
+        counts[name], files = write_table(name, tables.pop(name), out_dir, config.start)
+        written.update(files)
+    # Files of an earlier generation that this one did not overwrite would mix two datasets.
+    patterns = [file_pattern(spec) for spec in TABLE_SPECS.values()]
+    for path in sorted(out_dir.iterdir()):
+        if path.name not in written and any(p.match(path.name) for p in patterns):
+            path.unlink()
+    summary = {
+        "config": {**asdict(config), "start": config.start.isoformat()},
+        "rows": counts,
+        "total_rows": sum(counts.values()),
+    }
+    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return counts
+
+
+def build_tables(
+    rng: np.random.Generator, master: MasterData, sim: SimulationResult, config: DemoConfig
+) -> dict[str, Frame]:
+    """Column arrays of every SAP table, dates as day offsets from `config.start`."""
+    tables = _master_tables(master)
+    tables["MARD"] = _stock_snapshots(master, sim)
+    sales, deliveries = _sales_orders(rng, master, sim)
+    tables.update(sales)
+    purchases, receipts = _purchase_orders(rng, master, sim, config.days)
+    tables.update(purchases)
+    movements = _concat(receipts, deliveries, _stock_issues(master, sim))
+    tables.update(_material_documents(master, movements, config.start, config.days))
+    return tables
+
+
+def _full(n: int, value: str) -> np.ndarray:
+    return np.full(n, value, dtype=object)
+
+
+def _pick(values: list[str], index: np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype=object)[index]
+
+
+def _valuation_price(master: MasterData) -> tuple[np.ndarray, np.ndarray]:
+    """MBEW moving and standard price per price unit for each series."""
+    mats, series = master.materials, master.series
+    base = mats.cost[series.material] * mats.peinh[series.material]
+    drift = 1 + 0.03 * np.sin(np.arange(len(series.material)) * 1.7)
+    verpr = np.round(base * drift, 2)
+    standard = np.asarray(mats.price_control, dtype=object)[series.material] == "S"
+    return verpr, np.where(standard, np.round(base, 2), 0.0)
+
+
+def _master_tables(master: MasterData) -> dict[str, Frame]:
+    plants, mats, vendors, customers, series = (
+        master.plants,
+        master.materials,
+        master.vendors,
+        master.customers,
+        master.series,
+    )
+    n_mat, n = len(mats.matnr), len(series.material)
+    werks = np.asarray(plants.werks, dtype=object)[series.plant]
+    matnr = mats.matnr[series.material]
+    verpr, stprs = _valuation_price(master)
+    discontinued = mats.phaseout_day[series.material] < FAR
+
+    has_vendor = series.vendor >= 0
+    s_idx, slot = np.nonzero(has_vendor)
+    infnr, first = np.unique(series.infnr[s_idx, slot], return_index=True)
+    eine_order = np.lexsort((series.plant[s_idx], series.infnr[s_idx, slot]))
+    es, eslot = s_idx[eine_order], slot[eine_order]
+    return {
+        "T001W": {
+            "WERKS": np.asarray(plants.werks, dtype=object),
+            "NAME1": np.asarray(plants.name, dtype=object),
+            "ORT01": np.asarray(plants.city, dtype=object),
+            "LAND1": np.asarray(plants.country, dtype=object),
+            "LATITUDE": plants.lat,
+            "LONGITUDE": plants.lon,
+        },
+        "MARA": {
+            "MATNR": mats.matnr,
+            "MTART": _full(n_mat, "HAWA"),
+            "MATKL": np.asarray(mats.matkl, dtype=object),
+            "MEINS": np.asarray(mats.unit, dtype=object),
+            "BRGEW": mats.weight,
+            "GEWEI": _full(n_mat, "KG"),
+            "ERSDA": mats.created_day,
+            "LVORM": _full(n_mat, ""),
+        },
+        "MAKT": {
+            "MATNR": mats.matnr,
+            "SPRAS": _full(n_mat, "E"),
+            "MAKTX": np.asarray(mats.description, dtype=object),
+        },
+        "MARC": {
+            "MATNR": matnr,
+            "WERKS": werks,
+            "DISMM": _full(n, "VB"),
+            "PLIFZ": series.plifz,
+            "EISBE": series.eisbe,
+            "DISLS": _full(n, "FX"),
+            "BSTMI": series.minbm[:, 0],
+            "BSTRF": series.bstrf,
+            "MMSTA": np.where(discontinued, DISCONTINUED_STATUS, "").astype(object),
+        },
+        "MBEW": {
+            "MATNR": matnr,
+            "BWKEY": werks,
+            "VPRSV": _pick(mats.price_control, series.material),
+            "VERPR": verpr,
+            "STPRS": stprs,
+            "PEINH": mats.peinh[series.material],
+            "WAERS": _full(n, CURRENCY),
+        },
+        "LFA1": {
+            "LIFNR": vendors.lifnr,
+            "NAME1": np.asarray(vendors.name, dtype=object),
+            "LAND1": np.asarray(vendors.country, dtype=object),
+            "ORT01": np.asarray(vendors.city, dtype=object),
+        },
+        "KNA1": {
+            "KUNNR": customers.kunnr,
+            "NAME1": np.asarray(customers.name, dtype=object),
+            "LAND1": np.asarray(customers.country, dtype=object),
+            "ORT01": np.asarray(customers.city, dtype=object),
+            "PSTLZ": np.asarray(customers.postal_code, dtype=object),
+            "LATITUDE": customers.lat,
+            "LONGITUDE": customers.lon,
+        },
+        "EINA": {
+            "INFNR": infnr.astype(str).astype(object),
+            "MATNR": matnr[s_idx[first]],
+            "LIFNR": vendors.lifnr[series.vendor[s_idx[first], slot[first]]],
+        },
+        "EINE": {
+            "INFNR": series.infnr[es, eslot].astype(str).astype(object),
+            "EKORG": _full(len(es), PURCHASING_ORG),
+            "WERKS": werks[es],
+            "NETPR": series.netpr[es, eslot],
+            "PEINH": mats.peinh[series.material[es]],
+            "WAERS": _full(len(es), CURRENCY),
+            "APLFZ": series.aplfz[es, eslot],
+            "MINBM": series.minbm[es, eslot],
+            "NORBM": series.norbm[es, eslot],
+        },
+    }
+
+
+def _stock_snapshots(master: MasterData, sim: SimulationResult) -> Frame:
+    """MARD end-of-day stock for every day the material exists at the plant."""
+    series, mats = master.series, master.materials
+    days = sim.stock.shape[0]
+    exists = np.arange(days)[:, None] >= mats.created_day[series.material]
+    day, s = np.nonzero(exists)
+    n = len(day)
+    return {
+        "MATNR": mats.matnr[series.material[s]],
+        "WERKS": np.asarray(master.plants.werks, dtype=object)[series.plant[s]],
+        "LGORT": _full(n, STORAGE_LOCATION),
+        "DATUM": day,
+        "LABST": sim.stock[day, s],
+        "INSME": np.zeros(n),
+        "SPEME": np.zeros(n),
+    }
+
+
+# Movements are collected as rows with enough keys to form material documents later.
+Movements = dict[str, np.ndarray]
+_MOVEMENT_KEYS = (
+    "day",
+    "number_range",
+    "group",
+    "doc_key",
+    "line",
+    "bwart",
+    "vgart",
+    "bldat",
+    "series",
+    "qty",
+    "amount",
+    "vendor",
+    "customer",
+    "ebeln",
+    "ebelp",
+    "kdauf",
+)
+
+
+def _movements(n: int, **values: np.ndarray | int | str) -> Movements:
+    defaults: dict[str, np.ndarray | int | str] = {
+        "vendor": NO_KEY,
+        "customer": NO_KEY,
+        "ebeln": NO_KEY,
+        "ebelp": 0,
+        "kdauf": NO_KEY,
+    }
+    out: Movements = {}
+    for key in _MOVEMENT_KEYS:
+        value = values.get(key, defaults.get(key))
+        if value is None:
+            raise KeyError(f"movement field {key} missing")
+        if isinstance(value, str):
+            out[key] = _full(n, value)
+        else:
+            out[key] = np.broadcast_to(np.asarray(value), (n,)).copy()
+    return out
+
+
+def _concat(*groups: Movements | list[Movements]) -> Movements:
+    flat: list[Movements] = []
+    for g in groups:
+        flat.extend(g if isinstance(g, list) else [g])
+    return {key: np.concatenate([g[key] for g in flat]) for key in _MOVEMENT_KEYS}
+
+
+def _sales_orders(
+    rng: np.random.Generator, master: MasterData, sim: SimulationResult
+) -> tuple[dict[str, Frame], list[Movements]]:
+    """VBAK/VBAP from the delivered lines and their 601 goods issues (plus a few reversals)."""
+    series, mats, customers = master.series, master.materials, master.customers
+    keep = sim.delivered > 0
+    day, s = sim.lines.day[keep], sim.lines.series[keep]
+    cust, qty = sim.lines.customer[keep], sim.delivered[keep]
+    discount = sim.lines.discount[keep]
+    plant = series.plant[s]
+    n_plants, n_cust = len(master.plants.werks), len(customers.kunnr)
+    order_keys, order = np.unique((day * n_plants + plant) * n_cust + cust, return_inverse=True)
+    by_order = np.lexsort((s, order))
+    day, s, cust, qty, discount, order = (x[by_order] for x in (day, s, cust, qty, discount, order))
+    first = np.r_[True, order[1:] != order[:-1]]
+    rank = np.arange(len(order)) - np.flatnonzero(first)[np.cumsum(first) - 1]
+    posnr = 10 * (rank + 1)
+    vbeln = SALES_ORDER_BASE + order
+    werks = np.asarray(master.plants.werks, dtype=object)
+    material = series.material[s]
+
+    n_orders = len(order_keys)
+    head_day = order_keys // n_cust // n_plants
+    head_plant = (order_keys // n_cust) % n_plants
+    head_cust = order_keys % n_cust
+    rush = rng.random(n_orders) < 0.04
+    lead = np.where(rush, 0, customers.delivery_days[head_cust] + rng.integers(0, 3, n_orders))
+    vdatu = np.where(rng.random(n_orders) < 0.02, NO_DATE, head_day + lead)
+    netwr = np.round(qty * mats.list_price[material] * (1 - discount), 2)
+    tables = {
+        "VBAK": {
+            "VBELN": SALES_ORDER_BASE + np.arange(n_orders),
+            "AUART": np.where(rush, "SO", "OR").astype(object),
+            "ERDAT": head_day,
+            "KUNNR": customers.kunnr[head_cust],
+            "VKORG": werks[head_plant],
+            "VDATU": vdatu,
+            "WAERK": _full(n_orders, CURRENCY),
+        },
+        "VBAP": {
+            "VBELN": vbeln,
+            "POSNR": posnr,
+            "MATNR": mats.matnr[material],
+            "WERKS": werks[series.plant[s]],
+            "KWMENG": qty,
+            "VRKME": _pick(mats.unit, material),
+            "NETWR": netwr,
+            "WAERK": _full(len(qty), CURRENCY),
+            "ERDAT": day,
+        },
+    }
+
+    verpr, stprs = _valuation_price(master)
+    unit_value = np.where(stprs > 0, stprs, verpr) / mats.peinh[series.material]
+    value = np.round(qty * unit_value[s], 2)
+    common = {"day": day, "series": s, "customer": customers.kunnr[cust], "kdauf": vbeln}
+    issues = _movements(
+        len(qty),
+        number_range=1,
+        group=3,
+        doc_key=order,
+        line=posnr,
+        bwart="601",
+        vgart="WL",
+        bldat=day,
+        qty=-qty,
+        amount=-value,
+        **common,
+    )
+    # A few deliveries are posted twice by mistake and the duplicate is reversed (602).
+    dup = np.flatnonzero(rng.random(len(qty)) < 0.005)
+    dup_common = {k: v[dup] for k, v in common.items()}
+    duplicates = _movements(
+        len(dup),
+        number_range=1,
+        group=4,
+        doc_key=dup,
+        line=1,
+        bwart="601",
+        vgart="WL",
+        bldat=day[dup],
+        qty=-qty[dup],
+        amount=-value[dup],
+        **dup_common,
+    )
+    reversals = _movements(
+        len(dup),
+        number_range=1,
+        group=5,
+        doc_key=dup,
+        line=1,
+        bwart="602",
+        vgart="WL",
+        bldat=day[dup],
+        qty=qty[dup],
+        amount=value[dup],
+        **dup_common,
+    )
+    return tables, [issues, duplicates, reversals]
+
+
+def _purchase_orders(
+    rng: np.random.Generator, master: MasterData, sim: SimulationResult, days: int
+) -> tuple[dict[str, Frame], list[Movements]]:
+    """EKKO/EKPO/EKET per vendor, plant and day, and the 101 receipts (with a few 102s)."""
+    series, mats, vendors = master.series, master.materials, master.vendors
+    po = sim.purchases
+    vendor = series.vendor[po.series, po.slot]
+    plant = series.plant[po.series]
+    n_plants, n_vendors = len(master.plants.werks), len(vendors.lifnr)
+    heads, head = np.unique((po.day * n_plants + plant) * n_vendors + vendor, return_inverse=True)
+    order = np.lexsort((po.series, head))
+    head = head[order]
+    s, slot, day = po.series[order], po.slot[order], po.day[order]
+    qty, planned = po.qty[order], po.planned[order]
+    arrival, part = po.arrival[order], po.part_qty[order]
+    first = np.r_[True, head[1:] != head[:-1]]
+    ebelp = 10 * (np.arange(len(head)) - np.flatnonzero(first)[np.cumsum(first) - 1] + 1)
+    ebeln = PURCHASE_ORDER_BASE + head
+    received = ((arrival >= 0) & (arrival < days)) * part
+    netpr = series.netpr[s, slot]
+    peinh = mats.peinh[series.material[s]]
+    werks = np.asarray(master.plants.werks, dtype=object)
+    matnr = mats.matnr[series.material[s]]
+    n_items, n_heads = len(head), len(heads)
+    tables = {
+        "EKKO": {
+            "EBELN": PURCHASE_ORDER_BASE + np.arange(n_heads),
+            "BSART": _full(n_heads, "NB"),
+            "LIFNR": vendors.lifnr[heads % n_vendors],
+            "EKORG": _full(n_heads, PURCHASING_ORG),
+            "BEDAT": heads // n_vendors // n_plants,
+            "WAERS": _full(n_heads, CURRENCY),
+        },
+        "EKPO": {
+            "EBELN": ebeln,
+            "EBELP": ebelp,
+            "MATNR": matnr,
+            "WERKS": werks[plant[order]],
+            "MENGE": qty,
+            "MEINS": _pick(mats.unit, series.material[s]),
+            "NETPR": netpr,
+            "PEINH": peinh,
+            "AEDAT": day,
+        },
+        "EKET": {
+            "EBELN": ebeln,
+            "EBELP": ebelp,
+            "ETENR": np.ones(n_items, dtype=np.int64),
+            "EINDT": day + planned,
+            "MENGE": qty,
+            "WEMNG": received.sum(axis=1),
+            "BEDAT": day,
+        },
+    }
+
+    item, part_no = np.nonzero(received > 0)
+    gr_day = arrival[item, part_no]
+    gr_qty = part[item, part_no]
+    gr_value = np.round(gr_qty * netpr[item] / peinh[item], 2)
+    bldat = gr_day - rng.integers(0, 3, n_heads)[head[item]]  # delivery note date
+    common = {
+        "series": s[item],
+        "vendor": vendors.lifnr[vendor[order][item]],
+        "ebeln": ebeln[item],
+        "ebelp": ebelp[item],
+    }
+    receipts = _movements(
+        len(item),
+        day=gr_day,
+        number_range=0,
+        group=0,
+        doc_key=head[item],
+        line=ebelp[item],
+        bwart="101",
+        vgart="WE",
+        bldat=bldat,
+        qty=gr_qty,
+        amount=gr_value,
+        **common,
+    )
+    # A few receipts are first keyed with a tenfold quantity, reversed (102) and re-posted.
+    wrong = np.flatnonzero(rng.random(len(item)) < 0.015)
+    wrong_common = {k: v[wrong] for k, v in common.items()}
+    typo = _movements(
+        len(wrong),
+        day=gr_day[wrong],
+        number_range=0,
+        group=1,
+        doc_key=wrong,
+        line=1,
+        bwart="101",
+        vgart="WE",
+        bldat=bldat[wrong],
+        qty=10 * gr_qty[wrong],
+        amount=10 * gr_value[wrong],
+        **wrong_common,
+    )
+    reversal = _movements(
+        len(wrong),
+        day=gr_day[wrong],
+        number_range=0,
+        group=2,
+        doc_key=wrong,
+        line=1,
+        bwart="102",
+        vgart="WE",
+        bldat=gr_day[wrong],
+        qty=-10 * gr_qty[wrong],
+        amount=-10 * gr_value[wrong],
+        **wrong_common,
+    )
+    return tables, [receipts, typo, reversal]
+
+
+def _stock_issues(master: MasterData, sim: SimulationResult) -> list[Movements]:
+    """261 consumption and 551 scrapping as posted (capped by the stock of the day)."""
+    ev = sim.events
+    posted = np.flatnonzero(sim.event_qty > 0)
+    verpr, stprs = _valuation_price(master)
+    unit_value = np.where(stprs > 0, stprs, verpr) / master.materials.peinh[master.series.material]
+    out = []
+    for kind, bwart in ((0, "261"), (1, "551")):
+        idx = posted[ev.kind[posted] == kind]
+        qty = sim.event_qty[idx]
+        out.append(
+            _movements(
+                len(idx),
+                day=ev.day[idx],
+                number_range=1,
+                group=6 + kind,
+                doc_key=idx,
+                line=1,
+                bwart=bwart,
+                vgart="WA",
+                bldat=ev.day[idx],
+                series=ev.series[idx],
+                qty=-qty,
+                amount=-np.round(qty * unit_value[ev.series[idx]], 2),
+            )
+        )
+    return out
+
+
+def _material_documents(
+    master: MasterData, mv: Movements, start: date, days: int
+) -> dict[str, Frame]:
+    """Number the movements into MKPF/MSEG documents (per-year number ranges) and EKBE."""
+    year_of = np.array([(start + timedelta(days=d)).year for d in range(days)])
+    doc_order = np.lexsort((mv["line"], mv["doc_key"], mv["group"], mv["day"], mv["number_range"]))
+    mv = {k: v[doc_order] for k, v in mv.items()}
+    doc_id = np.stack([mv["number_range"], mv["day"], mv["group"], mv["doc_key"]])
+    new_doc = np.r_[True, np.any(doc_id[:, 1:] != doc_id[:, :-1], axis=0)]
+    doc = np.cumsum(new_doc) - 1
+    heads = np.flatnonzero(new_doc)
+    line_no = np.arange(len(doc)) - heads[doc] + 1
+
+    head_range, head_year = mv["number_range"][heads], year_of[mv["day"][heads]]
+    counter_key = head_range * 10_000 + head_year
+    new_counter = np.r_[True, counter_key[1:] != counter_key[:-1]]
+    counter_start = np.flatnonzero(new_counter)[np.cumsum(new_counter) - 1]
+    head_number = np.asarray(DOCUMENT_BASES)[head_range] + np.arange(len(heads)) - counter_start
+    number, year = head_number[doc], head_year[doc]
+
+    by_day = np.lexsort((line_no, number, mv["day"]))
+    heads_by_day = np.lexsort((head_number, mv["day"][heads]))
+    series, mats = master.series, master.materials
+    werks = np.asarray(master.plants.werks, dtype=object)
+
+    def rows(idx: np.ndarray) -> dict[str, np.ndarray]:
+        s = mv["series"][idx]
+        return {
+            "MBLNR": number[idx],
+            "MJAHR": year[idx],
+            "ZEILE": line_no[idx],
+            "BWART": mv["bwart"][idx],
+            "MATNR": mats.matnr[series.material[s]],
+            "WERKS": werks[series.plant[s]],
+            "qty": mv["qty"][idx],
+            "amount": mv["amount"][idx],
+            "day": mv["day"][idx],
+        }
+
+    m = rows(by_day)
+    n = len(by_day)
+    qty = m["qty"]
+    units = np.asarray(mats.unit, dtype=object)
+    mseg = {
+        "MBLNR": m["MBLNR"],
+        "MJAHR": m["MJAHR"],
+        "ZEILE": m["ZEILE"],
+        "BWART": m["BWART"],
+        "MATNR": m["MATNR"],
+        "WERKS": m["WERKS"],
+        "LGORT": _full(n, STORAGE_LOCATION),
+        "MENGE": qty,
+        "MEINS": units[series.material[mv["series"][by_day]]],
+        "SHKZG": np.where(qty < 0, "H", "S").astype(object),
+        "DMBTR": m["amount"],
+        "WAERS": _full(n, CURRENCY),
+        "LIFNR": mv["vendor"][by_day],
+        "KUNNR": mv["customer"][by_day],
+        "EBELN": mv["ebeln"][by_day],
+        "KDAUF": mv["kdauf"][by_day],
+        "BUDAT_MKPF": m["day"],
+    }
+    hd = heads[heads_by_day]
+    mkpf = {
+        "MBLNR": number[hd],
+        "MJAHR": year[hd],
+        "BUDAT": mv["day"][hd],
+        "BLDAT": mv["bldat"][hd],
+        "VGART": mv["vgart"][hd],
+    }
+    po_rows = by_day[mv["ebeln"][by_day] != NO_KEY]
+    e = rows(po_rows)
+    ekbe = {
+        "EBELN": mv["ebeln"][po_rows],
+        "EBELP": mv["ebelp"][po_rows],
+        "VGABE": _full(len(po_rows), "1"),
+        "GJAHR": e["MJAHR"],
+        "BELNR": e["MBLNR"],
+        "BUZEI": e["ZEILE"],
+        "BWART": e["BWART"],
+        "BUDAT": e["day"],
+        "MENGE": e["qty"],
+        "DMBTR": e["amount"],
+        "WAERS": _full(len(po_rows), CURRENCY),
+        "MATNR": e["MATNR"],
+        "WERKS": e["WERKS"],
+    }
+    return {"MKPF": mkpf, "MSEG": mseg, "EKBE": ekbe}

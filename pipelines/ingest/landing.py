@@ -1,0 +1,1126 @@
+"""The landing zone: deliveries in, current files in place, every replaced file archived.
+
+Layout under the landing root (`LandingZone.path`):
+
+- `<root>/` holds the CURRENT delivery of each table-day, `<TABLE>_<YYYYMMDD>.csv`, and of
+  each master table, `<TABLE>.csv`. The raw assets read only these.
+- `<root>/incoming/` is the drop folder. A file is taken once it is stable (same size and
+  mtime on two consecutive looks) or once a marker `<name>.done` exists.
+- `<root>/archive/` keeps every superseded, duplicate or split delivery, never deleted, as
+  `<UTC timestamp>__<sha256[:12]>__<original name>`.
+- `<root>/rejected/` receives deliveries that cannot be loaded (bad name, unreadable header),
+  with the reason in the log and in the manifest.
+- `<root>/staging/` is private scratch space for files split by day.
+
+Every decision is recorded in `raw.landing_manifest`; the load (`load.load_table`) completes
+the row of each file it loads, in the same transaction as the data.
+
+A delivery is a duplicate when its checksum equals the checksum of the CURRENT file of its
+table-day, not of any file ever loaded: a revert to an earlier version (A, B, A) must load A
+again, and two header-only files of different days have equal bytes yet are both real.
+
+Also here, because it produces landing files too: the OData delta extraction, which writes
+changed S/4HANA rows as landing files (see `extract_delta` and `write_delta_files`).
+
+Pure of Dagster: `pipelines/ingest/sensors.py` wires these functions into sensors.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+
+import numpy as np
+import pandas as pd
+
+from pipelines.ingest.reader import SapFileError, SapFileReader, rows_schema, safe_landing_name
+from pipelines.ingest.specs import TABLE_SPECS, TableSpec, get_spec
+from resources.warehouse import Cursor, Warehouse, create_table_sql
+
+if TYPE_CHECKING:
+    from pipelines.ingest.odata import SapODataClient
+
+CURRENT = ""
+INCOMING = "incoming"
+ARCHIVE = "archive"
+REJECTED = "rejected"
+STAGING = "staging"
+MARKER_SUFFIX = ".done"
+#: Names a transfer tool uses while it is still writing: never taken, never rejected.
+_IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload")
+_HASH_BLOCK = 1 << 20
+
+MANIFEST_TABLE = "raw.landing_manifest"
+MANIFEST_COLUMNS = {
+    "file_name": "VARCHAR",
+    "canonical_name": "VARCHAR",
+    "table_name": "VARCHAR",
+    "partition_key": "VARCHAR",
+    "checksum": "VARCHAR",
+    "size_bytes": "BIGINT",
+    "status": "VARCHAR",
+    "reason": "VARCHAR",
+    "archive_name": "VARCHAR",
+    "run_key": "VARCHAR",
+    "detected_format": "VARCHAR",
+    "rows_read": "BIGINT",
+    "rows_loaded": "BIGINT",
+    "rows_quarantined": "BIGINT",
+    "run_id": "VARCHAR",
+    "received_at": "TIMESTAMP",
+    "loaded_at": "TIMESTAMP",
+}
+#: received: placed as current, run requested; loaded: load committed; superseded: replaced
+#: by a newer delivery; duplicate: same bytes as the current file; rejected: not loadable;
+#: split: an undated multi-day file, placed as one file per day (rows with its name).
+MANIFEST_STATUSES = ("received", "loaded", "superseded", "duplicate", "rejected", "split")
+
+_NAME = re.compile(
+    r"^(?P<table>[A-Za-z][A-Za-z0-9]*)"
+    r"(?:[_-](?P<day>\d{8}|\d{4}-\d{2}-\d{2}|\d{2}\.\d{2}\.\d{4}))?"
+    r"(?:__(?P<tag>[A-Za-z0-9.-]+))?"
+    r"\.(?:csv|txt)$",
+    re.IGNORECASE,
+)
+
+
+# -- names -------------------------------------------------------------------------------------
+
+
+class LandingNameError(ValueError):
+    """A delivery whose name says nothing loadable: unknown table, bad date, unsafe name."""
+
+
+@dataclass(frozen=True)
+class LandingName:
+    """What a delivery's name says: its table and, for transactional tables, maybe its day."""
+
+    table: str
+    day: date | None
+
+    @property
+    def spec(self) -> TableSpec:
+        return TABLE_SPECS[self.table]
+
+    @property
+    def canonical(self) -> str | None:
+        """The name of the current file it becomes; None for an undated transactional file."""
+        if self.spec.is_partitioned and self.day is None:
+            return None
+        return landing_file_name(self.spec, self.day)
+
+
+def landing_file_name(spec: TableSpec, day: date | None = None) -> str:
+    """`MARA.csv` for master data, `MSEG_20250131.csv` for a transactional day."""
+    if spec.is_partitioned:
+        if day is None:
+            raise ValueError(f"{spec.name} is partitioned: a day is required for its file name")
+        return f"{spec.name}_{day:%Y%m%d}.csv"
+    return f"{spec.name}.csv"
+
+
+def _day_of(text: str, name: str) -> date:
+    digits = text.replace("-", "")
+    if "." in text:
+        dd, mm, yyyy = text.split(".")
+        digits = yyyy + mm + dd
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    except ValueError:
+        raise LandingNameError(f"{name!r}: {text!r} is not a valid date") from None
+
+
+def parse_landing_name(name: str) -> LandingName:
+    """Table and day from a delivery name, e.g. `MSEG_20250131.csv`, `mseg_2025-01-31.csv`,
+    `MSEG_31.01.2025.txt`, `VBAK_20240103__odata-20240217T120000Z.csv` (a `__tag` marks
+    a delivery version), `MARA.csv`. A date on a master-data file is its extraction date and
+    is ignored. Raises LandingNameError with the reason."""
+    try:
+        safe_landing_name(name)
+    except SapFileError as exc:
+        raise LandingNameError(str(exc)) from None
+    match = _NAME.match(name)
+    if match is None:
+        raise LandingNameError(
+            f"{name!r}: expected <TABLE>[_<YYYYMMDD>][__<tag>].csv, e.g. MSEG_20250131.csv"
+        )
+    table = match["table"].upper()
+    if table not in TABLE_SPECS:
+        known = ", ".join(sorted(TABLE_SPECS))
+        raise LandingNameError(f"{name!r}: unknown SAP table {table!r}; known tables: {known}")
+    day = _day_of(match["day"], name) if match["day"] else None
+    return LandingName(table, day if TABLE_SPECS[table].is_partitioned else None)
+
+
+def is_in_progress(name: str) -> bool:
+    """Hidden or temporary names (`.x`, `~x`, `x.part`): a transfer still under way."""
+    lower = name.lower()
+    return name.startswith((".", "~")) or lower.endswith(_IN_PROGRESS_SUFFIXES)
+
+
+def stamp(at: datetime) -> str:
+    """A UTC timestamp usable in file names and run keys, sortable as text."""
+    return f"{at:%Y%m%dT%H%M%S%f}Z"
+
+
+def archive_name(original: str, checksum: str, at: datetime) -> str:
+    """`<UTC timestamp>__<sha256[:12]>__<original name>`: unique, sortable, traceable."""
+    return f"{stamp(at)}__{checksum[:12]}__{original}"
+
+
+def rejected_name(original: str, at: datetime) -> str:
+    """A name for a rejected file that is safe even when the original name was not."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", original).replace("..", "__") or "unnamed"
+    return f"{stamp(at)}__{cleaned}"
+
+
+# -- storage -----------------------------------------------------------------------------------
+
+
+def sha256_stream(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: stream.read(_HASH_BLOCK), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def file_checksum(path: Path) -> str:
+    with path.open("rb") as handle:
+        return sha256_stream(handle)
+
+
+@dataclass(frozen=True)
+class LandingEntry:
+    """A file in a landing folder, as a listing shows it."""
+
+    name: str
+    size: int
+    mtime_ns: int
+
+
+class LandingStore(Protocol):
+    """Where the landing folders live. `LocalLandingStore` is a directory; an S3 or SFTP store
+    implements the same operations (`local_file` then downloads to a temporary file).
+
+    Folders are `CURRENT` (""), `INCOMING`, `ARCHIVE`, `REJECTED` and `STAGING`.
+    """
+
+    def list(self, folder: str) -> list[LandingEntry]: ...
+
+    def exists(self, folder: str, name: str) -> bool: ...
+
+    def open(self, folder: str, name: str) -> BinaryIO: ...
+
+    def local_file(self, folder: str, name: str) -> Any:
+        """A context manager giving a local Path with the file's bytes (the parser needs one)."""
+        ...
+
+    def write(self, folder: str, name: str, data: bytes) -> None:
+        """Write atomically: readers see the old file or the whole new one."""
+        ...
+
+    def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
+        """Rename; refuses to overwrite an existing file."""
+        ...
+
+    def replace(
+        self, folder: str, name: str, to_folder: str, to_name: str, keep_old_as: str | None
+    ) -> None:
+        """Put a file in place of another; the old one is kept as `ARCHIVE/keep_old_as`.
+
+        The target never disappears in between, so a load running meanwhile reads the old or
+        the new delivery, never none.
+        """
+        ...
+
+    def remove(self, folder: str, name: str) -> None:
+        """Delete: only for markers and private staging files, never for deliveries."""
+        ...
+
+
+class LocalLandingStore:
+    """The landing zone as a local (or mounted) directory."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, folder: str, name: str = "") -> Path:
+        base = self.root / folder if folder else self.root
+        return base / name if name else base
+
+    def list(self, folder: str) -> list[LandingEntry]:
+        directory = self.path(folder)
+        if not directory.is_dir():
+            return []
+        entries = []
+        with os.scandir(directory) as scan:
+            for item in scan:
+                if item.is_file(follow_symlinks=False):
+                    info = item.stat(follow_symlinks=False)
+                    entries.append(LandingEntry(item.name, info.st_size, info.st_mtime_ns))
+        return sorted(entries, key=lambda e: e.name)
+
+    def exists(self, folder: str, name: str) -> bool:
+        return self.path(folder, name).is_file()
+
+    def open(self, folder: str, name: str) -> BinaryIO:
+        return self.path(folder, name).open("rb")
+
+    @contextmanager
+    def local_file(self, folder: str, name: str) -> Iterator[Path]:
+        yield self.path(folder, name)
+
+    def write(self, folder: str, name: str, data: bytes) -> None:
+        target = self.path(folder, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{name}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+
+    def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
+        source, target = self.path(folder, name), self.path(to_folder, to_name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _link_or_copy(source, target)  # fails if the target exists: no silent overwrite
+        source.unlink()
+
+    def replace(
+        self, folder: str, name: str, to_folder: str, to_name: str, keep_old_as: str | None
+    ) -> None:
+        source, target = self.path(folder, name), self.path(to_folder, to_name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            if keep_old_as is None:
+                raise FileExistsError(f"{target} exists and no archive name was given for it")
+            kept = self.path(ARCHIVE, keep_old_as)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(target, kept)
+        os.replace(source, target)
+
+    def remove(self, folder: str, name: str) -> None:
+        self.path(folder, name).unlink(missing_ok=True)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link is instant and atomic; shares that refuse links get an exclusive copy."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        with source.open("rb") as src, target.open("xb") as dst:
+            shutil.copyfileobj(src, dst)
+        shutil.copystat(source, target)
+
+
+# -- readiness ---------------------------------------------------------------------------------
+
+
+def ready_files(
+    entries: Sequence[LandingEntry], seen: Mapping[str, Sequence[int]]
+) -> tuple[list[LandingEntry], dict[str, list[int]]]:
+    """Deliveries ready to take, oldest first, and the (size, mtime) to remember for next time.
+
+    Ready means a marker `<name>.done` exists, or size and mtime are unchanged since the last
+    look (`seen`) and the file is not empty. Markers and in-progress names are never ready.
+    """
+    names = {e.name for e in entries}
+    ready: list[LandingEntry] = []
+    remember: dict[str, list[int]] = {}
+    for entry in sorted(entries, key=lambda e: (e.mtime_ns, e.name)):
+        if entry.name.endswith(MARKER_SUFFIX) or is_in_progress(entry.name):
+            continue
+        signature = [entry.size, entry.mtime_ns]
+        remember[entry.name] = signature
+        marked = entry.name + MARKER_SUFFIX in names
+        stable = entry.size > 0 and list(seen.get(entry.name, ())) == signature
+        if marked or stable:
+            ready.append(entry)
+    return ready, remember
+
+
+# -- planning a tick ---------------------------------------------------------------------------
+
+
+@dataclass
+class Decision:
+    """What happens to one delivery (or one day of a split delivery), and its manifest row."""
+
+    status: str
+    file_name: str
+    source: tuple[str, str]
+    table: str | None = None
+    canonical_name: str | None = None
+    day: date | None = None
+    checksum: str | None = None
+    size: int | None = None
+    reason: str | None = None
+    archive_name: str | None = None
+    run_key: str | None = None
+    #: checksum of the current file this one replaces, and the archive name it moves to
+    replaces: str | None = None
+    superseded_name: str | None = None
+    marker: str | None = None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One raw-asset run: a table and a day, a contiguous range of days, or master data."""
+
+    table: str
+    run_key: str
+    first_day: date | None = None
+    last_day: date | None = None
+    files: tuple[str, ...] = ()
+
+    @property
+    def partition_key(self) -> str | None:
+        if self.first_day is None or self.first_day != self.last_day:
+            return None
+        return self.first_day.isoformat()
+
+    @property
+    def is_range(self) -> bool:
+        return self.first_day is not None and self.first_day != self.last_day
+
+
+@dataclass
+class TickPlan:
+    """Everything one look at `incoming/` decided, in the order it is applied."""
+
+    received_at: datetime
+    decisions: list[Decision] = field(default_factory=list)
+    runs: list[RunPlan] = field(default_factory=list)
+
+    def placed(self) -> list[Decision]:
+        """The deliveries that become current, the last one per file name only."""
+        last: dict[str, Decision] = {}
+        for decision in self.decisions:
+            if decision.status == "received" and decision.canonical_name is not None:
+                last.pop(decision.canonical_name, None)
+                last[decision.canonical_name] = decision
+        return list(last.values())
+
+    def by_status(self, status: str) -> list[Decision]:
+        return [d for d in self.decisions if d.status == status]
+
+
+class _Currents:
+    """Checksums of the current files, read lazily and updated as the plan places files."""
+
+    def __init__(self, store: LandingStore) -> None:
+        self.store = store
+        self._known: dict[str, str | None] = {}
+
+    def get(self, canonical: str) -> str | None:
+        if canonical not in self._known:
+            if self.store.exists(CURRENT, canonical):
+                with self.store.open(CURRENT, canonical) as handle:
+                    self._known[canonical] = sha256_stream(handle)
+            else:
+                self._known[canonical] = None
+        return self._known[canonical]
+
+    def set(self, canonical: str, checksum: str) -> None:
+        self._known[canonical] = checksum
+
+
+def plan_tick(
+    store: LandingStore,
+    ready: Sequence[LandingEntry],
+    now: datetime,
+    first_day: date | None = None,
+) -> TickPlan:
+    """Decide what to do with each ready delivery and which runs to request; moves nothing.
+
+    Undated transactional files are split by day into `STAGING` (the only write). Days before
+    `first_day` (the first partition) are rejected: no partition could hold them.
+    """
+    plan = TickPlan(received_at=now)
+    currents = _Currents(store)
+    names = {e.name for e in store.list(INCOMING)}
+    for entry in ready:
+        marker = entry.name + MARKER_SUFFIX if entry.name + MARKER_SUFFIX in names else None
+        for decision in _decide(store, entry, now, first_day, currents):
+            decision.marker = marker
+            plan.decisions.append(decision)
+    plan.runs = plan_runs(plan.placed(), now)
+    return plan
+
+
+def _reject(entry: LandingEntry, reason: str, now: datetime, **known: Any) -> Decision:
+    return Decision(
+        status="rejected",
+        file_name=entry.name,
+        source=(INCOMING, entry.name),
+        size=entry.size,
+        reason=reason,
+        archive_name=rejected_name(entry.name, now),
+        **known,
+    )
+
+
+def _decide(
+    store: LandingStore,
+    entry: LandingEntry,
+    now: datetime,
+    first_day: date | None,
+    currents: _Currents,
+) -> list[Decision]:
+    try:
+        parsed = parse_landing_name(entry.name)
+    except LandingNameError as exc:
+        return [_reject(entry, str(exc), now)]  # never read: the name alone disqualifies it
+    spec = parsed.spec
+    with store.open(INCOMING, entry.name) as handle:
+        checksum = sha256_stream(handle)
+    known = {"table": spec.name, "checksum": checksum}
+    try:
+        with store.local_file(INCOMING, entry.name) as path:
+            SapFileReader(path, spec)  # the header and format must be readable
+            parts = split_by_day(path, spec) if parsed.canonical is None else None
+    except SapFileError as exc:
+        return [_reject(entry, str(exc), now, **known)]
+
+    if parts is None or len(parts) == 1:  # one day: the file is placed as it came
+        day = parsed.day if parts is None else next(iter(parts))
+        if first_day is not None and day is not None and day < first_day:
+            reason = f"{entry.name}: day {day} is before the first partition day {first_day}"
+            return [_reject(entry, reason, now, **known, day=day)]
+        candidate = Decision(
+            status="received",
+            file_name=entry.name,
+            source=(INCOMING, entry.name),
+            table=spec.name,
+            canonical_name=landing_file_name(spec, day),
+            day=day,
+            checksum=checksum,
+            size=entry.size,
+        )
+        return [_settle(candidate, currents, now)]
+    if not parts:
+        reason = f"{entry.name}: no row has a readable {spec.partition_column}"
+        return [_reject(entry, reason, now, **known)]
+    return _split(store, entry, spec, parts, checksum, now, first_day, currents)
+
+
+def _settle(candidate: Decision, currents: _Currents, now: datetime) -> Decision:
+    """A duplicate of the current file, or the new current file (replacing the old one)."""
+    canonical = str(candidate.canonical_name)
+    current = currents.get(canonical)
+    if current == candidate.checksum:
+        candidate.status = "duplicate"
+        candidate.reason = f"same content as the current {canonical}"
+        if candidate.source[0] == INCOMING:
+            candidate.archive_name = archive_name(candidate.file_name, current, now)
+        return candidate
+    candidate.replaces = current
+    if current is not None:
+        candidate.superseded_name = archive_name(canonical, current, now)
+    candidate.run_key = f"{candidate.checksum}:{canonical}:{stamp(now)}"
+    currents.set(canonical, str(candidate.checksum))
+    return candidate
+
+
+# -- undated files: split by day -----------------------------------------------------------------
+
+
+def _day_spec(spec: TableSpec) -> TableSpec:
+    """The spec with every column but the partition column read as plain text, so that only a
+    missing or unreadable day (or a malformed record) keeps a record from being assigned."""
+    columns = tuple(
+        col
+        if col.name == spec.partition_column
+        else replace(col, kind="text", required=False, alpha_length=None)
+        for col in spec.columns
+    )
+    return replace(spec, columns=columns, allowed_values={})
+
+
+def _record_days(path: Path, spec: TableSpec) -> tuple[dict[int, date], list[int]]:
+    """First physical line of every record -> its day; and the lines of unassigned records."""
+    reader = SapFileReader(path, _day_spec(spec))
+    column = str(spec.partition_column)
+    days: dict[int, date] = {}
+    unassigned: set[int] = set()
+    for chunk in reader.chunks():
+        values = chunk.rows[column].to_numpy(dtype="datetime64[D]")
+        for line, value in zip(chunk.rows["_source_line"].tolist(), values, strict=True):
+            days[int(line)] = value.astype(date)
+        unassigned.update(int(line) for line in chunk.rejects["source_line"].tolist())
+    return days, sorted(unassigned - days.keys())
+
+
+def _lines(data: bytes) -> list[bytes]:
+    """Physical lines with their terminators, split on `\\n` as the reader counts them."""
+    lines = data.split(b"\n")
+    tail = lines.pop()
+    lines = [line + b"\n" for line in lines]
+    if tail:
+        lines.append(tail)
+    return lines
+
+
+def split_by_day(path: Path, spec: TableSpec) -> dict[date, bytes]:
+    """An undated extract cut into one file per day, byte for byte: every part starts with the
+    original header block, then the original text of its records (quoted multi-line records
+    stay whole). Records without a readable day go to the earliest day's file, where the load
+    quarantines them with their reason. The file is held in memory while it is cut."""
+    days, unassigned = _record_days(path, spec)
+    if not days:
+        return {}
+    data = path.read_bytes()
+    lines = _lines(data)
+    starts = sorted([*days, *unassigned])
+    newline = b"\r\n" if lines[0].endswith(b"\r\n") else b"\n"
+    header = b"".join(lines[: starts[0] - 1])
+    first = min(days.values())
+    parts: dict[date, list[bytes]] = {}
+    for index, start in enumerate(starts):
+        stop = starts[index + 1] - 1 if index + 1 < len(starts) else len(lines)
+        record = b"".join(lines[start - 1 : stop])
+        if not record.endswith(b"\n"):
+            record += newline
+        parts.setdefault(days.get(start, first), []).append(record)
+    return {day: header + b"".join(records) for day, records in sorted(parts.items())}
+
+
+def _split(
+    store: LandingStore,
+    entry: LandingEntry,
+    spec: TableSpec,
+    parts: dict[date, bytes],
+    checksum: str,
+    now: datetime,
+    first_day: date | None,
+    currents: _Currents,
+) -> list[Decision]:
+    decisions = [
+        Decision(
+            status="split",
+            file_name=entry.name,
+            source=(INCOMING, entry.name),
+            table=spec.name,
+            checksum=checksum,
+            size=entry.size,
+            reason=f"{len(parts)} days, {min(parts)}..{max(parts)}: placed as one file per day",
+            archive_name=archive_name(entry.name, checksum, now),
+        )
+    ]
+    for day, data in parts.items():
+        canonical = landing_file_name(spec, day)
+        part_checksum = hashlib.sha256(data).hexdigest()
+        if first_day is not None and day < first_day:
+            decisions.append(
+                Decision(
+                    status="rejected",
+                    file_name=entry.name,
+                    source=(STAGING, ""),
+                    table=spec.name,
+                    canonical_name=canonical,
+                    day=day,
+                    checksum=part_checksum,
+                    size=len(data),
+                    reason=f"day {day} is before the first partition day {first_day}",
+                    archive_name=decisions[0].archive_name,
+                )
+            )
+            continue
+        staged = f"{checksum[:12]}__{canonical}"
+        store.write(STAGING, staged, data)
+        candidate = Decision(
+            status="received",
+            file_name=entry.name,
+            source=(STAGING, staged),
+            table=spec.name,
+            canonical_name=canonical,
+            day=day,
+            checksum=part_checksum,
+            size=len(data),
+        )
+        candidate = _settle(candidate, currents, now)
+        if candidate.status == "duplicate":
+            candidate.archive_name = decisions[0].archive_name
+        decisions.append(candidate)
+    return decisions
+
+
+# -- runs --------------------------------------------------------------------------------------
+
+
+def plan_runs(placed: Sequence[Decision], now: datetime) -> list[RunPlan]:
+    """One run per master table, and per table one run for each contiguous range of days
+    (a single run covers a range: the raw assets have a single-run backfill policy)."""
+    by_table: dict[str, list[Decision]] = {}
+    for decision in placed:
+        by_table.setdefault(str(decision.table), []).append(decision)
+    runs: list[RunPlan] = []
+    for table, decisions in by_table.items():
+        if not TABLE_SPECS[table].is_partitioned:
+            last = decisions[-1]
+            runs.append(RunPlan(table, str(last.run_key), files=(str(last.canonical_name),)))
+            continue
+        ordered = sorted(decisions, key=lambda d: d.day or date.min)
+        group: list[Decision] = []
+        for decision in ordered:
+            if group and decision.day != group[-1].day + timedelta(days=1):  # type: ignore[operator]
+                runs.append(_range_run(table, group, now))
+                group = []
+            group.append(decision)
+        runs.append(_range_run(table, group, now))
+    return runs
+
+
+def _range_run(table: str, group: list[Decision], now: datetime) -> RunPlan:
+    files = tuple(str(d.canonical_name) for d in group)
+    first, last = group[0].day, group[-1].day
+    if len(group) == 1:
+        run_key = str(group[0].run_key)
+    else:
+        digest = hashlib.sha256("".join(str(d.checksum) for d in group).encode()).hexdigest()
+        run_key = f"{digest}:{table}_{first:%Y%m%d}-{last:%Y%m%d}:{stamp(now)}"
+        for decision in group:
+            decision.run_key = run_key
+    return RunPlan(table, run_key, first, last, files)
+
+
+# -- applying a tick -----------------------------------------------------------------------------
+
+
+def ensure_manifest(cur: Cursor) -> None:
+    cur.execute(create_table_sql(MANIFEST_TABLE, MANIFEST_COLUMNS))
+
+
+def _manifest_row(decision: Decision, received_at: datetime) -> dict[str, Any]:
+    return {
+        "file_name": decision.file_name,
+        "canonical_name": decision.canonical_name,
+        "table_name": decision.table,
+        "partition_key": decision.day.isoformat() if decision.day else None,
+        "checksum": decision.checksum,
+        "size_bytes": decision.size,
+        "status": decision.status,
+        "reason": decision.reason,
+        "archive_name": decision.archive_name,
+        "run_key": decision.run_key,
+        "detected_format": None,
+        "rows_read": None,
+        "rows_loaded": None,
+        "rows_quarantined": None,
+        "run_id": None,
+        "received_at": received_at,
+        "loaded_at": None,
+    }
+
+
+def manifest_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Rows in manifest shape with types both engines accept (nullable ints, timestamps)."""
+    frame = pd.DataFrame(list(rows), columns=list(MANIFEST_COLUMNS))
+    for name, sql_type in MANIFEST_COLUMNS.items():
+        if sql_type == "BIGINT":
+            frame[name] = frame[name].astype("Int64")
+        elif sql_type == "TIMESTAMP":
+            frame[name] = pd.to_datetime(frame[name])
+        else:
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    return frame
+
+
+def record_loaded(warehouse: Warehouse, cur: Cursor, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Complete the manifest rows of loaded files, in the caller's (the load's) transaction.
+
+    A row is matched by file name and checksum, so a run always updates the delivery it really
+    read; a file placed without the sensor (the demo, a manual copy) gets a row of its own.
+    """
+    ensure_manifest(cur)
+    batch = "_scp_loaded_files"
+    frame = manifest_frame(rows)
+    if warehouse.kind == "duckdb":
+        cur.register(batch, frame)  # type: ignore[attr-defined]
+    else:
+        columns = ", ".join(f'"{name}" {kind}' for name, kind in MANIFEST_COLUMNS.items())
+        cur.execute(f"create temp table {batch} ({columns}) on commit drop")
+        warehouse.insert_frame(cur, batch, frame)
+    updated = ("status", "detected_format", "rows_read", "rows_loaded", "rows_quarantined")
+    assignments = ", ".join(f"{name} = b.{name}" for name in (*updated, "run_id", "loaded_at"))
+    cur.execute(
+        f"update {MANIFEST_TABLE} as m set {assignments} from {batch} as b "
+        "where m.canonical_name = b.canonical_name and m.checksum = b.checksum "
+        "and m.status in ('received', 'loaded')"
+    )
+    names = ", ".join(MANIFEST_COLUMNS)
+    cur.execute(
+        f"insert into {MANIFEST_TABLE} ({names}) select {names} from {batch} as b "
+        f"where not exists (select 1 from {MANIFEST_TABLE} as m where "
+        "m.canonical_name = b.canonical_name and m.checksum = b.checksum "
+        "and m.status = 'loaded')"
+    )
+    if warehouse.kind == "duckdb":
+        cur.unregister(batch)  # type: ignore[attr-defined]
+
+
+def commit_tick(store: LandingStore, warehouse: Warehouse, plan: TickPlan) -> None:
+    """Record the plan in the manifest (one transaction), then move the files.
+
+    The manifest is written first: if the warehouse is unavailable nothing has moved and the
+    next tick decides again. Placing a file archives the current one without a moment in
+    which the table-day has no file.
+    """
+    with warehouse.transaction() as cur:
+        ensure_manifest(cur)
+        for decision in plan.decisions:
+            if decision.status == "received" and decision.replaces is not None:
+                cur.execute(
+                    warehouse.placeholders(
+                        f"update {MANIFEST_TABLE} set status = 'superseded', archive_name = ? "
+                        "where canonical_name = ? and status in ('received', 'loaded')"
+                    ),
+                    [decision.superseded_name, decision.canonical_name],
+                )
+            row = _manifest_row(decision, plan.received_at)
+            warehouse.insert_frame(cur, MANIFEST_TABLE, manifest_frame([row]))
+
+    for decision in plan.decisions:
+        folder, name = decision.source
+        if decision.status == "received":
+            store.replace(
+                folder, name, CURRENT, str(decision.canonical_name), decision.superseded_name
+            )
+        elif decision.status in ("duplicate", "split") and folder == INCOMING:
+            store.move(folder, name, ARCHIVE, str(decision.archive_name))
+        elif decision.status == "rejected" and folder == INCOMING:
+            store.move(folder, name, REJECTED, str(decision.archive_name))
+        elif folder == STAGING and name:
+            store.remove(folder, name)
+        if decision.marker and store.exists(INCOMING, decision.marker):
+            store.remove(INCOMING, decision.marker)
+
+
+# -- cursor ------------------------------------------------------------------------------------
+
+
+@dataclass
+class LandingCursor:
+    """What the landing sensor remembers between ticks (JSON in the sensor cursor).
+
+    `seen`: (size, mtime_ns) of each file in incoming/ at the last look. `deferred`: runs for
+    days whose partition does not exist yet (today's extract), requested once it does.
+    """
+
+    seen: dict[str, list[int]] = field(default_factory=dict)
+    deferred: list[RunPlan] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> LandingCursor:
+        if not text:
+            return cls()
+        data = json.loads(text)
+        deferred = [
+            RunPlan(
+                run["table"],
+                run["run_key"],
+                date.fromisoformat(run["first_day"]) if run.get("first_day") else None,
+                date.fromisoformat(run["last_day"]) if run.get("last_day") else None,
+                tuple(run.get("files", ())),
+            )
+            for run in data.get("deferred", [])
+        ]
+        return cls(seen=dict(data.get("seen", {})), deferred=deferred)
+
+    def to_json(self) -> str:
+        deferred = [
+            {
+                "table": run.table,
+                "run_key": run.run_key,
+                "first_day": run.first_day.isoformat() if run.first_day else None,
+                "last_day": run.last_day.isoformat() if run.last_day else None,
+                "files": list(run.files),
+            }
+            for run in self.deferred
+        ]
+        return json.dumps({"seen": self.seen, "deferred": deferred}, sort_keys=True)
+
+
+def split_available(
+    runs: Sequence[RunPlan], last_partition_day: date | None
+) -> tuple[list[RunPlan], list[RunPlan]]:
+    """Runs whose days all have partitions now, and the rest (cut at the last partition)."""
+    ready: list[RunPlan] = []
+    waiting: list[RunPlan] = []
+    for run in runs:
+        if run.first_day is None or run.last_day is None:
+            ready.append(run)
+        elif last_partition_day is None or run.first_day > last_partition_day:
+            waiting.append(run)
+        elif run.last_day <= last_partition_day:
+            ready.append(run)
+        else:
+            ready.append(replace(run, last_day=last_partition_day))
+            later = last_partition_day + timedelta(days=1)
+            waiting.append(replace(run, first_day=later, run_key=f"{run.run_key}:{later}"))
+    return ready, waiting
+
+
+# -- OData deltas as landing files ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeltaFeed:
+    """An entity set read by `LastChangeDateTime` delta, and optionally its items.
+
+    Items have no change timestamp of their own: they are read for the changed headers
+    (`link` is the item property holding the header key) and replace the headers' old items.
+    """
+
+    entity_set: str
+    items: str | None = None
+    link: str | None = None
+
+
+DELTA_FEEDS: dict[str, DeltaFeed] = {
+    "A_SalesOrder": DeltaFeed("A_SalesOrder", items="A_SalesOrderItem", link="SalesOrder"),
+    "A_Product": DeltaFeed("A_Product"),
+}
+#: Header keys per `$filter` (`SalesOrder eq '1' or ...`): keeps URLs well under 8 KB.
+ITEM_KEY_BATCH = 40
+#: Above this many changed headers, one paged read of all items is cheaper than key filters.
+ITEM_FULL_SCAN_ABOVE = 400
+ODATA_TAG = "odata"
+
+
+@dataclass
+class DeltaExtract:
+    """Changed rows of one feed in raw-table shape, and the cursor to keep afterwards."""
+
+    feed: DeltaFeed
+    cursor: str | None
+    header_table: str | None = None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    undated: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not self.tables
+
+
+def _odata_literal(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def fetch_items(
+    client: SapODataClient,
+    feed: DeltaFeed,
+    keys: Sequence[str],
+    key_batch: int = ITEM_KEY_BATCH,
+    full_scan_above: int = ITEM_FULL_SCAN_ABOVE,
+) -> pd.DataFrame:
+    """The items of the given header keys: key filters in batches, or one full read when there
+    are many keys (an initial load)."""
+    items, link = str(feed.items), str(feed.link)
+    if len(keys) > full_scan_above:
+        frame = client.fetch(items)
+        return frame[frame[link].astype("string").isin(list(keys)).fillna(False)]
+    frames = []
+    for start in range(0, len(keys), key_batch):
+        batch = keys[start : start + key_batch]
+        condition = " or ".join(f"{link} eq {_odata_literal(key)}" for key in batch)
+        frames.append(client.fetch(items, filter=condition))
+    return pd.concat(frames, ignore_index=True) if frames else client.fetch(items).iloc[:0]
+
+
+def extract_delta(
+    client: SapODataClient,
+    feed: DeltaFeed,
+    cursor: str | None,
+    key_batch: int = ITEM_KEY_BATCH,
+    full_scan_above: int = ITEM_FULL_SCAN_ABOVE,
+) -> DeltaExtract:
+    """Rows changed since `cursor`, mapped onto raw tables (headers and their items)."""
+    from pipelines.ingest.odata import fetch_delta, to_raw_table
+
+    headers, new_cursor = fetch_delta(client, feed.entity_set, cursor)
+    extract = DeltaExtract(feed, new_cursor)
+    if headers.empty:
+        return extract
+    table, header_rows = to_raw_table(feed.entity_set, headers)
+    spec = get_spec(table)
+    if spec.is_partitioned:
+        dated = header_rows[spec.partition_column].notna().to_numpy()
+        extract.undated = int((~dated).sum())
+        header_rows = header_rows[dated].reset_index(drop=True)
+        headers = headers[dated].reset_index(drop=True)
+    extract.header_table = table
+    extract.tables[table] = header_rows
+    if feed.items and len(headers):
+        keys = sorted(headers[str(feed.link)].astype("string").dropna().unique().tolist())
+        items = fetch_items(client, feed, keys, key_batch, full_scan_above)
+        item_table, item_rows = to_raw_table(feed.items, items, related={feed.entity_set: headers})
+        extract.tables[item_table] = item_rows
+    return extract
+
+
+def read_rows(path: Path, spec: TableSpec) -> pd.DataFrame:
+    """The accepted rows of a landing file in spec shape (rejected records are left out)."""
+    frames = [chunk.rows for chunk in SapFileReader(path, spec).chunks()]
+    if not frames:
+        schema = rows_schema(spec)
+        return pd.DataFrame({c: pd.Series(dtype=schema[c]) for c in spec.column_names})
+    return pd.concat(frames, ignore_index=True)[spec.column_names]
+
+
+def merge_rows(
+    spec: TableSpec,
+    base: pd.DataFrame,
+    new: pd.DataFrame,
+    by: Sequence[str],
+    replaced: pd.DataFrame,
+) -> pd.DataFrame:
+    """`base` without the rows whose `by` values are in `replaced`, plus `new`, sorted by key.
+
+    For headers `by` is their key (a changed order replaces its old version); for items it is
+    the header key, so a changed order's items replace all its old items (deleted ones too).
+    """
+    by = list(by)
+    if len(base) and len(replaced):
+        old = pd.MultiIndex.from_frame(base[by].astype(object))
+        gone = old.isin(pd.MultiIndex.from_frame(replaced[by].astype(object).drop_duplicates()))
+        base = base[~gone]
+    merged = pd.concat([base[spec.column_names], new[spec.column_names]], ignore_index=True)
+    return merged.sort_values(list(spec.key), kind="stable", ignore_index=True)
+
+
+def _format_column(kind: str, values: pd.Series) -> list[str]:
+    if kind == "date":
+        days = pd.to_datetime(values)
+        return days.dt.strftime("%Y%m%d").fillna("").tolist()
+    if kind == "decimal":
+        out = []
+        for value in values.astype("float64").tolist():
+            if value != value:  # NaN
+                out.append("")
+                continue
+            text = np.format_float_positional(abs(value), trim="-").replace(".", ",")
+            out.append(text + "-" if value < 0 else text)
+        return out
+    return ["" if pd.isna(v) else str(v) for v in values.tolist()]
+
+
+def to_landing_csv(frame: pd.DataFrame, spec: TableSpec) -> bytes:
+    """SE16N-style bytes: UTF-8 with BOM, `;`, CRLF, technical header in spec order,
+    `YYYYMMDD` dates, decimal comma with trailing minus, empty cells for nulls."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(spec.column_names)
+    cells = [_format_column(col.kind, frame[col.name]) for col in spec.columns]
+    writer.writerows(zip(*cells, strict=True))
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _pending_base(store: LandingStore, canonical: str) -> tuple[str, str] | None:
+    """The newest OData delivery for `canonical` still waiting in incoming/, else the current
+    file: the next delta must build on it, or its rows would be lost when it is replaced."""
+    names = {e.name for e in store.list(INCOMING)}
+    pending = []
+    for name in names:
+        if f"__{ODATA_TAG}-" not in name or name + MARKER_SUFFIX not in names:
+            continue
+        try:
+            if parse_landing_name(name).canonical == canonical:
+                pending.append(name)
+        except LandingNameError:
+            continue
+    if pending:
+        return INCOMING, max(pending)
+    return (CURRENT, canonical) if store.exists(CURRENT, canonical) else None
+
+
+def write_delta_files(store: LandingStore, extract: DeltaExtract) -> list[str]:
+    """Write the extract as complete landing files into incoming/, with `.done` markers.
+
+    A landing file replaces its whole table-day, so each file is the current file of that day
+    (or the newest pending one) with the changed rows merged in. Files whose content would
+    not change are not written. Returns the names written.
+    """
+    if extract.empty or extract.header_table is None:
+        return []
+    header_spec = get_spec(extract.header_table)
+    by = list(header_spec.key)
+    headers = extract.tables[extract.header_table]
+    tag = re.sub(r"[^0-9A-Za-z]", "", str(extract.cursor))
+    written = []
+    for table, rows in extract.tables.items():
+        spec = get_spec(table)
+        if spec.is_partitioned:
+            header_days = headers[header_spec.partition_column].dt.date
+            row_days = rows[spec.partition_column].dt.date
+            groups = [
+                (day, rows[row_days == day], headers[header_days == day])
+                for day in sorted(header_days.unique())
+            ]
+        else:
+            groups = [(None, rows, headers)]
+        for day, new, replaced in groups:
+            canonical = landing_file_name(spec, day)
+            base_at = _pending_base(store, canonical)
+            if base_at is None:
+                base = new.iloc[:0]
+            else:
+                with store.local_file(*base_at) as path:
+                    base = read_rows(path, spec)
+            before = to_landing_csv(base.sort_values(list(spec.key), ignore_index=True), spec)
+            data = to_landing_csv(merge_rows(spec, base, new, by, replaced), spec)
+            if base_at is not None and data == before:
+                continue
+            name = f"{canonical[:-4]}__{ODATA_TAG}-{tag}.csv"
+            store.write(INCOMING, name, data)
+            store.write(INCOMING, name + MARKER_SUFFIX, b"")
+            written.append(name)
+    return written
+
+
+__all__ = [
+    "ARCHIVE",
+    "CURRENT",
+    "DELTA_FEEDS",
+    "INCOMING",
+    "MANIFEST_COLUMNS",
+    "MANIFEST_TABLE",
+    "MARKER_SUFFIX",
+    "REJECTED",
+    "STAGING",
+    "Decision",
+    "DeltaExtract",
+    "DeltaFeed",
+    "LandingCursor",
+    "LandingEntry",
+    "LandingName",
+    "LandingNameError",
+    "LandingStore",
+    "LocalLandingStore",
+    "RunPlan",
+    "TickPlan",
+    "archive_name",
+    "commit_tick",
+    "extract_delta",
+    "file_checksum",
+    "landing_file_name",
+    "merge_rows",
+    "parse_landing_name",
+    "plan_runs",
+    "plan_tick",
+    "ready_files",
+    "split_available",
+    "split_by_day",
+    "to_landing_csv",
+    "write_delta_files",
+]

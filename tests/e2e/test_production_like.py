@@ -1,0 +1,388 @@
+"""The docker-compose deployment, without Docker: the same processes and config, on this host.
+
+`docker/dagster.yaml` (Postgres storage, run queue, monitoring, retries) is the instance; the
+code server, webserver and daemon run as separate processes and talk over gRPC as in
+`docker/workspace.yaml`; runs are launched through the GraphQL API. The compose healthchecks
+(`dagster api grpc-health-check`, `/server_info`, `dagster-daemon liveness-check`) gate start-up.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from dagster_graphql import DagsterGraphQLClient
+
+from pipelines.ingest.specs import TABLE_SPECS
+from resources.paths import PROJECT_ROOT
+from tests.e2e import (
+    BIN,
+    Process,
+    clean_env,
+    free_port,
+    generate_demo_landing,
+    graphql,
+    http_ok,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+DOCKER = PROJECT_ROOT / "docker"
+LOCATION = "sap_planning"
+RUN_TIMEOUT = 600
+#: The kill test's run tag `dagster/max_runtime`: run monitoring fails a run whose worker died
+#: once it is older than this. The retry inherits it, so it must exceed a normal run's duration.
+MAX_RUNTIME_SECONDS = 150
+TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+MASTER_TABLES = sorted(name for name, spec in TABLE_SPECS.items() if not spec.is_partitioned)
+
+LOCATION_QUERY = """
+{ workspaceOrError { ... on Workspace { locationEntries {
+    name loadStatus
+    locationOrLoadError { __typename ... on PythonError { message } }
+} } } }
+"""
+REPOSITORY_QUERY = """
+{ repositoriesOrError { ... on RepositoryConnection { nodes {
+    name location { name }
+    jobs { name }
+    schedules { name cronSchedule executionTimezone scheduleState { status } }
+    sensors { name sensorType sensorState { status } }
+} } } }
+"""
+RUNS_QUERY = """
+query Runs($filter: RunsFilter) { runsOrError(filter: $filter) { ... on Runs { results {
+    runId jobName status tags { key value }
+} } } }
+"""
+STEP_EVENTS_QUERY = """
+query Events($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection {
+    events { __typename }
+} } }
+"""
+DAEMON_QUERY = """
+{ instance { daemonHealth { allDaemonStatuses { daemonType required healthy } } } }
+"""
+
+
+@dataclass
+class Deployment:
+    home: Path
+    landing: Path
+    generated: dict[str, int]
+    storage_db: str
+    warehouse_db: str
+    web_port: int
+    code_port: int
+    code_server: Process
+    webserver: Process
+    daemon: Process
+
+    def logs(self) -> str:
+        return "\n".join(p.log_tail() for p in (self.code_server, self.webserver, self.daemon))
+
+    def query(self, query: str, variables: dict | None = None) -> dict:
+        return graphql(self.web_port, query, variables)
+
+    @property
+    def client(self) -> DagsterGraphQLClient:
+        return DagsterGraphQLClient("127.0.0.1", port_number=self.web_port)
+
+    def submit(self, job: str, tags: dict[str, str] | None = None) -> str:
+        return self.client.submit_job_execution(
+            job, repository_location_name=LOCATION, repository_name="__repository__", tags=tags
+        )
+
+    def runs(self, **tags: str) -> list[dict]:
+        flt = {"tags": [{"key": k, "value": v} for k, v in tags.items()]} if tags else {}
+        return self.query(RUNS_QUERY, {"filter": flt})["runsOrError"]["results"]
+
+    def run_status(self, run_id: str) -> str:
+        return self.client.get_run_status(run_id).value
+
+    def wait_for_run(self, run_id: str, timeout: float = RUN_TIMEOUT) -> str:
+        return wait_until(
+            lambda: (s := self.run_status(run_id)) in TERMINAL and s,
+            timeout,
+            f"run {run_id} to finish",
+            interval=2,
+            on_timeout=self.logs,
+        )
+
+    def start_code_server(self) -> None:
+        self.code_server.start()
+        wait_until(
+            lambda: grpc_healthy(self.code_port, self.code_server.env),
+            300,
+            "the code server's gRPC health check",
+            interval=3,
+            on_timeout=self.logs,
+        )
+
+    def step_started(self, run_id: str) -> bool:
+        events = self.query(STEP_EVENTS_QUERY, {"runId": run_id})["logsForRun"]["events"]
+        return any(e["__typename"] == "ExecutionStepStartEvent" for e in events)
+
+    def location_loaded(self) -> bool:
+        [entry] = self.query(LOCATION_QUERY)["workspaceOrError"]["locationEntries"]
+        return entry["locationOrLoadError"]["__typename"] == "RepositoryLocation"
+
+    def warehouse_scalar(self, sql: str) -> int:
+        with psycopg.connect(host="127.0.0.1", user="postgres", dbname=self.warehouse_db) as con:
+            return con.execute(sql).fetchone()[0]
+
+    def storage_scalar(self, sql: str, params: tuple = ()) -> int:
+        with psycopg.connect(host="127.0.0.1", user="postgres", dbname=self.storage_db) as con:
+            return con.execute(sql, params).fetchone()[0]
+
+
+def grpc_healthy(port: int, env: dict[str, str]) -> bool:
+    """The compose healthcheck of the code server."""
+    check = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)]
+    return subprocess.run(check, env=env, capture_output=True, timeout=60).returncode == 0
+
+
+def daemon_alive(env: dict[str, str]) -> bool:
+    """The compose healthcheck of the daemon."""
+    check = [str(BIN / "dagster-daemon"), "liveness-check"]
+    return subprocess.run(check, env=env, capture_output=True, timeout=60).returncode == 0
+
+
+def grpc_workspace(port: int) -> dict:
+    """docker/workspace.yaml, pointed at this host instead of the `code-server` container."""
+    workspace = yaml.safe_load((DOCKER / "workspace.yaml").read_text())
+    [entry] = workspace["load_from"]
+    entry["grpc_server"].update(host="127.0.0.1", port=port)
+    return workspace
+
+
+@pytest.fixture(scope="module")
+def deployment(postgres_server, tmp_path_factory) -> Iterator[Deployment]:
+    tmp = tmp_path_factory.mktemp("production")
+    suffix = uuid.uuid4().hex[:8]
+    storage_db, warehouse_db = f"scp_e2e_dagster_{suffix}", f"scp_e2e_warehouse_{suffix}"
+    with psycopg.connect(**postgres_server, autocommit=True) as con:
+        for name in (storage_db, warehouse_db):
+            con.execute(f"create database {name}")
+
+    home = tmp / "dagster_home"
+    home.mkdir()
+    shutil.copy(DOCKER / "dagster.yaml", home / "dagster.yaml")
+    code_port, web_port = free_port(), free_port()
+    workspace = home / "workspace.yaml"
+    workspace.write_text(yaml.safe_dump(grpc_workspace(code_port)))
+    landing = tmp / "landing"
+    generated = generate_demo_landing(landing)
+    env = clean_env(
+        DAGSTER_HOME=str(home),
+        DAGSTER_PG_HOST="127.0.0.1",
+        DAGSTER_PG_PORT="5432",
+        DAGSTER_PG_USER="postgres",
+        DAGSTER_PG_PASSWORD="",
+        DAGSTER_PG_DB=storage_db,
+        SCP_WAREHOUSE="postgres",
+        SCP_PG_HOST="127.0.0.1",
+        SCP_PG_PORT="5432",
+        SCP_PG_USER="postgres",
+        SCP_PG_PASSWORD="",
+        SCP_PG_DATABASE=warehouse_db,
+        SCP_LANDING_DIR=str(landing),
+        SCP_HISTORY_START="2024-01-01",
+        SCP_LOCAL_DIR=str(tmp / "local"),
+    )
+    logs = tmp / "logs"
+    logs.mkdir()
+    dagster = str(BIN / "dagster")
+    code_server = Process(
+        "code-server",
+        [
+            dagster,
+            "code-server",
+            "start",
+            "-m",
+            "pipelines.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(code_port),
+        ],
+        env,
+        logs,
+    )
+    webserver = Process(
+        "webserver",
+        [
+            str(BIN / "dagster-webserver"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(web_port),
+            "-w",
+            str(workspace),
+        ],
+        env,
+        logs,
+    )
+    daemon = Process(
+        "daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], env, logs
+    )
+    deployed = Deployment(
+        home,
+        landing,
+        generated,
+        storage_db,
+        warehouse_db,
+        web_port,
+        code_port,
+        code_server,
+        webserver,
+        daemon,
+    )
+    try:
+        deployed.start_code_server()
+        webserver.start()
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{web_port}/server_info"),
+            180,
+            "the webserver's /server_info",
+            on_timeout=deployed.logs,
+        )
+        daemon.start()
+        wait_until(
+            lambda: daemon_alive(env),
+            180,
+            "the daemon's liveness check",
+            interval=3,
+            on_timeout=deployed.logs,
+        )
+        wait_until(deployed.location_loaded, 120, "the code location", on_timeout=deployed.logs)
+        yield deployed
+    finally:
+        for process in (daemon, webserver, code_server):
+            process.stop()
+        with psycopg.connect(**postgres_server, autocommit=True) as con:
+            for name in (storage_db, warehouse_db):
+                con.execute(f"drop database if exists {name} with (force)")
+
+
+@pytest.fixture(scope="module")
+def master_data_run(deployment: Deployment) -> tuple[str, str]:
+    """`refresh_master_data` launched through GraphQL: (run id, final status)."""
+    run_id = deployment.submit("refresh_master_data")
+    return run_id, deployment.wait_for_run(run_id)
+
+
+def test_schedules_sensors_and_jobs_listed_through_graphql(deployment):
+    [repo] = deployment.query(REPOSITORY_QUERY)["repositoriesOrError"]["nodes"]
+    assert repo["location"]["name"] == LOCATION
+    assert {"ingest_daily", "refresh_master_data", "plan_weekly"} <= {
+        j["name"] for j in repo["jobs"]
+    }
+    schedules = {s["name"]: s for s in repo["schedules"]}
+    assert {n: (s["cronSchedule"], s["executionTimezone"]) for n, s in schedules.items()} == {
+        "refresh_master_data_daily": ("0 1 * * *", "UTC"),
+        "ingest_daily_schedule": ("0 2 * * *", "UTC"),
+        "plan_weekly_schedule": ("0 5 * * 1", "UTC"),
+    }
+    # SCP_SCHEDULES is unset: schedules wait to be switched on, sensors run from the start.
+    assert {s["scheduleState"]["status"] for s in schedules.values()} == {"STOPPED"}
+    sensors = {s["name"]: (s["sensorType"], s["sensorState"]["status"]) for s in repo["sensors"]}
+    assert sensors["automation_sensor"] == ("AUTO_MATERIALIZE", "RUNNING")
+    assert sensors["run_failure_alerts"] == ("RUN_STATUS", "RUNNING")
+
+
+def test_daemon_runs_every_required_daemon(deployment):
+    statuses = deployment.query(DAEMON_QUERY)["instance"]["daemonHealth"]["allDaemonStatuses"]
+    required = {s["daemonType"]: s["healthy"] for s in statuses if s["required"]}
+    for daemon in ("SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR", "MONITORING"):
+        assert required.get(daemon) is True, (daemon, required)
+
+
+def test_run_launched_through_graphql_succeeds(deployment, master_data_run):
+    run_id, status = master_data_run
+    assert status == "SUCCESS", deployment.logs()
+    for table in MASTER_TABLES:
+        loaded = deployment.warehouse_scalar(f"select count(*) from raw.{table.lower()}")
+        assert loaded == deployment.generated[table], table
+
+
+def test_state_lives_in_postgres_not_sqlite(deployment, master_data_run):
+    run_id, _ = master_data_run
+    assert deployment.storage_scalar("select count(*) from runs where run_id = %s", (run_id,)) == 1
+    events = deployment.storage_scalar(
+        "select count(*) from event_logs where run_id = %s and dagster_event_type = 'RUN_SUCCESS'",
+        (run_id,),
+    )
+    assert events == 1
+    assert deployment.storage_scalar("select count(*) from instigators") >= 2  # sensors' state
+    assert deployment.storage_scalar("select count(*) from daemon_heartbeats") >= 4
+    sqlite_files = [
+        p for p in deployment.home.rglob("*") if p.suffix in (".db", ".sqlite", ".sqlite3")
+    ]
+    assert sqlite_files == []
+
+
+def test_landing_files_reach_the_warehouse(deployment, master_data_run):
+    """A day of transactions through `ingest_daily`.
+
+    Extend here when the landing sensor exists: drop a new day's files into
+    `deployment.landing` and wait for the sensor's run instead of submitting one.
+    """
+    day = "2024-01-10"
+    run_id = deployment.submit("ingest_daily", tags={"dagster/partition": day})
+    assert deployment.wait_for_run(run_id) == "SUCCESS", deployment.logs()
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=deployment.warehouse_db) as con:
+        loaded = con.execute(
+            "select _source_file, min(erdat), max(erdat), count(*) from raw.vbap group by 1"
+        ).fetchall()
+    [(source, first, last, rows)] = loaded
+    assert Path(source).name == "VBAP_20240110.csv"
+    assert str(first) == str(last) == day and rows > 0
+
+
+def test_killed_code_server_fails_the_run_then_a_retry_recovers(deployment):
+    """Runs execute under the code server (DefaultRunLauncher): kill it mid-run, as a crash or
+    an OOM kill of its container would, and the run must end, be retried, and succeed."""
+    run_id = deployment.client.submit_job_execution(
+        "refresh_master_data",
+        repository_location_name=LOCATION,
+        repository_name="__repository__",
+        asset_selection=[["raw", table.lower()] for table in MASTER_TABLES],
+        tags={"dagster/max_runtime": str(MAX_RUNTIME_SECONDS)},
+    )
+    wait_until(
+        lambda: deployment.step_started(run_id),
+        180,
+        "the run's first step",
+        on_timeout=deployment.logs,
+    )
+    deployment.code_server.stop(signal.SIGKILL)
+    assert deployment.run_status(run_id) == "STARTED", "run ended before the kill: inconclusive"
+
+    deployment.start_code_server()
+    wait_until(deployment.location_loaded, 120, "the code location after the restart")
+
+    # Never hangs: run monitoring fails it once it outlives dagster/max_runtime.
+    assert deployment.wait_for_run(run_id, timeout=MAX_RUNTIME_SECONDS + 120) == "FAILURE"
+    # Run retries (max_retries: 2) re-execute it from the failure on the restarted server.
+    [retry] = wait_until(
+        lambda: deployment.runs(**{"dagster/parent_run_id": run_id}),
+        120,
+        "the automatic retry",
+        interval=3,
+        on_timeout=deployment.logs,
+    )
+    assert {t["key"]: t["value"] for t in retry["tags"]}["dagster/retry_number"] == "1"
+    assert deployment.wait_for_run(retry["runId"]) == "SUCCESS", deployment.logs()
+    for table in MASTER_TABLES:
+        loaded = deployment.warehouse_scalar(f"select count(*) from raw.{table.lower()}")
+        assert loaded == deployment.generated[table], table

@@ -1,0 +1,191 @@
+"""`python -m pipelines doctor` on a healthy and on a broken configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.doctor import check_dagster_storage, check_dbt_manifest, check_landing, run_checks
+from resources.paths import PROJECT_ROOT
+
+DOCKER_DAGSTER_YAML = PROJECT_ROOT / "docker" / "dagster.yaml"
+LOCAL_DAGSTER_YAML = "storage:\n  sqlite:\n    base_dir: storage\ntelemetry:\n  enabled: false\n"
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """The process environment without any project or Dagster variable, plus `overrides`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SCP_", "DAGSTER_")) and k != "DAGSTER_HOME"
+    }
+    return {**env, **overrides}
+
+
+def doctor(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines", "doctor"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def local_setup(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "landing" / "MARA.csv").write_text("MATNR;MTART\n1;FERT\n")
+    (tmp_path / "dagster").mkdir()
+    (tmp_path / "dagster" / "dagster.yaml").write_text(LOCAL_DAGSTER_YAML)
+    return clean_env(
+        SCP_WAREHOUSE="duckdb",
+        SCP_DUCKDB_PATH=str(tmp_path / "wh" / "warehouse.duckdb"),
+        SCP_LANDING_DIR=str(tmp_path / "landing"),
+        DAGSTER_HOME=str(tmp_path / "dagster"),
+    )
+
+
+def test_healthy_local_configuration_passes(local_setup):
+    result = doctor(local_setup)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    areas = ["configuration", "warehouse", "dagster storage", "dbt manifest", "landing", "solver"]
+    for area in [*areas, "forecasting"]:
+        assert any(line.startswith("ok") and f"  {area}  " in line for line in lines), area
+    assert "(1 extract files)" in result.stdout
+    assert "will be created by the first run" in result.stdout
+    assert "SQLite instance" in result.stdout
+    assert "CP-SAT, routing, SCIP MIP solve" in result.stdout
+    assert result.stdout.rstrip().endswith("All checks passed.")
+
+
+def test_broken_configuration_fails_and_says_how_to_fix(tmp_path):
+    env = clean_env(
+        SCP_WAREHOUSE="oracle",
+        SCP_TIMEZONE="Mars/Olympus_Mons",
+        SCP_QUARANTINE_THRESHOLD="5%",
+        SCP_LANDING_DIR=str(tmp_path / "no-such-landing"),
+        SCP_ALERT_SMTP_HOST="mail.example.com",
+        DAGSTER_HOME=str(tmp_path),
+        DAGSTER_PG_HOST="127.0.0.1",
+        DAGSTER_PG_PORT="1",
+        DAGSTER_PG_USER="dagster",
+        DAGSTER_PG_PASSWORD="s3cret-doctor-pw",
+        DAGSTER_PG_DB="dagster",
+    )
+    result = doctor(env)
+
+    assert result.returncode == 1
+    out = result.stdout
+    assert "FAIL  configuration    SCP_WAREHOUSE='oracle' is not one of duckdb, postgres" in out
+    assert "fix: export SCP_WAREHOUSE=duckdb" in out
+    assert "SCP_TIMEZONE='Mars/Olympus_Mons' is not an IANA time zone" in out
+    assert "SCP_QUARANTINE_THRESHOLD='5%' is not a share between 0 and 1" in out
+    assert "SCP_ALERT_SMTP_HOST is set but SCP_ALERT_SMTP_TO is empty" in out
+    assert "FAIL  warehouse        not checked: SCP_WAREHOUSE is invalid" in out
+    assert "cannot connect to Postgres dagster@127.0.0.1:1/dagster" in out
+    assert "pg_isready -h 127.0.0.1 -p 1" in out
+    assert f"DAGSTER_PG_* are set but {tmp_path}/dagster.yaml does not configure Postgres" in out
+    assert f"FAIL  landing          {tmp_path}/no-such-landing does not exist" in out
+    assert f"fix: mkdir -p {tmp_path}/no-such-landing" in out
+    assert "s3cret-doctor-pw" not in out + result.stderr
+    assert "Traceback" not in out + result.stderr
+    assert out.rstrip().endswith("8 problem(s), 0 warning(s)")
+
+
+@pytest.mark.postgres
+def test_healthy_postgres_configuration_passes(postgres_database, tmp_path, local_setup):
+    """The production shape: Postgres warehouse and Dagster storage from docker/dagster.yaml."""
+    shutil.copy(DOCKER_DAGSTER_YAML, tmp_path / "dagster" / "dagster.yaml")
+    env = {
+        **local_setup,
+        "SCP_WAREHOUSE": "postgres",
+        "SCP_PG_HOST": "127.0.0.1",
+        "SCP_PG_DATABASE": postgres_database,
+        "SCP_ALERT_WEBHOOK_URL": "https://alerts.example.com/hook",
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_PORT": "5432",
+        "DAGSTER_PG_USER": "postgres",
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": postgres_database,
+    }
+    findings = run_checks(env)
+
+    assert [f for f in findings if f.status != "ok"] == []
+    messages = {f.area: f.message for f in findings}
+    assert messages["warehouse"].endswith(f"at postgres@127.0.0.1:5432/{postgres_database}")
+    assert messages["warehouse"].startswith("Postgres 1")
+    assert "alerts: webhook" in messages["configuration"]
+
+
+@pytest.mark.postgres
+def test_postgres_warehouse_without_alerts_warns_but_passes(postgres_database, local_setup):
+    env = {**local_setup, "SCP_WAREHOUSE": "postgres", "SCP_PG_DATABASE": postgres_database}
+    findings = run_checks(env)
+    assert [(f.area, f.status) for f in findings if f.status != "ok"] == [("configuration", "warn")]
+
+
+def write_dbt_project(root: Path, manifest_age: float) -> Path:
+    """A minimal dbt project whose manifest is `manifest_age` seconds older than its model."""
+    (root / "models").mkdir(parents=True)
+    (root / "target").mkdir()
+    (root / "dbt_project.yml").write_text("name: p\n")
+    model = root / "models" / "stg_orders.sql"
+    model.write_text("select 1 as id\n")
+    manifest = root / "target" / "manifest.json"
+    manifest.write_text(json.dumps({"nodes": {"model.p.stg_orders": {}}}))
+    stamp = model.stat().st_mtime
+    os.utime(root / "dbt_project.yml", (stamp - 1000, stamp - 1000))
+    os.utime(manifest, (stamp - manifest_age, stamp - manifest_age))
+    return root
+
+
+def test_manifest_older_than_a_model_is_stale(tmp_path):
+    project = write_dbt_project(tmp_path / "dbt", manifest_age=60)
+    [finding] = check_dbt_manifest(project)
+    assert (finding.status, finding.message) == (
+        "fail",
+        "manifest is older than models/stg_orders.sql",
+    )
+    assert finding.fix.startswith(f"cd {project} && dbt parse --profiles-dir .")
+
+
+def test_fresh_manifest_passes_and_missing_or_corrupt_fails(tmp_path):
+    project = write_dbt_project(tmp_path / "dbt", manifest_age=-60)
+    [finding] = check_dbt_manifest(project)
+    assert (finding.status, finding.message) == ("ok", "target/manifest.json: 1 nodes, up to date")
+
+    (project / "target" / "manifest.json").write_text("{not json")
+    [finding] = check_dbt_manifest(project)
+    assert finding.status == "fail" and "is not valid JSON" in finding.message
+
+    (project / "target" / "manifest.json").unlink()
+    [finding] = check_dbt_manifest(project)
+    assert finding.status == "fail" and finding.message.endswith("manifest.json does not exist")
+
+
+def test_landing_that_is_a_file_fails(tmp_path):
+    landing = tmp_path / "landing"
+    landing.write_text("not a folder")
+    [finding] = check_landing({"SCP_LANDING_DIR": str(landing)})
+    assert (finding.status, finding.message) == ("fail", f"{landing} is not a folder")
+
+
+def test_landing_check_leaves_no_probe_file(tmp_path):
+    [finding] = check_landing({"SCP_LANDING_DIR": str(tmp_path)})
+    assert finding.status == "ok"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dagster_home_unset_is_a_warning():
+    [finding] = check_dagster_storage({})
+    assert finding.status == "warn" and "DAGSTER_HOME is not set" in finding.message

@@ -1,0 +1,573 @@
+"""The OData client against a real HTTP server on 127.0.0.1 (tests/odata_server.py).
+
+Expected values are computed from the server's wire rows and the shared metadata listing
+(edmx_properties.csv), never from the client's own parsing.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.ingest.odata import (
+    ODataAuthError,
+    ODataError,
+    SapODataClient,
+    fetch_delta,
+    load_edmx,
+    parse_retry_after,
+    parse_rows,
+    to_raw_table,
+)
+from tests.odata_server import (
+    DEFAULT_ROW_COUNTS,
+    METADATA_DIR,
+    ODataTestServer,
+    material_document_edmx,
+    wire_ms,
+)
+
+PASSWORD = "Pa55-w0rd!sEcReT"
+CLIENT_SECRET = "cl1ent-S3cret-value"
+
+
+@pytest.fixture
+def server() -> Iterator[ODataTestServer]:
+    with ODataTestServer() as srv:
+        yield srv
+
+
+def client_for(srv: ODataTestServer, **kwargs: object) -> SapODataClient:
+    options: dict = {"auth": "none", "page_size": 10, "backoff_base_s": 0.01, "max_retries": 3}
+    options.update(kwargs)
+    return SapODataClient(srv.base_url, **options)
+
+
+def keys_of(srv: ODataTestServer, entity_set: str) -> list[str]:
+    return [p.name for p in srv.props[entity_set] if p.is_key]
+
+
+def assert_every_row_once(srv: ODataTestServer, entity_set: str, frame: pd.DataFrame) -> None:
+    keys = keys_of(srv, entity_set)
+    got = [tuple(r) for r in frame[keys].itertuples(index=False)]
+    expected = [tuple(row[k] for k in keys) for row in srv.rows[entity_set]]
+    assert len(got) == len(expected) == DEFAULT_ROW_COUNTS[entity_set]
+    assert len(set(got)) == len(got), "duplicate rows"
+    assert set(got) == set(expected)
+
+
+# -- metadata and value conversion ---------------------------------------------------------
+
+
+def test_edmx_parser_matches_the_property_listing_of_every_shared_edmx() -> None:
+    with open(METADATA_DIR / "edmx_properties.csv", newline="", encoding="utf-8") as fh:
+        listing = list(csv.DictReader(fh))
+    for path in sorted(METADATA_DIR.glob("*.edmx")):
+        expected = {
+            (r["entity_type"], r["property"]): (
+                r["edm_type"],
+                int(r["max_length"]) if r["max_length"] else None,
+                int(r["precision"]) if r["precision"] else None,
+                int(r["scale"]) if r["scale"] else None,
+                r["is_key"] == "X",
+                r["sap_label"] or None,
+            )
+            for r in listing
+            if r["file"] == path.name
+        }
+        got = {
+            (et.name, p.name): (p.edm_type, p.max_length, p.precision, p.scale, p.is_key, p.label)
+            for et in load_edmx(path).entity_sets.values()
+            for p in et.properties
+        }
+        assert got == expected, path.name
+
+
+def test_edmx_errors_name_the_source_and_line(tmp_path) -> None:
+    broken = tmp_path / "API_X_SRV.edmx"
+    broken.write_text('<?xml version="1.0"?>\n<edmx:Edmx>\n<oops>\n')
+    with pytest.raises(ODataError, match=r"API_X_SRV\.edmx: invalid EDMX at line \d+"):
+        load_edmx(broken)
+
+
+def test_parse_rows_converts_by_metadata_and_drops_links() -> None:
+    entity = load_edmx(METADATA_DIR / "API_SALES_ORDER_SRV.edmx").entity_sets["A_SalesOrder"]
+    created = 1704067200000  # 2024-01-01T00:00:00Z
+    changed = 1704164645123  # 2024-01-02T03:04:05.123Z
+    rows = [
+        {
+            "__metadata": {"uri": "x", "type": "API_SALES_ORDER_SRV.A_SalesOrderType"},
+            "SalesOrder": "1",
+            "CreationDate": f"/Date({created})/",
+            "LastChangeDateTime": f"/Date({changed}+0000)/",
+            "TotalNetAmount": "2656.24",
+            "AccountingExchangeRate": "-1.50000",
+            "CompleteDeliveryIsDefined": True,
+            "RequestedDeliveryDate": "/Date(253402214400000)/",  # SAP's "open" 9999-12-31
+            "to_Item": {"__deferred": {"uri": "x/to_Item"}},
+        },
+        {"SalesOrder": "2", "CreationDate": None, "LastChangeDateTime": None},
+        {"SalesOrder": "3", "LastChangeDateTime": "2024-01-02T03:04:05.1234567Z"},  # ISO form
+    ]
+    frame = parse_rows(entity, rows, source="A_SalesOrder")
+    assert "to_Item" not in frame and "__metadata" not in frame
+    assert list(frame.columns) == [p.name for p in entity.properties]
+    assert frame.loc[0, "CreationDate"] == pd.Timestamp("2024-01-01")
+    assert frame.loc[0, "LastChangeDateTime"] == pd.Timestamp("2024-01-02T03:04:05.123Z")
+    assert frame.loc[0, "RequestedDeliveryDate"] == pd.Timestamp("9999-12-31")
+    assert frame.loc[0, "TotalNetAmount"] == pytest.approx(2656.24)
+    assert frame.loc[0, "AccountingExchangeRate"] == pytest.approx(-1.5)
+    assert bool(frame.loc[0, "CompleteDeliveryIsDefined"]) is True
+    assert pd.isna(frame.loc[1, "CreationDate"]) and pd.isna(frame.loc[1, "TotalNetAmount"])
+    assert str(frame["LastChangeDateTime"].dtype) == "datetime64[ms, UTC]"
+    assert frame.loc[2, "LastChangeDateTime"] == pd.Timestamp("2024-01-02T03:04:05.123Z")
+
+    bad = [{"SalesOrder": "3", "TotalNetAmount": "12,50"}]
+    with pytest.raises(ODataError, match=r"TotalNetAmount \(Edm.Decimal\) in row 1 .*'12,50'"):
+        parse_rows(entity, bad, source="A_SalesOrder")
+    with pytest.raises(ODataError, match=r"CreationDate \(Edm.DateTime\) in row 2"):
+        parse_rows(entity, [rows[1], {"CreationDate": "/Date(soon)/"}], source="A_SalesOrder")
+
+
+def test_parse_retry_after_seconds_and_http_date() -> None:
+    now = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("7", now) == 7.0
+    assert parse_retry_after("Fri, 01 Mar 2024 12:00:42 GMT", now) == 42.0
+    assert parse_retry_after("Fri, 01 Mar 2024 11:00:00 GMT", now) == 0.0
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after(None, now) is None
+
+
+def test_material_document_metadata_is_served_and_parsed(server: ODataTestServer) -> None:
+    client = client_for(server)
+    item = client.entity_type("A_MaterialDocumentItem")
+    assert item.keys == ["MaterialDocumentYear", "MaterialDocument", "MaterialDocumentItem"]
+    assert item.get("QuantityInBaseUnit").edm_type == "Edm.Decimal"
+    assert "to_MaterialDocumentHeader" in item.navigation
+    assert material_document_edmx().count("<Property ") == len(
+        server.props["A_MaterialDocumentHeader"]
+    ) + len(server.props["A_MaterialDocumentItem"])
+
+
+# -- paging: every row exactly once, values as the wire says -------------------------------
+
+
+def _expected_value(edm_type: str, wire: object) -> object:
+    if wire is None:
+        return None
+    if edm_type == "Edm.Decimal":
+        return float(str(wire))
+    if edm_type == "Edm.DateTime":
+        return pd.Timestamp(wire_ms(wire), unit="ms")
+    if edm_type == "Edm.DateTimeOffset":
+        return pd.Timestamp(wire_ms(wire), unit="ms", tz="UTC")
+    if edm_type == "Edm.Time":
+        return pd.Timedelta(str(wire))
+    return wire
+
+
+@pytest.mark.parametrize("max_page_size", [None, 7], ids=["client-paging", "server-paging"])
+def test_every_entity_set_arrives_complete_and_typed(max_page_size: int | None) -> None:
+    with ODataTestServer(max_page_size=max_page_size) as srv:
+        client = client_for(srv)
+        for entity_set in DEFAULT_ROW_COUNTS:
+            frame = client.fetch(entity_set)
+            assert_every_row_once(srv, entity_set, frame)
+            keys = keys_of(srv, entity_set)
+            by_key = {tuple(r[k] for k in keys): r for r in srv.rows[entity_set]}
+            for row in frame.head(12).to_dict("records"):
+                wire = by_key[tuple(row[k] for k in keys)]
+                for prop in srv.props[entity_set]:
+                    expected = _expected_value(prop.edm_type, wire[prop.name])
+                    if expected is None:
+                        assert pd.isna(row[prop.name]), (entity_set, prop.name)
+                    else:
+                        assert row[prop.name] == expected, (entity_set, prop.name)
+        queries = [r.query for r in srv.state.requests if r.path.endswith("/A_Product")]
+        if max_page_size is None:
+            assert [q["$skip"] for q in queries] == [str(10 * i) for i in range(6)]
+            assert all(q["$orderby"] == "Product" for q in queries)
+        else:  # each $top=10 window is cut at 7 rows and completed through __next
+            offsets = [q.get("$skiptoken", q.get("$skip")) for q in queries]
+            assert offsets == ["0", "7", "10", "17", "20", "27", "30", "37", "40", "47", "50"]
+
+
+def test_select_fetches_only_the_named_properties(server: ODataTestServer) -> None:
+    frame = client_for(server).fetch("A_Product", select=["Product", "GrossWeight"])
+    assert list(frame.columns) == ["Product", "GrossWeight"]
+    assert len(frame) == 53
+    with pytest.raises(ValueError, match=r"A_Product has no properties \['Nope'\]"):
+        client_for(server).fetch("A_Product", select=["Product", "Nope"])
+
+
+# -- deltas ---------------------------------------------------------------------------------
+
+
+def test_delta_cursor_round_trip(server: ODataTestServer) -> None:
+    client = client_for(server)
+    stamps = [wire_ms(r["LastChangeDateTime"]) for r in server.rows["A_Product"]]
+    newest = pd.Timestamp(max(s for s in stamps if s is not None), unit="ms", tz="UTC")
+
+    frame, cursor = fetch_delta(client, "A_Product", None)
+    assert len(frame) == 53
+    assert pd.Timestamp(cursor) == newest
+
+    frame, again = fetch_delta(client, "A_Product", cursor)
+    assert frame.empty and again == cursor
+    assert server.data_requests("A_Product")[-1].query["$filter"] == (
+        f"LastChangeDateTime gt datetimeoffset'{cursor}'"
+    )
+
+    edited = {
+        3: timedelta(days=40),
+        17: timedelta(days=41, milliseconds=250),
+        44: timedelta(days=39),
+    }
+    for index, delta in edited.items():
+        server.touch("A_Product", index, newest.to_pydatetime() + delta)
+    frame, latest = fetch_delta(client, "A_Product", cursor)
+    assert sorted(frame["Product"]) == sorted(
+        server.rows["A_Product"][i]["Product"] for i in edited
+    )
+    assert pd.Timestamp(latest) == newest + timedelta(days=41, milliseconds=250)
+    assert latest == "2024-02-17T12:00:00.822Z"  # newest (01-07T12:00:00.572) + 41 d 250 ms
+
+    midpoint = "2024-01-05T00:00:00Z"
+    frame, _ = fetch_delta(client, "A_Product", midpoint)
+    since = pd.Timestamp(midpoint)
+    expected = {
+        r["Product"]
+        for r in server.rows["A_Product"]
+        if r["LastChangeDateTime"] is not None
+        and pd.Timestamp(wire_ms(r["LastChangeDateTime"]), unit="ms", tz="UTC") > since
+    }
+    assert set(frame["Product"]) == expected and len(frame) == len(expected)
+
+
+def test_delta_needs_a_change_timestamp_and_a_valid_cursor(server: ODataTestServer) -> None:
+    client = client_for(server)
+    with pytest.raises(ValueError, match="A_ProductPlant has no LastChangeDateTime"):
+        fetch_delta(client, "A_ProductPlant", None)
+    with pytest.raises(ValueError, match="cursor 'yesterday' is not an ISO 8601 timestamp"):
+        fetch_delta(client, "A_SalesOrder", "yesterday")
+
+
+# -- retries --------------------------------------------------------------------------------
+
+
+def test_429_retry_after_is_honoured(server: ODataTestServer) -> None:
+    server.add_fault("A_SalesOrder", "429", offset=10, retry_after="1")
+    frame = client_for(server).fetch("A_SalesOrder")
+    assert_every_row_once(server, "A_SalesOrder", frame)
+    at_10 = [r for r in server.data_requests("A_SalesOrder") if r.query.get("$skip") == "10"]
+    assert [r.status for r in at_10] == [429, 200]
+    waited = at_10[1].at - at_10[0].at
+    assert 1.0 <= waited < 2.0, waited  # the client backoff alone would be ~0.01 s
+
+
+def test_5xx_timeouts_and_broken_pages_are_retried_without_losing_rows(
+    server: ODataTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.add_fault("A_Product", "500", offset=0, times=2)
+    server.add_fault("A_Product", "503", offset=20)
+    server.add_fault("A_Product", "timeout", offset=30, delay_s=2.0)
+    server.add_fault("A_Product", "broken", offset=40)
+    caplog.set_level(logging.WARNING, logger="pipelines.ingest.odata")
+    frame = client_for(server, timeout_s=1.0).fetch("A_Product")
+    assert_every_row_once(server, "A_Product", frame)
+    attempts: dict[str, int] = {}
+    for record in server.data_requests("A_Product"):
+        attempts[record.query["$skip"]] = attempts.get(record.query["$skip"], 0) + 1
+    assert (
+        attempts["0"] == 3 and attempts["20"] == 2 and attempts["40"] == 2 and attempts["10"] == 1
+    )
+    assert attempts["30"] >= 2
+    messages = caplog.text
+    assert "HTTP 500; retry 1/3" in messages and "HTTP 503; retry 1/3" in messages
+    assert "ReadTimeout" in messages and "invalid JSON" in messages
+
+
+def test_gives_up_after_max_retries_with_a_clear_error(server: ODataTestServer) -> None:
+    server.add_fault("A_SalesOrder", "500", offset=10, times=99)
+    with pytest.raises(ODataError) as excinfo:
+        client_for(server, max_retries=2).fetch("A_SalesOrder")
+    message = str(excinfo.value)
+    assert "page 2 of A_SalesOrder" in message
+    assert (
+        f"{server.base_url}/API_SALES_ORDER_SRV/A_SalesOrder?" in message and "$skip=10" in message
+    )
+    assert "gave up after 3 attempts (max_retries=2); last error: HTTP 500" in message
+    at_10 = [r for r in server.data_requests("A_SalesOrder") if r.query.get("$skip") == "10"]
+    assert len(at_10) == 3
+
+
+def test_refused_connections_are_retried_then_reported() -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = SapODataClient(
+        f"http://127.0.0.1:{port}/sap/opu/odata/sap", auth="none", max_retries=2,
+        backoff_base_s=0.01, timeout_s=1.0,
+    )  # fmt: skip
+    with pytest.raises(ODataError, match=r"gave up after 3 attempts .*ConnectionError"):
+        client.fetch("A_Product")
+
+
+def test_a_page_that_stays_broken_is_named_in_the_error(server: ODataTestServer) -> None:
+    server.add_fault("A_MatlStkInAcctMod", "broken", offset=20, times=99)
+    with pytest.raises(
+        ODataError, match=r"\$skip=20 \(page 3 of A_MatlStkInAcctMod\).*invalid JSON"
+    ):
+        client_for(server, max_retries=1).fetch("A_MatlStkInAcctMod")
+
+
+def test_client_errors_are_not_retried(server: ODataTestServer) -> None:
+    client = client_for(server)
+    with pytest.raises(ODataError, match=r"HTTP 400: unsupported \$filter"):
+        client.fetch("A_Product", filter="Product eq 'X'")
+    assert len(server.data_requests("A_Product")) == 1
+
+
+# -- authentication and secrets -------------------------------------------------------------
+
+
+def test_basic_auth_never_reveals_the_password(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    encoded = base64.b64encode(f"PLANNER:{PASSWORD}".encode()).decode()
+    with ODataTestServer(auth="basic", password=PASSWORD) as srv:
+        srv.add_fault("A_Product", "500", offset=0)
+        client = client_for(srv, auth="basic", username="PLANNER", password=PASSWORD)
+        assert_every_row_once(srv, "A_Product", client.fetch("A_Product"))
+        srv.add_fault("A_SalesOrder", "503", offset=0, times=99)
+        with pytest.raises(ODataError) as gave_up:
+            client.fetch("A_SalesOrder")
+        wrong = client_for(srv, auth="basic", username="PLANNER", password=PASSWORD + "x")
+        with pytest.raises(ODataAuthError, match=r"rejected \(HTTP 401\)") as rejected:
+            wrong.fetch("A_Product")
+        texts = [caplog.text, str(gave_up.value), str(rejected.value), repr(client), repr(wrong)]
+        for text in texts:
+            assert PASSWORD not in text and encoded not in text
+        assert "password='***'" in repr(client)
+
+
+def test_oauth2_token_is_cached_refreshed_on_401_and_expiry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    oauth = {"client_id": "planner-app", "client_secret": CLIENT_SECRET}
+    with ODataTestServer(auth="oauth2", **oauth) as srv:
+        client = client_for(srv, auth="oauth2", token_url=srv.token_url, **oauth)
+        assert_every_row_once(srv, "A_Product", client.fetch("A_Product"))
+        assert srv.state.token_requests == 1  # one token for $metadata and six pages
+
+        srv.revoke_tokens()
+        assert_every_row_once(srv, "A_SalesOrder", client.fetch("A_SalesOrder"))
+        assert srv.state.token_requests == 2
+        assert [r.status for r in srv.state.requests if r.status == 401] == [401]
+
+        issued = list(srv.state.issued)
+        assert len(issued) == 2
+        wrong = client_for(srv, auth="oauth2", token_url=srv.token_url, client_id="planner-app",
+                           client_secret=CLIENT_SECRET + "x")  # fmt: skip
+        with pytest.raises(ODataAuthError, match="OAuth2 token request to .* was rejected"):
+            wrong.fetch("A_Product")
+        for text in (caplog.text, repr(client), repr(wrong)):
+            assert CLIENT_SECRET not in text
+            assert not any(token in text for token in issued)
+
+    with ODataTestServer(auth="oauth2", token_ttl_s=2.0, **oauth) as srv:
+        client = client_for(srv, auth="oauth2", token_url=srv.token_url, **oauth)
+        client.fetch("A_MaterialDocumentHeader")
+        assert srv.state.token_requests == 1
+        time.sleep(2.0)  # past the token's lifetime: the client renews before the server says 401
+        client.fetch("A_MaterialDocumentHeader")
+        assert srv.state.token_requests == 2
+        assert all(r.status != 401 for r in srv.state.requests)
+
+
+def test_resource_redacts_secrets_and_builds_a_working_client(
+    server: ODataTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dagster as dg
+
+    from resources.odata import SapODataResource
+
+    monkeypatch.setenv("TEST_SAP_PASSWORD", PASSWORD)
+    resource = SapODataResource(
+        base_url=server.base_url, auth="none", password=dg.EnvVar("TEST_SAP_PASSWORD"), page_size=25
+    )
+    with dg.build_resources({"sap": resource}) as built:
+        client = built.sap.get_client()
+        assert client is built.sap.get_client()
+        assert len(client.fetch("A_SalesOrder")) == 37
+        for text in (repr(built.sap), str(built.sap), repr(client)):
+            assert PASSWORD not in text and "password='***'" in text
+
+
+# -- raw SAP tables -------------------------------------------------------------------------
+
+
+def _alpha(value: str, length: int) -> str:
+    return value.zfill(length) if value.isdigit() else value.upper()
+
+
+def _day(wire_date: object) -> pd.Timestamp:
+    return pd.Timestamp(wire_ms(wire_date), unit="ms")
+
+
+def test_to_raw_table_maps_entities_onto_spec_columns(server: ODataTestServer) -> None:
+    client = client_for(server, page_size=100)
+    frames = {es: client.fetch(es) for es in DEFAULT_ROW_COUNTS}
+    wire = server.rows
+
+    name, mara = to_raw_table("A_Product", frames["A_Product"])
+    assert name == "MARA"
+    assert list(mara.columns) == ["MATNR", "MTART", "MATKL", "MEINS", "BRGEW", "GEWEI", "ERSDA",
+                                  "LVORM"]  # fmt: skip
+    products = {_alpha(r["Product"], 18): r for r in wire["A_Product"]}
+    assert {"000000000000000100", "TG-001"} <= set(products)
+    assert sorted(mara["MATNR"]) == sorted(products)
+    for raw in mara.to_dict("records"):
+        row = products[raw["MATNR"]]
+        assert raw["LVORM"] == ("X" if row["IsMarkedForDeletion"] else None)
+        assert raw["ERSDA"] == _day(row["CreationDate"])
+        assert raw["BRGEW"] == float(row["GrossWeight"])
+        assert raw["MTART"] == "HAWA" and raw["MEINS"] == "ST"
+
+    name, marc = to_raw_table(
+        "A_ProductPlant",
+        frames["A_ProductPlant"],
+        related={"A_ProductSupplyPlanning": frames["A_ProductSupplyPlanning"]},
+    )
+    assert name == "MARC" and len(marc) == 40
+    plants = {(_alpha(r["Product"], 18), r["Plant"]): r for r in wire["A_ProductPlant"]}
+    planning = {(_alpha(r["Product"], 18), r["Plant"]): r for r in wire["A_ProductSupplyPlanning"]}
+    for raw in marc.to_dict("records"):
+        row, sp = plants[(raw["MATNR"], raw["WERKS"])], planning[(raw["MATNR"], raw["WERKS"])]
+        assert raw["PLIFZ"] == int(sp["PlannedDeliveryDurationInDays"])
+        assert raw["EISBE"] == float(sp["SafetyStockQuantity"])
+        assert raw["BSTRF"] == float(sp["LotSizeRoundingQuantity"])
+        assert raw["DISMM"] == (row["MRPType"] or sp["MRPType"])
+        assert raw["MMSTA"] == (row["ProfileCode"] or None)
+
+    name, mard = to_raw_table(
+        "A_MatlStkInAcctMod", frames["A_MatlStkInAcctMod"], snapshot_date=date(2024, 5, 1)
+    )
+    expected: dict[tuple[str, str, str], list[float]] = {}
+    for r in wire["A_MatlStkInAcctMod"]:
+        if r["InventorySpecialStockType"] or not r["StorageLocation"]:
+            continue
+        key = (_alpha(r["Material"], 18), r["Plant"], r["StorageLocation"])
+        sums = expected.setdefault(key, [0.0, 0.0, 0.0])
+        column = {"01": 0, "02": 1, "07": 2}.get(r["InventoryStockType"])
+        if column is not None:
+            sums[column] += float(r["MatlWrhsStkQtyInMatlBaseUnit"])
+    assert name == "MARD" and len(mard) == len(expected) == 12
+    for raw in mard.to_dict("records"):
+        sums = expected[(raw["MATNR"], raw["WERKS"], raw["LGORT"])]
+        assert [raw["LABST"], raw["INSME"], raw["SPEME"]] == pytest.approx(sums)
+        assert raw["DATUM"] == pd.Timestamp("2024-05-01")
+
+    name, vbak = to_raw_table("A_SalesOrder", frames["A_SalesOrder"])
+    orders = {r["SalesOrder"].zfill(10): r for r in wire["A_SalesOrder"]}
+    assert name == "VBAK" and sorted(vbak["VBELN"]) == sorted(orders)
+    for raw in vbak.to_dict("records"):
+        row = orders[raw["VBELN"]]
+        assert raw["KUNNR"] == _alpha(row["SoldToParty"], 10)
+        assert raw["ERDAT"] == _day(row["CreationDate"])
+        assert raw["AUART"] == "OR" and raw["WAERK"] == "EUR"
+    assert set(vbak["KUNNR"]) >= {"CUST-A", "0017100001"}
+
+    name, vbap = to_raw_table(
+        "A_SalesOrderItem",
+        frames["A_SalesOrderItem"],
+        related={"A_SalesOrder": frames["A_SalesOrder"]},
+    )
+    items = {
+        (r["SalesOrder"].zfill(10), int(r["SalesOrderItem"])): r for r in wire["A_SalesOrderItem"]
+    }
+    assert name == "VBAP" and len(vbap) == len(items) == 70
+    assert vbap["POSNR"].dtype == "Int64"
+    for raw in vbap.to_dict("records"):
+        row = items[(raw["VBELN"], raw["POSNR"])]
+        assert raw["ERDAT"] == _day(orders[raw["VBELN"]]["CreationDate"])
+        assert raw["KWMENG"] == float(row["RequestedQuantity"])
+        assert (
+            raw["MATNR"] == _alpha(row["Material"], 18) and raw["WERKS"] == row["ProductionPlant"]
+        )
+
+    headers = frames["A_MaterialDocumentHeader"]
+    name, mseg = to_raw_table(
+        "A_MaterialDocumentItem",
+        frames["A_MaterialDocumentItem"],
+        related={"A_MaterialDocumentHeader": headers},
+    )
+    posted = {
+        r["MaterialDocument"]: _day(r["PostingDate"]) for r in wire["A_MaterialDocumentHeader"]
+    }
+    lines = {
+        (r["MaterialDocument"], int(r["MaterialDocumentItem"])): r
+        for r in wire["A_MaterialDocumentItem"]
+    }
+    assert name == "MSEG" and len(mseg) == len(lines) == 50
+    for raw in mseg.to_dict("records"):
+        row = lines[(raw["MBLNR"], raw["ZEILE"])]
+        sign = -1.0 if row["DebitCreditCode"] == "H" else 1.0
+        assert raw["MENGE"] == sign * float(row["QuantityInBaseUnit"])
+        assert raw["DMBTR"] == sign * float(row["GdsMvtExtAmtInCoCodeCrcy"])
+        assert raw["SHKZG"] == row["DebitCreditCode"] and raw["BWART"] == row["GoodsMovementType"]
+        assert raw["BUDAT_MKPF"] == posted[raw["MBLNR"]] and raw["MJAHR"] == 2024
+        assert raw["EBELN"] == (row["PurchaseOrder"].zfill(10) if row["PurchaseOrder"] else None)
+    assert (mseg["MENGE"] < 0).sum() == sum(
+        r["DebitCreditCode"] == "H" and float(r["QuantityInBaseUnit"]) > 0 for r in lines.values()
+    )
+
+    name, mkpf = to_raw_table("A_MaterialDocumentHeader", headers)
+    assert name == "MKPF" and sorted(mkpf["MBLNR"]) == sorted(posted)
+    assert mkpf["MJAHR"].tolist() == [2024] * 25
+    assert [posted[m] for m in mkpf["MBLNR"]] == list(mkpf["BUDAT"])
+
+
+def test_to_raw_table_errors_are_explicit(server: ODataTestServer) -> None:
+    client = client_for(server, page_size=100)
+    items = client.fetch("A_SalesOrderItem")
+    with pytest.raises(ValueError, match=r"needs related=\{'A_SalesOrder': DataFrame\}"):
+        to_raw_table("A_SalesOrderItem", items)
+    orders = client.fetch("A_SalesOrder")
+    with pytest.raises(ValueError, match=r"A_SalesOrderItem: \d+ rows have no header row"):
+        to_raw_table("A_SalesOrderItem", items, related={"A_SalesOrder": orders.iloc[:5]})
+    with pytest.raises(ValueError, match="needs snapshot_date"):
+        to_raw_table("A_MatlStkInAcctMod", client.fetch("A_MatlStkInAcctMod"))
+    with pytest.raises(ValueError, match="No raw table mapping for 'A_ProductSupplyPlanning'"):
+        to_raw_table("A_ProductSupplyPlanning", pd.DataFrame())
+    long = client.fetch("A_Product").head(1).assign(Product="1" * 19)
+    with pytest.raises(
+        ValueError, match=r"MARA.MATNR: row 1 value '1{19}' is longer than its ALPHA length 18"
+    ):
+        to_raw_table("A_Product", long)
+
+
+def test_to_raw_table_takes_internal_keys_and_nulls_open_dates(
+    server: ODataTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    orders = client_for(server, page_size=100).fetch("A_SalesOrder").head(3).copy()
+    orders["SalesOrder"] = ["0000000042", "42x", " 7 "]
+    orders["SoldToParty"] = ["0" * 30 + "17100001", None, ""]  # 40-character internal form
+    open_ended = np.array(["9999-12-31", "2024-02-29", "NaT"], dtype="datetime64[ms]")
+    orders["RequestedDeliveryDate"] = open_ended  # as parsed from /Date(253402214400000)/
+    caplog.set_level(logging.WARNING, logger="pipelines.ingest.odata")
+    _, vbak = to_raw_table("A_SalesOrder", orders)
+    assert list(vbak["VBELN"]) == ["0000000042", "42X", "0000000007"]
+    assert list(vbak["KUNNR"]) == ["0017100001", None, None]
+    assert vbak["VDATU"].dtype == "datetime64[ns]"
+    assert pd.isna(vbak.loc[0, "VDATU"]) and vbak.loc[1, "VDATU"] == pd.Timestamp("2024-02-29")
+    assert "VBAK.VDATU: 1 dates outside 1677-09-22..2262-04-11" in caplog.text

@@ -1,0 +1,339 @@
+"""Pure landing-zone functions: names, readiness, splitting, run grouping, CSV round trips."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.ingest.landing import (
+    ARCHIVE,
+    CURRENT,
+    INCOMING,
+    Decision,
+    LandingCursor,
+    LandingEntry,
+    LandingName,
+    LandingNameError,
+    LocalLandingStore,
+    RunPlan,
+    archive_name,
+    merge_rows,
+    parse_landing_name,
+    plan_runs,
+    read_rows,
+    ready_files,
+    rejected_name,
+    split_available,
+    split_by_day,
+    to_landing_csv,
+)
+from pipelines.ingest.reader import SapFileReader
+from pipelines.ingest.specs import TABLE_SPECS
+
+MSEG_HEADER = ";".join(TABLE_SPECS["MSEG"].column_names)
+AT = datetime(2025, 2, 1, 6, 30, 15, 123456)
+
+
+def mseg_line(document: int, day: str, quantity: str = "5,000", text_plant: str = "1000") -> str:
+    """One MSEG record in SE16N style (`day` as written in the file)."""
+    return f"{document};2025;1;601;M-1;{text_plant};0001;{quantity};ST;H;12,50;EUR;;;;;{day}"
+
+
+# -- names ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "table", "day", "canonical"),
+    [
+        ("MSEG_20250131.csv", "MSEG", date(2025, 1, 31), "MSEG_20250131.csv"),
+        ("mseg_2025-01-31.csv", "MSEG", date(2025, 1, 31), "MSEG_20250131.csv"),
+        ("Mseg-20250131.CSV", "MSEG", date(2025, 1, 31), "MSEG_20250131.csv"),
+        ("MSEG_31.01.2025.txt", "MSEG", date(2025, 1, 31), "MSEG_20250131.csv"),
+        ("VBAK_20240103__odata-20240217T120000822Z.csv", "VBAK", date(2024, 1, 3), None),
+        ("MARA.csv", "MARA", None, "MARA.csv"),
+        ("mara_20250131.csv", "MARA", None, "MARA.csv"),  # extraction date of master data
+        ("T001W.csv", "T001W", None, "T001W.csv"),
+        ("MSEG.csv", "MSEG", None, None),  # undated: the day comes from the content
+    ],
+)
+def test_parse_landing_name_accepts_common_spellings(
+    name: str, table: str, day: date | None, canonical: str | None
+) -> None:
+    parsed = parse_landing_name(name)
+    assert (parsed.table, parsed.day) == (table, day)
+    if canonical is not None:
+        assert parsed.canonical == canonical
+    elif day is not None:
+        assert parsed.canonical == f"{table}_{day:%Y%m%d}.csv"
+    else:
+        assert parsed.canonical is None
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("XYZ_20250131.csv", "unknown SAP table 'XYZ'"),
+        ("MSEG_20250231.csv", "'20250231' is not a valid date"),
+        ("MSEG_20250131.xlsx", "expected <TABLE>[_<YYYYMMDD>]"),
+        ("MSEG 20250131.csv", "characters outside [A-Za-z0-9._-]"),
+        ("..MSEG.csv", "must not be empty or contain '..'"),
+        ("MSEG_2025013.csv", "expected <TABLE>[_<YYYYMMDD>]"),
+    ],
+)
+def test_parse_landing_name_rejects_with_a_reason(name: str, message: str) -> None:
+    with pytest.raises(LandingNameError, match=re.escape(message)):
+        parse_landing_name(name)
+
+
+def test_archive_and_rejected_names_are_unique_sortable_and_safe() -> None:
+    checksum = hashlib.sha256(b"x").hexdigest()
+    assert archive_name("MSEG_20250131.csv", checksum, AT) == (
+        f"20250201T063015123456Z__{checksum[:12]}__MSEG_20250131.csv"
+    )
+    assert rejected_name("bad name/../ü.csv", AT) == "20250201T063015123456Z__bad_name_____.csv"
+    assert LandingName("MSEG", date(2025, 1, 31)).canonical == "MSEG_20250131.csv"
+
+
+# -- readiness -----------------------------------------------------------------------------------
+
+
+def test_a_file_is_ready_when_unchanged_for_two_looks_or_marked() -> None:
+    first = [
+        LandingEntry("MSEG_20250131.csv", 100, 1),
+        LandingEntry("MARA.csv", 50, 1),
+        LandingEntry("MARA.csv.done", 0, 1),
+        LandingEntry("EKKO_20250131.csv.part", 10, 1),
+        LandingEntry(".VBAK_20250131.csv.tmp", 10, 1),
+        LandingEntry("EMPTY_FILE.csv", 0, 1),
+    ]
+    ready, seen = ready_files(first, {})
+    assert [e.name for e in ready] == ["MARA.csv"]  # the marker makes it ready at once
+    assert set(seen) == {"MSEG_20250131.csv", "MARA.csv", "EMPTY_FILE.csv"}
+
+    growing = [LandingEntry("MSEG_20250131.csv", 180, 2), LandingEntry("EMPTY_FILE.csv", 0, 1)]
+    ready, seen = ready_files(growing, seen)
+    assert ready == []  # still growing; an empty file is never taken without a marker
+    ready, seen = ready_files(growing, seen)
+    assert [e.name for e in ready] == ["MSEG_20250131.csv"]
+    assert seen["MSEG_20250131.csv"] == [180, 2]
+
+
+def test_cursor_round_trips_and_deferred_runs_wait_for_their_partition() -> None:
+    runs = [
+        RunPlan("MSEG", "k1", date(2025, 1, 30), date(2025, 2, 2), ("a",)),
+        RunPlan("MARA", "k2"),
+        RunPlan("VBAK", "k3", date(2025, 2, 5), date(2025, 2, 5)),
+    ]
+    ready, waiting = split_available(runs, date(2025, 1, 31))
+    assert ready == [
+        RunPlan("MSEG", "k1", date(2025, 1, 30), date(2025, 1, 31), ("a",)),
+        RunPlan("MARA", "k2"),
+    ]
+    assert waiting == [
+        RunPlan("MSEG", "k1:2025-02-01", date(2025, 2, 1), date(2025, 2, 2), ("a",)),
+        RunPlan("VBAK", "k3", date(2025, 2, 5), date(2025, 2, 5)),
+    ]
+    cursor = LandingCursor(seen={"x.csv": [1, 2]}, deferred=waiting)
+    assert LandingCursor.from_json(cursor.to_json()) == cursor
+    assert LandingCursor.from_json(None) == LandingCursor()
+
+
+def _placed(table: str, day: date | None, checksum: str) -> Decision:
+    canonical = f"{table}_{day:%Y%m%d}.csv" if day else f"{table}.csv"
+    return Decision(
+        "received",
+        canonical,
+        (INCOMING, canonical),
+        table=table,
+        canonical_name=canonical,
+        day=day,
+        checksum=checksum,
+        run_key=f"{checksum}:{canonical}",
+    )
+
+
+def test_runs_cover_contiguous_days_of_a_table_in_one_range() -> None:
+    placed = [
+        _placed("MSEG", date(2025, 1, 3), "c3"),
+        _placed("MSEG", date(2025, 1, 1), "c1"),
+        _placed("MSEG", date(2025, 1, 2), "c2"),
+        _placed("MSEG", date(2025, 1, 7), "c7"),
+        _placed("MARA", None, "m"),
+    ]
+    runs = plan_runs(placed, AT)
+    digest = hashlib.sha256(b"c1c2c3").hexdigest()
+    assert runs == [
+        RunPlan(
+            "MSEG",
+            f"{digest}:MSEG_20250101-20250103:20250201T063015123456Z",
+            date(2025, 1, 1),
+            date(2025, 1, 3),
+            ("MSEG_20250101.csv", "MSEG_20250102.csv", "MSEG_20250103.csv"),
+        ),
+        RunPlan(
+            "MSEG",
+            "c7:MSEG_20250107.csv",
+            date(2025, 1, 7),
+            date(2025, 1, 7),
+            ("MSEG_20250107.csv",),
+        ),
+        RunPlan("MARA", "m:MARA.csv", files=("MARA.csv",)),
+    ]
+    assert runs[0].is_range and runs[0].partition_key is None
+    assert runs[1].partition_key == "2025-01-07" and not runs[1].is_range
+    assert {d.run_key for d in placed[:3]} == {runs[0].run_key}  # the manifest records it
+
+
+# -- splitting undated files --------------------------------------------------------------------
+
+
+def test_split_by_day_keeps_records_byte_for_byte(tmp_path: Path) -> None:
+    lines = [
+        "",  # a blank line before the header belongs to the header block
+        MSEG_HEADER,
+        mseg_line(4900000001, "20250102"),
+        mseg_line(4900000002, "20250101"),
+        mseg_line(4900000003, "20250102", quantity="7,000-"),
+        # a quoted plant spanning two lines, and a record whose day cannot be read
+        mseg_line(4900000004, "20250101", text_plant='"10\n00"'),
+        mseg_line(4900000005, "2025XX01"),
+        mseg_line(4900000006, "20250103"),
+    ]
+    text = "\r\n".join(lines)  # no newline at the very end
+    path = tmp_path / "MSEG.csv"
+    path.write_bytes(text.encode("cp1252"))
+
+    parts = split_by_day(path, TABLE_SPECS["MSEG"])
+    head = "\r\n" + MSEG_HEADER + "\r\n"
+    expected = {
+        date(2025, 1, 1): head
+        + mseg_line(4900000002, "20250101")
+        + "\r\n"
+        + mseg_line(4900000004, "20250101", text_plant='"10\n00"')
+        + "\r\n"
+        + mseg_line(4900000005, "2025XX01")  # unreadable day: earliest day, quarantined there
+        + "\r\n",
+        date(2025, 1, 2): head
+        + mseg_line(4900000001, "20250102")
+        + "\r\n"
+        + mseg_line(4900000003, "20250102", quantity="7,000-")
+        + "\r\n",
+        date(2025, 1, 3): head + mseg_line(4900000006, "20250103") + "\r\n",
+    }
+    assert {day: data.decode("cp1252") for day, data in parts.items()} == expected
+
+    # every part reads back with the full spec: the day of each row is its file's day
+    for day, data in parts.items():
+        part = tmp_path / f"MSEG_{day:%Y%m%d}.csv"
+        part.write_bytes(data)
+        reader = SapFileReader(
+            part, TABLE_SPECS["MSEG"], partition_window=(day, day + timedelta(days=1))
+        )
+        chunks = list(reader.chunks())
+        rows = pd.concat([c.rows for c in chunks])
+        rejects = pd.concat([c.rejects for c in chunks])
+        assert set(rows["BUDAT_MKPF"].dt.date) == {day}
+        if day == date(2025, 1, 1):
+            assert rows["WERKS"].tolist() == ["1000", "10\n00"]
+            assert rejects["reason"].tolist() == ["invalid date '2025XX01', expected YYYYMMDD"]
+
+
+def test_split_by_day_of_a_file_without_readable_days_is_empty(tmp_path: Path) -> None:
+    path = tmp_path / "MSEG.csv"
+    path.write_text(f"{MSEG_HEADER}\n{mseg_line(1, '00000000')}\n", encoding="utf-8")
+    assert split_by_day(path, TABLE_SPECS["MSEG"]) == {}
+
+
+# -- landing CSV writer and merge ----------------------------------------------------------------
+
+
+def test_landing_csv_round_trips_through_the_reader(tmp_path: Path) -> None:
+    spec = TABLE_SPECS["VBAP"]
+    frame = pd.DataFrame(
+        {
+            "VBELN": ["0000000001", "0000000001", "SO-X"],
+            "POSNR": pd.array([10, 20, 10], dtype="Int64"),
+            "MATNR": ["000000000000000042", "AB;C", 'QU"OTE'],
+            "WERKS": ["1010", "1020", "1010"],
+            "KWMENG": [1234.5, -0.125, np.nan],
+            "VRKME": ["ST", None, "KG"],
+            "NETWR": [1e-3, 1_000_000.0, 3.0],
+            "WAERK": ["EUR", "EUR", "USD"],
+            "ERDAT": pd.to_datetime(["2024-01-03", "2024-01-03", "2024-01-03"]),
+        }
+    )
+    data = to_landing_csv(frame, spec)
+    text = data.decode("utf-8")
+    assert text.startswith("\ufeff" + ";".join(spec.column_names) + "\r\n")
+    assert "0000000001;10;000000000000000042;1010;1234,5;ST;0,001;EUR;20240103\r\n" in text
+    assert "0000000001;20;AB;C" not in text and '"AB;C"' in text
+    assert ";0,125-;" in text
+
+    path = tmp_path / "VBAP_20240103.csv"
+    path.write_bytes(data)
+    back = read_rows(path, spec)
+    pd.testing.assert_frame_equal(back, frame[spec.column_names], check_dtype=False)
+
+
+def test_merge_replaces_changed_headers_and_all_items_of_changed_headers() -> None:
+    vbak, vbap = TABLE_SPECS["VBAK"], TABLE_SPECS["VBAP"]
+    day = pd.Timestamp("2024-01-03")
+
+    def items(rows: list[tuple[str, int, float]]) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "VBELN": [r[0] for r in rows],
+                "POSNR": pd.array([r[1] for r in rows], dtype="Int64"),
+                "MATNR": "M",
+                "WERKS": "1010",
+                "KWMENG": [r[2] for r in rows],
+                "VRKME": "ST",
+                "NETWR": 1.0,
+                "WAERK": "EUR",
+                "ERDAT": day,
+            }
+        )[vbap.column_names]
+
+    base = items([("0000000001", 10, 1.0), ("0000000001", 20, 2.0), ("0000000002", 10, 3.0)])
+    changed = items([("0000000001", 10, 5.0)])  # order 1 now has one item only
+    replaced = pd.DataFrame({"VBELN": ["0000000001"]})
+    merged = merge_rows(vbap, base, changed, ["VBELN"], replaced)
+    assert merged[["VBELN", "POSNR", "KWMENG"]].values.tolist() == [
+        ["0000000001", 10, 5.0],
+        ["0000000002", 10, 3.0],
+    ]
+
+    headers = pd.DataFrame(
+        {c: ["0000000002", "0000000001"] if c == "VBELN" else ["A", "B"] for c in vbak.column_names}
+    )
+    new = headers.iloc[[1]].assign(AUART="ZOR")
+    merged = merge_rows(vbak, headers, new, ["VBELN"], new[["VBELN"]])
+    assert merged[["VBELN", "AUART"]].values.tolist() == [
+        ["0000000001", "ZOR"],
+        ["0000000002", "A"],
+    ]
+
+
+# -- local store ---------------------------------------------------------------------------------
+
+
+def test_local_store_never_overwrites_and_keeps_the_replaced_file(tmp_path: Path) -> None:
+    store = LocalLandingStore(tmp_path)
+    store.write(INCOMING, "MARA.csv", b"new")
+    store.write(CURRENT, "MARA.csv", b"old")
+    assert [e.name for e in store.list(INCOMING)] == ["MARA.csv"]  # no temporary left behind
+    store.write(ARCHIVE, "kept.csv", b"x")
+    with pytest.raises(FileExistsError):
+        store.move(INCOMING, "MARA.csv", ARCHIVE, "kept.csv")
+    with pytest.raises(FileExistsError):
+        store.replace(INCOMING, "MARA.csv", CURRENT, "MARA.csv", keep_old_as=None)
+    store.replace(INCOMING, "MARA.csv", CURRENT, "MARA.csv", keep_old_as="old-MARA.csv")
+    assert (tmp_path / "MARA.csv").read_bytes() == b"new"
+    assert (tmp_path / "archive" / "old-MARA.csv").read_bytes() == b"old"
+    assert store.list(INCOMING) == [] and store.list("missing") == []

@@ -1,0 +1,728 @@
+"""The SAP flat-file reader against files written here in every format real extracts use."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tracemalloc
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.ingest.reader import (
+    DetectedFormat,
+    ReaderSettings,
+    SapFileError,
+    SapFileReader,
+    normalize_alpha,
+    parse_sap_date,
+    parse_sap_number,
+    rows_schema,
+    safe_landing_name,
+)
+from pipelines.ingest.specs import TABLE_SPECS, Column, TableSpec
+
+#: A small spec with every column kind, a required date partition column and allowed values.
+SPEC = TableSpec(
+    "ZTEST",
+    "Reader test table",
+    (
+        Column("DOCNR", "alpha", "Document", "Document number", True, 10),
+        Column("POSNR", "integer", "Item", "Item", True),
+        Column("MATNR", "alpha", "Material", "Material", False, 18),
+        Column("NAME1", "text", "Name", "Free text"),
+        Column("MENGE", "decimal", "Quantity", "Quantity"),
+        Column("BUDAT", "date", "Posting Date", "Posting date", True),
+        Column("BLDAT", "date", "Document Date", "Optional date"),
+        Column("BWART", "text", "Movement Type", "Movement type"),
+    ),
+    key=("DOCNR", "POSNR"),
+    partition_column="BUDAT",
+    allowed_values={"BWART": ("101", "601")},
+)
+TECHNICAL = SPEC.column_names
+GOOD = ["4711", "10", "1234", "Müller", "1.234,50", "20250115", "00000000", "101"]
+
+ROWS = [
+    # typed values, rendered in every format; the ALPHA columns read back as EXPECTED_ALPHA
+    dict(DOCNR="4711", POSNR=10, MATNR="1234", NAME1="Müller & Söhne", MENGE=1234.5,
+         BUDAT=date(2025, 1, 15), BLDAT=date(2025, 1, 14), BWART="101"),
+    dict(DOCNR="ab-1", POSNR=20, MATNR="mat-x", NAME1=None, MENGE=-1234567.25,
+         BUDAT=date(2024, 2, 29), BLDAT=None, BWART="601"),
+    dict(DOCNR="0000004712", POSNR=30, MATNR=None, NAME1="plain", MENGE=None,
+         BUDAT=date(2025, 12, 31), BLDAT=None, BWART=None),
+    dict(DOCNR="9", POSNR=1, MATNR="000000000000000042", NAME1="x", MENGE=0.001,
+         BUDAT=date(2025, 1, 1), BLDAT=date(2000, 1, 1), BWART="101"),
+]  # fmt: skip
+EXPECTED_ALPHA = {
+    "DOCNR": ["0000004711", "AB-1", "0000004712", "0000000009"],
+    "MATNR": ["000000000000001234", "MAT-X", None, "000000000000000042"],
+}
+
+NUMBER_STYLES = {
+    # name: (decimal, thousands, minus at the end)
+    "de": (",", ".", True),
+    "en": (".", ",", False),
+    "de-plain": (",", "", True),
+    "space": (",", " ", True),
+}
+
+
+def render_number(value: float | None, style: str) -> str:
+    if value is None:
+        return ""
+    decimal, thousands, trailing = NUMBER_STYLES[style]
+    text = f"{abs(value):,.3f}".rstrip("0").rstrip(".")
+    whole, _, fraction = text.partition(".")
+    whole = whole.replace(",", thousands)
+    body = whole + (decimal + fraction if fraction else "")
+    if value >= 0:
+        return body
+    return body + "-" if trailing else "-" + body
+
+
+def render_date(value: date | None, fmt: str) -> str:
+    if value is None:
+        return "00000000" if fmt == "YYYYMMDD" else ""
+    return {
+        "YYYYMMDD": f"{value:%Y%m%d}",
+        "DD.MM.YYYY": f"{value:%d.%m.%Y}",
+        "ISO": value.isoformat(),
+    }[fmt]
+
+
+def write_extract(
+    path: Path,
+    header: list[str],
+    records: list[list[str]],
+    separator: str = ";",
+    encoding: str = "utf-8",
+    newline: str = "\n",
+) -> Path:
+    """Write like SAP GUI does: csv quoting only where needed, the given encoding/newline."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=separator, lineterminator=newline)
+    writer.writerow(header)
+    writer.writerows(records)
+    path.write_bytes(buffer.getvalue().encode(encoding))
+    return path
+
+
+def write_lines(path: Path, lines: list[str], encoding: str = "utf-8") -> Path:
+    path.write_bytes("".join(line + "\n" for line in lines).encode(encoding))
+    return path
+
+
+def read_all(path: Path, spec: TableSpec = SPEC, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    chunks = list(SapFileReader(path, spec, **kwargs).chunks())
+    rows = [c.rows for c in chunks]
+    rejects = [c.rejects for c in chunks]
+    return (
+        pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(),
+        pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame(),
+    )
+
+
+def good_file(tmp_path: Path, records: list[list[str]], name: str = "ZTEST_20250115.csv") -> Path:
+    return write_lines(tmp_path / name, [";".join(TECHNICAL), *(";".join(r) for r in records)])
+
+
+def with_value(column: str, value: str, base: list[str] = GOOD) -> list[str]:
+    record = list(base)
+    record[TECHNICAL.index(column)] = value
+    return record
+
+
+def only_reject(rejects: pd.DataFrame) -> pd.Series:
+    assert len(rejects) == 1, rejects.to_dict("records")
+    return rejects.iloc[0]
+
+
+# -- round trip of every format variant ------------------------------------------------------
+
+
+def expected_frame(file_name: str, lines: list[int]) -> pd.DataFrame:
+    frame = pd.DataFrame(ROWS).astype(object)
+    for column, values in EXPECTED_ALPHA.items():
+        frame[column] = values
+    frame["_source_file"] = file_name
+    frame["_source_line"] = lines
+    frame = frame.where(frame.notna(), None)
+    return frame.astype(rows_schema(SPEC))
+
+
+@pytest.mark.parametrize("header", ["technical", "label"])
+@pytest.mark.parametrize("date_format", ["YYYYMMDD", "DD.MM.YYYY", "ISO"])
+@pytest.mark.parametrize("style", list(NUMBER_STYLES))
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-8", "cp1252"])
+@pytest.mark.parametrize("separator", [";", ",", "\t", "|"])
+def test_round_trip_every_format_variant(
+    tmp_path: Path, separator: str, encoding: str, style: str, date_format: str, header: str
+) -> None:
+    names = TECHNICAL if header == "technical" else [c.label for c in SPEC.columns]
+    records = [
+        [
+            row["DOCNR"],
+            str(row["POSNR"]),
+            row["MATNR"] or "",
+            row["NAME1"] or "",
+            render_number(row["MENGE"], style),
+            render_date(row["BUDAT"], date_format),
+            render_date(row["BLDAT"], date_format),
+            row["BWART"] or "",
+        ]
+        for row in ROWS
+    ]
+    newline = "\r\n" if encoding == "cp1252" else "\n"  # SAP GUI on Windows writes CRLF
+    path = write_extract(
+        tmp_path / "ZTEST_x.csv", names, records, separator, encoding, newline=newline
+    )
+
+    reader = SapFileReader(path, SPEC)
+    rows, rejects = read_all(path)
+
+    decimal, thousands, _ = NUMBER_STYLES[style]
+    assert reader.detected == DetectedFormat(
+        separator=separator,
+        encoding=encoding,
+        decimal=decimal,
+        thousands=thousands or ("." if decimal == "," else ","),  # none seen: the usual mark
+        date_format=date_format,
+        header=header,
+        extra_columns=(),
+    )
+    assert rejects.empty, rejects.to_dict("records")
+    pd.testing.assert_frame_equal(rows, expected_frame("ZTEST_x.csv", [2, 3, 4, 5]))
+
+    configured = ReaderSettings(
+        separator=separator,
+        encoding=encoding,
+        decimal=decimal,
+        thousands=thousands,
+        date_format=date_format,
+        header=header,
+    )
+    again, _ = read_all(path, settings=configured)
+    pd.testing.assert_frame_equal(again, rows)
+
+
+def test_detected_format_as_metadata_is_readable(tmp_path: Path) -> None:
+    path = write_extract(tmp_path / "Z.csv", [*TECHNICAL, "ZZEXTRA"], [[*GOOD, "1"]], "\t")
+    assert SapFileReader(path, SPEC).detected.as_metadata() == {
+        "separator": "tab",
+        "encoding": "utf-8",
+        "decimal": ",",
+        "thousands": ".",
+        "date_format": "YYYYMMDD",
+        "header": "technical",
+        "extra_columns": "ZZEXTRA",
+        "missing_columns": "none",
+    }
+
+
+# -- value formats ---------------------------------------------------------------------------
+
+
+def test_numbers_with_thousands_marks_and_either_minus() -> None:
+    values = pd.Series(["1.234,50", "1.234,50-", "-1.234,50", "12,5", "7", ",5", "", None])
+    numbers, invalid = parse_sap_number(values, decimal=",", thousands=".")
+    assert numbers.tolist()[:6] == [1234.5, -1234.5, -1234.5, 12.5, 7.0, 0.5]
+    assert numbers.iloc[6:].isna().all()
+    assert not invalid.any()
+
+    english, invalid = parse_sap_number(pd.Series(["1,234.50", "1,234.50-", "-0.25"]), ".", ",")
+    assert english.tolist() == [1234.5, -1234.5, -0.25]
+    assert not invalid.any()
+
+    spaced, invalid = parse_sap_number(pd.Series(["1 234,50", "1\u00a0234\u00a0567,5-"]), ",", " ")
+    assert spaced.tolist() == [1234.5, -1234567.5]
+    assert not invalid.any()
+
+
+@pytest.mark.parametrize(
+    "bad", ["12x", "1.2.3", "1.23,4", "--5", "-5-", "1e5", "inf", "nan", "1,2,3", "-", "5 5"]
+)
+def test_malformed_numbers_are_invalid_and_do_not_disturb_the_rest(bad: str) -> None:
+    """One bad value sends the column down the checked path; both paths give equal results."""
+    good = ["1.234,50-", "0,001", "12.345.678,9", "+3"]
+    numbers, invalid = parse_sap_number(pd.Series([*good, bad]), ",", ".")
+    assert invalid.tolist() == [False, False, False, False, True]
+    assert np.isnan(numbers.iloc[4])
+    fast, fast_invalid = parse_sap_number(pd.Series(good), ",", ".")
+    assert numbers.iloc[:4].tolist() == fast.tolist() == [-1234.5, 0.001, 12345678.9, 3.0]
+    assert not fast_invalid.any()
+
+
+def test_dates_in_every_format_with_zero_and_empty_as_null() -> None:
+    cases = {
+        "YYYYMMDD": ["20250115", "00000000", "", "20240229"],
+        "DD.MM.YYYY": ["15.01.2025", "00.00.0000", "", "29.02.2024"],
+        "ISO": ["2025-01-15", "0000-00-00", "", "2024-02-29"],
+    }
+    for fmt, values in cases.items():
+        dates, invalid = parse_sap_date(pd.Series(values), fmt)
+        assert dates.dtype == "datetime64[ns]"
+        assert dates.iloc[0] == pd.Timestamp(2025, 1, 15)
+        assert pd.isna(dates.iloc[1]) and pd.isna(dates.iloc[2])
+        assert dates.iloc[3] == pd.Timestamp(2024, 2, 29)
+        assert not invalid.any(), fmt
+    with_time, invalid = parse_sap_date(pd.Series(["2025-01-15T10:30:00", "2025-01-16"]), "ISO")
+    assert with_time.tolist() == [pd.Timestamp(2025, 1, 15), pd.Timestamp(2025, 1, 16)]
+    assert not invalid.any()
+
+
+def test_impossible_and_malformed_dates_are_invalid() -> None:
+    values = pd.Series(["20250231", "20230229", "20251301", "2025011", "15.01.2025", "99991231"])
+    dates, invalid = parse_sap_date(values, "YYYYMMDD")
+    assert invalid.all()
+    assert dates.isna().all()
+
+
+def test_normalize_alpha_pads_numbers_and_uppercases_the_rest() -> None:
+    values = pd.Series([" 1234 ", "000000000000001234", "ab-12", "", None, "12a"], name="MATNR")
+    result = normalize_alpha(values, 18)
+    assert result.tolist() == [
+        "000000000000001234",
+        "000000000000001234",
+        "AB-12",
+        None,
+        None,
+        "12A",
+    ]
+    assert result.name == "MATNR"
+    assert normalize_alpha(pd.Series(["12", "x"]), None).tolist() == ["12", "X"]
+
+
+def test_alpha_columns_are_normalised_in_rows(tmp_path: Path) -> None:
+    rows, _ = read_all(good_file(tmp_path, [with_value("MATNR", " 42 ")]))
+    assert rows.loc[0, "MATNR"] == "000000000000000042"
+    assert rows.loc[0, "DOCNR"] == "0000004711"
+
+
+def test_rows_have_spec_columns_lineage_and_dtypes(tmp_path: Path) -> None:
+    rows, rejects = read_all(good_file(tmp_path, [GOOD, with_value("POSNR", "20")]))
+    assert rejects.empty
+    assert list(rows.columns) == [*TECHNICAL, "_source_file", "_source_line"]
+    assert rows.dtypes.astype(str).to_dict() == rows_schema(SPEC)
+    assert rows["_source_file"].tolist() == ["ZTEST_20250115.csv"] * 2
+    assert rows["_source_line"].tolist() == [2, 3]
+    assert rows.loc[0, "NAME1"] == "Müller"
+    assert rows.loc[0, "MENGE"] == 1234.5
+    assert pd.isna(rows.loc[0, "BLDAT"])
+
+
+# -- headers -----------------------------------------------------------------------------------
+
+
+def test_se16n_labels_match_case_and_space_insensitively(tmp_path: Path) -> None:
+    labels = ["DOCUMENT", "item", "Material", " name ", "Quantity", "posting  date",
+              "Document Date", "Movement Type"]  # fmt: skip
+    path = write_lines(tmp_path / "Z.csv", [";".join(labels), ";".join(GOOD)])
+    reader = SapFileReader(path, SPEC)
+    assert reader.detected.header == "label"
+    rows, _ = read_all(path)
+    assert rows.loc[0, "BUDAT"] == pd.Timestamp(2025, 1, 15)
+
+
+def test_repeated_se16n_labels_map_to_spec_columns_in_order(tmp_path: Path) -> None:
+    """EKBE has two columns labelled 'Item' (EBELP and BUZEI)."""
+    spec = TABLE_SPECS["EKBE"]
+    labels = [c.label for c in spec.columns]
+    assert labels.count("Item") == 2
+    record = ["4500000001", "10", "1", "2025", "5000000001", "3", "101", "15.01.2025",
+              "5,000", "12,50", "EUR", "1234", "1000"]  # fmt: skip
+    path = write_lines(tmp_path / "EKBE_20250115.csv", [";".join(labels), ";".join(record)])
+    rows, rejects = read_all(path, spec)
+    assert rejects.empty
+    assert rows.loc[0, "EBELP"] == 10 and rows.loc[0, "BUZEI"] == 3
+    assert rows.loc[0, "EBELN"] == "4500000001" and rows.loc[0, "MATNR"] == "000000000000001234"
+    assert rows.loc[0, "MENGE"] == 5.0
+
+
+def test_real_mseg_se16n_export_with_labels_bom_and_trailing_minus(tmp_path: Path) -> None:
+    spec = TABLE_SPECS["MSEG"]
+    header = ";".join(c.label for c in spec.columns)
+    record = ("4900000001;2025;1;601;1234;1000;0001;1.234,500-;ST;H;12,50-;EUR;;4711;;;"
+              "15.01.2025")  # fmt: skip
+    path = tmp_path / "MSEG_20250115.csv"
+    path.write_bytes(f"{header}\r\n{record}\r\n".encode("utf-8-sig"))
+    reader = SapFileReader(path, spec, partition_window=(date(2025, 1, 15), date(2025, 1, 16)))
+    rows, rejects = read_all(path, spec)
+    assert reader.detected.encoding == "utf-8-sig" and reader.detected.header == "label"
+    assert rejects.empty
+    row = rows.iloc[0]
+    assert (row.MBLNR, row.MATNR, row.KUNNR) == ("4900000001", "000000000000001234", "0000004711")
+    assert (row.MENGE, row.DMBTR, row.LIFNR) == (-1234.5, -12.5, None)
+    assert pd.Timestamp(2025, 1, 15) == row.BUDAT_MKPF
+
+
+def test_column_map_maps_source_headers_to_spec_columns(tmp_path: Path) -> None:
+    header = ["Belegnummer", "Position", *TECHNICAL[2:]]
+    path = write_lines(tmp_path / "Z.csv", [";".join(header), ";".join(GOOD)])
+    settings = ReaderSettings(column_map={"belegnummer": "DOCNR", "Position": "POSNR"})
+    rows, rejects = read_all(path, settings=settings)
+    assert rejects.empty and rows.loc[0, "DOCNR"] == "0000004711" and rows.loc[0, "POSNR"] == 10
+
+
+def test_alv_list_export_with_frame_and_rule_lines(tmp_path: Path) -> None:
+    rule = "-" * 60
+    lines = [
+        rule,
+        "|" + "|".join(f" {name:<8}" for name in TECHNICAL) + "|",
+        rule,
+        "|" + "|".join(f" {value:<8}" for value in GOOD) + "|",
+        "|" + "|".join(f" {value:<8}" for value in with_value("POSNR", "20")) + "|",
+        rule,
+    ]
+    path = write_lines(tmp_path / "Z.txt", lines)
+    reader = SapFileReader(path, SPEC)
+    rows, rejects = read_all(path)
+    assert reader.detected.separator == "|" and reader.detected.extra_columns == ()
+    assert rejects.empty
+    assert rows["POSNR"].tolist() == [10, 20]
+    assert rows["_source_line"].tolist() == [4, 5]
+    assert rows.loc[0, "NAME1"] == "Müller"
+
+
+def test_missing_optional_column_is_null_and_reported(tmp_path: Path) -> None:
+    keep = [i for i, name in enumerate(TECHNICAL) if name != "BLDAT"]
+    path = write_lines(
+        tmp_path / "Z.csv",
+        [";".join(TECHNICAL[i] for i in keep), ";".join(GOOD[i] for i in keep)],
+    )
+    reader = SapFileReader(path, SPEC)
+    rows, _ = read_all(path)
+    assert reader.detected.missing_columns == ("BLDAT",)
+    assert list(rows.columns[:8]) == TECHNICAL and pd.isna(rows.loc[0, "BLDAT"])
+
+
+# -- quoting and line numbers --------------------------------------------------------------------
+
+
+def test_quoted_fields_with_separators_and_newlines_keep_line_numbers(tmp_path: Path) -> None:
+    records = [
+        with_value("NAME1", "a;b"),
+        with_value("POSNR", "20", with_value("NAME1", 'two\nlines; and "quotes"')),
+        with_value("POSNR", "30"),
+        with_value("POSNR", "40", with_value("MENGE", "bad")),
+    ]
+    path = write_extract(tmp_path / "Z.csv", TECHNICAL, records)
+    rows, rejects = read_all(path)
+    assert rows["NAME1"].tolist() == ["a;b", 'two\nlines; and "quotes"', "Müller"]
+    assert rows["_source_line"].tolist() == [2, 3, 5]
+    reject = only_reject(rejects)
+    assert reject.source_line == 6 and reject.column_name == "MENGE"
+
+
+def test_quoted_record_spanning_a_chunk_boundary(tmp_path: Path) -> None:
+    records = [with_value("POSNR", str(i)) for i in range(1, 6)]
+    records[2] = with_value("POSNR", "3", with_value("NAME1", "x\ny\nz"))
+    path = write_extract(tmp_path / "Z.csv", TECHNICAL, records)
+    chunks = list(SapFileReader(path, SPEC, chunk_rows=3).chunks())
+    rows = pd.concat([c.rows for c in chunks], ignore_index=True)
+    assert all(len(c.rows) <= 3 for c in chunks)
+    assert rows["POSNR"].tolist() == [1, 2, 3, 4, 5]
+    assert rows["_source_line"].tolist() == [2, 3, 4, 7, 8]
+    assert rows.loc[2, "NAME1"] == "x\ny\nz"
+
+
+def test_unterminated_quote_rejects_its_line_and_parsing_resumes(tmp_path: Path) -> None:
+    bad = ";".join(with_value("NAME1", '"open'))
+    path = write_lines(
+        tmp_path / "Z.csv",
+        [";".join(TECHNICAL), ";".join(GOOD), bad, ";".join(with_value("POSNR", "30"))],
+    )
+    rows, rejects = read_all(path)
+    assert rows["_source_line"].tolist() == [2, 4]
+    reject = only_reject(rejects)
+    assert reject.source_line == 3 and "quoted" in reject.reason and reject.raw_record == bad
+
+
+def test_fully_quoted_bods_export_with_doubled_quotes(tmp_path: Path) -> None:
+    quoted = ['"' + value.replace('"', '""') + '"' for value in GOOD]
+    lines = [";".join(f'"{name}"' for name in TECHNICAL)]
+    lines += [";".join(with_value("POSNR", f'"{i}"', quoted)) for i in range(1, 4)]
+    lines[2] = lines[2].replace('"Müller"', '"say ""hi""; bye"')
+    rows, rejects = read_all(write_lines(tmp_path / "Z.csv", lines))
+    assert rejects.empty
+    assert rows["NAME1"].tolist() == ["Müller", 'say "hi"; bye', "Müller"]
+    assert rows["_source_line"].tolist() == [2, 3, 4]
+    assert rows["MENGE"].tolist() == [1234.5] * 3
+
+
+def test_literal_quote_inside_an_unquoted_field_is_kept(tmp_path: Path) -> None:
+    rows, rejects = read_all(good_file(tmp_path, [with_value("NAME1", 'PIPE 1/2" STEEL')]))
+    assert rejects.empty and rows.loc[0, "NAME1"] == 'PIPE 1/2" STEEL'
+
+
+def test_malformed_quoting_is_rejected(tmp_path: Path) -> None:
+    records = [with_value("NAME1", '"abc"def'), with_value("POSNR", "20")]
+    rows, rejects = read_all(good_file(tmp_path, records))
+    assert rows["_source_line"].tolist() == [3]
+    reject = only_reject(rejects)
+    assert reject.source_line == 2 and reject.reason.startswith("malformed record")
+
+
+@pytest.mark.parametrize("quote", [False, True])
+def test_blank_lines_are_skipped_but_counted(tmp_path: Path, quote: bool) -> None:
+    name = '"a;b"' if quote else "plain"
+    lines = [";".join(TECHNICAL), ";".join(with_value("NAME1", name)), "", "   ",
+             ";".join(with_value("POSNR", "20")), ""]  # fmt: skip
+    rows, rejects = read_all(write_lines(tmp_path / "Z.csv", lines))
+    assert rejects.empty
+    assert rows["_source_line"].tolist() == [2, 5]
+
+
+# -- row-level problems go to rejects ------------------------------------------------------------
+
+
+def test_non_numeric_quantity_is_rejected(tmp_path: Path) -> None:
+    rows, rejects = read_all(good_file(tmp_path, [GOOD, with_value("POSNR", "20", with_value(
+        "MENGE", "12x"))]))  # fmt: skip
+    assert len(rows) == 1
+    reject = only_reject(rejects)
+    assert (reject.source_line, reject.column_name) == (3, "MENGE")
+    assert reject.reason == "non-numeric value '12x'"
+    assert reject.table == "ZTEST" and reject.source_file == "ZTEST_20250115.csv"
+    assert reject.raw_record == ";".join(with_value("POSNR", "20", with_value("MENGE", "12x")))
+
+
+def test_impossible_date_is_rejected(tmp_path: Path) -> None:
+    _, rejects = read_all(good_file(tmp_path, [with_value("BLDAT", "20250231")]))
+    reject = only_reject(rejects)
+    assert (reject.column_name, reject.reason) == ("BLDAT", "impossible date '20250231'")
+
+
+def test_date_outside_partition_window_is_rejected(tmp_path: Path) -> None:
+    path = good_file(tmp_path, [GOOD, with_value("POSNR", "20", with_value("BUDAT", "20250116"))])
+    rows, rejects = read_all(path, partition_window=(date(2025, 1, 15), date(2025, 1, 16)))
+    assert rows["POSNR"].tolist() == [10]
+    reject = only_reject(rejects)
+    assert reject.column_name == "BUDAT" and "partition window" in reject.reason
+
+
+def test_missing_required_value_is_rejected(tmp_path: Path) -> None:
+    records = [with_value("BUDAT", "00000000"), with_value("POSNR", "")]
+    _, rejects = read_all(good_file(tmp_path, records))
+    assert rejects[["source_line", "column_name", "reason"]].values.tolist() == [
+        [2, "BUDAT", "missing required value"],
+        [3, "POSNR", "missing required value"],
+    ]
+
+
+def test_wrong_field_count_and_truncated_last_line_are_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "Z.csv"
+    lines = [";".join(TECHNICAL), ";".join(GOOD), ";".join([*GOOD, "extra"]),
+             ";".join(with_value("POSNR", "30"))]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n" + ";".join(GOOD[:4]), encoding="utf-8")
+    rows, rejects = read_all(path)
+    assert rows["_source_line"].tolist() == [2, 4]
+    assert rejects[["source_line", "reason"]].values.tolist() == [
+        [3, "wrong field count: 9 fields, expected 8"],
+        [5, "wrong field count: 4 fields, expected 8"],
+    ]
+    assert rejects["raw_record"].tolist()[1] == ";".join(GOOD[:4])
+
+
+def test_duplicate_key_second_occurrence_rejected_across_chunks(tmp_path: Path) -> None:
+    records = [with_value("POSNR", str(i)) for i in range(1, 6)]
+    records.append(with_value("DOCNR", "0000004711", with_value("POSNR", "2")))  # same key
+    records.append(with_value("POSNR", "5"))
+    path = good_file(tmp_path, records)
+    rows, rejects = read_all(path, chunk_rows=2)
+    assert rows["POSNR"].tolist() == [1, 2, 3, 4, 5]
+    assert rejects[["source_line", "column_name", "reason"]].values.tolist() == [
+        [7, "DOCNR,POSNR", "duplicate key"],
+        [8, "DOCNR,POSNR", "duplicate key"],
+    ]
+
+
+def test_a_spec_without_key_has_no_duplicate_check(tmp_path: Path) -> None:
+    rows, rejects = read_all(good_file(tmp_path, [GOOD, GOOD]), replace(SPEC, key=()))
+    assert rejects.empty and rows["_source_line"].tolist() == [2, 3]
+
+
+def test_value_outside_allowed_values_is_rejected(tmp_path: Path) -> None:
+    _, rejects = read_all(good_file(tmp_path, [with_value("BWART", "999")]))
+    reject = only_reject(rejects)
+    assert reject.column_name == "BWART" and reject.reason.startswith("value '999' not in")
+
+
+def test_a_record_with_two_problems_is_listed_once_per_problem(tmp_path: Path) -> None:
+    _, rejects = read_all(good_file(tmp_path, [with_value("MENGE", "x", with_value("BWART", "9"))]))
+    assert sorted(rejects["column_name"]) == ["BWART", "MENGE"]
+    assert rejects["source_line"].nunique() == 1
+
+
+# -- file-level problems raise -------------------------------------------------------------------
+
+
+def test_empty_file_raises(tmp_path: Path) -> None:
+    path = tmp_path / "ZTEST_20250115.csv"
+    path.write_bytes(b"")
+    with pytest.raises(SapFileError, match="empty file") as error:
+        SapFileReader(path, SPEC)
+    assert error.value.file.endswith("ZTEST_20250115.csv")
+
+
+def test_missing_required_column_is_named(tmp_path: Path) -> None:
+    header = [name for name in TECHNICAL if name != "BUDAT"]
+    path = write_lines(tmp_path / "Z.csv", [";".join(header)])
+    with pytest.raises(SapFileError, match="missing required column BUDAT") as error:
+        SapFileReader(path, SPEC)
+    assert (error.value.line, error.value.column) == (1, "BUDAT")
+    assert "Z.csv" in str(error.value)
+
+
+def test_header_only_file_is_not_an_error(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "Z.csv", [";".join(TECHNICAL)])
+    reader = SapFileReader(path, SPEC)
+    assert list(reader.chunks()) == []
+    assert reader.detected.separator == ";" and reader.detected.header == "technical"
+
+
+def test_wrong_separator_is_named(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "Z.csv", [",".join(TECHNICAL), ",".join(GOOD)])
+    with pytest.raises(SapFileError, match="separator looks like ',', but ';' is configured"):
+        SapFileReader(path, SPEC, ReaderSettings(separator=";"))
+
+
+def test_configured_encoding_that_cannot_decode_raises_with_line(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "Z.csv", [";".join(TECHNICAL), ";".join(GOOD)], "cp1252")
+    with pytest.raises(SapFileError, match="cannot decode") as error:
+        SapFileReader(path, SPEC, ReaderSettings(encoding="utf-8"))
+    assert error.value.line == 2
+
+
+def test_configured_encoding_error_after_the_sample_raises_while_streaming(tmp_path: Path) -> None:
+    ascii_record = with_value("NAME1", "Mueller")
+    records = [with_value("POSNR", str(i), ascii_record) for i in range(1, 6001)]
+    records.append(with_value("POSNR", "9999"))  # "Müller" in cp1252, beyond the 256 KiB sample
+    path = write_lines(tmp_path / "Z.csv", [";".join(TECHNICAL), *map(";".join, records)], "cp1252")
+    assert path.stat().st_size > 256 * 1024
+    reader = SapFileReader(path, SPEC, ReaderSettings(encoding="utf-8"), chunk_rows=1000)
+    with pytest.raises(SapFileError, match="cannot decode") as error:
+        list(reader.chunks())
+    assert error.value.line == 6002
+
+
+def test_detected_utf8_falls_back_to_cp1252_when_only_ascii_came_before(tmp_path: Path) -> None:
+    ascii_record = with_value("NAME1", "Mueller")
+    records = [with_value("POSNR", str(i), ascii_record) for i in range(1, 6001)]
+    records.append(with_value("POSNR", "9999"))
+    path = write_lines(tmp_path / "Z.csv", [";".join(TECHNICAL), *map(";".join, records)], "cp1252")
+    reader = SapFileReader(path, SPEC, chunk_rows=1000)
+    assert reader.detected.encoding == "utf-8"
+    rows = pd.concat([c.rows for c in reader.chunks()])
+    assert rows["NAME1"].iloc[-1] == "Müller" and len(rows) == 6001
+    assert reader.detected.encoding == "cp1252"
+
+
+def test_unknown_extra_column_is_reported_or_an_error(tmp_path: Path) -> None:
+    path = write_lines(
+        tmp_path / "Z.csv", [";".join([*TECHNICAL, "ZZNEW"]), ";".join([*GOOD, "x"])]
+    )
+    reader = SapFileReader(path, SPEC)
+    assert reader.detected.extra_columns == ("ZZNEW",)
+    rows, rejects = read_all(path)
+    assert "ZZNEW" not in rows.columns and rejects.empty
+    with pytest.raises(SapFileError, match="unknown column.*ZZNEW") as error:
+        SapFileReader(path, SPEC, ReaderSettings(extra_columns="error"))
+    assert error.value.column == "ZZNEW"
+
+
+def test_duplicate_header_column_raises(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "Z.csv", [";".join([*TECHNICAL, "MATNR"])])
+    with pytest.raises(SapFileError, match="MATNR appears twice"):
+        SapFileReader(path, SPEC)
+
+
+def test_configured_formats_that_contradict_the_file_raise(tmp_path: Path) -> None:
+    path = good_file(tmp_path, [GOOD])
+    with pytest.raises(SapFileError, match="dates look like YYYYMMDD.*ISO is configured"):
+        SapFileReader(path, SPEC, ReaderSettings(date_format="ISO"))
+    with pytest.raises(SapFileError, match="numbers look like decimal ','") as error:
+        SapFileReader(path, SPEC, ReaderSettings(decimal=".", thousands=","))
+    assert (error.value.line, error.value.column) == (2, "MENGE")
+
+
+def test_invalid_settings_name_the_parameter(tmp_path: Path) -> None:
+    path = good_file(tmp_path, [GOOD])
+    with pytest.raises(ValueError, match="settings.separator"):
+        SapFileReader(path, SPEC, ReaderSettings(separator=":"))
+    with pytest.raises(ValueError, match="settings.column_map"):
+        SapFileReader(path, SPEC, ReaderSettings(column_map={"x": "NOPE"}))
+    with pytest.raises(ValueError, match="partition_window is half-open"):
+        SapFileReader(path, SPEC, partition_window=(date(2025, 1, 15), date(2025, 1, 15)))
+
+
+@pytest.mark.parametrize(
+    "name", ["../MARA.csv", "a/b.csv", "a\\b.csv", "MARA\n.csv", "MARA 1.csv", "Mära.csv", ".."]
+)
+def test_safe_landing_name_refuses_odd_names(name: str) -> None:
+    with pytest.raises(SapFileError):
+        safe_landing_name(name)
+
+
+def test_safe_landing_name_accepts_plain_names() -> None:
+    assert safe_landing_name("MSEG_20250131.csv") == "MSEG_20250131.csv"
+
+
+# -- bounded memory ------------------------------------------------------------------------------
+
+
+def test_memory_is_bounded_by_chunk_rows_not_file_size(tmp_path: Path) -> None:
+    """300k rows (~22 MB). Anything that holds the whole file needs at least its size (its text
+    alone); streaming in 10k-row chunks must stay well under that, even with the 8 bytes a row
+    the duplicate-key check keeps. Reading it whole with pandas shows the bound would fail."""
+    path = tmp_path / "ZTEST_big.csv"
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(";".join(TECHNICAL) + "\n")
+        for i in range(300_000):
+            handle.write(
+                f"{4_000_000 + i};{i % 9 + 1};{i % 50_000};Material description {i % 977};"
+                f"{i % 5000},{i % 1000:03d}-;2025{i % 12 + 1:02d}{i % 28 + 1:02d};00000000;601\n"
+            )
+    size = path.stat().st_size
+    assert size > 20_000_000
+    bound = int(size * 0.6)
+
+    tracemalloc.start()
+    try:
+        reader = SapFileReader(path, SPEC, chunk_rows=10_000)
+        rows = max_rows = 0
+        for chunk in reader.chunks():
+            rows += len(chunk.rows)
+            max_rows = max(max_rows, len(chunk.rows))
+        streamed = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        whole = len(pd.read_csv(path, sep=";", dtype=str))
+        loaded = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert rows == whole == 300_000 and max_rows == 10_000
+    assert streamed < bound, f"peak {streamed:,} bytes streaming a {size:,}-byte file"
+    assert loaded > 3 * bound, f"reading whole peaked at only {loaded:,} bytes"
+
+
+def test_all_specs_can_be_read_from_their_technical_header(tmp_path: Path) -> None:
+    for spec in TABLE_SPECS.values():
+        path = write_lines(tmp_path / f"{spec.name}.csv", [";".join(spec.column_names)])
+        reader = SapFileReader(path, spec)
+        assert reader.detected.header == "technical" and reader.detected.missing_columns == ()
+
+
+def test_many_rows_take_the_fast_path_and_keep_exact_line_numbers(tmp_path: Path) -> None:
+    records = [with_value("POSNR", str(i)) for i in range(1, 2001)]
+    records[999] = with_value("POSNR", "1000", with_value("MENGE", "?"))  # forces checked path
+    path = good_file(tmp_path, records)
+    rows, rejects = read_all(path, chunk_rows=500)
+    assert len(rows) == 1999
+    assert rows["_source_line"].tolist() == [i + 2 for i in range(2000) if i != 999]
+    assert rows["POSNR"].tolist() == [i for i in range(1, 2001) if i != 1000]
+    assert only_reject(rejects).source_line == 1001
