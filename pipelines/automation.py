@@ -15,9 +15,11 @@ running the demo does not re-ingest at night; sensors start running.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import dagster as dg
+from dagster_shared.error import SerializableErrorInfo
 
 from pipelines.alerts import Alert, AlertSettings, failure_alert, send_alert
 from pipelines.partitions import TIMEZONE, daily_partitions, weekly_partitions
@@ -109,7 +111,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 
-def root_cause_message(error) -> str:
+def root_cause_message(error: SerializableErrorInfo) -> str:
     """Dagster wraps user errors in `DagsterExecutionStepExecutionError`; the cause says why."""
     while error.cause is not None:
         error = error.cause
@@ -164,6 +166,8 @@ WEEKLY_FRESHNESS = dg.FreshnessPolicy.time_window(
 )
 
 FRESHNESS_BY_CADENCE = {"daily": DAILY_FRESHNESS, "weekly": WEEKLY_FRESHNESS}
+#: Which window an asset gets, by the first part of its key (its warehouse schema).
+FRESHNESS_BY_SCHEMA = {"marts": DAILY_FRESHNESS, "planning": WEEKLY_FRESHNESS}
 
 
 def freshness_policy(cadence: str) -> dg.FreshnessPolicy:
@@ -174,15 +178,17 @@ def freshness_policy(cadence: str) -> dg.FreshnessPolicy:
         raise ValueError(f"cadence must be 'daily' or 'weekly', got {cadence!r}") from None
 
 
-def with_freshness_policies(defs: dg.Definitions) -> dg.Definitions:
+def with_freshness_policy(spec: dg.AssetSpec) -> dg.AssetSpec:
     """Daily freshness for `marts/*`, weekly for `planning/*` (forecasts and plans)."""
-    return defs.map_asset_specs(
-        func=lambda spec: dg.apply_freshness_policy(spec, DAILY_FRESHNESS),
-        selection=dg.AssetSelection.key_prefixes(["marts"]),
-    ).map_asset_specs(
-        func=lambda spec: dg.apply_freshness_policy(spec, WEEKLY_FRESHNESS),
-        selection=dg.AssetSelection.key_prefixes(["planning"]),
-    )
+    policy = FRESHNESS_BY_SCHEMA.get(spec.key.path[0])
+    return dg.apply_freshness_policy(spec, policy) if policy else spec
+
+
+def with_freshness_policies(
+    assets: Iterable[dg.AssetsDefinition | dg.AssetSpec],
+) -> list[dg.AssetsDefinition | dg.AssetSpec]:
+    """`assets` with `with_freshness_policy` applied to each spec (dbt multi-assets included)."""
+    return list(dg.map_asset_specs(with_freshness_policy, assets))
 
 
 schedules = [refresh_master_data_schedule, ingest_daily_schedule, plan_weekly_schedule]

@@ -5,6 +5,7 @@ import base64
 import dagster as dg
 import pandas as pd
 
+from pipelines.conditions import weekly_vintage
 from pipelines.partitions import weekly_partitions
 from resources.dagster_resources import WAREHOUSE_POOL, WarehouseResource
 
@@ -42,18 +43,21 @@ def markdown_image(png: bytes) -> dg.MarkdownMetadataValue:
             deps=[dg.AssetKey(["marts", "fct_demand_weekly"])],
             description="Weekly demand forecast per material x plant with P10-P95 quantiles.",
             kinds={"python", "statsforecast"},
+            automation_condition=weekly_vintage(),
         ),
         dg.AssetSpec(
             BACKTEST,
             deps=[dg.AssetKey(["marts", "fct_demand_weekly"])],
             description="Rolling-origin backtest accuracy per series and model.",
             kinds={"python"},
+            automation_condition=weekly_vintage(),
         ),
         dg.AssetSpec(
             CLASSIFICATION,
             deps=[dg.AssetKey(["marts", "fct_demand_weekly"])],
             description="Syntetos-Boylan demand class and forecast error per series.",
             kinds={"python"},
+            automation_condition=weekly_vintage(),
         ),
     ],
     group_name="forecasting",

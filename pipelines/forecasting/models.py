@@ -361,13 +361,23 @@ def arima(y: np.ndarray, h: int, state: dict) -> np.ndarray:
     return fit.predict(h)
 
 
+def _quiet_prophet() -> None:
+    """cmdstanpy logs every fit at INFO and re-arms its logger when it has no handler;
+    prophet logs an error at import when plotly is missing. Neither is ours to show."""
+    for name, level in (("cmdstanpy", logging.ERROR), ("prophet", logging.ERROR)):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.propagate = False
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
+    logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)
+
+
 def prophet(y: np.ndarray, h: int, start: np.datetime64) -> np.ndarray:
     """Prophet with yearly seasonality on weekly dates; ~0.5 s per fit, so it is off by default."""
     import pandas as pd
 
-    for name in ("cmdstanpy", "prophet"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-        logging.getLogger(name).propagate = False
+    _quiet_prophet()
     from prophet import Prophet
 
     ds = pd.date_range(start=pd.Timestamp(start), periods=len(y) + h, freq="W-MON")

@@ -81,10 +81,9 @@ MANIFEST_COLUMNS = {
     "received_at": "TIMESTAMP",
     "loaded_at": "TIMESTAMP",
 }
-#: received: placed as current, run requested; loaded: load committed; superseded: replaced
-#: by a newer delivery; duplicate: same bytes as the current file; rejected: not loadable;
-#: split: an undated multi-day file, placed as one file per day (rows with its name).
-MANIFEST_STATUSES = ("received", "loaded", "superseded", "duplicate", "rejected", "split")
+# Manifest statuses. received: placed as current, run requested; loaded: load committed;
+# superseded: replaced by a newer delivery; duplicate: same bytes as the current file;
+# rejected: not loadable; split: an undated multi-day file, placed as one file per day.
 
 _NAME = re.compile(
     r"^(?P<table>[A-Za-z][A-Za-z0-9]*)"
@@ -411,9 +410,6 @@ class TickPlan:
                 last[decision.canonical_name] = decision
         return list(last.values())
 
-    def by_status(self, status: str) -> list[Decision]:
-        return [d for d in self.decisions if d.status == status]
-
 
 class _Currents:
     """Checksums of the current files, read lazily and updated as the plan places files."""
@@ -450,6 +446,8 @@ def plan_tick(
     currents = _Currents(store)
     names = {e.name for e in store.list(INCOMING)}
     for entry in ready:
+        if entry.name not in names:
+            continue  # taken away since it was listed: nothing to decide
         marker = entry.name + MARKER_SUFFIX if entry.name + MARKER_SUFFIX in names else None
         for decision in _decide(store, entry, now, first_day, currents):
             decision.marker = marker
@@ -776,10 +774,23 @@ def commit_tick(store: LandingStore, warehouse: Warehouse, plan: TickPlan) -> No
     next tick decides again. Placing a file archives the current one without a moment in
     which the table-day has no file.
     """
+    rows = [_manifest_row(decision, plan.received_at) for decision in plan.decisions]
+    first_placed: dict[str, int] = {}  # canonical name -> index of its first placement
+    previous: dict[str, int] = {}
+    for index, decision in enumerate(plan.decisions):
+        canonical = decision.canonical_name
+        if decision.status != "received" or canonical is None:
+            continue
+        first_placed.setdefault(canonical, index)
+        if canonical in previous:  # placed earlier in this tick, replaced again now
+            rows[previous[canonical]]["status"] = "superseded"
+            rows[previous[canonical]]["archive_name"] = decision.superseded_name
+        previous[canonical] = index
     with warehouse.transaction() as cur:
         ensure_manifest(cur)
-        for decision in plan.decisions:
-            if decision.status == "received" and decision.replaces is not None:
+        for index in first_placed.values():  # the deliveries current before this tick
+            decision = plan.decisions[index]
+            if decision.replaces is not None:
                 cur.execute(
                     warehouse.placeholders(
                         f"update {MANIFEST_TABLE} set status = 'superseded', archive_name = ? "
@@ -787,8 +798,8 @@ def commit_tick(store: LandingStore, warehouse: Warehouse, plan: TickPlan) -> No
                     ),
                     [decision.superseded_name, decision.canonical_name],
                 )
-            row = _manifest_row(decision, plan.received_at)
-            warehouse.insert_frame(cur, MANIFEST_TABLE, manifest_frame([row]))
+        if rows:
+            warehouse.insert_frame(cur, MANIFEST_TABLE, manifest_frame(rows))
 
     for decision in plan.decisions:
         folder, name = decision.source

@@ -9,7 +9,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -131,11 +131,11 @@ def load_table(
     ones inserted and the files' manifest rows completed, so a failure midway leaves the
     previous partition (and manifest) intact. A file replaced on disk while it is read (a new
     delivery placed by the landing sensor) fails the load: its checksum would not describe
-    what was loaded, and the new delivery has a run of its own.
+    what was loaded, and the new delivery has a run of its own. Timestamps are UTC.
     """
     table = f"raw.{spec.raw_table}"
     report = LoadReport(table=table)
-    loaded_at = datetime.now().replace(microsecond=0)
+    loaded_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)  # UTC, as the manifest
     if window is None:
         where, params = "true", []
     else:

@@ -134,6 +134,9 @@ def landing_sensor(
             skip_reason=f"No new deliveries ({waiting} files in incoming/ not yet stable)",
             cursor=cursor,
         )
+    for run in requested:
+        days = f" {run.first_day}..{run.last_day}" if run.first_day else ""
+        context.log.info(f"Requesting raw/{run.table.lower()}{days}: {len(run.files)} files")
     return dg.SensorResult(run_requests=[run_request(run) for run in requested], cursor=cursor)
 
 

@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from pipelines.conditions import follow_upstream
 from pipelines.forecasting.assets import CLASSIFICATION, FORECAST, forecast_origin
 from pipelines.partitions import weekly_partitions
 from resources.dagster_resources import WAREHOUSE_POOL, WarehouseResource
@@ -83,6 +84,7 @@ def policy_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     partitions_def=weekly_partitions,
     pool=WAREHOUSE_POOL,
     kinds={"python"},
+    automation_condition=follow_upstream(),
     description="Safety stock, reorder point and order quantity per material x plant.",
     check_specs=[
         dg.AssetCheckSpec(

@@ -34,6 +34,7 @@ variables, and every constraint that needs slack is reported with the items invo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -51,7 +52,7 @@ from pipelines.ingest.specs import ALPHA_LENGTHS
 SolverName = Literal["SCIP", "HIGHS", "CBC", "heuristic"]
 
 #: SCIP settings (SCIP .set syntax) for the many small per-item MIPs; see RESULTS.md.
-SCIP_PARAMETERS = ""
+SCIP_PARAMETERS = "separating/maxroundsroot = 1\nseparating/maxrounds = 0"
 
 PROPOSAL_COLUMNS = [
     "BNFPO",
@@ -165,6 +166,7 @@ class ReplenishmentProblem:
     warehouse_capacity: pd.DataFrame
     n_weeks: int
     start_date: date
+    _rows_by_item: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_frames(
@@ -328,6 +330,15 @@ class ReplenishmentProblem:
     def week_start(self, week: int) -> date:
         return self.start_date + timedelta(weeks=int(week))
 
+    def sources_of(self, items: np.ndarray) -> pd.DataFrame:
+        """Source rows of the given items (indexed once, as blocks ask for them often)."""
+        if not self._rows_by_item:
+            grouped = self.sources.groupby("item").indices
+            self._rows_by_item.update({int(k): v for k, v in grouped.items()})
+        empty = np.array([], dtype=int)
+        rows = [self._rows_by_item.get(int(i), empty) for i in items]
+        return self.sources.iloc[np.concatenate(rows) if rows else empty]
+
 
 def _capacity_frame(
     frame: pd.DataFrame | None, name: str, keys: list[str], value: str, T: int
@@ -422,8 +433,12 @@ def _solve_mip(
     solver_name: str,
     mip_gap: float,
     elastic: bool = False,
+    hint: list[tuple[int, int, float]] | None = None,
 ) -> _BlockResult:
-    """Build and solve the MIP for ``items`` under the given resource capacities."""
+    """Build and solve the MIP for ``items`` under the given resource capacities.
+
+    ``hint`` (orders, e.g. the heuristic's plan) is passed to the solver as a start solution.
+    """
     from ortools.linear_solver import pywraplp
 
     t0 = time.perf_counter()
@@ -435,7 +450,7 @@ def _solve_mip(
     inf = solver.infinity()
     it = problem.items
     D, SR = problem.demand, problem.scheduled
-    src = problem.sources[problem.sources["item"].isin(items)]
+    src = problem.sources_of(items)
     item_set = {int(i): k for k, i in enumerate(items)}
     obj = solver.Objective()
     weight = 0.0
@@ -515,10 +530,13 @@ def _solve_mip(
         ss, c_ss = float(it.at[i, "safety_stock"]), float(it.at[i, "safety_stock_cost"])
         hard = not np.isfinite(c_short)
         prev = float(it.at[i, "initial_stock"])
+        max_stock = prev  # upper bound on the stock, for the lost-sales switch below
+        guard = ss > 0 and c_ss > 0
         for t in range(T):
             v = solver.NumVar(0, inf, "")
             obj.SetCoefficient(v, h)
             arrive = solver.Sum([c * x for c, x in receipts[k][t]]) if receipts[k][t] else 0
+            max_stock += SR[i, t] + sum(c * x.ub() for c, x in receipts[k][t])
             balance = prev + arrive + SR[i, t] - D[i, t]
             if D[i, t] > 0 and (not hard or elastic):
                 short = solver.NumVar(0, D[i, t], "")
@@ -526,6 +544,12 @@ def _solve_mip(
                 balance = balance + short
                 if hard:
                     slack_rows.append(({"constraint": "demand", "item": int(i), "week": t}, short))
+                elif guard and max_stock > D[i, t]:
+                    # Sales are lost only when the shelf is empty: without this switch the
+                    # MIP would refuse a sale now to keep safety stock and sell the unit later.
+                    out = solver.BoolVar("")
+                    solver.Add(short <= D[i, t] * out)
+                    solver.Add(v <= max_stock * (1 - out))
             solver.Add(v == balance)
             if ss > 0 and c_ss > 0:
                 gap_var = solver.NumVar(0, ss, "")
@@ -581,6 +605,13 @@ def _solve_mip(
             else:
                 solver.Add(lhs <= cap[t])
     obj.SetMinimization()
+    if hint is not None and qty_vars:
+        start = {(row, t): qty for row, t, qty in hint}
+        keys = list(qty_vars)
+        solver.SetHint(
+            [qty_vars[k][1] for k in keys],
+            [round(start.get(k, 0.0) / qty_vars[k][0]) for k in keys],
+        )
 
     solver.SetTimeLimit(max(1, int(time_limit_s * 1000)))
     if solver_name == "SCIP" and SCIP_PARAMETERS:
@@ -591,7 +622,12 @@ def _solve_mip(
     has_solution = status in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE)
     if not has_solution:
         label = "infeasible" if status == pywraplp.Solver.INFEASIBLE else "no_solution"
-        return _BlockResult(items, [], label, math.nan, math.nan, seconds=time.perf_counter() - t0)
+        bound = math.nan
+        if label == "no_solution":  # a dual bound may exist even without an incumbent
+            with contextlib.suppress(Exception):
+                b = obj.BestBound()
+                bound = b if math.isfinite(b) and abs(b) < 1e19 else math.nan
+        return _BlockResult(items, [], label, math.nan, bound, seconds=time.perf_counter() - t0)
     orders = []
     for (row, t), (r, packs) in qty_vars.items():
         n = round(packs.solution_value())
@@ -659,11 +695,12 @@ def _solve_block(
     for part_list in groups.values():
         part = np.array(part_list)
         part_caps = [(r, c) for r, c in caps if np.isin(r.items, part).any()]
-        share = max(0.05, deadline - time.perf_counter()) * len(part) / n_left
+        share = max(0.1, (deadline - time.perf_counter()) * len(part) / n_left)
         n_left -= len(part)
-        res = _solve_mip(problem, part, part_caps, share, solver_name, mip_gap)
+        fallback = _heuristic(problem, part, part_caps)
+        res = _solve_mip(problem, part, part_caps, share, solver_name, mip_gap, hint=fallback)
         if res.status == "no_solution":
-            res.orders, res.status = _heuristic(problem, part, part_caps), "heuristic"
+            res.orders, res.status = fallback, "heuristic"
         statuses.add(res.status)
         orders += res.orders
         objective += res.objective
@@ -675,20 +712,37 @@ def _solve_block(
     return _BlockResult(items, orders, label, objective, bound, slack, time.perf_counter() - t0)
 
 
+def _orders_frame(problem: ReplenishmentProblem, orders: list[tuple[int, int, float]]):
+    """Orders as a frame with arrival week, item, effective unit price and value."""
+    src = problem.sources
+    rows = np.array([o[0] for o in orders], dtype=int)
+    out = pd.DataFrame(
+        {
+            "row": rows,
+            "t": np.array([o[1] for o in orders], dtype=int),
+            "qty": np.array([o[2] for o in orders], dtype=float),
+        }
+    )
+    out["item"] = src["item"].to_numpy()[rows]
+    out["arrival"] = out["t"] + src["lead_time_weeks"].to_numpy()[rows]
+    price = src["unit_price"].to_numpy(float)[rows].copy()
+    breaks = src["price_breaks"].to_numpy()[rows]
+    for k in np.flatnonzero([bool(b) for b in breaks]):
+        price[k] = _unit_price(price[k], breaks[k], out.at[k, "qty"])
+    out["price"] = price
+    out["value"] = out["qty"] * price
+    return out
+
+
 def _simulate(
     problem: ReplenishmentProblem, orders: list[tuple[int, int, float]]
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """Plan, proposals and cost breakdown of a set of orders (lost-sales stock simulation)."""
-    it, src, T = problem.items, problem.sources, problem.n_weeks
+    it, T = problem.items, problem.n_weeks
     n = len(it)
+    of = _orders_frame(problem, orders)
     R = np.zeros((n, T))
-    prop = []
-    for row, t, qty in orders:
-        s = src.loc[row]
-        a = t + int(s.lead_time_weeks)
-        R[int(s["item"]), a] += qty
-        price = _unit_price(s.unit_price, s.price_breaks, qty)
-        prop.append((row, t, a, qty, price))
+    np.add.at(R, (of["item"].to_numpy(), of["arrival"].to_numpy()), of["qty"].to_numpy())
     D, SR = problem.demand, problem.scheduled
     stock = np.zeros((n, T))
     short = np.zeros((n, T))
@@ -716,15 +770,14 @@ def _simulate(
             "below_safety_stock": below.ravel(),
         }
     )
-    proposals = _proposals(problem, prop)
     costs = {
-        "purchase": float(proposals["order_value"].sum()) if len(proposals) else 0.0,
-        "ordering": float(sum(src.at[row, "order_cost"] for row, *_ in prop)),
+        "purchase": float(of["value"].sum()),
+        "ordering": float(problem.sources["order_cost"].to_numpy()[of["row"]].sum()),
         "holding": float((h * stock).sum()),
         "shortage": float((c_short * short).sum()),
         "below_safety_stock": float((c_ss * below).sum()),
     }
-    return plan, proposals, costs
+    return plan, _proposals(problem, of), costs
 
 
 def _alpha(value: str, field_name: str) -> str:
@@ -734,53 +787,33 @@ def _alpha(value: str, field_name: str) -> str:
     return value.upper()
 
 
-def _proposals(problem: ReplenishmentProblem, prop: list[tuple]) -> pd.DataFrame:
+def _proposals(problem: ReplenishmentProblem, of: pd.DataFrame) -> pd.DataFrame:
+    """SAP purchase-requisition rows, one per order, sorted by item and release week."""
     src, it = problem.sources, problem.items
-    rows = []
-    for row, t, a, qty, price in sorted(prop, key=lambda p: (int(src.at[p[0], "item"]), p[1])):
-        s = src.loc[row]
-        i = int(s["item"])
-        rows.append(
-            {
-                "BSART": "NB",
-                "MATNR": _alpha(s.material_id, "MATNR"),
-                "WERKS": s.plant_id,
-                "EKORG": s.purch_org,
-                "LIFNR": _alpha(s.vendor_id, "LIFNR"),
-                "MENGE": float(qty),
-                "MEINS": str(it.at[i, "unit"]),
-                "LFDAT": problem.week_start(a),
-                "FRGDT": problem.week_start(t),
-                "PREIS": float(price),
-                "WAERS": s.currency,
-                "order_value": float(qty * price),
-                "packs": int(round(qty / s.rounding_qty)),
-                "release_week": int(t),
-                "delivery_week": int(a),
-            }
-        )
-    out = pd.DataFrame(rows, columns=[c for c in PROPOSAL_COLUMNS if c != "BNFPO"])
-    out.insert(0, "BNFPO", (np.arange(len(out)) + 1) * 10)
+    of = of.sort_values(["item", "t", "row"], kind="stable").reset_index(drop=True)
+    s = src.iloc[of["row"].to_numpy()].reset_index(drop=True)
+    out = pd.DataFrame(
+        {
+            "BNFPO": (np.arange(len(of)) + 1) * 10,
+            "BSART": "NB",
+            "MATNR": [_alpha(m, "MATNR") for m in s["material_id"]],
+            "WERKS": s["plant_id"],
+            "EKORG": s["purch_org"],
+            "LIFNR": [_alpha(v, "LIFNR") for v in s["vendor_id"]],
+            "MENGE": of["qty"].astype(float),
+            "MEINS": it["unit"].astype(str).to_numpy()[of["item"].to_numpy()],
+            "LFDAT": [problem.week_start(a) for a in of["arrival"]],
+            "FRGDT": [problem.week_start(t) for t in of["t"]],
+            "PREIS": of["price"].astype(float),
+            "WAERS": s["currency"],
+            "order_value": of["value"].astype(float),
+            "packs": np.rint(of["qty"] / s["rounding_qty"]).astype(int),
+            "release_week": of["t"].astype(int),
+            "delivery_week": of["arrival"].astype(int),
+        },
+        columns=PROPOSAL_COLUMNS,
+    )
     return out
-
-
-def _usage(problem: ReplenishmentProblem, res: _Resource, orders, stock: np.ndarray) -> np.ndarray:
-    """Weekly use of a resource by a set of orders (and the resulting stock for warehouses)."""
-    T, src, it = problem.n_weeks, problem.sources, problem.items
-    use = np.zeros(T)
-    if res.kind == "warehouse_capacity":
-        vol = it["unit_volume"].to_numpy(float)
-        return (vol[res.items, None] * stock[res.items]).sum(axis=0)
-    rows = set(res.sources.tolist())
-    for row, t, qty in orders:
-        if row in rows:
-            s = src.loc[row]
-            use[t] += (
-                qty
-                if res.kind == "vendor_capacity"
-                else qty * _unit_price(s.unit_price, s.price_breaks, qty)
-            )
-    return use
 
 
 def _components(problem: ReplenishmentProblem, resources: list[_Resource]) -> list[np.ndarray]:
@@ -912,33 +945,32 @@ def solve_replenishment(
     orders = [o for r in results for o in r.orders]
     plan, _, _ = _simulate(problem, orders)
     stock = plan["end_stock"].to_numpy().reshape(problem.n_items, problem.n_weeks)
+    of = _orders_frame(problem, orders)
+    of["block"] = block_of[of["item"].to_numpy()]
+    vol = problem.items["unit_volume"].to_numpy(float)
     allocated: dict[tuple[int, int], np.ndarray] = {}
     resolve: set[int] = set()
     for r_id, res in enumerate(resources):
         touched = np.unique(block_of[res.items])
-        if len(touched) < 2:
+        if len(touched) < 2 or not np.isfinite(res.cap).any():
             continue
-        use = _usage(problem, res, orders, stock)
-        over = use > res.cap + 1e-6
-        per_block = {}
-        for b in touched:
-            b_orders = [o for o in results[b].orders]
-            sub = _Resource(
-                res.kind,
-                res.key,
-                res.cap,
-                np.intersect1d(res.items, blocks[b]),
-                np.intersect1d(
-                    res.sources, problem.sources.index[problem.sources["item"].isin(blocks[b])]
-                ),
-            )
-            per_block[b] = _usage(problem, sub, b_orders, stock)
+        per_block = {int(b): np.zeros(problem.n_weeks) for b in touched}
+        if res.kind == "warehouse_capacity":
+            for b in touched:
+                mine = res.items[block_of[res.items] == b]
+                per_block[int(b)] = (vol[mine, None] * stock[mine]).sum(axis=0)
+        else:
+            col = "qty" if res.kind == "vendor_capacity" else "value"
+            mine = of[of["row"].isin(res.sources)].groupby(["block", "t"])[col].sum()
+            for (b, t), v in mine.items():
+                per_block[int(b)][int(t)] = v
         total = sum(per_block.values())
+        over = total > res.cap + 1e-6
         for b, u in per_block.items():
             share = np.where(total > 1e-9, u / np.maximum(total, 1e-9), 1.0 / len(touched))
-            allocated[(r_id, int(b))] = np.where(np.isfinite(res.cap), res.cap * share, np.inf)
+            allocated[(r_id, b)] = np.where(np.isfinite(res.cap), res.cap * share, np.inf)
             if (u[over] > 1e-9).any():
-                resolve.add(int(b))
+                resolve.add(b)
     if resolve and solver != "heuristic":
         left = max(1.0, time_limit_s - (time.perf_counter() - t0))
         tasks = [
@@ -1149,7 +1181,7 @@ def _heuristic(
     problem: ReplenishmentProblem, items: np.ndarray, caps: list[tuple[_Resource, np.ndarray]]
 ) -> list[tuple[int, int, float]]:
     """Periodic-review order-up-to heuristic with the cheapest feasible source (see module doc)."""
-    it, src, T = problem.items, problem.sources, problem.n_weeks
+    it, T = problem.items, problem.n_weeks
     D, SR = problem.demand, problem.scheduled
     left = {(res.kind, res.key): cap.astype(float).copy() for res, cap in caps}
     vendor_res = {res.key for res, _ in caps if res.kind == "vendor_capacity"}
@@ -1160,7 +1192,7 @@ def _heuristic(
     orders: list[tuple[int, int, float]] = []
     srcs = {
         int(i): g.sort_values(["unit_price", "lead_time_weeks"])
-        for i, g in src[src["item"].isin(items)].groupby("item")
+        for i, g in problem.sources_of(items).groupby("item")
     }
     c_short = np.nan_to_num(it["shortage_cost"].to_numpy(float), nan=1e12)
     order = sorted(items.tolist(), key=lambda i: -c_short[i] * D[i].sum())

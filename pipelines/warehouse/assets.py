@@ -11,13 +11,20 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from pipelines.conditions import follow_any_partition, follow_upstream
 from pipelines.partitions import daily_partitions
 from resources.dagster_resources import WAREHOUSE_POOL
 from resources.paths import DBT_PROJECT_DIR
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
-PARTITIONED_SELECTOR = "tag:partitioned"
+PARTITIONED_TAG = "partitioned"
+PARTITIONED_SELECTOR = f"tag:{PARTITIONED_TAG}"
+
+#: Dagster runs subsets of the project in dependency order. dbt's default (eager) would also
+#: pick up a test whose other parent is not built yet; `buildable` runs a test once all its
+#: parents are selected or upstream of the selection.
+BUILD = ["build", "--indirect-selection", "buildable"]
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
@@ -27,6 +34,15 @@ class WarehouseTranslator(DagsterDbtTranslator):
         if dbt_resource_props["resource_type"] == "source":
             return super().get_asset_key(dbt_resource_props)
         return dg.AssetKey([self._schema(dbt_resource_props), dbt_resource_props["name"]])
+
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.AutomationCondition | None:
+        if dbt_resource_props["resource_type"] == "source":
+            return None
+        if PARTITIONED_TAG in dbt_resource_props.get("tags", []):
+            return follow_any_partition()
+        return follow_upstream()
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return self._schema(dbt_resource_props)
@@ -60,7 +76,7 @@ def dbt_vars_for(context: dg.AssetExecutionContext) -> list[str]:
 )
 def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Incremental facts: one run replaces exactly the partition window."""
-    yield from dbt.cli(["build", *dbt_vars_for(context)], context=context).stream()
+    yield from dbt.cli([*BUILD, *dbt_vars_for(context)], context=context).stream()
 
 
 @dbt_assets(
@@ -73,4 +89,4 @@ def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Dimensions, snapshots-derived marts and reporting: rebuilt from full history."""
-    yield from dbt.cli(["build"], context=context).stream()
+    yield from dbt.cli(BUILD, context=context).stream()

@@ -9,10 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +161,28 @@ def generate_demo_landing(
             case [table, rows] if rows.replace(",", "").isdigit():
                 counts[table] = int(rows.replace(",", ""))
     return counts
+
+
+class _JsonHandler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.received.append(json.loads(body))  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextmanager
+def json_receiver() -> Iterator[tuple[str, list[dict]]]:
+    """A webhook endpoint on 127.0.0.1: yields its URL and the JSON bodies posted to it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _JsonHandler)
+    server.received = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/dagster", server.received  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -31,6 +32,7 @@ from tests.e2e import (
     generate_demo_landing,
     graphql,
     http_ok,
+    json_receiver,
     wait_until,
 )
 
@@ -64,9 +66,9 @@ query Runs($filter: RunsFilter) { runsOrError(filter: $filter) { ... on Runs { r
     runId jobName status tags { key value }
 } } } }
 """
-STEP_EVENTS_QUERY = """
+EVENTS_QUERY = """
 query Events($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection {
-    events { __typename }
+    events { __typename ... on MessageEvent { message } }
 } } }
 """
 DAEMON_QUERY = """
@@ -83,6 +85,7 @@ class Deployment:
     warehouse_db: str
     web_port: int
     code_port: int
+    alerts: list[dict]
     code_server: Process
     webserver: Process
     daemon: Process
@@ -128,19 +131,21 @@ class Deployment:
             on_timeout=self.logs,
         )
 
+    def events(self, run_id: str) -> list[dict]:
+        return self.query(EVENTS_QUERY, {"runId": run_id})["logsForRun"]["events"]
+
     def step_started(self, run_id: str) -> bool:
-        events = self.query(STEP_EVENTS_QUERY, {"runId": run_id})["logsForRun"]["events"]
-        return any(e["__typename"] == "ExecutionStepStartEvent" for e in events)
+        return any(e["__typename"] == "ExecutionStepStartEvent" for e in self.events(run_id))
 
     def location_loaded(self) -> bool:
         [entry] = self.query(LOCATION_QUERY)["workspaceOrError"]["locationEntries"]
         return entry["locationOrLoadError"]["__typename"] == "RepositoryLocation"
 
-    def warehouse_scalar(self, sql: str) -> int:
+    def warehouse_scalar(self, sql: str) -> Any:
         with psycopg.connect(host="127.0.0.1", user="postgres", dbname=self.warehouse_db) as con:
             return con.execute(sql).fetchone()[0]
 
-    def storage_scalar(self, sql: str, params: tuple = ()) -> int:
+    def storage_scalar(self, sql: str, params: tuple = ()) -> Any:
         with psycopg.connect(host="127.0.0.1", user="postgres", dbname=self.storage_db) as con:
             return con.execute(sql, params).fetchone()[0]
 
@@ -166,7 +171,14 @@ def grpc_workspace(port: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def deployment(postgres_server, tmp_path_factory) -> Iterator[Deployment]:
+def alert_webhook() -> Iterator[tuple[str, list[dict]]]:
+    """Where the deployment's run-failure sensor posts (SCP_ALERT_WEBHOOK_URL)."""
+    with json_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def deployment(postgres_server, tmp_path_factory, alert_webhook) -> Iterator[Deployment]:
     tmp = tmp_path_factory.mktemp("production")
     suffix = uuid.uuid4().hex[:8]
     storage_db, warehouse_db = f"scp_e2e_dagster_{suffix}", f"scp_e2e_warehouse_{suffix}"
@@ -181,7 +193,7 @@ def deployment(postgres_server, tmp_path_factory) -> Iterator[Deployment]:
     workspace = home / "workspace.yaml"
     workspace.write_text(yaml.safe_dump(grpc_workspace(code_port)))
     landing = tmp / "landing"
-    generated = generate_demo_landing(landing)
+    webhook, alerts = alert_webhook
     env = clean_env(
         DAGSTER_HOME=str(home),
         DAGSTER_PG_HOST="127.0.0.1",
@@ -198,21 +210,22 @@ def deployment(postgres_server, tmp_path_factory) -> Iterator[Deployment]:
         SCP_LANDING_DIR=str(landing),
         SCP_HISTORY_START="2024-01-01",
         SCP_LOCAL_DIR=str(tmp / "local"),
+        SCP_ALERT_WEBHOOK_URL=webhook,
+        SCP_DAGSTER_URL=f"http://127.0.0.1:{web_port}",
     )
     logs = tmp / "logs"
     logs.mkdir()
-    dagster = str(BIN / "dagster")
+    # The commands of docker-compose.yml, on this host's address and free ports.
+    serve = ["-h", "127.0.0.1", "-p"]
     code_server = Process(
         "code-server",
         [
-            dagster,
+            str(BIN / "dagster"),
             "code-server",
             "start",
             "-m",
             "pipelines.definitions",
-            "-h",
-            "127.0.0.1",
-            "-p",
+            *serve,
             str(code_port),
         ],
         env,
@@ -220,15 +233,7 @@ def deployment(postgres_server, tmp_path_factory) -> Iterator[Deployment]:
     )
     webserver = Process(
         "webserver",
-        [
-            str(BIN / "dagster-webserver"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(web_port),
-            "-w",
-            str(workspace),
-        ],
+        [str(BIN / "dagster-webserver"), *serve, str(web_port), "-w", str(workspace)],
         env,
         logs,
     )
@@ -236,16 +241,17 @@ def deployment(postgres_server, tmp_path_factory) -> Iterator[Deployment]:
         "daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], env, logs
     )
     deployed = Deployment(
-        home,
-        landing,
-        generated,
-        storage_db,
-        warehouse_db,
-        web_port,
-        code_port,
-        code_server,
-        webserver,
-        daemon,
+        home=home,
+        landing=landing,
+        generated=generate_demo_landing(landing),
+        storage_db=storage_db,
+        warehouse_db=warehouse_db,
+        web_port=web_port,
+        code_port=code_port,
+        alerts=alerts,
+        code_server=code_server,
+        webserver=webserver,
+        daemon=daemon,
     )
     try:
         deployed.start_code_server()
@@ -316,13 +322,14 @@ def test_run_launched_through_graphql_succeeds(deployment, master_data_run):
 
 
 def test_state_lives_in_postgres_not_sqlite(deployment, master_data_run):
-    run_id, _ = master_data_run
-    assert deployment.storage_scalar("select count(*) from runs where run_id = %s", (run_id,)) == 1
-    events = deployment.storage_scalar(
-        "select count(*) from event_logs where run_id = %s and dagster_event_type = 'RUN_SUCCESS'",
-        (run_id,),
+    run_id, status = master_data_run
+    stored = deployment.storage_scalar("select status from runs where run_id = %s", (run_id,))
+    assert stored == status
+    finished = deployment.storage_scalar(
+        "select count(*) from event_logs where run_id = %s and dagster_event_type = %s",
+        (run_id, f"RUN_{status}"),
     )
-    assert events == 1
+    assert finished == 1
     assert deployment.storage_scalar("select count(*) from instigators") >= 2  # sensors' state
     assert deployment.storage_scalar("select count(*) from daemon_heartbeats") >= 4
     sqlite_files = [
@@ -373,6 +380,19 @@ def test_killed_code_server_fails_the_run_then_a_retry_recovers(deployment):
 
     # Never hangs: run monitoring fails it once it outlives dagster/max_runtime.
     assert deployment.wait_for_run(run_id, timeout=MAX_RUNTIME_SECONDS + 120) == "FAILURE"
+    messages = [e.get("message") or "" for e in deployment.events(run_id)]
+    assert any(f"maximum runtime of {MAX_RUNTIME_SECONDS} seconds" in m for m in messages)
+    # The run-failure sensor, evaluated by the daemon in the code server, posts the alert.
+    [alert] = wait_until(
+        lambda: [a for a in deployment.alerts if a["run_id"] == run_id],
+        120,
+        "the failure alert",
+        interval=3,
+        on_timeout=deployment.logs,
+    )
+    assert alert["job_name"] == "refresh_master_data"
+    assert f"maximum runtime of {MAX_RUNTIME_SECONDS} seconds" in alert["error"]
+    assert alert["url"] == f"http://127.0.0.1:{deployment.web_port}/runs/{run_id}"
     # Run retries (max_retries: 2) re-execute it from the failure on the restarted server.
     [retry] = wait_until(
         lambda: deployment.runs(**{"dagster/parent_run_id": run_id}),

@@ -250,3 +250,18 @@ def test_bad_config_names_the_parameter():
         ForecastConfig(models=("magic",))
     with pytest.raises(ValueError, match="origin must be a Monday"):
         run_forecast(frame({("M1", "P1"): np.ones(30)}), CFG, origin=pd.Timestamp("2025-01-07"))
+
+
+def test_prophet_is_optional_and_quiet(capfd):
+    t = np.arange(110)
+    y = 50 + 10 * np.sin(2 * np.pi * t / 52) + np.random.default_rng(0).normal(0, 1, 110)
+    hist = frame({("M1", "P1"): y})
+    cfg = ForecastConfig(
+        n_jobs=1, use_prophet=True, models=("seasonal_naive", "prophet"), backtest_windows=1
+    )
+    res = run_forecast(hist, cfg)
+    bt = res.backtest.set_index("model")
+    assert np.isfinite(bt.loc["prophet", "mase"])
+    assert bt.loc["prophet", "mase"] < 2
+    assert "prophet" not in run_forecast(hist, ForecastConfig(n_jobs=1)).backtest.model.values
+    assert "cmdstanpy" not in capfd.readouterr().err

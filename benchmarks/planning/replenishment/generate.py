@@ -11,12 +11,17 @@ import pandas as pd
 from pipelines.planning.replenishment import ReplenishmentProblem
 
 
-def make_instance(n_items: int, seed: int = 0, n_weeks: int = 13) -> ReplenishmentProblem:
+def make_instance(
+    n_items: int, seed: int = 0, n_weeks: int = 13, coupled: bool = True
+) -> ReplenishmentProblem:
     """``n_items`` material-plants over ``n_plants = max(1, n_items // 1000)`` plants.
 
     Vendors are regional (each plant group of up to 2 plants has its own 10 vendors), so
-    vendor capacities link at most two plants; warehouse capacity and a weekly budget per
-    plant are set to bind in some weeks. Demand is intermittent for a fifth of the items.
+    vendor capacities link at most two plants; 30% of vendors have a weekly capacity of 1.6x
+    the mean demand they supply as main source; warehouse capacity per plant (6 weeks of mean
+    demand volume) and a weekly budget per plant (2x the mean weekly spend) bind only in some
+    weeks. Demand is intermittent for a fifth of the items. ``coupled=False`` drops vendor
+    capacities, budgets and warehouse capacities (every item is then independent).
     """
     rng = np.random.default_rng(seed)
     n_plants = max(1, n_items // 1000)
@@ -94,17 +99,17 @@ def make_instance(n_items: int, seed: int = 0, n_weeks: int = 13) -> Replenishme
     vendor_capacity = pd.DataFrame(
         {"vendor_id": limited, "capacity": np.round(per_vendor[limited].to_numpy() * 1.6)}
     )
-    vol = (items.unit_volume * mean_d * 4).groupby(items.plant_id).sum()
+    vol = (items.unit_volume * mean_d * 6).groupby(items.plant_id).sum()
     warehouse_capacity = pd.DataFrame({"plant_id": vol.index, "capacity": np.round(vol.values)})
-    spend = (pd.Series(price * mean_d).groupby(items.plant_id).sum()) * 1.3
+    spend = (pd.Series(price * mean_d).groupby(items.plant_id).sum()) * 2.0
     budget = pd.DataFrame({"plant_id": spend.index, "amount": np.round(spend.values)})
     return ReplenishmentProblem.from_frames(
         demand,
         items,
         sources,
-        vendor_capacity=vendor_capacity,
-        budget=budget,
-        warehouse_capacity=warehouse_capacity,
+        vendor_capacity=vendor_capacity if coupled else None,
+        budget=budget if coupled else None,
+        warehouse_capacity=warehouse_capacity if coupled else None,
         n_weeks=n_weeks,
         start_date=date(2025, 1, 6),
     )

@@ -1,0 +1,695 @@
+"""Quality suites for the raw SAP tables: Great Expectations 1.x, derived from the table specs.
+
+The reader already rejects what one file can show to be wrong. The suites check what `raw.*`
+actually holds for a partition window, which a single file cannot: a key delivered again in
+another day's file, a plant that is missing from `raw.t001w`, an SAP unit nobody maps, rows that
+reached raw by another path. Rules come from the spec (keys, required columns, numeric
+columns, partition column, allowed values) plus business rules (`QualityRules`: known units,
+known plants, the quarantine threshold).
+
+Rows that fail are moved in one transaction from raw to `quarantine.rejected_rows` with
+reason, source file and line, as the loader does with the records it rejects, so what raw
+holds afterwards is clean and a re-run finds nothing new. Reloading a partition restores its
+files' rows and clears their quarantine records (the loader does that), so the pair stays
+idempotent.
+
+Memory is bounded by `chunk_rows`: the window is streamed sorted by key and cut into chunks
+that never split a key group, so uniqueness per chunk is uniqueness over the window. GX is
+imported inside the functions that run it (about 2.6 s and 280 MB), never at definitions load.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from pipelines.ingest.landing import landing_file_name
+from pipelines.ingest.load import raw_table_columns
+from pipelines.ingest.specs import TableSpec
+from resources.warehouse import QUARANTINE_COLUMNS, QUARANTINE_TABLE, Cursor, Warehouse
+
+DEFAULT_THRESHOLD = 0.01
+#: SAP base units the planning models understand (ST = piece, KAR = carton).
+DEFAULT_UNITS = ("ST", "KG", "L", "KAR", "EA", "PC")
+#: Unit-of-measure columns checked against the known units.
+UNIT_COLUMNS = ("MEINS", "VRKME")
+#: Plant columns checked against `raw.t001w` (the valuation area BWKEY is the plant here).
+PLANT_COLUMNS = ("WERKS", "BWKEY")
+LINEAGE = ("_source_file", "_source_line")
+#: Tables whose failure must stop downstream: they feed demand, supply, stock and lead times.
+CRITICAL_TABLES = frozenset(
+    {
+        "T001W",
+        "MARA",
+        "MARC",
+        "MARD",
+        "EINE",
+        "EKKO",
+        "EKPO",
+        "EKET",
+        "EKBE",
+        "VBAK",
+        "VBAP",
+        "MKPF",
+        "MSEG",
+    }
+)
+DEFAULT_CHUNK_ROWS = 250_000
+_NUMERIC_DTYPES = ["float64", "float32", "Float64", "int64", "int32", "Int64", "Int32"]
+_ROW_ID = "_row_id"
+
+RuleKind = Literal["not_null", "unique", "numeric", "in_window", "in_set"]
+
+
+class QualityError(ValueError):
+    """A bad quality setting; the message names the parameter or environment variable."""
+
+
+@dataclass(frozen=True)
+class QualityRules:
+    """Business rules on top of the specs, and the share of rejected rows a load may have."""
+
+    known_units: tuple[str, ...] = DEFAULT_UNITS
+    known_plants: tuple[str, ...] | None = None  # None: not looked up, the rule is left out
+    threshold: float = DEFAULT_THRESHOLD
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0 or math.isnan(self.threshold):
+            raise QualityError(
+                f"quarantine threshold must be a share in [0, 1], got {self.threshold!r}"
+            )
+        if not self.known_units:
+            raise QualityError("known_units must name at least one unit")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> QualityRules:
+        """`SCP_QUARANTINE_THRESHOLD` (share, default 0.01) and `SCP_KNOWN_UNITS` (comma list)."""
+        env = os.environ if environ is None else environ
+        text = env.get("SCP_QUARANTINE_THRESHOLD", str(DEFAULT_THRESHOLD))
+        try:
+            threshold = float(text)
+        except ValueError:
+            raise QualityError(
+                f"SCP_QUARANTINE_THRESHOLD must be a number in [0, 1], got {text!r}"
+            ) from None
+        if not 0.0 <= threshold <= 1.0:
+            raise QualityError(f"SCP_QUARANTINE_THRESHOLD must be in [0, 1], got {text!r}")
+        units = env.get("SCP_KNOWN_UNITS")
+        known = DEFAULT_UNITS
+        if units is not None:
+            known = tuple(u.strip().upper() for u in units.split(",") if u.strip())
+            if not known:
+                raise QualityError(f"SCP_KNOWN_UNITS must list units like ST,KG, got {units!r}")
+        return cls(known_units=known, threshold=threshold)
+
+    def with_plants(self, plants: Iterable[str]) -> QualityRules:
+        return QualityRules(self.known_units, tuple(sorted(set(plants))), self.threshold)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One expectation of a table's suite: what it checks and how a failing row reads."""
+
+    kind: RuleKind
+    columns: tuple[str, ...]  # SAP names (lineage columns as named in raw)
+    values: tuple[str, ...] = ()
+    window: tuple[date, date] | None = None
+    source: str = ""  # where the allowed values come from
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}({','.join(self.columns)})"
+
+    @property
+    def column_name(self) -> str:
+        return ",".join(self.columns)
+
+    @property
+    def row_level(self) -> bool:
+        """Row-level rules reject rows; a failed column-level rule (dtype) fails the table."""
+        return self.kind != "numeric"
+
+    def reason(self, value: Any) -> str:
+        if self.kind == "not_null":
+            return "missing required value"
+        if self.kind == "unique":
+            return f"duplicate key ({', '.join(self.columns)}) in the checked window"
+        if self.kind == "in_window":
+            start, end = self.window or (None, None)
+            shown = pd.Timestamp(value).date() if not pd.isna(value) else value
+            return f"date {shown} outside partition window [{start}, {end})"
+        if self.kind == "in_set":
+            if self.source == "raw.t001w":
+                return f"plant {value!r} not in raw.t001w"
+            if self.source == "SCP_KNOWN_UNITS":
+                return f"unit {value!r} not in known units ({', '.join(self.values)})"
+            return f"value {value!r} not in allowed values ({', '.join(self.values)})"
+        return f"column {self.column_name} is not numeric"
+
+
+def table_rules(
+    spec: TableSpec, rules: QualityRules, window: tuple[date, date] | None
+) -> list[Rule]:
+    """The suite of a table, in the order failures are reported."""
+    names = set(spec.column_names)
+    required = [c.name for c in spec.columns if c.required or c.name in spec.key]
+    suite = [Rule("not_null", (name,)) for name in [*required, *LINEAGE]]
+    if spec.key:
+        suite.append(Rule("unique", tuple(spec.key)))
+    suite += [Rule("numeric", (c.name,)) for c in spec.columns if c.kind in ("decimal", "integer")]
+    if window is not None and spec.partition_column:
+        suite.append(Rule("in_window", (spec.partition_column,), window=window))
+    for name, allowed in spec.allowed_values.items():
+        suite.append(Rule("in_set", (name,), tuple(allowed), source="spec"))
+    for name in UNIT_COLUMNS:
+        if name in names and name not in spec.allowed_values:
+            suite.append(Rule("in_set", (name,), rules.known_units, source="SCP_KNOWN_UNITS"))
+    if rules.known_plants is not None and spec.name != "T001W":
+        for name in PLANT_COLUMNS:
+            if name in names:
+                suite.append(Rule("in_set", (name,), rules.known_plants, source="raw.t001w"))
+    return suite
+
+
+def uses_plants(spec: TableSpec) -> bool:
+    """True if the table's suite needs the plants of `raw.t001w`."""
+    return spec.name != "T001W" and any(c in spec.column_names for c in PLANT_COLUMNS)
+
+
+# -- validating one DataFrame -----------------------------------------------------------------
+
+
+@dataclass
+class FrameValidation:
+    """The suite's verdict on one DataFrame.
+
+    `rejects` holds one row per problem (`row` = position in the frame, `column_name`,
+    `reason`); `unexpected` counts GX's unexpected values per rule label; `problems` are
+    table-level failures (a non-numeric quantity column, an expectation that could not run).
+    """
+
+    rows: int
+    rejects: pd.DataFrame
+    unexpected: dict[str, int]
+    problems: list[str]
+
+    @property
+    def rejected_rows(self) -> np.ndarray:
+        return np.unique(self.rejects["row"].to_numpy(dtype=np.int64))
+
+
+def _expectation(rule: Rule, index: int) -> Any:
+    import great_expectations.expectations as gxe
+
+    meta = {"rule": index}
+    column = rule.columns[0].lower()
+    if rule.kind == "not_null":
+        return gxe.ExpectColumnValuesToNotBeNull(column=column, meta=meta)
+    if rule.kind == "unique":
+        if len(rule.columns) == 1:
+            return gxe.ExpectColumnValuesToBeUnique(column=column, meta=meta)
+        names = [c.lower() for c in rule.columns]
+        return gxe.ExpectCompoundColumnsToBeUnique(column_list=names, meta=meta)
+    if rule.kind == "numeric":
+        return gxe.ExpectColumnValuesToBeInTypeList(
+            column=column, type_list=_NUMERIC_DTYPES, meta=meta
+        )
+    if rule.kind == "in_window":
+        start, end = rule.window or (date.min, date.max)
+        last = datetime.combine(end - timedelta(days=1), datetime.min.time())
+        return gxe.ExpectColumnValuesToBeBetween(
+            column=column,
+            min_value=datetime.combine(start, datetime.min.time()),
+            max_value=last,
+            meta=meta,
+        )
+    return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(rule.values), meta=meta)
+
+
+class SuiteRunner:
+    """A table's expectation suite in an ephemeral GX context, reused for every chunk."""
+
+    def __init__(self, spec: TableSpec, rules: Sequence[Rule]) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.spec = spec
+        self.rules = list(rules)
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self._suite = context.suites.add(gx.ExpectationSuite(name=f"raw_{spec.raw_table}"))
+        for index, rule in enumerate(self.rules):
+            self._suite.add_expectation(_expectation(rule, index))
+        source = context.data_sources.add_pandas(name="raw")
+        asset = source.add_dataframe_asset(name=spec.raw_table)
+        self._batch = asset.add_batch_definition_whole_dataframe("window")
+
+    def validate(self, frame: pd.DataFrame) -> FrameValidation:
+        """Run the suite on `frame` (raw column names, any index) and read back failing rows."""
+        frame = frame.reset_index(drop=True)
+        batch = self._batch.get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(self._suite, result_format={"result_format": "COMPLETE"})
+        unexpected: dict[str, int] = {}
+        problems: list[str] = []
+        flagged: dict[int, np.ndarray] = {}
+        for outcome in result.results:
+            rule = self.rules[int(outcome.expectation_config.meta["rule"])]
+            info = outcome.exception_info or {}
+            if info.get("raised_exception"):
+                message = str(info.get("exception_message", "")).strip().splitlines()
+                problems.append(f"{rule.label} could not run: {message[0] if message else '?'}")
+                continue
+            details = outcome.result or {}
+            unexpected[rule.label] = int(details.get("unexpected_count") or 0)
+            if outcome.success:
+                continue
+            if not rule.row_level:
+                observed = details.get("observed_value")
+                problems.append(f"{rule.reason(None)} (dtype {observed})")
+                continue
+            rows = np.asarray(details.get("unexpected_index_list") or [], dtype=np.int64)
+            flagged[self.rules.index(rule)] = rows
+        return FrameValidation(len(frame), self._rejects(frame, flagged), unexpected, problems)
+
+    def _rejects(self, frame: pd.DataFrame, flagged: dict[int, np.ndarray]) -> pd.DataFrame:
+        """Reasons per failing row. Of rows sharing a key, the first (frame order) is kept if
+        it is otherwise valid, as the reader keeps a key's first occurrence in a file."""
+        rows: list[np.ndarray] = []
+        names: list[str] = []
+        reasons: list[str] = []
+        bad = np.zeros(len(frame), dtype=bool)
+        for index, positions in flagged.items():
+            rule = self.rules[index]
+            if rule.kind == "unique":
+                continue
+            bad[positions] = True
+            values = frame[rule.columns[0].lower()].to_numpy()[positions]
+            rows.append(positions)
+            names += [rule.column_name] * len(positions)
+            reasons += [rule.reason(value) for value in values]
+        for index, positions in flagged.items():
+            rule = self.rules[index]
+            if rule.kind != "unique":
+                continue
+            candidates = positions[~bad[positions]]
+            keys = frame.iloc[candidates][[c.lower() for c in rule.columns]]
+            duplicate = candidates[keys.duplicated(keep="first").to_numpy()]
+            rows.append(duplicate)
+            names += [rule.column_name] * len(duplicate)
+            reasons += [rule.reason(None)] * len(duplicate)
+        return pd.DataFrame(
+            {
+                "row": np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
+                "column_name": pd.Series(names, dtype=object),
+                "reason": pd.Series(reasons, dtype=object),
+            }
+        )
+
+
+def validate_frame(
+    frame: pd.DataFrame,
+    spec: TableSpec,
+    rules: QualityRules,
+    window: tuple[date, date] | None = None,
+) -> FrameValidation:
+    """Run a table's suite on one DataFrame in raw shape (lower-case SAP names + lineage)."""
+    return SuiteRunner(spec, table_rules(spec, rules, window)).validate(frame)
+
+
+# -- streaming a raw window -------------------------------------------------------------------
+
+
+def split_sorted_chunks(
+    batches: Iterable[pa.RecordBatch], key: Sequence[str], chunk_rows: int
+) -> Iterator[pa.Table]:
+    """Re-cut batches sorted by `key` into tables of at least `chunk_rows` rows (the last may be
+    smaller) that never split a group of equal keys between two tables."""
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        held.append(batch)
+        count += batch.num_rows
+        if count < chunk_rows:
+            continue
+        table = pa.Table.from_batches(held)
+        cut = _last_group_start(table, key)
+        if cut == 0:
+            continue  # a single key group so far: read on
+        yield table.slice(0, cut)
+        rest = table.slice(cut)
+        held, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(held)
+
+
+def _last_group_start(table: pa.Table, key: Sequence[str]) -> int:
+    """Where the trailing run of rows with the last row's key starts (sorted input)."""
+    if not key:
+        return table.num_rows
+    same = None
+    for name in key:
+        last = table.column(name)[table.num_rows - 1]
+        if not last.is_valid:
+            return table.num_rows  # null keys are rejected anyway: no group to keep together
+        equal = pc.fill_null(pc.equal(table.column(name), last), False)
+        same = equal if same is None else pc.and_(same, equal)
+    return table.num_rows - int(pc.sum(same).as_py() or 0)
+
+
+def _to_frame(table: pa.Table, keep_text: set[str]) -> pd.DataFrame:
+    """Arrow to pandas; repetitive text (plants, units, files) as categoricals, which GX's
+    pandas engine checks and hashes far faster than Python strings."""
+    table = table.combine_chunks()
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_string(column.type) and name not in keep_text:
+            column = column.dictionary_encode()
+        columns.append(column)
+    table = pa.Table.from_arrays(columns, names=table.column_names)
+    return table.to_pandas(date_as_object=False)
+
+
+_ARROW_TYPES = {
+    "VARCHAR": pa.string(),
+    "DOUBLE PRECISION": pa.float64(),
+    "BIGINT": pa.int64(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us"),
+}
+
+
+class _CopyReader(io.RawIOBase):
+    """File view of a psycopg COPY TO STDOUT, for pyarrow's streaming CSV reader."""
+
+    def __init__(self, blocks: Iterator[Any]) -> None:
+        self._blocks = blocks
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            block = next(self._blocks, None)
+            if block is None:
+                return 0
+            self._pending = memoryview(bytes(block))
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """The rows a check reads: the window's dates, null dates, and the window's files."""
+
+    where: str
+    params: list[Any]
+    files: tuple[str, ...]
+
+
+def _scope(spec: TableSpec, window: tuple[date, date] | None) -> _Scope:
+    if window is None or not spec.partition_column:
+        return _Scope("true", [], ())
+    start, end = window
+    days = [start + timedelta(days=i) for i in range((end - start).days)]
+    files = tuple(landing_file_name(spec, day) for day in days)
+    column = spec.partition_column.lower()
+    marks = ", ".join("?" for _ in files)
+    files_sql = f" or _source_file in ({marks})" if files else ""
+    where = f"(({column} >= ? and {column} < ?) or {column} is null{files_sql})"
+    return _Scope(where, [start.isoformat(), end.isoformat(), *files], files)
+
+
+def _stream(
+    warehouse: Warehouse,
+    cur: Any,
+    spec: TableSpec,
+    scope: _Scope,
+    columns: list[str],
+    chunk_rows: int,
+) -> Iterator[pa.RecordBatch]:
+    """The scope's rows with a row id, sorted by key then load order, in arrow batches."""
+    table = f"raw.{spec.raw_table}"
+    keys = [c.lower() for c in spec.key]
+    if warehouse.kind == "postgres":
+        text = {c.sql_name for c in spec.columns if c.kind in ("text", "alpha")}
+        keys = [f'{k} collate "C"' if k in text else k for k in keys]  # groups, any order
+    order = ", ".join([*keys, "_loaded_at", "_source_file", "_source_line"])
+    selected = ", ".join(f'"{c}"' for c in columns)
+    if warehouse.kind == "postgres":
+        sql = (
+            f"copy (select ctid::text as {_ROW_ID}, {selected} from {table} "
+            f"where {scope.where} order by {order}) to stdout with (format csv)"
+        )
+        types = raw_table_columns(spec)
+        column_types = {_ROW_ID: pa.string()} | {c: _ARROW_TYPES[types[c]] for c in columns}
+        with cur.copy(warehouse.placeholders(sql), scope.params) as copy:
+            reader = pacsv.open_csv(
+                io.BufferedReader(_CopyReader(iter(copy)), buffer_size=1 << 20),
+                read_options=pacsv.ReadOptions(
+                    column_names=list(column_types), block_size=16 << 20, use_threads=False
+                ),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=column_types,
+                    null_values=[""],
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            yield from reader
+        return
+    sql = f"select rowid as {_ROW_ID}, {selected} from {table} where {scope.where} order by {order}"
+    yield from cur.sql(sql, params=scope.params).to_arrow_reader(chunk_rows)
+
+
+# -- running a table's suite on the warehouse -------------------------------------------------
+
+
+@dataclass
+class QualityReport:
+    """What a table's suite found in a window, and what it moved to quarantine."""
+
+    table: str
+    window: tuple[date, date] | None
+    rules: list[Rule]
+    threshold: float
+    rows_checked: int = 0
+    rows_rejected: int = 0
+    quarantine_records: int = 0
+    rows_quarantined_before: int = 0
+    chunks: int = 0
+    unexpected: dict[str, int] = field(default_factory=dict)
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def quarantined_share(self) -> float:
+        """Quarantined share of the window's records: rows moved now plus rows the loader or
+        an earlier check quarantined for the window's files. Stable under re-runs."""
+        quarantined = self.rows_quarantined_before + self.rows_rejected
+        total = self.rows_checked + self.rows_quarantined_before
+        return quarantined / total if total else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems and self.quarantined_share <= self.threshold
+
+
+def run_table_quality(
+    warehouse: Warehouse,
+    spec: TableSpec,
+    window: tuple[date, date] | None,
+    run_id: str,
+    rules: QualityRules | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> QualityReport:
+    """Validate the raw rows of `window` (all rows for a master table) and quarantine failures.
+
+    One transaction: read, then write the quarantine records and delete the rejected rows. A
+    missing table, missing columns or an empty `raw.t001w` are reported as problems (the check
+    fails) and nothing is quarantined for them: a missing plant master must not empty raw.
+    """
+    if chunk_rows < 1:
+        raise QualityError(f"chunk_rows must be a positive number of rows, got {chunk_rows!r}")
+    began = time.perf_counter()
+    rules = rules or QualityRules.from_env()
+    table = f"raw.{spec.raw_table}"
+    report = QualityReport(table, window, [], rules.threshold)
+    scope = _scope(spec, window)
+    with warehouse.transaction() as cur:
+        present = set(warehouse.table_columns(cur, table))
+        if not present:
+            report.problems.append(f"{table} does not exist: materialize it first")
+            return report
+        missing = [c for c in raw_table_columns(spec) if c not in present]
+        if missing:
+            report.problems.append(f"{table} lacks columns {missing}: it predates the spec")
+            return report
+        if uses_plants(spec):
+            plants = _known_plants(warehouse, cur)
+            if plants:
+                rules = rules.with_plants(plants)
+            else:
+                report.problems.append(
+                    f"raw.t001w holds no plants: load T001W before checking {spec.name}"
+                )
+        report.rules = table_rules(spec, rules, window)
+        columns = _checked_columns(report.rules)
+        runner = SuiteRunner(spec, report.rules)
+        rejected: list[pd.DataFrame] = []
+        files: set[str] = set(scope.files)
+        batches = _stream(warehouse, cur, spec, scope, columns, chunk_rows)
+        keys = [c.lower() for c in spec.key]
+        for chunk in split_sorted_chunks(batches, keys, chunk_rows):
+            frame = _to_frame(chunk, keep_text=set(keys))
+            result = runner.validate(frame)
+            report.chunks += 1
+            report.rows_checked += result.rows
+            for label, count in result.unexpected.items():
+                report.unexpected[label] = report.unexpected.get(label, 0) + count
+            report.problems += [p for p in result.problems if p not in report.problems]
+            files.update(frame["_source_file"].dropna().unique().tolist())
+            if len(result.rejects):
+                lineage = frame.iloc[result.rejects["row"].to_numpy()]
+                rejected.append(
+                    result.rejects.drop(columns="row").assign(
+                        **{
+                            _ROW_ID: lineage[_ROW_ID].to_numpy(),
+                            "source_file": lineage["_source_file"].astype(object).to_numpy(),
+                            "source_line": lineage["_source_line"].to_numpy(),
+                        }
+                    )
+                )
+        report.rows_quarantined_before = _quarantined_lines(warehouse, cur, spec, window, files)
+        if rejected:
+            rejects = pd.concat(rejected, ignore_index=True)
+            _quarantine(warehouse, cur, spec, rejects, run_id)
+            report.rows_rejected = int(rejects[_ROW_ID].nunique())
+            report.quarantine_records = len(rejects)
+            report.rejects_by_reason = _count_by_reason(rejects)
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _checked_columns(rules: Sequence[Rule]) -> list[str]:
+    names: list[str] = []
+    for rule in rules:
+        names += [c.lower() for c in rule.columns if c.lower() not in names]
+    return names
+
+
+def _known_plants(warehouse: Warehouse, cur: Cursor) -> list[str]:
+    if not warehouse.table_columns(cur, "raw.t001w"):
+        return []
+    cur.execute("select distinct werks from raw.t001w where werks is not null")
+    return [row[0] for row in cur.fetchall()]
+
+
+def _quarantined_lines(
+    warehouse: Warehouse,
+    cur: Cursor,
+    spec: TableSpec,
+    window: tuple[date, date] | None,
+    files: set[str],
+) -> int:
+    """Distinct (file, line) already in quarantine for this table and the window's files."""
+    sql = "select count(*) from (select distinct source_file, source_line "
+    sql += f"from {QUARANTINE_TABLE} where table_name = ?"
+    params: list[Any] = [spec.name]
+    if window is not None:
+        if not files:
+            return 0
+        sql += f" and source_file in ({', '.join('?' for _ in files)})"
+        params += sorted(files)
+    cur.execute(warehouse.placeholders(sql + ") as q"), params)
+    return int(cur.fetchone()[0])
+
+
+def _quarantine(
+    warehouse: Warehouse, cur: Cursor, spec: TableSpec, rejects: pd.DataFrame, run_id: str
+) -> None:
+    """Insert the quarantine records (raw_record = the full raw row as JSON) and delete the
+    rejected rows from raw, by engine row id (exact even for rows that are complete copies)."""
+    table = f"raw.{spec.raw_table}"
+    ids = rejects[_ROW_ID].drop_duplicates().tolist()
+    if warehouse.kind == "postgres":
+        match, id_param = f"ctid = any(%s::tid[])", ids
+        select = f"select ctid::text as {_ROW_ID}, * from {table} where {match}"
+    else:
+        match, id_param = f"rowid in (select unnest(?::bigint[]))", [int(i) for i in ids]
+        select = f"select rowid as {_ROW_ID}, * from {table} where {match}"
+    cur.execute(select, [id_param])
+    names = [d[0] for d in cur.description]
+    spec_columns = [c.sql_name for c in spec.columns]
+    records: dict[Any, str] = {}
+    for values in cur.fetchall():
+        row = dict(zip(names, values, strict=True))
+        records[row[_ROW_ID]] = json.dumps(
+            {c: _json_value(row[c]) for c in spec_columns}, ensure_ascii=False
+        )
+    at = datetime.now().replace(microsecond=0)
+    frame = pd.DataFrame(
+        {
+            "table_name": spec.name,
+            "source_file": rejects["source_file"].to_numpy(dtype=object),
+            "source_line": pd.array(rejects["source_line"], dtype="Int64"),
+            "column_name": rejects["column_name"].to_numpy(dtype=object),
+            "reason": rejects["reason"].to_numpy(dtype=object),
+            "raw_record": [records.get(i) for i in rejects[_ROW_ID]],
+            "run_id": run_id,
+            "rejected_at": at,
+        }
+    )
+    warehouse.insert_frame(cur, QUARANTINE_TABLE, frame[list(QUARANTINE_COLUMNS)])
+    cur.execute(f"delete from {table} where {match}", [id_param])
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+def _count_by_reason(rejects: pd.DataFrame) -> dict[str, int]:
+    """Rejected records per column and kind of problem (values stripped, for metadata)."""
+    kinds = rejects["reason"].str.replace(r"'[^']*'|\d{4}-\d{2}-\d{2} ", "", regex=True)
+    labels = rejects["column_name"].fillna("") + ": " + kinds
+    return {label: int(n) for label, n in labels.value_counts().sort_index().items()}
+
+
+__all__ = [
+    "CRITICAL_TABLES",
+    "DEFAULT_UNITS",
+    "FrameValidation",
+    "QualityError",
+    "QualityReport",
+    "QualityRules",
+    "Rule",
+    "SuiteRunner",
+    "run_table_quality",
+    "split_sorted_chunks",
+    "table_rules",
+    "uses_plants",
+    "validate_frame",
+]

@@ -1,0 +1,211 @@
+"""`load_table` on DuckDB and Postgres: idempotent windows, quarantine lineage, atomic failure,
+and the manifest rows each load completes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.demo import DemoConfig, generate
+from pipelines.ingest.landing import MANIFEST_TABLE
+from pipelines.ingest.load import files_for_window, load_table
+from pipelines.ingest.reader import SapFileError
+from pipelines.ingest.specs import TABLE_SPECS
+from resources.warehouse import QUARANTINE_TABLE, Warehouse, WarehouseSettings
+
+MSEG = TABLE_SPECS["MSEG"]
+HEADER = ";".join(MSEG.column_names)
+DAY = date(2025, 1, 31)
+WINDOW = (DAY, DAY + timedelta(days=1))
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Warehouse:
+    if request.param == "duckdb":
+        return WarehouseSettings(kind="duckdb", duckdb_path=str(tmp_path / "wh.duckdb")).open()
+    database = request.getfixturevalue("postgres_database")
+    return WarehouseSettings(kind="postgres", pg_database=database).open()
+
+
+def mseg_line(document: int, day: str = "20250131", quantity: str = "5,000", bwart="601") -> str:
+    return (
+        f"{document};2025;1;{bwart};M-{document % 7};1000;0001;{quantity};ST;H;12,50;EUR;;;;;{day}"
+    )
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def data_lines(path: Path) -> int:
+    return len(path.read_bytes().splitlines()) - 1
+
+
+def table_rows(warehouse: Warehouse, sql: str) -> list[tuple]:
+    frame = warehouse.read_sql(sql)
+    return [tuple(row) for row in frame.itertuples(index=False)]
+
+
+def test_reloading_a_window_gives_the_same_tables(warehouse: Warehouse, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    generate(DemoConfig(materials=5, plants=1, customers=6, vendors=2, days=6, seed=3), landing)
+    spec = TABLE_SPECS["VBAP"]
+    window = (date(2024, 1, 2), date(2024, 1, 5))
+    files = files_for_window(landing, spec, window)
+    assert [p.name for p in files] == [f"VBAP_2024010{d}.csv" for d in (2, 3, 4)]
+    expected_rows = sum(data_lines(p) for p in files)
+
+    first = load_table(warehouse, spec, files, window, "run-1", chunk_rows=7)
+    second = load_table(warehouse, spec, files, window, "run-2", chunk_rows=7)
+
+    for report in (first, second):
+        assert report.rows_read == expected_rows
+        assert report.rows_loaded + report.rows_quarantined == expected_rows
+        assert report.checksums == {p.name: sha256(p) for p in files}
+    assert (second.rows_loaded, second.rows_quarantined) == (
+        first.rows_loaded,
+        first.rows_quarantined,
+    )
+    count = "select count(*) from raw.vbap"
+    assert warehouse.scalar(count) == second.rows_loaded
+    assert warehouse.scalar("select count(distinct vbeln || '/' || posnr) from raw.vbap") == (
+        second.rows_loaded
+    )
+    assert warehouse.scalar(f"select count(*) from {QUARANTINE_TABLE}") == second.rows_quarantined
+
+    manifest = warehouse.read_sql(
+        f"select canonical_name, checksum, status, partition_key, rows_read, rows_loaded, "
+        f"rows_quarantined, run_id, detected_format from {MANIFEST_TABLE} order by canonical_name"
+    )
+    by_file = {load.name: load for load in second.file_loads}
+    assert manifest["canonical_name"].tolist() == [p.name for p in files]  # one row per file
+    for row in manifest.itertuples(index=False):
+        load = by_file[row.canonical_name]
+        assert (row.checksum, row.status, row.run_id) == (load.checksum, "loaded", "run-2")
+        assert row.partition_key == f"2024-01-0{row.canonical_name[-5]}"
+        assert (row.rows_read, row.rows_loaded, row.rows_quarantined) == (
+            load.rows_read,
+            load.rows_loaded,
+            load.rows_quarantined,
+        )
+        assert json.loads(row.detected_format)["separator"] == ";"
+
+
+def test_quarantined_rows_carry_reason_file_and_line(warehouse: Warehouse, tmp_path: Path) -> None:
+    path = tmp_path / "MSEG_20250131.csv"
+    lines = [
+        HEADER,
+        mseg_line(4900000001),
+        mseg_line(4900000002, quantity="abc"),
+        mseg_line(4900000001, quantity="9,000"),  # the key of line 2 again
+        mseg_line(4900000003, day="20250130"),
+        mseg_line(4900000004, bwart="999"),
+        mseg_line(4900000005, quantity="1.234,500-"),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    report = load_table(warehouse, MSEG, [path], WINDOW, "run-q")
+
+    assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (6, 2, 4)
+    allowed = ", ".join(MSEG.allowed_values["BWART"])
+    assert table_rows(
+        warehouse,
+        "select table_name, source_file, source_line, column_name, reason, raw_record, run_id "
+        f"from {QUARANTINE_TABLE} order by source_line",
+    ) == [
+        ("MSEG", path.name, 3, "MENGE", "non-numeric value 'abc'", lines[2], "run-q"),
+        ("MSEG", path.name, 4, "MBLNR,MJAHR,ZEILE", "duplicate key", lines[3], "run-q"),
+        (
+            "MSEG",
+            path.name,
+            5,
+            "BUDAT_MKPF",
+            "date 2025-01-30 outside partition window [2025-01-31, 2025-02-01)",
+            lines[4],
+            "run-q",
+        ),
+        (
+            "MSEG",
+            path.name,
+            6,
+            "BWART",
+            f"value '999' not in allowed values ({allowed})",
+            lines[5],
+            "run-q",
+        ),
+    ]
+    assert table_rows(
+        warehouse, "select mblnr, menge, _source_file, _source_line from raw.mseg order by mblnr"
+    ) == [("4900000001", 5.0, path.name, 2), ("4900000005", -1234.5, path.name, 7)]
+
+
+def big_file(path: Path, rows: int, tail: bytes = b"") -> None:
+    """A UTF-8 file with BOM, larger than the reader's 256 KB format sample."""
+    body = "\r\n".join(mseg_line(4900000000 + i, quantity=f"{i % 50},000") for i in range(rows))
+    path.write_bytes(("\ufeff" + HEADER + "\r\n" + body + "\r\n").encode("utf-8") + tail)
+
+
+def snapshot(warehouse: Warehouse) -> tuple[pd.DataFrame, int, pd.DataFrame]:
+    raw = warehouse.read_sql("select * from raw.mseg order by mblnr")
+    quarantined = warehouse.scalar(f"select count(*) from {QUARANTINE_TABLE}")
+    manifest = warehouse.read_sql(f"select * from {MANIFEST_TABLE} order by checksum")
+    return raw, quarantined, manifest
+
+
+def test_a_load_that_fails_midway_leaves_the_previous_partition_intact(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "MSEG_20250131.csv"
+    path.write_text(f"{HEADER}\n{mseg_line(1)}\n{mseg_line(2, quantity='x')}\n", encoding="utf-8")
+    before = load_table(warehouse, MSEG, [path], WINDOW, "run-good")
+    assert (before.rows_loaded, before.rows_quarantined) == (1, 1)
+    raw, quarantined, manifest = snapshot(warehouse)
+
+    # 4000 good rows, then a cp1252 byte: the BOM promised UTF-8, so the reader raises late
+    big_file(path, 4000, tail=mseg_line(99, quantity="1,000").encode() + b";caf\xe9\r\n")
+    assert path.stat().st_size > 256 * 1024
+    inserted: list[int] = []
+    insert = warehouse.insert_frame
+
+    def counting_insert(cur: object, table: str, frame: pd.DataFrame) -> None:
+        if table == "raw.mseg":
+            inserted.append(len(frame))
+        insert(cur, table, frame)
+
+    monkeypatch.setattr(warehouse, "insert_frame", counting_insert)
+    with pytest.raises(SapFileError, match=r"MSEG_20250131\.csv, line 4002: cannot decode"):
+        load_table(warehouse, MSEG, [path], WINDOW, "run-bad", chunk_rows=500)
+
+    assert sum(inserted) >= 3000  # chunks were written before the failure ...
+    after_raw, after_quarantined, after_manifest = snapshot(warehouse)
+    pd.testing.assert_frame_equal(after_raw, raw)  # ... and rolled back with it
+    assert after_quarantined == quarantined
+    pd.testing.assert_frame_equal(after_manifest, manifest)
+
+
+def test_a_file_replaced_during_its_load_fails_the_load(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "MSEG_20250131.csv"
+    big_file(path, 50)
+    newer = tmp_path / "newer.csv"
+    big_file(newer, 60)
+    insert = warehouse.insert_frame
+
+    def replace_then_insert(cur: object, table: str, frame: pd.DataFrame) -> None:
+        if newer.exists():
+            os.replace(newer, path)  # the landing sensor placing a new delivery
+        insert(cur, table, frame)
+
+    monkeypatch.setattr(warehouse, "insert_frame", replace_then_insert)
+    with pytest.raises(SapFileError, match="replaced while it was being loaded"):
+        load_table(warehouse, MSEG, [path], WINDOW, "run-race", chunk_rows=20)
+    # the whole transaction, DDL included, was rolled back: nothing describes the wrong file
+    assert not warehouse.table_exists("raw.mseg")
+    assert not warehouse.table_exists(MANIFEST_TABLE)

@@ -1,0 +1,477 @@
+"""The landing and OData sensors, tick by tick, with real files, runs and warehouses.
+
+Each sensor is evaluated with `build_sensor_context` and the cursor it returned last time; the
+run requests it yields are executed with `dg.materialize`, as the daemon would launch them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from pipelines.demo import DemoConfig, generate
+from pipelines.ingest import sensors
+from pipelines.ingest.assets import raw_assets
+from pipelines.ingest.landing import DELTA_FEEDS, MANIFEST_TABLE, extract_delta
+from pipelines.ingest.odata import SapODataClient, to_raw_table
+from pipelines.ingest.sensors import landing_sensor, sap_odata_delta_sensor
+from resources.dagster_resources import LandingZone, WarehouseResource
+from resources.odata import SapODataResource
+from tests.odata_server import ODataTestServer
+
+DEMO = DemoConfig(materials=5, plants=1, customers=6, vendors=2, days=6, seed=3)
+STAMP = r"\d{8}T\d{12}Z"
+
+
+# -- harness -------------------------------------------------------------------------------------
+
+
+class Landing:
+    """A landing zone, its warehouse and the sensor state between ticks."""
+
+    def __init__(self, root: Path, warehouse: WarehouseResource) -> None:
+        self.root = root
+        self.incoming = root / "incoming"
+        self.incoming.mkdir(parents=True)
+        self.resources = {"landing": LandingZone(path=str(root)), "warehouse": warehouse}
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.cursor: str | None = None
+
+    def tick(
+        self, sensor: dg.SensorDefinition = landing_sensor, **resources: object
+    ) -> dg.SensorResult:
+        with dg.build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursor,
+            resources={**self.resources, **resources},
+        ) as context:
+            result = sensor(context)
+        self.cursor = result.cursor
+        return result
+
+    def run(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+        """Execute a run request as the daemon would: its asset, partition or partition range."""
+        assets = [a for a in raw_assets if a.key in request.asset_selection]
+        tags = {k: v for k, v in request.tags.items() if k.startswith("dagster/asset_partition")}
+        return dg.materialize(
+            assets,
+            partition_key=request.partition_key,
+            tags=tags,
+            resources=self.resources,
+            instance=self.instance,
+        )
+
+    def sql(self, query: str) -> pd.DataFrame:
+        return self.resources["warehouse"].open().read_sql(query)
+
+    def names(self, folder: str = "") -> list[str]:
+        directory = self.root / folder if folder else self.root
+        return sorted(p.name for p in directory.iterdir() if p.is_file())
+
+
+def requests_of(result: dg.SensorResult) -> list[dg.RunRequest]:
+    return list(result.run_requests or [])
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("demo")
+    generate(DEMO, folder)
+    return folder
+
+
+def duckdb_landing(tmp_path: Path) -> Landing:
+    warehouse = WarehouseResource(kind="duckdb", duckdb_path=str(tmp_path / "wh.duckdb"))
+    return Landing(tmp_path / "landing", warehouse)
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Landing:
+    return duckdb_landing(tmp_path)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def any_landing(request: pytest.FixtureRequest, tmp_path: Path) -> Landing:
+    if request.param == "duckdb":
+        return duckdb_landing(tmp_path)
+    database = request.getfixturevalue("postgres_database")
+    return Landing(tmp_path / "landing", WarehouseResource(kind="postgres", pg_database=database))
+
+
+# -- the delivery life cycle -------------------------------------------------------------------
+
+
+def test_deliveries_load_once_and_corrections_replace_their_day(
+    any_landing: Landing, demo: Path
+) -> None:
+    landing = any_landing
+    day2 = (demo / "MSEG_20240102.csv").read_bytes()
+    day4 = (demo / "MSEG_20240104.csv").read_bytes()
+
+    # tick 1: a complete file and one still being written
+    (landing.incoming / "MSEG_20240104.csv").write_bytes(day4)
+    (landing.incoming / "MSEG_20240102.csv").write_bytes(day2[:200])
+    assert requests_of(landing.tick()) == []  # nothing has been seen twice yet
+    with (landing.incoming / "MSEG_20240102.csv").open("ab") as handle:
+        handle.write(day2[200:])
+    second = requests_of(landing.tick())  # day 4 is stable; day 2 grew since the last look
+    assert [(r.partition_key, r.asset_selection) for r in second] == [
+        ("2024-01-04", [dg.AssetKey(["raw", "mseg"])])
+    ]
+    assert re.fullmatch(f"{sha(day4)}:MSEG_20240104.csv:{STAMP}", second[0].run_key)
+    third = requests_of(landing.tick())
+    assert [r.partition_key for r in third] == ["2024-01-02"]
+    assert third[0].run_key.startswith(f"{sha(day2)}:MSEG_20240102.csv:")
+    assert landing.names() == ["MSEG_20240102.csv", "MSEG_20240104.csv"]
+    assert landing.names("incoming") == []
+    received = landing.sql(f"select status, run_key from {MANIFEST_TABLE} order by partition_key")
+    assert received.values.tolist() == [
+        ["received", third[0].run_key],
+        ["received", second[0].run_key],
+    ]
+
+    first_run = landing.run(third[0])
+    landing.run(second[0])
+    day2_rows = len(day2.splitlines()) - 1
+    assert (
+        landing.sql("select count(*) as n from raw.mseg where budat_mkpf = '2024-01-02'").n.item()
+        == day2_rows
+    )
+
+    # the same bytes again, under another spelling of the name: archived, not loaded
+    (landing.incoming / "mseg_2024-01-02.csv").write_bytes(day2)
+    assert requests_of(landing.tick()) == []
+    assert requests_of(landing.tick()) == []
+    assert landing.names("incoming") == []
+    duplicate_name = next(n for n in landing.names("archive") if n.endswith("mseg_2024-01-02.csv"))
+    assert re.fullmatch(f"{STAMP}__{sha(day2)[:12]}__mseg_2024-01-02.csv", duplicate_name)
+
+    # a correction of day 2, announced by a marker: the first row's quantity, one row less
+    lines = day2.decode("utf-8-sig").split("\r\n")
+    first_row = lines[1].split(";")
+    first_row[7] = "99,000-"
+    corrected_text = "\r\n".join([lines[0], ";".join(first_row), *lines[2:-2], ""])
+    corrected = ("\ufeff" + corrected_text).encode("utf-8")
+    (landing.incoming / "MSEG_20240102.csv").write_bytes(corrected)
+    (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
+    fourth = requests_of(landing.tick())
+    assert [r.partition_key for r in fourth] == ["2024-01-02"]  # exactly the corrected day
+    assert (landing.root / "MSEG_20240102.csv").read_bytes() == corrected
+    assert landing.names("incoming") == []  # the marker is gone with its file
+    superseded_name = next(
+        n for n in landing.names("archive") if n.endswith(f"{sha(day2)[:12]}__MSEG_20240102.csv")
+    )
+    assert (landing.root / "archive" / superseded_name).read_bytes() == day2
+
+    before = landing.sql("select * from raw.mseg where budat_mkpf = '2024-01-04' order by mblnr")
+    second_run = landing.run(fourth[0])
+    rows = landing.sql(
+        "select mblnr, zeile, menge from raw.mseg where budat_mkpf = '2024-01-02' "
+        "order by mblnr, zeile"
+    )
+    assert len(rows) == day2_rows - 1
+    assert len(rows.drop_duplicates(["mblnr", "zeile"])) == len(rows)
+    assert rows.menge.iloc[0] == -99.0
+    after = landing.sql("select * from raw.mseg where budat_mkpf = '2024-01-04' order by mblnr")
+    pd.testing.assert_frame_equal(after, before)  # other days untouched
+
+    manifest = landing.sql(
+        "select file_name, canonical_name, checksum, status, archive_name, rows_read, "
+        f"rows_loaded, rows_quarantined, run_id from {MANIFEST_TABLE} "
+        "where canonical_name = 'MSEG_20240102.csv' "
+        "order by case status when 'superseded' then 0 when 'duplicate' then 1 else 2 end"
+    )
+    expected = [
+        ["MSEG_20240102.csv", sha(day2), "superseded", superseded_name, 5, 5, 0, first_run.run_id],
+        ["mseg_2024-01-02.csv", sha(day2), "duplicate", duplicate_name, None, None, None, None],
+        ["MSEG_20240102.csv", sha(corrected), "loaded", None, 4, 4, 0, second_run.run_id],
+    ]
+    got = manifest.drop(columns="canonical_name").astype(object)
+    got = got.where(got.notna(), None).values.tolist()
+    assert got == expected
+
+
+def test_two_versions_of_a_day_in_one_tick_run_once_with_the_newer(
+    landing: Landing, demo: Path
+) -> None:
+    older = (demo / "MSEG_20240102.csv").read_bytes()
+    newer = older.replace(b"12,000-", b"13,000-", 1)
+    (landing.incoming / "MSEG_20240102.csv").write_bytes(older)
+    (landing.incoming / "mseg_2024-01-02__v2.csv").write_bytes(newer)
+    os.utime(landing.incoming / "MSEG_20240102.csv", ns=(1, 1_000_000_000))  # older mtime
+    landing.tick()
+    [request] = requests_of(landing.tick())
+    assert request.partition_key == "2024-01-02"
+    assert (landing.root / "MSEG_20240102.csv").read_bytes() == newer
+    [archived] = landing.names("archive")
+    assert archived.endswith(f"__{sha(older)[:12]}__MSEG_20240102.csv")
+    manifest = landing.sql(
+        f"select file_name, status, archive_name, run_key from {MANIFEST_TABLE} order by status"
+    )
+    assert manifest.values.tolist() == [
+        ["mseg_2024-01-02__v2.csv", "received", None, request.run_key],
+        ["MSEG_20240102.csv", "superseded", archived, manifest.run_key[1]],
+    ]
+    assert manifest.run_key[1] != request.run_key  # the older version gets no run
+
+
+def test_bad_names_and_unreadable_files_are_rejected(landing: Landing, demo: Path) -> None:
+    day4 = (demo / "MSEG_20240104.csv").read_bytes()
+    (landing.root / "MSEG_20240104.csv").write_bytes(day4)  # the current delivery
+    (landing.incoming / "XYZ_20240104.csv").write_bytes(day4)
+    (landing.incoming / "MSEG 20240104.csv").write_bytes(day4)
+    (landing.incoming / "MSEG_20230105.csv").write_bytes(day4)
+    broken = b"MATERIAL;PLANT\r\n1;2\r\n"
+    (landing.incoming / "MSEG_20240104__v2.csv").write_bytes(broken)
+    landing.tick()
+    assert requests_of(landing.tick()) == []
+
+    assert landing.names("incoming") == []
+    assert (landing.root / "MSEG_20240104.csv").read_bytes() == day4  # the good one stays
+    rejected = landing.names("rejected")
+    assert [re.sub(f"^{STAMP}__", "", n) for n in rejected] == [
+        "MSEG_20230105.csv",
+        "MSEG_20240104.csv",  # "MSEG 20240104.csv", made safe
+        "MSEG_20240104__v2.csv",
+        "XYZ_20240104.csv",
+    ]
+    manifest = landing.sql(
+        f"select file_name, checksum, reason from {MANIFEST_TABLE} where status = 'rejected' "
+        "order by file_name"
+    )
+    reasons = dict(zip(manifest.file_name, manifest.reason, strict=True))
+    checksums = dict(zip(manifest.file_name, manifest.checksum, strict=True))
+    assert "characters outside [A-Za-z0-9._-]: ' '" in reasons["MSEG 20240104.csv"]
+    assert "unknown SAP table 'XYZ'" in reasons["XYZ_20240104.csv"]
+    assert "before the first partition day 2024-01-01" in reasons["MSEG_20230105.csv"]
+    assert "missing required columns" in reasons["MSEG_20240104__v2.csv"]
+    # a bad name is rejected without reading the file; a bad header after reading it
+    assert checksums["MSEG 20240104.csv"] is None and checksums["XYZ_20240104.csv"] is None
+    assert checksums["MSEG_20240104__v2.csv"] == sha(broken)
+
+
+def test_a_marker_makes_a_file_ready_at_once(landing: Landing, demo: Path) -> None:
+    data = (demo / "MARA.csv").read_bytes()
+    (landing.incoming / "MARA.csv").write_bytes(data)
+    (landing.incoming / "MARA.csv.done").write_bytes(b"")
+    (landing.incoming / "MAKT.csv.done").write_bytes(b"")  # its file has not arrived yet
+    (landing.incoming / "MARC.csv.part").write_bytes(b"half")  # a transfer under way
+    requests = requests_of(landing.tick())
+    assert [(r.partition_key, r.asset_selection) for r in requests] == [
+        (None, [dg.AssetKey(["raw", "mara"])])
+    ]
+    assert landing.names("incoming") == ["MAKT.csv.done", "MARC.csv.part"]
+    landing.run(requests[0])
+    loaded = landing.sql(f"select status, rows_loaded, file_name from {MANIFEST_TABLE}")
+    assert loaded.values.tolist() == [["loaded", len(data.splitlines()) - 1, "MARA.csv"]]
+
+
+def test_an_undated_file_is_split_by_day_and_loaded_as_one_range(
+    landing: Landing, demo: Path
+) -> None:
+    days = [date(2024, 1, d) for d in (2, 3, 4, 5)]
+    header, bodies = b"", []
+    for day in days:
+        head, _, body = (demo / f"MSEG_{day:%Y%m%d}.csv").read_bytes().partition(b"\r\n")
+        header = head + b"\r\n"
+        bodies.append(body)
+    undated = header + b"".join(bodies)
+    (landing.incoming / "MSEG.csv").write_bytes(undated)
+    (landing.incoming / "MSEG.csv.done").write_bytes(b"")
+
+    with dg.build_sensor_context(
+        instance=landing.instance,
+        resources=landing.resources,
+        repository_def=dg.Definitions(
+            assets=raw_assets, sensors=[landing_sensor], resources=landing.resources
+        ).get_repository_def(),
+    ) as context:
+        tick = landing_sensor.evaluate_tick(context)  # validated against the asset job
+    [request] = tick.run_requests
+    assert request.partition_key is None
+    assert request.tags["dagster/asset_partition_range_start"] == "2024-01-02"
+    assert request.tags["dagster/asset_partition_range_end"] == "2024-01-05"
+    for day, body in zip(days, bodies, strict=True):  # byte for byte, header on each
+        assert (landing.root / f"MSEG_{day:%Y%m%d}.csv").read_bytes() == header + body
+    [archived] = landing.names("archive")
+    assert archived.endswith(f"{sha(undated)[:12]}__MSEG.csv")
+    assert landing.names("staging") == [] and landing.names("incoming") == []
+
+    landing.run(request)
+    per_day = landing.sql(
+        "select budat_mkpf, count(*) as n from raw.mseg group by budat_mkpf order by budat_mkpf"
+    )
+    assert per_day.n.tolist() == [body.count(b"\r\n") for body in bodies]
+    manifest = landing.sql(
+        f"select status, canonical_name, run_key from {MANIFEST_TABLE} order by status, "
+        "canonical_name"
+    )
+    assert manifest.status.tolist() == ["loaded"] * 4 + ["split"]
+    assert set(manifest.run_key[:4]) == {request.run_key}
+
+
+def test_a_day_without_a_partition_yet_waits_in_the_cursor(
+    landing: Landing, demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    last = sensors._last_partition_day()
+    tomorrow = last + timedelta(days=1)
+    name = f"MSEG_{tomorrow:%Y%m%d}.csv"
+    (landing.incoming / name).write_bytes((demo / "MSEG_20240102.csv").read_bytes())
+    (landing.incoming / f"{name}.done").write_bytes(b"")
+    assert requests_of(landing.tick()) == []
+    assert landing.names() == [name]  # placed: it is the current delivery of its day
+    assert f'"first_day": "{tomorrow}"' in str(landing.cursor)
+
+    monkeypatch.setattr(sensors, "_last_partition_day", lambda: tomorrow)
+    [request] = requests_of(landing.tick())
+    assert request.partition_key == tomorrow.isoformat()
+    assert '"deferred": []' in str(landing.cursor)
+
+
+def test_a_locked_duckdb_warehouse_postpones_the_tick(landing: Landing, demo: Path) -> None:
+    path = landing.resources["warehouse"].duckdb_path
+    landing.resources["warehouse"].open()  # create the file
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; con = duckdb.connect({path!r}); print('held', flush=True); "
+            "time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        (landing.incoming / "MARA.csv").write_bytes((demo / "MARA.csv").read_bytes())
+        (landing.incoming / "MARA.csv.done").write_bytes(b"")
+        busy = landing.tick()
+        assert requests_of(busy) == [] and "Warehouse busy" in str(busy.skip_reason)
+        assert landing.names("incoming") == ["MARA.csv", "MARA.csv.done"]  # nothing moved
+    finally:
+        holder.kill()
+        holder.wait()
+    assert [r.asset_selection for r in requests_of(landing.tick())] == [
+        [dg.AssetKey(["raw", "mara"])]
+    ]
+
+
+# -- OData deltas through the landing zone -----------------------------------------------------
+
+
+class KeyFilterServer(ODataTestServer):
+    """The test server plus `$filter=Prop eq 'a' or Prop eq 'b'`, which S/4 supports."""
+
+    def page(self, entity_set: str, query: dict[str, str]) -> tuple[int, dict, bytes]:
+        condition = query.get("$filter", "")
+        match = re.fullmatch(r"(\w+) eq '[^']*'(?: or \1 eq '[^']*')*", condition)
+        if match is None:
+            return super().page(entity_set, query)
+        keys = set(re.findall(r"eq '([^']*)'", condition))
+        rows = self.rows[entity_set]
+        self.rows[entity_set] = [r for r in rows if str(r.get(match[1])) in keys]
+        try:
+            return super().page(entity_set, {k: v for k, v in query.items() if k != "$filter"})
+        finally:
+            self.rows[entity_set] = rows
+
+
+@pytest.fixture
+def odata_server() -> Iterator[KeyFilterServer]:
+    with KeyFilterServer() as server:
+        yield server
+
+
+def test_odata_deltas_arrive_as_landing_files_and_load_per_day(
+    landing: Landing, odata_server: KeyFilterServer
+) -> None:
+    odata = SapODataResource(base_url=odata_server.base_url, auth="none", page_size=25)
+    client = SapODataClient(odata_server.base_url, auth="none")
+    orders = client.fetch("A_SalesOrder")
+    _, vbak = to_raw_table("A_SalesOrder", orders)
+    _, vbap = to_raw_table(
+        "A_SalesOrderItem", client.fetch("A_SalesOrderItem"), related={"A_SalesOrder": orders}
+    )
+    days = sorted(vbak.ERDAT.dt.date.unique())
+
+    first = landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    assert "Wrote" in str(first.skip_reason)
+    written = landing.names("incoming")
+    assert len([n for n in written if n.startswith("VBAK_") and n.endswith(".csv")]) == len(days)
+    assert len([n for n in written if n.startswith("VBAP_") and n.endswith(".csv")]) == len(days)
+    assert any(n.startswith("MARA__odata-") for n in written)
+
+    requests = requests_of(landing.tick())
+    by_table = {
+        (r.asset_selection[0].path[-1], r.tags.get("dagster/asset_partition_range_start"))
+        for r in requests
+    }
+    assert by_table == {("vbak", str(days[0])), ("vbap", str(days[0])), ("mara", None)}
+    for request in requests:
+        if request.asset_selection[0].path[-1] in ("vbak", "vbap"):
+            landing.run(request)
+    loaded = landing.sql("select vbeln, kunnr, erdat from raw.vbak order by vbeln")
+    assert loaded.vbeln.tolist() == sorted(vbak.VBELN)
+    expected = vbak.sort_values("VBELN")
+    assert loaded.kunnr.tolist() == expected.KUNNR.tolist()
+    assert landing.sql("select count(*) as n from raw.vbap").n.item() == len(vbap)
+
+    # nothing changed: no files
+    quiet = landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    assert quiet.skip_reason and "No changed rows" in str(quiet.skip_reason.skip_message)
+
+    # an edit without a change to VBAK/VBAP fields: the delta returns it, no file changes
+    newest = pd.Timestamp(max(orders.LastChangeDateTime))
+    odata_server.touch("A_SalesOrder", 0, (newest + timedelta(days=1)).to_pydatetime())
+    assert "No changed rows" in str(
+        landing.tick(sap_odata_delta_sensor, sap_odata=odata).skip_reason.skip_message
+    )
+
+    # a real change of order 3: only its day's VBAK file is written and reloaded
+    odata_server.rows["A_SalesOrder"][2]["SoldToParty"] = "17100099"
+    odata_server.touch("A_SalesOrder", 2, (newest + timedelta(days=2)).to_pydatetime())
+    landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    day = vbak.set_index("VBELN").ERDAT["0000000003"].date()
+    name = landing.names("incoming")[0]
+    assert landing.names("incoming") == [name, f"{name}.done"]
+    assert name.startswith(f"VBAK_{day:%Y%m%d}__odata-")
+    [request] = requests_of(landing.tick())
+    assert request.partition_key == day.isoformat()
+    landing.run(request)
+    changed = landing.sql("select vbeln, kunnr from raw.vbak order by vbeln")
+    assert changed.set_index("vbeln").kunnr["0000000003"] == "0017100099"
+    assert (changed.kunnr != loaded.kunnr).sum() == 1
+
+
+def test_many_changed_headers_read_all_items_once_instead_of_key_filters(
+    odata_server: KeyFilterServer,
+) -> None:
+    client = SapODataClient(odata_server.base_url, auth="none", page_size=25)
+    feed = DELTA_FEEDS["A_SalesOrder"]
+    by_keys = extract_delta(client, feed, None, key_batch=10)
+    item_requests = odata_server.data_requests("A_SalesOrderItem")
+    assert len(item_requests) == 4  # 37 changed orders in batches of 10
+    assert all(" or " in r.query["$filter"] for r in item_requests)
+    full = extract_delta(client, feed, None, full_scan_above=5)
+    later = odata_server.data_requests("A_SalesOrderItem")[len(item_requests) :]
+    assert len(later) == 3 and all("$filter" not in r.query for r in later)  # 70 items / 25
+    for table, key in (("VBAK", ["VBELN"]), ("VBAP", ["VBELN", "POSNR"])):
+        pd.testing.assert_frame_equal(
+            full.tables[table].sort_values(key, ignore_index=True),
+            by_keys.tables[table].sort_values(key, ignore_index=True),
+        )
+    assert full.cursor == by_keys.cursor and len(full.tables["VBAP"]) == 70
