@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from resources.odata import SapODataResource
 from resources.paths import LOCAL_DIR
 from resources.warehouse import Warehouse, WarehouseSettings
 
@@ -60,7 +61,7 @@ class LandingZone(dg.ConfigurableResource):
         return Path(self.path)
 
 
-def _env_or(name: str, default: str) -> str | dg.EnvVar:
+def _env_or(name: str, default: str | None) -> str | dg.EnvVar | None:
     return dg.EnvVar(name) if name in os.environ else default
 
 
@@ -80,3 +81,16 @@ def warehouse_from_env() -> WarehouseResource:
 
 def landing_from_env() -> LandingZone:
     return LandingZone(path=os.getenv("SCP_LANDING_DIR", str(LOCAL_DIR / "landing")))
+
+
+def sap_odata_from_env() -> SapODataResource:
+    """S/4HANA OData; the delta sensor only runs when SCP_ODATA_BASE_URL is set."""
+    return SapODataResource(
+        base_url=os.getenv("SCP_ODATA_BASE_URL", "http://sap-odata.invalid/sap/opu/odata/sap"),
+        auth=os.getenv("SCP_ODATA_AUTH", "basic"),
+        username=os.getenv("SCP_ODATA_USER"),
+        password=_env_or("SCP_ODATA_PASSWORD", None),
+        client_id=os.getenv("SCP_ODATA_CLIENT_ID"),
+        client_secret=_env_or("SCP_ODATA_CLIENT_SECRET", None),
+        token_url=os.getenv("SCP_ODATA_TOKEN_URL"),
+    )

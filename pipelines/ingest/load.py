@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -155,6 +156,7 @@ def load_table(
                 ),
                 [spec.name, *(path.name for path in files)],
             )
+        batch = InsertBatch(warehouse, cur, chunk_rows)
         for path in files:
             before = _identity(path)
             stats = FileLoad(path.name, file_checksum(path), before[1])
@@ -163,19 +165,51 @@ def load_table(
                 rejected_lines = chunk.rejects["source_line"].nunique() if len(chunk.rejects) else 0
                 stats.rows_read += len(chunk.rows) + rejected_lines
                 if len(chunk.rows):
-                    warehouse.insert_frame(cur, table, to_raw_frame(chunk.rows, spec, loaded_at))
+                    batch.add(table, to_raw_frame(chunk.rows, spec, loaded_at))
                     stats.rows_loaded += len(chunk.rows)
                 if rejected_lines:
-                    quarantine = to_quarantine_frame(chunk.rejects, run_id, loaded_at)
-                    warehouse.insert_frame(cur, QUARANTINE_TABLE, quarantine)
+                    batch.add(
+                        QUARANTINE_TABLE, to_quarantine_frame(chunk.rejects, run_id, loaded_at)
+                    )
                     stats.rows_quarantined += rejected_lines
             if _identity(path) != before:
                 raise SapFileError(path, "the file was replaced while it was being loaded")
             stats.detected_format = reader.detected.as_metadata()  # final (encoding may change)
             report.file_loads.append(stats)
+        batch.flush()
         if report.file_loads:
             record_loaded(warehouse, cur, manifest_rows(spec, report, run_id, loaded_at))
     return report
+
+
+class InsertBatch:
+    """Collects small frames (one SAP file per day) into inserts of about `rows` rows.
+
+    A year of daily files is thousands of tiny frames; one insert per file costs more in
+    per-statement overhead than the data itself.
+    """
+
+    def __init__(self, warehouse: Warehouse, cur: Any, rows: int) -> None:
+        self.warehouse, self.cur, self.rows = warehouse, cur, rows
+        self.pending: dict[str, list[pd.DataFrame]] = {}
+        self.pending_rows: dict[str, int] = {}
+
+    def add(self, table: str, frame: pd.DataFrame) -> None:
+        self.pending.setdefault(table, []).append(frame)
+        self.pending_rows[table] = self.pending_rows.get(table, 0) + len(frame)
+        if self.pending_rows[table] >= self.rows:
+            self._insert(table)
+
+    def flush(self) -> None:
+        for table in list(self.pending):
+            self._insert(table)
+
+    def _insert(self, table: str) -> None:
+        frames = self.pending.pop(table, [])
+        self.pending_rows.pop(table, None)
+        if frames:
+            frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+            self.warehouse.insert_frame(self.cur, table, frame)
 
 
 def manifest_rows(

@@ -87,10 +87,8 @@ class QualityRules:
     threshold: float = DEFAULT_THRESHOLD
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.threshold <= 1.0 or math.isnan(self.threshold):
-            raise QualityError(
-                f"quarantine threshold must be a share in [0, 1], got {self.threshold!r}"
-            )
+        if not 0.0 <= self.threshold <= 1.0:  # also false for NaN
+            raise QualityError(f"threshold must be a share in [0, 1], got {self.threshold!r}")
         if not self.known_units:
             raise QualityError("known_units must name at least one unit")
 
@@ -196,19 +194,16 @@ def uses_plants(spec: TableSpec) -> bool:
 class FrameValidation:
     """The suite's verdict on one DataFrame.
 
-    `rejects` holds one row per problem (`row` = position in the frame, `column_name`,
-    `reason`); `unexpected` counts GX's unexpected values per rule label; `problems` are
-    table-level failures (a non-numeric quantity column, an expectation that could not run).
+    `rejects` holds one row per problem (`row` = position in the frame, `rule` label,
+    `column_name`, `reason`); `unexpected` counts GX's unexpected values per rule label;
+    `problems` are table-level failures (a non-numeric quantity column, an expectation that
+    could not run).
     """
 
     rows: int
     rejects: pd.DataFrame
     unexpected: dict[str, int]
     problems: list[str]
-
-    @property
-    def rejected_rows(self) -> np.ndarray:
-        return np.unique(self.rejects["row"].to_numpy(dtype=np.int64))
 
 
 def _expectation(rule: Rule, index: int) -> Any:
@@ -266,7 +261,8 @@ class SuiteRunner:
         problems: list[str] = []
         flagged: dict[int, np.ndarray] = {}
         for outcome in result.results:
-            rule = self.rules[int(outcome.expectation_config.meta["rule"])]
+            index = int(outcome.expectation_config.meta["rule"])
+            rule = self.rules[index]
             info = outcome.exception_info or {}
             if info.get("raised_exception"):
                 message = str(info.get("exception_message", "")).strip().splitlines()
@@ -281,38 +277,37 @@ class SuiteRunner:
                 problems.append(f"{rule.reason(None)} (dtype {observed})")
                 continue
             rows = np.asarray(details.get("unexpected_index_list") or [], dtype=np.int64)
-            flagged[self.rules.index(rule)] = rows
+            flagged[index] = rows
         return FrameValidation(len(frame), self._rejects(frame, flagged), unexpected, problems)
 
     def _rejects(self, frame: pd.DataFrame, flagged: dict[int, np.ndarray]) -> pd.DataFrame:
         """Reasons per failing row. Of rows sharing a key, the first (frame order) is kept if
         it is otherwise valid, as the reader keeps a key's first occurrence in a file."""
         rows: list[np.ndarray] = []
+        labels: list[str] = []
         names: list[str] = []
         reasons: list[str] = []
         bad = np.zeros(len(frame), dtype=bool)
-        for index, positions in flagged.items():
+        ordered = sorted(flagged.items(), key=lambda item: self.rules[item[0]].kind == "unique")
+        for index, positions in ordered:
             rule = self.rules[index]
             if rule.kind == "unique":
-                continue
-            bad[positions] = True
-            values = frame[rule.columns[0].lower()].to_numpy()[positions]
+                candidates = positions[~bad[positions]]
+                keys = frame.iloc[candidates][[c.lower() for c in rule.columns]]
+                positions = candidates[keys.duplicated(keep="first").to_numpy()]
+                found = [rule.reason(None)] * len(positions)
+            else:
+                bad[positions] = True
+                values = frame[rule.columns[0].lower()].to_numpy()[positions]
+                found = [rule.reason(value) for value in values]
             rows.append(positions)
+            labels += [rule.label] * len(positions)
             names += [rule.column_name] * len(positions)
-            reasons += [rule.reason(value) for value in values]
-        for index, positions in flagged.items():
-            rule = self.rules[index]
-            if rule.kind != "unique":
-                continue
-            candidates = positions[~bad[positions]]
-            keys = frame.iloc[candidates][[c.lower() for c in rule.columns]]
-            duplicate = candidates[keys.duplicated(keep="first").to_numpy()]
-            rows.append(duplicate)
-            names += [rule.column_name] * len(duplicate)
-            reasons += [rule.reason(None)] * len(duplicate)
+            reasons += found
         return pd.DataFrame(
             {
                 "row": np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
+                "rule": pd.Series(labels, dtype=object),
                 "column_name": pd.Series(names, dtype=object),
                 "reason": pd.Series(reasons, dtype=object),
             }
@@ -497,7 +492,7 @@ class QualityReport:
     rows_quarantined_before: int = 0
     chunks: int = 0
     unexpected: dict[str, int] = field(default_factory=dict)
-    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    rejects_by_rule: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -560,7 +555,7 @@ def run_table_quality(
         batches = _stream(warehouse, cur, spec, scope, columns, chunk_rows)
         keys = [c.lower() for c in spec.key]
         for chunk in split_sorted_chunks(batches, keys, chunk_rows):
-            frame = _to_frame(chunk, keep_text=set(keys))
+            frame = _to_frame(chunk, keep_text={*keys, _ROW_ID})
             result = runner.validate(frame)
             report.chunks += 1
             report.rows_checked += result.rows
@@ -585,7 +580,8 @@ def run_table_quality(
             _quarantine(warehouse, cur, spec, rejects, run_id)
             report.rows_rejected = int(rejects[_ROW_ID].nunique())
             report.quarantine_records = len(rejects)
-            report.rejects_by_reason = _count_by_reason(rejects)
+            counts = rejects.groupby("rule", sort=True).size()
+            report.rejects_by_rule = {str(k): int(v) for k, v in counts.items()}
     report.seconds = time.perf_counter() - began
     return report
 
@@ -632,10 +628,10 @@ def _quarantine(
     table = f"raw.{spec.raw_table}"
     ids = rejects[_ROW_ID].drop_duplicates().tolist()
     if warehouse.kind == "postgres":
-        match, id_param = f"ctid = any(%s::tid[])", ids
+        match, id_param = "ctid = any(%s::tid[])", ids
         select = f"select ctid::text as {_ROW_ID}, * from {table} where {match}"
     else:
-        match, id_param = f"rowid in (select unnest(?::bigint[]))", [int(i) for i in ids]
+        match, id_param = "rowid in (select unnest(?::bigint[]))", [int(i) for i in ids]
         select = f"select rowid as {_ROW_ID}, * from {table} where {match}"
     cur.execute(select, [id_param])
     names = [d[0] for d in cur.description]
@@ -669,13 +665,6 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, date | datetime):
         return value.isoformat()
     return value
-
-
-def _count_by_reason(rejects: pd.DataFrame) -> dict[str, int]:
-    """Rejected records per column and kind of problem (values stripped, for metadata)."""
-    kinds = rejects["reason"].str.replace(r"'[^']*'|\d{4}-\d{2}-\d{2} ", "", regex=True)
-    labels = rejects["column_name"].fillna("") + ": " + kinds
-    return {label: int(n) for label, n in labels.value_counts().sort_index().items()}
 
 
 __all__ = [

@@ -70,6 +70,12 @@ def policy_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     return typed
 
 
+def policy_is_consistent(policies: pd.DataFrame) -> pd.Series:
+    """Safety stock >= 0 and the trigger level ((s,*) reorder point, (R,S) order-up-to) covers it."""
+    trigger = policies["reorder_point"].fillna(policies["order_up_to"])
+    return (policies["safety_stock"] >= 0) & (trigger >= policies["safety_stock"] - 1e-9)
+
+
 @dg.asset(
     key=POLICY,
     deps=[
@@ -91,7 +97,7 @@ def policy_inputs(frame: pd.DataFrame) -> pd.DataFrame:
             "safety_stock_non_negative",
             asset=POLICY,
             blocking=True,
-            description="No policy has negative safety stock or a reorder point below it.",
+            description="No policy has negative safety stock or a trigger level below it.",
         )
     ],
 )
@@ -109,14 +115,12 @@ def inventory_policy(
         where="forecast_origin = ?",
         params=[origin.date().isoformat()],
     )
-    valid = (policies["safety_stock"] >= 0) & (
-        policies["reorder_point"] >= policies["safety_stock"] - 1e-9
-    )
+    valid = policy_is_consistent(policies)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(policies),
             "policy_types": dg.JsonMetadataValue(policies["policy_type"].value_counts().to_dict()),
-            "safety_stock_value": float((policies["safety_stock"] * inputs["unit_cost"]).sum()),
+            "safety_stock_value": float((policies["safety_stock"] * policies["unit_cost"]).sum()),
         },
         check_results=[
             dg.AssetCheckResult(

@@ -623,10 +623,8 @@ def _solve_mip(
     if not has_solution:
         label = "infeasible" if status == pywraplp.Solver.INFEASIBLE else "no_solution"
         bound = math.nan
-        if label == "no_solution":  # a dual bound may exist even without an incumbent
-            with contextlib.suppress(Exception):
-                b = obj.BestBound()
-                bound = b if math.isfinite(b) and abs(b) < 1e19 else math.nan
+        if label == "no_solution":
+            bound = _valid_bound(obj)
         return _BlockResult(items, [], label, math.nan, bound, seconds=time.perf_counter() - t0)
     orders = []
     for (row, t), (r, packs) in qty_vars.items():
@@ -634,10 +632,7 @@ def _solve_mip(
         if n > 0:
             orders.append((int(row), t, n * r))
     objective = obj.Value()
-    try:
-        bound = obj.BestBound()
-    except Exception:  # noqa: BLE001 - some backends do not expose a bound
-        bound = math.nan
+    bound = _valid_bound(obj)
     if status == pywraplp.Solver.OPTIMAL and not (bound <= objective + 1e-6):
         bound = objective
     proven = status == pywraplp.Solver.OPTIMAL and objective - bound <= 1e-6 * max(
@@ -656,6 +651,14 @@ def _solve_mip(
         slack,
         time.perf_counter() - t0,
     )
+
+
+def _valid_bound(obj) -> float:
+    """The solver's dual bound, or 0 (valid: every cost is >= 0) if it has none yet."""
+    bound = math.nan
+    with contextlib.suppress(Exception):  # some backends do not expose a bound
+        bound = obj.BestBound()
+    return max(bound, 0.0) if math.isfinite(bound) and abs(bound) < 1e19 else 0.0
 
 
 def _solve_block(

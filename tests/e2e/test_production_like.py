@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import psycopg
 import pytest
 import yaml
@@ -327,7 +328,7 @@ def test_state_lives_in_postgres_not_sqlite(deployment, master_data_run):
     assert stored == status
     finished = deployment.storage_scalar(
         "select count(*) from event_logs where run_id = %s and dagster_event_type = %s",
-        (run_id, f"RUN_{status}"),
+        (run_id, dg.DagsterEventType[f"RUN_{status}"].value),
     )
     assert finished == 1
     assert deployment.storage_scalar("select count(*) from instigators") >= 2  # sensors' state
@@ -391,7 +392,8 @@ def test_killed_code_server_fails_the_run_then_a_retry_recovers(deployment):
         on_timeout=deployment.logs,
     )
     assert alert["job_name"] == "refresh_master_data"
-    assert f"maximum runtime of {MAX_RUNTIME_SECONDS} seconds" in alert["error"]
+    assert alert["error"].startswith("This job is being forcibly marked as failed.")
+    assert alert["error"].endswith("Dagster will retry it automatically.")
     assert alert["url"] == f"http://127.0.0.1:{deployment.web_port}/runs/{run_id}"
     # Run retries (max_retries: 2) re-execute it from the failure on the restarted server.
     [retry] = wait_until(

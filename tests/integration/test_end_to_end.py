@@ -108,7 +108,9 @@ def test_safety_stock_is_non_negative(pipeline: PipelineRun):
     policies = pipeline.warehouse.read_sql("select * from planning.inventory_policy")
     assert len(policies) > 0
     assert (policies.safety_stock >= 0).all()
-    assert (policies.reorder_point >= policies.safety_stock - 1e-9).all()
+    trigger = policies.reorder_point.fillna(policies.order_up_to)
+    assert (trigger >= policies.safety_stock - 1e-9).all()
+    assert set(policies.policy_type) <= {"(s,Q)", "(s,S)", "(R,S)", "none"}
 
 
 def _fingerprint(warehouse: Warehouse) -> dict[str, tuple]:

@@ -1,0 +1,1813 @@
+"""Mapping without code: SAP-shaped exports with other file and column names, made into landing
+files.
+
+A YAML mapping (format: `config/mappings/README.md`) says, per SAP table, which source file
+feeds it and how each column is computed from a small, safe set of expressions: a source column,
+a constant, concat, a lookup into another file, a date parse, multiply, a unit conversion (T006 or
+explicit factors), a code table, the year of a date. Row filters, plant fan-out and defaults
+complete it. Nothing in the YAML is ever evaluated as code.
+
+The output is the canonical landing files the demo generator writes (`<TABLE>.csv`,
+`<TABLE>_<YYYYMMDD>.csv`, SE16N style), so the landing sensor, raw assets, quarantine and checks
+run unchanged on mapped data. A value that cannot be read as its column's type is written as it
+came, so the load quarantines its row with a reason; the report lists such rows beforehand, with
+their source file and line.
+
+Configuration errors raise `MappingError` naming the key path (`tables.VBAP.columns.KWMENG:
+unknown source column 'QTY' in salesOrderItem.csv`); data errors that no landing file can hold
+(an unknown unit, an unmapped code, a row without its partition date) name file, line and column.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import fnmatch
+import itertools
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from pipelines.demo.se16n import NO_DATE, file_pattern, format_column
+from pipelines.ingest.landing import landing_file_name
+from pipelines.ingest.reader import DATE_FORMATS, normalize_alpha, parse_sap_date, parse_sap_number
+from pipelines.ingest.specs import TABLE_SPECS, Column, TableSpec
+
+MAPPING_VERSION = 1
+SUMMARY_FILE = "_mapping_summary.json"
+OPERATIONS = ("const", "concat", "lookup", "date", "multiply", "convert", "code", "year")
+CONDITIONS = ("equals", "in", "not_in", "min", "max", "in_file")
+UNMAPPED_POLICIES = ("error", "keep", "empty")
+#: T006 columns a unit conversion reads.
+UNIT_TABLE_COLUMNS = ("MSEHI", "DIMID", "ZAEHL", "NENNR", "EXP10", "ADDKO")
+_DECIMALS = (".", ",")
+_THOUSANDS = ("", ".", ",", " ")
+_QUOTE_TRIGGERS = (";", '"', "\n", "\r")
+_EPOCH = date(1970, 1, 1)
+_MAX_LISTED = 5
+
+Kind = Literal["text", "number", "date"]
+
+
+class MappingError(ValueError):
+    """A mapping that cannot be applied; `where` is the YAML key path, or file and line."""
+
+    def __init__(self, where: str, message: str) -> None:
+        self.where = where
+        self.message = message
+        super().__init__(f"{where}: {message}")
+
+
+# -- the configuration -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceFormat:
+    """How a source file is written; `columns` names the fields of a file without header row."""
+
+    separator: str = ","
+    encoding: str = "utf-8-sig"
+    decimal: str = "."
+    thousands: str = ""
+    date_format: str = "ISO"
+    columns: tuple[str, ...] | None = None
+
+
+#: Text made by the mapping itself (constants, concat, numbers shown as text) reads this way.
+CANONICAL = SourceFormat()
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Constant:
+    value: Any
+    path: str
+
+
+@dataclass(frozen=True)
+class Concat:
+    parts: tuple[Expression, ...]
+    separator: str
+    path: str
+
+
+@dataclass(frozen=True)
+class LookupSpec:
+    """Rows of `file` whose `key` columns equal the `by` expressions of the row being mapped."""
+
+    file: str
+    key: tuple[str, ...]
+    by: tuple[Expression, ...]
+    where: tuple[Filter, ...]
+    path: str
+
+
+@dataclass(frozen=True)
+class Lookup:
+    spec: LookupSpec
+    value: Expression  # evaluated on the lookup file's rows
+    path: str
+
+
+@dataclass(frozen=True)
+class ParseDate:
+    operand: Expression
+    date_format: str | None
+    path: str
+
+
+@dataclass(frozen=True)
+class Multiply:
+    operand: Expression
+    by: Expression
+    path: str
+
+
+@dataclass(frozen=True)
+class Convert:
+    """A quantity in unit `unit`, converted to `to` by a T006-style table or by explicit factors."""
+
+    operand: Expression
+    unit: Expression
+    to: Expression | None
+    units_file: str | None
+    factors: Mapping[str, float] | None
+    path: str
+
+
+@dataclass(frozen=True)
+class CodeMap:
+    operand: Expression
+    name: str
+    table: Mapping[str, str | None]
+    unmapped: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Year:
+    operand: Expression
+    path: str
+
+
+Expression = (
+    SourceColumn | Constant | Concat | Lookup | ParseDate | Multiply | Convert | CodeMap | Year
+)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`source` or `target` column compared by one of CONDITIONS (`in_file`: (file, column))."""
+
+    side: Literal["source", "target"]
+    column: str
+    op: str
+    value: Any
+    path: str
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    filters: tuple[Filter, ...]
+    path: str
+
+
+Filter = Condition | AnyOf
+
+
+@dataclass(frozen=True)
+class TablePart:
+    """One block of a table's mapping: a source (file glob or inline rows) and its columns."""
+
+    table: str
+    path: str
+    source: str | None
+    rows: tuple[Mapping[str, Any], ...] | None
+    columns: Mapping[str, Expression]
+    defaults: Mapping[str, Any]
+    for_each: Mapping[str, tuple[Any, ...]]
+    where: tuple[Filter, ...]
+
+    @property
+    def spec(self) -> TableSpec:
+        return TABLE_SPECS[self.table]
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    name: str
+    description: str
+    format: SourceFormat
+    files: Mapping[str, SourceFormat]
+    defaults: Mapping[str, Any]
+    window: tuple[date, date] | None
+    tables: Mapping[str, tuple[TablePart, ...]]
+
+
+# -- parsing the YAML --------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe loading that refuses a key given twice (YAML would silently keep the last one)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise MappingError(
+                f"line {line}", f"key {key!r} given twice (first on line {seen[key]})"
+            )
+        seen[key] = line
+    return loader.construct_mapping(node, deep=True)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
+)
+
+
+def load_mapping(path: str | Path) -> MappingConfig:
+    """Read and validate a mapping file (structure only; `check_mapping` checks the sources)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MappingError(str(path), f"cannot read the mapping: {exc.strerror}") from None
+    try:
+        document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except MappingError as exc:
+        raise MappingError(f"{path}, {exc.where}", exc.message) from None
+    except yaml.YAMLError as exc:
+        raise MappingError(str(path), f"not valid YAML: {exc}") from None
+    return parse_mapping(document, name=path.name)
+
+
+def _at(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def _kind_of(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _mapping(value: Any, path: str) -> dict:
+    if not isinstance(value, dict):
+        raise MappingError(path, f"expected a mapping, got {_kind_of(value)}")
+    return value
+
+
+def _list(value: Any, path: str) -> list:
+    if not isinstance(value, list):
+        raise MappingError(path, f"expected a list, got {_kind_of(value)}")
+    return value
+
+
+def _keys(value: dict, path: str, allowed: Iterable[str], required: Iterable[str] = ()) -> None:
+    allowed = tuple(allowed)
+    for key in value:
+        if key not in allowed:
+            raise MappingError(
+                _at(path, str(key)), f"unknown key; expected one of {', '.join(allowed)}"
+            )
+    for key in required:
+        if key not in value:
+            raise MappingError(path, f"missing key {key!r}")
+
+
+def _text(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise MappingError(path, f"expected non-empty text, got {_kind_of(value)}")
+    return value
+
+
+def _scalar(value: Any, path: str) -> Any:
+    """A constant: text, number or date. YAML reads yes/no/on/off as booleans: refuse those."""
+    if isinstance(value, bool):
+        raise MappingError(
+            path, f"got the boolean {value}; YAML reads yes/no/on/off/true/false so: quote it"
+        )
+    if isinstance(value, datetime):
+        return value.date()
+    if value is None or isinstance(value, str | int | float | date):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise MappingError(path, f"expected a finite number, got {value}")
+        return value
+    raise MappingError(path, f"expected text, a number or a date, got {_kind_of(value)}")
+
+
+def _code_text(value: Any, path: str) -> str:
+    """Code-table keys and values compare as text (`1` in YAML means the code '1')."""
+    value = _scalar(value, path)
+    if value is None:
+        raise MappingError(path, "a code cannot be empty")
+    return _scalar_text(value)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _date_value(value: Any, path: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise MappingError(path, f"expected a date (YYYY-MM-DD), got {value!r}")
+
+
+def _file_pattern(value: Any, path: str) -> str:
+    pattern = _text(value, path)
+    parts = PurePosixPath(pattern.replace("\\", "/")).parts
+    if pattern.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+        raise MappingError(
+            path, f"{pattern!r} must be a file name or glob inside the source folder"
+        )
+    return pattern
+
+
+def _format(value: Any, path: str, base: SourceFormat, allow_columns: bool) -> SourceFormat:
+    data = _mapping(value, path)
+    keys = ["separator", "encoding", "decimal", "thousands", "date_format"]
+    _keys(data, path, [*keys, "columns"] if allow_columns else keys)
+    fields = {
+        "separator": base.separator,
+        "encoding": base.encoding,
+        "decimal": base.decimal,
+        "thousands": base.thousands,
+        "date_format": base.date_format,
+        "columns": None,
+    }
+    if "separator" in data:
+        separator = data["separator"]
+        if separator == "tab":
+            separator = "\t"
+        if not isinstance(separator, str) or len(separator) != 1 or separator in '"\r\n':
+            raise MappingError(
+                _at(path, "separator"), f"expected one character or 'tab', got {separator!r}"
+            )
+        fields["separator"] = separator
+    if "encoding" in data:
+        encoding = _text(data["encoding"], _at(path, "encoding"))
+        try:
+            "".encode(encoding)
+        except LookupError:
+            raise MappingError(_at(path, "encoding"), f"unknown encoding {encoding!r}") from None
+        fields["encoding"] = encoding
+    for key, allowed in (
+        ("decimal", _DECIMALS),
+        ("thousands", _THOUSANDS),
+        ("date_format", DATE_FORMATS),
+    ):
+        if key in data:
+            if data[key] not in allowed:
+                raise MappingError(
+                    _at(path, key), f"expected one of {list(allowed)}, got {data[key]!r}"
+                )
+            fields[key] = data[key]
+    if fields["decimal"] == fields["thousands"]:
+        raise MappingError(path, f"decimal and thousands are both {fields['decimal']!r}")
+    if "columns" in data:
+        names = [
+            _text(name, _at(_at(path, "columns"), i))
+            for i, name in enumerate(_list(data["columns"], _at(path, "columns")))
+        ]
+        _no_duplicates(names, _at(path, "columns"))
+        fields["columns"] = tuple(names)
+    return SourceFormat(**fields)
+
+
+def _no_duplicates(names: Sequence[str], where: str) -> None:
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise MappingError(where, f"column {name!r} appears twice")
+        seen.add(name)
+
+
+@dataclass
+class _Named:
+    """The shared code tables and lookups, resolved where they are used."""
+
+    codes: dict[str, dict[str, str | None]]
+    lookups: dict[str, Any]  # raw YAML of each named lookup, parsed in the context that uses it
+
+
+def parse_mapping(document: Any, name: str = "<mapping>") -> MappingConfig:
+    """Validate a loaded YAML document and build the mapping; errors name the key path."""
+    top = _mapping(document, "(top level)")
+    _keys(
+        top,
+        "",
+        [
+            "version",
+            "description",
+            "format",
+            "files",
+            "codes",
+            "lookups",
+            "defaults",
+            "window",
+            "tables",
+        ],
+        required=["version", "tables"],
+    )
+    if top["version"] != MAPPING_VERSION:
+        raise MappingError("version", f"expected {MAPPING_VERSION}, got {top['version']!r}")
+    description = top.get("description") or ""
+    if not isinstance(description, str):
+        raise MappingError("description", f"expected text, got {_kind_of(description)}")
+    base = _format(top.get("format", {}), "format", CANONICAL, allow_columns=False)
+    files = {
+        _file_pattern(pattern, _at("files", str(pattern))): _format(
+            value, _at("files", str(pattern)), base, allow_columns=True
+        )
+        for pattern, value in _mapping(top.get("files", {}), "files").items()
+    }
+    codes = {}
+    for code_name, table in _mapping(top.get("codes", {}), "codes").items():
+        codes[str(code_name)] = _code_table(table, _at("codes", str(code_name)))
+    named = _Named(codes, dict(_mapping(top.get("lookups", {}), "lookups")))
+    for lookup_name, raw in named.lookups.items():
+        _lookup_spec(raw, _at("lookups", str(lookup_name)), named)  # validate even if unused
+    defaults = _defaults(top.get("defaults", {}), "defaults", table=None)
+    window = None
+    if "window" in top:
+        data = _mapping(top["window"], "window")
+        _keys(data, "window", ["from", "to"], required=["from", "to"])
+        window = (
+            _date_value(data["from"], "window.from"),
+            _date_value(data["to"], "window.to"),
+        )
+        if window[0] > window[1]:
+            raise MappingError("window", f"from {window[0]} is after to {window[1]}")
+    tables: dict[str, tuple[TablePart, ...]] = {}
+    for table, value in _mapping(top["tables"], "tables").items():
+        path = _at("tables", str(table))
+        if table not in TABLE_SPECS:
+            raise MappingError(
+                path, f"unknown SAP table; known tables: {', '.join(sorted(TABLE_SPECS))}"
+            )
+        blocks = [(path, value)]
+        if isinstance(value, list):
+            if not value:
+                raise MappingError(path, "an empty list maps nothing")
+            blocks = [(_at(path, i), block) for i, block in enumerate(value)]
+        tables[table] = tuple(_part(table, p, block, named, defaults) for p, block in blocks)
+    if not tables:
+        raise MappingError("tables", "maps no table")
+    return MappingConfig(name, description, base, files, defaults, window, tables)
+
+
+def _code_table(value: Any, path: str) -> dict[str, str | None]:
+    table = {}
+    for key, target in _mapping(value, path).items():
+        where = _at(path, str(key))
+        table[_code_text(key, where)] = None if target is None else _code_text(target, where)
+    return table
+
+
+def _defaults(value: Any, path: str, table: str | None) -> dict[str, Any]:
+    defaults = {}
+    for column, default in _mapping(value, path).items():
+        where = _at(path, str(column))
+        if table is None:
+            if not any(str(column) in spec.column_names for spec in TABLE_SPECS.values()):
+                raise MappingError(where, f"no SAP table has a column {column!r}")
+        else:
+            _target_column(table, column, where)
+        if default is None:
+            raise MappingError(where, "a default cannot be empty")
+        defaults[str(column)] = _scalar(default, where)
+    return defaults
+
+
+def _target_column(table: str, column: Any, path: str) -> Column:
+    spec = TABLE_SPECS[table]
+    if column not in spec.column_names:
+        raise MappingError(
+            path, f"{table} has no column {column!r}; columns: {', '.join(spec.column_names)}"
+        )
+    return spec.column(column)
+
+
+def _part(
+    table: str, path: str, value: Any, named: _Named, global_defaults: Mapping[str, Any]
+) -> TablePart:
+    data = _mapping(value, path)
+    _keys(data, path, ["source", "rows", "columns", "defaults", "for_each", "where"])
+    if ("source" in data) == ("rows" in data):
+        raise MappingError(path, "give exactly one of 'source' (a file glob) and 'rows'")
+    source, rows = None, None
+    columns: dict[str, Expression] = {}
+    if "source" in data:
+        source = _file_pattern(data["source"], _at(path, "source"))
+        for column, expr in _mapping(data.get("columns", {}), _at(path, "columns")).items():
+            where = _at(_at(path, "columns"), str(column))
+            _target_column(table, column, where)
+            columns[str(column)] = _expression(expr, where, named)
+    else:
+        if "columns" in data:
+            raise MappingError(_at(path, "columns"), "inline rows name their columns themselves")
+        rows = []
+        for i, row in enumerate(_list(data["rows"], _at(path, "rows"))):
+            where = _at(_at(path, "rows"), i)
+            checked = {}
+            for column, cell in _mapping(row, where).items():
+                _target_column(table, column, _at(where, str(column)))
+                checked[str(column)] = _scalar(cell, _at(where, str(column)))
+            rows.append(checked)
+        if not rows:
+            raise MappingError(_at(path, "rows"), "no rows given")
+        for name in sorted({name for row in rows for name in row}):
+            columns[name] = SourceColumn(name, _at(_at(path, "rows"), name))
+        rows = tuple(rows)
+    defaults = _defaults(data.get("defaults", {}), _at(path, "defaults"), table)
+    for_each = {}
+    for column, values in _mapping(data.get("for_each", {}), _at(path, "for_each")).items():
+        where = _at(_at(path, "for_each"), str(column))
+        _target_column(table, column, where)
+        if column in columns:
+            raise MappingError(where, "is also mapped in 'columns'; keep one")
+        items = _list(values, where)
+        if not items:
+            raise MappingError(where, "needs at least one value")
+        for_each[str(column)] = tuple(_scalar(v, _at(where, i)) for i, v in enumerate(items))
+    filters = tuple(
+        _filter(f, _at(_at(path, "where"), i), table, named)
+        for i, f in enumerate(_list(data.get("where", []), _at(path, "where")))
+    )
+    for flt in filters:
+        for column, where in _target_references(flt):
+            if column not in columns:
+                raise MappingError(where, f"{column} is not mapped in 'columns' of this block")
+    spec = TABLE_SPECS[table]
+    for col in spec.columns:
+        if not col.required:
+            continue
+        if col.name in columns or col.name in for_each:
+            continue
+        if col.name in defaults or col.name in global_defaults:
+            continue
+        raise MappingError(
+            _at(_at(path, "columns"), col.name), "required column has no mapping and no default"
+        )
+    return TablePart(table, path, source, rows, columns, defaults, for_each, filters)
+
+
+def _target_references(flt: Filter) -> list[tuple[str, str]]:
+    if isinstance(flt, AnyOf):
+        return [ref for inner in flt.filters for ref in _target_references(inner)]
+    return [(flt.column, _at(flt.path, "target"))] if flt.side == "target" else []
+
+
+def _expression(value: Any, path: str, named: _Named) -> Expression:
+    if isinstance(value, str):
+        return SourceColumn(_text(value, path), path)
+    if not isinstance(value, dict):
+        raise MappingError(
+            path,
+            f"expected a source column name or an operation ({', '.join(OPERATIONS)}), got "
+            f"{_kind_of(value)}; write constants as {{const: ...}}",
+        )
+    ops = [key for key in value if key in OPERATIONS]
+    if len(ops) != 1:
+        found = f"got {', '.join(map(str, ops))}" if ops else f"got keys {list(value)}"
+        raise MappingError(
+            path, f"expected exactly one operation of {', '.join(OPERATIONS)}; {found}"
+        )
+    op = ops[0]
+    where = _at(path, op)
+    arg = value[op]
+    if op == "const":
+        _keys(value, path, ["const"])
+        return Constant(_scalar(arg, where), path)
+    if op == "concat":
+        _keys(value, path, ["concat", "sep"])
+        parts = tuple(_expression(p, _at(where, i), named) for i, p in enumerate(_list(arg, where)))
+        if not parts:
+            raise MappingError(where, "needs at least one part")
+        sep = value.get("sep", "")
+        if not isinstance(sep, str):
+            raise MappingError(_at(path, "sep"), f"expected text, got {_kind_of(sep)}")
+        return Concat(parts, sep, path)
+    if op == "lookup":
+        _keys(value, path, ["lookup", "value"], required=["value"])
+        if isinstance(arg, str):
+            if arg not in named.lookups:
+                known = ", ".join(map(str, named.lookups)) or "none"
+                raise MappingError(where, f"unknown lookup {arg!r}; defined lookups: {known}")
+            spec = _lookup_spec(named.lookups[arg], _at("lookups", arg), named)
+        else:
+            spec = _lookup_spec(arg, where, named)
+        return Lookup(spec, _expression(value["value"], _at(path, "value"), named), path)
+    if op == "date":
+        _keys(value, path, ["date", "format"])
+        date_format = value.get("format")
+        if date_format is not None and date_format not in DATE_FORMATS:
+            raise MappingError(
+                _at(path, "format"), f"expected one of {list(DATE_FORMATS)}, got {date_format!r}"
+            )
+        return ParseDate(_expression(arg, where, named), date_format, path)
+    if op == "multiply":
+        _keys(value, path, ["multiply", "by"], required=["by"])
+        by = value["by"]
+        factor = (
+            Constant(_scalar(by, _at(path, "by")), _at(path, "by"))
+            if isinstance(by, int | float) and not isinstance(by, bool)
+            else _expression(by, _at(path, "by"), named)
+        )
+        return Multiply(_expression(arg, where, named), factor, path)
+    if op == "convert":
+        _keys(value, path, ["convert", "from", "to", "units", "factors"], required=["from"])
+        if ("units" in value) == ("factors" in value):
+            raise MappingError(path, "give exactly one of 'units' (a T006 file) and 'factors'")
+        to, units_file, factors = None, None, None
+        if "units" in value:
+            if "to" not in value:
+                raise MappingError(path, "missing key 'to' (the unit to convert to)")
+            units_file = _file_pattern(value["units"], _at(path, "units"))
+            to = _expression(value["to"], _at(path, "to"), named)
+        else:
+            if "to" in value:
+                raise MappingError(
+                    _at(path, "to"), "explicit factors already convert to one unit: drop 'to'"
+                )
+            factors = {}
+            for unit, factor in _mapping(value["factors"], _at(path, "factors")).items():
+                at = _at(_at(path, "factors"), str(unit))
+                if isinstance(factor, bool) or not isinstance(factor, int | float):
+                    raise MappingError(at, f"expected a number, got {_kind_of(factor)}")
+                factors[_code_text(unit, at)] = float(factor)
+        unit = _expression(value["from"], _at(path, "from"), named)
+        return Convert(_expression(arg, where, named), unit, to, units_file, factors, path)
+    if op == "code":
+        _keys(value, path, ["code", "map", "unmapped"], required=["map"])
+        table = value["map"]
+        if isinstance(table, str):
+            if table not in named.codes:
+                known = ", ".join(named.codes) or "none"
+                raise MappingError(
+                    _at(path, "map"), f"unknown code table {table!r}; defined in codes: {known}"
+                )
+            name, codes = table, named.codes[table]
+        else:
+            name, codes = "inline", _code_table(table, _at(path, "map"))
+        unmapped = value.get("unmapped", "error")
+        if unmapped not in UNMAPPED_POLICIES:
+            raise MappingError(
+                _at(path, "unmapped"),
+                f"expected one of {list(UNMAPPED_POLICIES)}, got {unmapped!r}",
+            )
+        return CodeMap(_expression(arg, where, named), name, codes, unmapped, path)
+    _keys(value, path, ["year"])
+    return Year(_expression(arg, where, named), path)
+
+
+def _lookup_spec(value: Any, path: str, named: _Named) -> LookupSpec:
+    data = _mapping(value, path)
+    _keys(data, path, ["file", "key", "by", "where"], required=["file", "key", "by"])
+    keys = data["key"] if isinstance(data["key"], list) else [data["key"]]
+    by = data["by"] if isinstance(data["by"], list) else [data["by"]]
+    key = tuple(_text(k, _at(_at(path, "key"), i)) for i, k in enumerate(keys))
+    if len(key) != len(by):
+        raise MappingError(path, f"'key' has {len(key)} columns but 'by' has {len(by)} values")
+    return LookupSpec(
+        _file_pattern(data["file"], _at(path, "file")),
+        key,
+        tuple(_expression(b, _at(_at(path, "by"), i), named) for i, b in enumerate(by)),
+        tuple(
+            _filter(f, _at(_at(path, "where"), i), None, named)
+            for i, f in enumerate(_list(data.get("where", []), _at(path, "where")))
+        ),
+        path,
+    )
+
+
+def _filter(value: Any, path: str, table: str | None, named: _Named) -> Filter:
+    data = _mapping(value, path)
+    if "any" in data:
+        _keys(data, path, ["any"])
+        items = _list(data["any"], _at(path, "any"))
+        if not items:
+            raise MappingError(_at(path, "any"), "needs at least one condition")
+        return AnyOf(
+            tuple(_filter(f, _at(_at(path, "any"), i), table, named) for i, f in enumerate(items)),
+            path,
+        )
+    _keys(data, path, ["source", "target", *CONDITIONS])
+    sides = [side for side in ("source", "target") if side in data]
+    if len(sides) != 1:
+        raise MappingError(path, "name exactly one of 'source' (a source column) and 'target'")
+    side = sides[0]
+    column = _text(data[side], _at(path, side))
+    if side == "target":
+        if table is None:
+            raise MappingError(_at(path, side), "a lookup's filter can only use source columns")
+        _target_column(table, column, _at(path, side))
+    ops = [key for key in CONDITIONS if key in data]
+    if len(ops) != 1:
+        raise MappingError(path, f"expected exactly one condition of {', '.join(CONDITIONS)}")
+    op = ops[0]
+    where = _at(path, op)
+    arg = data[op]
+    if op == "in_file":
+        spec = _mapping(arg, where)
+        _keys(spec, where, ["file", "column"], required=["file", "column"])
+        arg = (_file_pattern(spec["file"], _at(where, "file")), _text(spec["column"], where))
+    elif op in ("in", "not_in"):
+        items = [_scalar(v, _at(where, i)) for i, v in enumerate(_list(arg, where))]
+        if not items or any(v is None for v in items):
+            raise MappingError(where, "needs one or more non-empty values")
+        if len({_comparison_kind(v) for v in items}) > 1:
+            raise MappingError(where, "values must all be text, all numbers or all dates")
+        arg = tuple(items)
+    else:
+        arg = _scalar(arg, where)
+        if arg is None:
+            raise MappingError(where, "needs a value")
+    return Condition(side, column, op, arg, path)
+
+
+def _comparison_kind(value: Any) -> Kind:
+    if isinstance(value, date):
+        return "date"
+    if isinstance(value, int | float):
+        return "number"
+    return "text"
+
+
+# -- reading sources ---------------------------------------------------------------------------
+
+
+@dataclass
+class SourceFrame:
+    """One source (every file of a glob): cells as text, None when empty, with their origin."""
+
+    name: str
+    fmt: SourceFormat
+    data: pd.DataFrame
+    files: np.ndarray  # file name of each row
+    lines: np.ndarray  # physical line of each row (1-based; the header is line 1)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def origin(self, row: int) -> str:
+        if self.lines[row] <= 0:
+            return f"{self.files[row]}[{-self.lines[row]}]"
+        return f"{self.files[row]} line {self.lines[row]}"
+
+    def take(self, rows: np.ndarray) -> SourceFrame:
+        return SourceFrame(
+            self.name,
+            self.fmt,
+            self.data.iloc[rows].reset_index(drop=True),
+            self.files[rows],
+            self.lines[rows],
+        )
+
+    def column(self, name: str, path: str) -> Values:
+        if name not in self.data.columns:
+            raise MappingError(path, _unknown_column(name, self))
+        return Values("text", self.data[name], self.fmt)
+
+
+def _unknown_column(name: str, frame: SourceFrame) -> str:
+    columns = list(frame.data.columns)
+    close = difflib.get_close_matches(name, columns, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; columns: {', '.join(columns[:30])}"
+    return f"unknown source column {name!r} in {frame.name}{hint}"
+
+
+def read_source_file(path: Path, fmt: SourceFormat) -> SourceFrame:
+    """Read one delimited file as text cells; a malformed record is an error naming its line."""
+    names: list[str] | None = list(fmt.columns) if fmt.columns else None
+    cells: list[list[str]] = []
+    lines: list[int] = []
+    try:
+        with path.open(encoding=fmt.encoding, newline="") as handle:
+            reader = csv.reader(handle, delimiter=fmt.separator, strict=True)
+            previous = 0
+            for record in reader:
+                line, previous = previous + 1, reader.line_num
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    continue
+                if names is None:
+                    names = [name.replace("\ufeff", "").strip() for name in record]
+                    _no_duplicates(names, f"{path.name} line {line} (header)")
+                    continue
+                if len(record) != len(names):
+                    raise MappingError(
+                        f"{path.name} line {line}",
+                        f"{len(record)} fields, expected {len(names)} "
+                        f"(separator {fmt.separator!r})",
+                    )
+                cells.append(record)
+                lines.append(line)
+    except UnicodeDecodeError as exc:
+        raise MappingError(path.name, f"cannot be read as {fmt.encoding}: {exc.reason}") from None
+    except csv.Error as exc:
+        raise MappingError(f"{path.name} line {previous + 1}", f"malformed record: {exc}") from None
+    if names is None:
+        raise MappingError(path.name, "is empty: no header row")
+    columns = list(zip(*cells, strict=True)) if cells else [()] * len(names)
+    data = pd.DataFrame(
+        {name: _cells(values) for name, values in zip(names, columns, strict=True)},
+        index=pd.RangeIndex(len(cells)),
+    )
+    files = np.full(len(cells), path.name, dtype=object)
+    return SourceFrame(path.name, fmt, data, files, np.asarray(lines, dtype=np.int64))
+
+
+def _cells(values: Sequence[str]) -> pd.Series:
+    stripped = [value.strip() for value in values]
+    return pd.Series([value or None for value in stripped], dtype=object)
+
+
+class Sources:
+    """The source files of a mapping, each read once, by glob, in the format `files` gives it."""
+
+    def __init__(self, config: MappingConfig, source_dir: str | Path) -> None:
+        self.config = config
+        self.source_dir = Path(source_dir)
+        if not self.source_dir.is_dir():
+            raise MappingError("--source", f"{self.source_dir} is not a folder")
+        self._frames: dict[str, SourceFrame] = {}
+
+    def format_of(self, file_name: str) -> SourceFormat:
+        for pattern, fmt in self.config.files.items():
+            if fnmatch.fnmatchcase(file_name, pattern):
+                return fmt
+        return self.config.format
+
+    def frame(self, pattern: str, path: str) -> SourceFrame:
+        if pattern not in self._frames:
+            self._frames[pattern] = self._read(pattern, path)
+        return self._frames[pattern]
+
+    def _read(self, pattern: str, path: str) -> SourceFrame:
+        files = sorted(p for p in self.source_dir.glob(pattern) if p.is_file())
+        if not files:
+            raise MappingError(path, f"no file matches {pattern!r} in {self.source_dir}")
+        frames = [read_source_file(file, self.format_of(file.name)) for file in files]
+        first = frames[0]
+        for other in frames[1:]:
+            if other.fmt != first.fmt:
+                raise MappingError(
+                    path, f"{first.name} and {other.name} match {pattern!r} but differ in format"
+                )
+            if list(other.data.columns) != list(first.data.columns):
+                raise MappingError(
+                    path, f"{first.name} and {other.name} match {pattern!r} but differ in columns"
+                )
+        if len(frames) == 1:
+            return SourceFrame(pattern, first.fmt, first.data, first.files, first.lines)
+        return SourceFrame(
+            pattern,
+            first.fmt,
+            pd.concat([f.data for f in frames], ignore_index=True),
+            np.concatenate([f.files for f in frames]),
+            np.concatenate([f.lines for f in frames]),
+        )
+
+
+def _inline_frame(part: TablePart) -> SourceFrame:
+    assert part.rows is not None
+    names = sorted({name for row in part.rows for name in row})
+    data = pd.DataFrame(
+        {
+            name: pd.Series(
+                [None if row.get(name) is None else _scalar_text(row[name]) for row in part.rows],
+                dtype=object,
+            )
+            for name in names
+        }
+    )
+    where = _at(part.path, "rows")
+    files = np.full(len(part.rows), where, dtype=object)
+    return SourceFrame(where, CANONICAL, data, files, -np.arange(len(part.rows), dtype=np.int64))
+
+
+# -- checking a mapping against its sources ------------------------------------------------------
+
+
+def check_mapping(config: MappingConfig, sources: Sources) -> None:
+    """Every file exists and every column a mapping names is in its file (key path errors)."""
+    for parts in config.tables.values():
+        for part in parts:
+            if part.source is None:
+                continue
+            frame = sources.frame(part.source, _at(part.path, "source"))
+            for expr in part.columns.values():
+                _check_expression(expr, frame, sources)
+            for flt in part.where:
+                _check_filter(flt, frame, sources)
+
+
+def _require_column(frame: SourceFrame, name: str, path: str) -> None:
+    if name not in frame.data.columns:
+        raise MappingError(path, _unknown_column(name, frame))
+
+
+def _check_expression(expr: Expression, frame: SourceFrame, sources: Sources) -> None:
+    if isinstance(expr, SourceColumn):
+        _require_column(frame, expr.name, expr.path)
+    elif isinstance(expr, Concat):
+        for part in expr.parts:
+            _check_expression(part, frame, sources)
+    elif isinstance(expr, Lookup):
+        other = sources.frame(expr.spec.file, _at(expr.spec.path, "file"))
+        for key in expr.spec.key:
+            _require_column(other, key, _at(expr.spec.path, "key"))
+        for by in expr.spec.by:
+            _check_expression(by, frame, sources)
+        for flt in expr.spec.where:
+            _check_filter(flt, other, sources)
+        _check_expression(expr.value, other, sources)
+    elif isinstance(expr, Multiply):
+        _check_expression(expr.operand, frame, sources)
+        _check_expression(expr.by, frame, sources)
+    elif isinstance(expr, Convert):
+        _check_expression(expr.operand, frame, sources)
+        _check_expression(expr.unit, frame, sources)
+        if expr.to is not None:
+            _check_expression(expr.to, frame, sources)
+        if expr.units_file is not None:
+            units = sources.frame(expr.units_file, _at(expr.path, "units"))
+            missing = [c for c in UNIT_TABLE_COLUMNS if c not in units.data.columns]
+            if missing:
+                raise MappingError(
+                    _at(expr.path, "units"),
+                    f"{units.name} lacks the T006 columns {missing} (name them in files.columns)",
+                )
+    elif isinstance(expr, ParseDate | CodeMap | Year):
+        _check_expression(expr.operand, frame, sources)
+
+
+def _check_filter(flt: Filter, frame: SourceFrame, sources: Sources) -> None:
+    if isinstance(flt, AnyOf):
+        for inner in flt.filters:
+            _check_filter(inner, frame, sources)
+        return
+    if flt.side == "source":
+        _require_column(frame, flt.column, _at(flt.path, "source"))
+    if flt.op == "in_file":
+        file, column = flt.value
+        other = sources.frame(file, _at(_at(flt.path, "in_file"), "file"))
+        _require_column(other, column, _at(_at(flt.path, "in_file"), "column"))
+
+
+# -- evaluating expressions --------------------------------------------------------------------
+
+
+@dataclass
+class Values:
+    """An expression's result: text (read by `fmt` when a number or date is needed), numbers
+    (float64) or dates (datetime64), and the source text of values that failed to convert."""
+
+    kind: Kind
+    data: pd.Series
+    fmt: SourceFormat = CANONICAL
+    bad: pd.Series | None = None
+
+    def take(self, rows: np.ndarray) -> Values:
+        """Values at `rows`; -1 gives an empty value."""
+        bad = None if self.bad is None else _take(self.bad, rows, "text")
+        return Values(self.kind, _take(self.data, rows, self.kind), self.fmt, bad)
+
+
+def _take(series: pd.Series, rows: np.ndarray, kind: Kind) -> pd.Series:
+    missing = rows < 0
+    if len(series) == 0:
+        return _empty(kind, len(rows))
+    picked = series.iloc[np.where(missing, 0, rows)].reset_index(drop=True)
+    if not missing.any():
+        return picked
+    if picked.dtype == object:
+        return picked.where(pd.Series(~missing), None)
+    return picked.mask(pd.Series(missing))
+
+
+def _empty(kind: Kind, n: int) -> pd.Series:
+    if kind == "number":
+        return pd.Series(np.full(n, np.nan))
+    if kind == "date":
+        return pd.Series(np.full(n, np.datetime64("NaT", "ns")))
+    return pd.Series([None] * n, dtype=object)
+
+
+def _merge_bad(*bads: pd.Series | None) -> pd.Series | None:
+    present = [b for b in bads if b is not None]
+    if not present:
+        return None
+    merged = present[0]
+    for other in present[1:]:
+        merged = merged.where(merged.notna(), other)
+    return merged if merged.notna().any() else None
+
+
+@dataclass
+class _Context:
+    frame: SourceFrame
+    sources: Sources | None
+
+    def origin(self, row: int) -> str:
+        return self.frame.origin(row)
+
+
+def _broadcast(value: Any, n: int) -> Values:
+    if value is None:
+        return Values("text", _empty("text", n))
+    if isinstance(value, date):
+        return Values("date", pd.Series(np.full(n, np.datetime64(value, "ns"))))
+    if isinstance(value, int | float):
+        return Values("number", pd.Series(np.full(n, float(value))))
+    return Values("text", pd.Series([value] * n, dtype=object))
+
+
+def evaluate(expr: Expression, ctx: _Context) -> Values:
+    """The values of an expression for every row of the context's frame."""
+    n = len(ctx.frame)
+    if isinstance(expr, SourceColumn):
+        return ctx.frame.column(expr.name, expr.path)
+    if isinstance(expr, Constant):
+        return _broadcast(expr.value, n)
+    if isinstance(expr, Concat):
+        parts = [as_text(evaluate(p, ctx), p.path) for p in expr.parts]
+        present = np.zeros(n, dtype=bool)
+        joined = pd.Series([""] * n, dtype=object)
+        for i, part in enumerate(parts):
+            if i:
+                joined = joined + expr.separator
+            present |= part.data.notna().to_numpy()
+            joined = joined + part.data.fillna("")
+        joined = joined.where(pd.Series(present), None)
+        return Values("text", joined, CANONICAL, _merge_bad(*(p.bad for p in parts)))
+    if isinstance(expr, Lookup):
+        return _lookup(expr, ctx)
+    if isinstance(expr, ParseDate):
+        return as_date(evaluate(expr.operand, ctx), expr.path, ctx, expr.date_format)
+    if isinstance(expr, Multiply):
+        left = as_number(evaluate(expr.operand, ctx), expr.path, ctx)
+        right = as_number(evaluate(expr.by, ctx), _at(expr.path, "by"), ctx)
+        return Values("number", left.data * right.data, CANONICAL, _merge_bad(left.bad, right.bad))
+    if isinstance(expr, Convert):
+        return _convert(expr, ctx)
+    if isinstance(expr, CodeMap):
+        return _code(expr, ctx)
+    dates = as_date(evaluate(expr.operand, ctx), expr.path, ctx)
+    return Values("number", dates.data.dt.year.astype(float), CANONICAL, dates.bad)
+
+
+def as_text(values: Values, path: str) -> Values:
+    """Numbers as plain text (`12`, `0.5`), dates as ISO; text unchanged."""
+    if values.kind == "text":
+        return values
+    if values.kind == "number":
+        text = [None if math.isnan(v) else _scalar_text(float(v)) for v in values.data]
+    else:
+        text = [None if pd.isna(v) else v.date().isoformat() for v in values.data]
+    return Values("text", pd.Series(text, dtype=object), CANONICAL, values.bad)
+
+
+def as_number(values: Values, path: str, ctx: _Context) -> Values:
+    if values.kind == "number":
+        return values
+    if values.kind == "date":
+        raise MappingError(path, "a date cannot be used as a number")
+    numbers, invalid = parse_sap_number(
+        values.data.astype(object), values.fmt.decimal, values.fmt.thousands
+    )
+    bad = values.data.where(invalid, None) if invalid.any() else None
+    return Values("number", numbers.reset_index(drop=True), CANONICAL, _merge_bad(values.bad, bad))
+
+
+def as_date(values: Values, path: str, ctx: _Context, date_format: str | None = None) -> Values:
+    if values.kind == "date":
+        return values
+    if values.kind == "number":
+        raise MappingError(path, "a number cannot be used as a date")
+    dates, invalid = parse_sap_date(
+        values.data.astype(object), date_format or values.fmt.date_format
+    )
+    bad = values.data.where(invalid, None) if invalid.any() else None
+    return Values("date", dates.reset_index(drop=True), CANONICAL, _merge_bad(values.bad, bad))
+
+
+def _lookup(expr: Lookup, ctx: _Context) -> Values:
+    spec = expr.spec
+    if ctx.sources is None:
+        raise MappingError(expr.path, "lookups need source files")
+    other = ctx.sources.frame(spec.file, _at(spec.path, "file"))
+    if spec.where:
+        other = other.take(np.flatnonzero(_filter_mask(spec.where, _Context(other, ctx.sources))))
+    keys = [other.column(k, _at(spec.path, "key")).data for k in spec.key]
+    complete = np.logical_and.reduce([k.notna().to_numpy() for k in keys])
+    rows = np.flatnonzero(complete)
+    index = _key_index([k.iloc[rows] for k in keys])
+    duplicated = index.duplicated(keep="first")
+    if duplicated.any():
+        value = index[np.flatnonzero(duplicated)[0]]
+        first, second = rows[np.flatnonzero(index == value)[:2]]
+        raise MappingError(
+            spec.path,
+            f"key {', '.join(spec.key)} = {value!r} is not unique in {other.name} "
+            f"({other.origin(first)} and {other.origin(second)})",
+        )
+    by = [as_text(evaluate(b, ctx), b.path).data for b in spec.by]
+    wanted = _key_index(by)
+    found = index.get_indexer(wanted)
+    found = np.where(found >= 0, rows[np.maximum(found, 0)], -1)
+    incomplete = ~np.logical_and.reduce([b.notna().to_numpy() for b in by])
+    found[incomplete] = -1
+    value = evaluate(expr.value, _Context(other, ctx.sources))
+    return value.take(found)
+
+
+def _key_index(columns: Sequence[pd.Series]) -> pd.Index:
+    arrays = [np.asarray(c, dtype=object) for c in columns]
+    if len(arrays) == 1:
+        return pd.Index(arrays[0], dtype=object)
+    return pd.MultiIndex.from_arrays(arrays)
+
+
+def _convert(expr: Convert, ctx: _Context) -> Values:
+    quantity = as_number(evaluate(expr.operand, ctx), expr.path, ctx)
+    units = as_text(evaluate(expr.unit, ctx), _at(expr.path, "from")).data
+    needed = quantity.data.notna().to_numpy()
+    if expr.factors is not None:
+        factor = _unit_factors(units, needed, expr.factors, "factors", expr.path, ctx)
+    else:
+        assert expr.to is not None and expr.units_file is not None and ctx.sources is not None
+        table = _unit_table(ctx.sources.frame(expr.units_file, _at(expr.path, "units")), expr)
+        target = as_text(evaluate(expr.to, ctx), _at(expr.path, "to")).data
+        scale = {unit: ratio for unit, (_, ratio) in table.items()}
+        from_factor = _unit_factors(units, needed, scale, expr.units_file, expr.path, ctx)
+        to_factor = _unit_factors(target, needed, scale, expr.units_file, _at(expr.path, "to"), ctx)
+        dimension = {unit: dim for unit, (dim, _) in table.items()}
+        differs = needed & (units.map(dimension) != target.map(dimension)).to_numpy()
+        if differs.any():
+            row = int(np.flatnonzero(differs)[0])
+            source, goal = units.iloc[row], target.iloc[row]
+            raise MappingError(
+                f"{ctx.origin(row)} ({expr.path})",
+                f"cannot convert {source!r} ({dimension[source]}) to {goal!r} "
+                f"({dimension[goal]}): different dimensions in {expr.units_file}",
+            )
+        factor = from_factor / to_factor
+    return Values("number", quantity.data * factor, CANONICAL, quantity.bad)
+
+
+def _unit_factors(
+    units: pd.Series,
+    needed: np.ndarray,
+    factors: Mapping[str, float],
+    table_name: str,
+    path: str,
+    ctx: _Context,
+) -> np.ndarray:
+    mapped = units.map(factors)
+    unknown = needed & mapped.isna().to_numpy()
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        unit = units.iloc[row]
+        what = "has no unit" if unit is None else f"unit {unit!r} is not in {table_name}"
+        more = f" ({int(unknown.sum())} rows)" if unknown.sum() > 1 else ""
+        raise MappingError(f"{ctx.origin(row)} ({path})", what + more)
+    return mapped.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _unit_table(frame: SourceFrame, expr: Convert) -> dict[str, tuple[str, float]]:
+    """T006: unit -> (dimension, factor to the dimension's SI unit) = ZAEHL / NENNR * 10^EXP10.
+
+    Units without a ratio (NENNR 0) and additive ones (ADDKO, temperatures) are left out, so a
+    conversion that needs them fails naming the unit.
+    """
+    path = _at(expr.path, "units")
+    numbers = {}
+    for name in ("ZAEHL", "NENNR", "EXP10", "ADDKO"):
+        text = frame.column(name, path).data
+        values, invalid = parse_sap_number(text, frame.fmt.decimal, frame.fmt.thousands)
+        if invalid.any():
+            row = int(np.flatnonzero(invalid.to_numpy())[0])
+            raise MappingError(
+                f"{frame.origin(row)}, column {name}", f"not a number: {text.iloc[row]!r}"
+            )
+        numbers[name] = values.fillna(0).to_numpy()
+    units = frame.column("MSEHI", path).data
+    dimensions = frame.column("DIMID", path).data
+    table = {}
+    for row, unit in enumerate(units):
+        if unit is None or numbers["NENNR"][row] == 0 or numbers["ADDKO"][row] != 0:
+            continue
+        ratio = numbers["ZAEHL"][row] / numbers["NENNR"][row] * 10.0 ** numbers["EXP10"][row]
+        table[unit] = (dimensions.iloc[row] or "", ratio)
+    return table
+
+
+def _code(expr: CodeMap, ctx: _Context) -> Values:
+    values = as_text(evaluate(expr.operand, ctx), expr.path)
+    present = values.data.notna().to_numpy()
+    known = values.data.isin(list(expr.table)).to_numpy()
+    unknown = present & ~known
+    if unknown.any() and expr.unmapped == "error":
+        row = int(np.flatnonzero(unknown)[0])
+        others = sorted(set(values.data[unknown]))
+        raise MappingError(
+            f"{ctx.origin(row)} ({expr.path})",
+            f"code {values.data.iloc[row]!r} is not in code table {expr.name!r} "
+            f"(unmapped codes: {', '.join(map(repr, others[:_MAX_LISTED]))}); add it, or set "
+            "unmapped: keep or empty",
+        )
+    mapped = values.data.map(dict(expr.table)).astype(object)
+    mapped = mapped.where(pd.Series(known), None)
+    if expr.unmapped == "keep":
+        mapped = mapped.where(pd.Series(known), values.data)
+    return Values("text", mapped, values.fmt, values.bad)
+
+
+# -- filters -----------------------------------------------------------------------------------
+
+
+def _uses_target(flt: Filter) -> bool:
+    if isinstance(flt, AnyOf):
+        return any(_uses_target(inner) for inner in flt.filters)
+    return flt.side == "target"
+
+
+def _filter_mask(
+    filters: Sequence[Filter], ctx: _Context, targets: Mapping[str, Values] | None = None
+) -> np.ndarray:
+    mask = np.ones(len(ctx.frame), dtype=bool)
+    for flt in filters:
+        mask &= _one_filter(flt, ctx, targets)
+    return mask
+
+
+def _one_filter(flt: Filter, ctx: _Context, targets: Mapping[str, Values] | None) -> np.ndarray:
+    if isinstance(flt, AnyOf):
+        mask = np.zeros(len(ctx.frame), dtype=bool)
+        for inner in flt.filters:
+            mask |= _one_filter(inner, ctx, targets)
+        return mask
+    if flt.side == "source":
+        subject = ctx.frame.column(flt.column, _at(flt.path, "source"))
+    else:
+        assert targets is not None
+        subject = targets[flt.column]
+    if flt.op == "in_file":
+        assert ctx.sources is not None
+        file, column = flt.value
+        other = ctx.sources.frame(file, _at(_at(flt.path, "in_file"), "file"))
+        allowed = set(other.column(column, _at(_at(flt.path, "in_file"), "column")).data.dropna())
+        text = as_text(subject, flt.path).data
+        return text.isin(allowed).to_numpy()
+    sample = flt.value[0] if flt.op in ("in", "not_in") else flt.value
+    kind = _comparison_kind(sample)
+    if kind == "number":
+        typed = as_number(subject, flt.path, ctx)
+    elif kind == "date":
+        typed = as_date(subject, flt.path, ctx)
+    else:
+        typed = as_text(subject, flt.path)
+    if typed.bad is not None:
+        row = int(np.flatnonzero(typed.bad.notna().to_numpy())[0])
+        raise MappingError(
+            f"{ctx.origin(row)} ({flt.path})",
+            f"cannot compare {typed.bad.iloc[row]!r} with {flt.value!r}: not a {kind}",
+        )
+    data = typed.data
+    present = data.notna().to_numpy()
+    if flt.op in ("in", "not_in", "equals"):
+        wanted = flt.value if flt.op != "equals" else (flt.value,)
+        wanted = [_comparable(v, kind) for v in wanted]
+        inside = data.isin(wanted).to_numpy() & present
+        return ~inside if flt.op == "not_in" else inside
+    bound = _comparable(flt.value, kind)
+    rows = np.flatnonzero(present)
+    compared = data.iloc[rows] >= bound if flt.op == "min" else data.iloc[rows] <= bound
+    result = np.zeros(len(data), dtype=bool)
+    result[rows] = compared.to_numpy(dtype=bool)
+    return result
+
+
+def _comparable(value: Any, kind: Kind) -> Any:
+    if kind == "date":
+        return pd.Timestamp(value)
+    if kind == "number":
+        return float(value)
+    return _scalar_text(value)
+
+
+# -- mapping tables ------------------------------------------------------------------------------
+
+
+@dataclass
+class MappedTable:
+    """A table's mapped rows: typed values in spec order, the source text of values that did not
+    convert (written as they came), and each row's origin (file and line)."""
+
+    spec: TableSpec
+    data: pd.DataFrame
+    bad: pd.DataFrame
+    origins: list[str]
+    source_rows: int = 0
+    filtered_rows: int = 0
+    outside_window: int = 0
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+@dataclass(frozen=True)
+class MappingIssue:
+    """A mapped row the load will quarantine, with the reason and where it came from."""
+
+    table: str
+    row: int  # position in the mapped table
+    origin: str
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.column} ({self.origin}): {self.message}"
+
+
+def _target_values(values: Values, column: Column, path: str, ctx: _Context) -> Values:
+    """Convert to the column's kind; values that do not convert keep their source text in bad."""
+    if column.kind in ("text", "alpha"):
+        text = as_text(values, path)
+        data = text.data
+        if column.kind == "alpha":
+            data = normalize_alpha(data.astype(object), column.alpha_length)
+        return Values("text", data.reset_index(drop=True), CANONICAL, text.bad)
+    if column.kind == "date":
+        return as_date(values, path, ctx)
+    numbers = as_number(values, path, ctx)
+    if column.kind == "integer":
+        data = numbers.data
+        fractional = (data.notna() & (data != np.floor(data))).to_numpy()
+        if fractional.any():
+            shown = as_text(Values("number", data.where(pd.Series(fractional))), path).data
+            numbers = Values(
+                "number",
+                data.mask(pd.Series(fractional)),
+                CANONICAL,
+                _merge_bad(numbers.bad, shown),
+            )
+    return numbers
+
+
+def _as_typed(values: Values, column: Column) -> pd.Series:
+    """Spec dtype: object text, float64, nullable Int64, datetime64[ns]."""
+    if column.kind == "integer":
+        return values.data.round().astype("Int64")
+    return values.data
+
+
+def _no_values(column: Column, n: int) -> Values:
+    kind: Kind = {"decimal": "number", "integer": "number", "date": "date"}.get(column.kind, "text")
+    return Values(kind, _empty(kind, n))
+
+
+def map_part(
+    part: TablePart, sources: Sources | None, global_defaults: Mapping[str, Any]
+) -> MappedTable:
+    """Map one block of a table: filter, evaluate the columns, fan out, fill the defaults."""
+    spec = part.spec
+    if part.rows is not None:
+        frame = _inline_frame(part)
+    else:
+        assert sources is not None and part.source is not None
+        frame = sources.frame(part.source, _at(part.path, "source"))
+    source_rows = len(frame)
+    early = [f for f in part.where if not _uses_target(f)]
+    late = [f for f in part.where if _uses_target(f)]
+    if early:
+        frame = frame.take(np.flatnonzero(_filter_mask(early, _Context(frame, sources))))
+    ctx = _Context(frame, sources)
+    targets: dict[str, Values] = {}
+    for col in spec.columns:
+        expr = part.columns.get(col.name)
+        if expr is not None:
+            targets[col.name] = _target_values(evaluate(expr, ctx), col, expr.path, ctx)
+    if late:
+        keep = np.flatnonzero(_filter_mask(late, ctx, targets))
+        frame = frame.take(keep)
+        targets = {name: values.take(keep) for name, values in targets.items()}
+        ctx = _Context(frame, sources)
+    n = len(frame)
+    filtered = source_rows - n
+
+    origins = [frame.origin(row) for row in range(n)]
+    if part.for_each:
+        combos = list(itertools.product(*part.for_each.values()))
+        repeat = np.tile(np.arange(n), len(combos))
+        targets = {name: values.take(repeat) for name, values in targets.items()}
+        for i, column in enumerate(part.for_each):
+            cells = [_scalar_text(combo[i]) for combo in combos for _ in range(n)]
+            targets[column] = _target_values(
+                Values("text", pd.Series(cells, dtype=object)),
+                spec.column(column),
+                _at(_at(part.path, "for_each"), column),
+                ctx,
+            )
+        origins = origins * len(combos)
+        n = len(repeat)
+
+    data: dict[str, pd.Series] = {}
+    bad: dict[str, pd.Series] = {}
+    for col in spec.columns:
+        values = targets[col.name] if col.name in targets else _no_values(col, n)
+        if col.name in part.defaults:
+            default, where = part.defaults[col.name], _at(_at(part.path, "defaults"), col.name)
+        else:
+            default, where = global_defaults.get(col.name), _at("defaults", col.name)
+        if default is not None:
+            filler = _target_values(_broadcast(default, n), col, where, ctx)
+            empty = values.data.isna().to_numpy()
+            if values.bad is not None:
+                empty &= values.bad.isna().to_numpy()
+            filled = values.data.where(pd.Series(~empty), filler.data)
+            values = Values(values.kind, filled, values.fmt, values.bad)
+        data[col.name] = _as_typed(values, col).reset_index(drop=True)
+        bad[col.name] = (
+            values.bad.reset_index(drop=True)
+            if values.bad is not None
+            else pd.Series([None] * n, dtype=object)
+        )
+    return MappedTable(
+        spec,
+        pd.DataFrame(data, index=pd.RangeIndex(n)),
+        pd.DataFrame(bad, index=pd.RangeIndex(n), dtype=object),
+        origins,
+        source_rows=source_rows,
+        filtered_rows=filtered,
+    )
+
+
+def map_tables(config: MappingConfig, sources: Sources) -> dict[str, MappedTable]:
+    """Every table of the mapping, its blocks concatenated; transactional rows are kept inside
+    `window` (by partition date). A row without a partition date fits no landing file: error."""
+    check_mapping(config, sources)
+    tables = {}
+    for table, parts in config.tables.items():
+        blocks = [map_part(part, sources, config.defaults) for part in parts]
+        mapped = _concat(blocks)
+        spec = mapped.spec
+        if spec.partition_column is not None:
+            mapped = _place_in_days(mapped, config, parts[0].path)
+        tables[table] = mapped
+    return tables
+
+
+def _concat(blocks: Sequence[MappedTable]) -> MappedTable:
+    first = blocks[0]
+    if len(blocks) == 1:
+        return first
+    return MappedTable(
+        first.spec,
+        pd.concat([b.data for b in blocks], ignore_index=True),
+        pd.concat([b.bad for b in blocks], ignore_index=True),
+        [origin for b in blocks for origin in b.origins],
+        source_rows=sum(b.source_rows for b in blocks),
+        filtered_rows=sum(b.filtered_rows for b in blocks),
+    )
+
+
+def _select(mapped: MappedTable, rows: np.ndarray) -> MappedTable:
+    return MappedTable(
+        mapped.spec,
+        mapped.data.iloc[rows].reset_index(drop=True),
+        mapped.bad.iloc[rows].reset_index(drop=True),
+        [mapped.origins[i] for i in rows],
+        mapped.source_rows,
+        mapped.filtered_rows,
+        mapped.outside_window,
+    )
+
+
+def _place_in_days(mapped: MappedTable, config: MappingConfig, path: str) -> MappedTable:
+    column = str(mapped.spec.partition_column)
+    days = mapped.data[column]
+    missing = days.isna().to_numpy()
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        shown = "; ".join(
+            f"{mapped.origins[i]}"
+            + (f" has {mapped.bad[column].iloc[i]!r}" if mapped.bad[column].iloc[i] else "")
+            for i in rows[:_MAX_LISTED]
+        )
+        raise MappingError(
+            path,
+            f"{len(rows)} rows have no valid {column} (the partition date), so no landing file "
+            f"can hold them: {shown}. Filter them out with 'where' or give a default",
+        )
+    if config.window is None:
+        return mapped
+    first, last = (pd.Timestamp(day) for day in config.window)
+    inside = ((days >= first) & (days <= last)).to_numpy()
+    kept = _select(mapped, np.flatnonzero(inside))
+    kept.outside_window = int((~inside).sum())
+    return kept
+
+
+def mapping_issues(mapped: MappedTable) -> list[MappingIssue]:
+    """Rows the load will quarantine: values that did not convert, empty required values and
+    duplicate keys (the later rows), each with its source file and line."""
+    spec, data, bad = mapped.spec, mapped.data, mapped.bad
+    issues = []
+    for col in spec.columns:
+        for row in np.flatnonzero(bad[col.name].notna().to_numpy()):
+            issues.append(
+                MappingIssue(
+                    spec.name,
+                    int(row),
+                    mapped.origins[row],
+                    col.name,
+                    f"{bad[col.name].iloc[row]!r} is not a valid {col.kind} value; written as "
+                    "it came, so the load quarantines the row",
+                )
+            )
+        if col.required:
+            empty = data[col.name].isna().to_numpy() & bad[col.name].isna().to_numpy()
+            for row in np.flatnonzero(empty):
+                issues.append(
+                    MappingIssue(
+                        spec.name,
+                        int(row),
+                        mapped.origins[row],
+                        col.name,
+                        "required value is empty",
+                    )
+                )
+    if len(data):
+        keys = data[list(spec.key)].astype(object).where(data[list(spec.key)].notna(), None)
+        keys = keys.astype(str) + bad[list(spec.key)].astype(str)
+        duplicated = keys.duplicated(keep="first").to_numpy()
+        first_of = {}
+        for row, key in enumerate(map(tuple, keys.to_numpy())):
+            first_of.setdefault(key, row)
+            if duplicated[row]:
+                issues.append(
+                    MappingIssue(
+                        spec.name,
+                        row,
+                        mapped.origins[row],
+                        ",".join(spec.key),
+                        f"duplicate key (first mapped from {mapped.origins[first_of[key]]})",
+                    )
+                )
+    return issues
+
+
+# -- writing landing files ---------------------------------------------------------------------
+
+
+def _quote(cell: str) -> str:
+    if any(ch in cell for ch in _QUOTE_TRIGGERS):
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
+
+
+def _format_cells(column: Column, values: pd.Series, bad: pd.Series) -> list[str]:
+    """SE16N text of one column (se16n's formats); empty cells stay empty, bad ones as they came."""
+    n = len(values)
+    present = values.notna().to_numpy()
+    cells = [""] * n
+    if column.kind == "date":
+        days = values.to_numpy(dtype="datetime64[D]")
+        offsets = np.where(present, (days - np.datetime64(_EPOCH, "D")).astype(np.int64), NO_DATE)
+        cells = format_column(column, offsets, _EPOCH)
+    elif present.any():
+        rows = np.flatnonzero(present)
+        if column.kind == "decimal":
+            picked = values.to_numpy(dtype=float)[rows]
+        elif column.kind == "integer":
+            picked = values.to_numpy(dtype=float, na_value=0)[rows].astype(np.int64)
+        else:
+            picked = np.asarray([_quote(v) for v in values.iloc[rows]], dtype=object)
+        for row, text in zip(rows, format_column(column, picked, _EPOCH), strict=True):
+            cells[row] = text
+    for row in np.flatnonzero(bad.notna().to_numpy()):
+        cells[row] = _quote(str(bad.iloc[row]))
+    return cells
+
+
+def _document(spec: TableSpec, rows: Sequence[str]) -> bytes:
+    header = ";".join(spec.column_names)
+    return ("\ufeff" + "".join(line + "\r\n" for line in [header, *rows])).encode("utf-8")
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    """Write under a hidden temporary name, then rename: a reader never sees half a file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(content)
+    os.replace(temporary, path)
+
+
+def landing_files(mapped: MappedTable) -> dict[str, bytes]:
+    """File name -> SE16N bytes: one file for master data, one per partition day otherwise."""
+    spec = mapped.spec
+    cells = [
+        _format_cells(col, mapped.data[col.name], mapped.bad[col.name]) for col in spec.columns
+    ]
+    rows = [";".join(record) for record in zip(*cells, strict=True)] if cells else []
+    if spec.partition_column is None:
+        return {landing_file_name(spec): _document(spec, rows)}
+    days = mapped.data[spec.partition_column].to_numpy(dtype="datetime64[D]")
+    order = np.argsort(days, kind="stable")
+    ordered = days[order]
+    unique = np.unique(ordered)
+    bounds = [*np.searchsorted(ordered, unique, side="left").tolist(), len(ordered)]
+    files = {}
+    for day, lo, hi in zip(unique, bounds[:-1], bounds[1:], strict=True):
+        name = landing_file_name(spec, day.item())
+        files[name] = _document(spec, [rows[i] for i in order[lo:hi]])
+    return files
+
+
+def write_landing(
+    tables: Mapping[str, MappedTable], out_dir: str | Path, replace: bool = False
+) -> dict[str, list[str]]:
+    """Write the landing files of every mapped table; returns the file names per table.
+
+    Landing files of these tables already in `out_dir` are an error unless `replace`, which
+    deletes them first so the folder holds exactly this mapping's files.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    existing = sorted(
+        path
+        for table in tables
+        for path in out.iterdir()
+        if file_pattern(TABLE_SPECS[table]).match(path.name)
+    )
+    if existing and not replace:
+        shown = ", ".join(path.name for path in existing[:_MAX_LISTED])
+        raise MappingError(
+            "--out",
+            f"{out} already holds {len(existing)} landing files of mapped tables ({shown}); "
+            "replace them with --replace, or write to an empty folder",
+        )
+    for path in existing:
+        path.unlink()
+    written = {}
+    for table, mapped in tables.items():
+        files = landing_files(mapped)
+        for name, content in files.items():
+            _write_atomically(out / name, content)
+        written[table] = sorted(files)
+    return written
+
+
+# -- the whole run -----------------------------------------------------------------------------
+
+
+@dataclass
+class TableReport:
+    table: str
+    rows: int
+    files: list[str]
+    source_rows: int
+    filtered_rows: int
+    outside_window: int
+    first_day: date | None
+    last_day: date | None
+    quarantine_expected: int
+
+
+@dataclass
+class MappingReport:
+    """What a mapping wrote per table and the rows the load will quarantine."""
+
+    config: str
+    source_dir: str
+    out_dir: str | None
+    tables: dict[str, TableReport]
+    issues: list[MappingIssue] = field(default_factory=list)
+
+    @property
+    def rows(self) -> dict[str, int]:
+        return {name: report.rows for name, report in self.tables.items()}
+
+    @property
+    def quarantine_expected(self) -> dict[str, int]:
+        return {name: report.quarantine_expected for name, report in self.tables.items()}
+
+    @property
+    def days(self) -> tuple[date, date] | None:
+        """First and last partition day of all transactional rows."""
+        firsts = [r.first_day for r in self.tables.values() if r.first_day is not None]
+        lasts = [r.last_day for r in self.tables.values() if r.last_day is not None]
+        return (min(firsts), max(lasts)) if firsts else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "source_dir": self.source_dir,
+            "out_dir": self.out_dir,
+            "days": [d.isoformat() for d in self.days] if self.days else None,
+            "tables": {
+                name: {
+                    **{k: v for k, v in vars(r).items() if k not in ("first_day", "last_day")},
+                    "first_day": r.first_day.isoformat() if r.first_day else None,
+                    "last_day": r.last_day.isoformat() if r.last_day else None,
+                }
+                for name, r in self.tables.items()
+            },
+            "issues": [vars(issue) for issue in self.issues],
+        }
+
+
+def map_sources(
+    config: MappingConfig,
+    source_dir: str | Path,
+    out_dir: str | Path | None = None,
+    replace: bool = False,
+) -> MappingReport:
+    """Map the source folder; write landing files and `_mapping_summary.json` into `out_dir`
+    (None: a dry run that only checks and reports)."""
+    tables = map_tables(config, Sources(config, source_dir))
+    written = write_landing(tables, out_dir, replace) if out_dir is not None else {}
+    reports, issues = {}, []
+    for name, mapped in tables.items():
+        table_issues = mapping_issues(mapped)
+        issues += table_issues
+        day_range: tuple[date | None, date | None] = (None, None)
+        column = mapped.spec.partition_column
+        if column is not None and len(mapped):
+            days = mapped.data[column]
+            day_range = (days.min().date(), days.max().date())
+        reports[name] = TableReport(
+            name,
+            len(mapped),
+            written.get(name, []),
+            mapped.source_rows,
+            mapped.filtered_rows,
+            mapped.outside_window,
+            *day_range,
+            quarantine_expected=len({issue.row for issue in table_issues}),
+        )
+    report = MappingReport(
+        config.name,
+        str(source_dir),
+        None if out_dir is None else str(out_dir),
+        reports,
+        issues,
+    )
+    if out_dir is not None:
+        summary = json.dumps(report.as_json(), indent=2, ensure_ascii=False)
+        _write_atomically(Path(out_dir) / SUMMARY_FILE, summary.encode("utf-8"))
+    return report
+
+
+__all__ = [
+    "MappedTable",
+    "MappingConfig",
+    "MappingError",
+    "MappingIssue",
+    "MappingReport",
+    "Sources",
+    "TableReport",
+    "check_mapping",
+    "landing_files",
+    "load_mapping",
+    "map_part",
+    "map_sources",
+    "map_tables",
+    "mapping_issues",
+    "parse_mapping",
+    "read_source_file",
+    "write_landing",
+]
