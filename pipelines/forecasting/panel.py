@@ -208,8 +208,9 @@ def impute_censored(y: np.ndarray, censored: np.ndarray, radius: int = 4) -> np.
         return np.nan_to_num(y).astype(float)
     vals = np.where(good, y, 0.0)
     kernel = np.ones(2 * radius + 1)
-    sums = np.convolve(vals, kernel, mode="same")
-    counts = np.convolve(good.astype(float), kernel, mode="same")
+    n = len(y)  # full convolution sliced: mode="same" breaks when the series is shorter
+    sums = np.convolve(vals, kernel)[radius : radius + n]
+    counts = np.convolve(good.astype(float), kernel)[radius : radius + n]
     local = np.where(counts > 0, sums / np.maximum(counts, 1), vals[good].mean())
     out = np.where(good, y, np.maximum(local, np.nan_to_num(y)))
     return out.astype(float)

@@ -168,7 +168,11 @@ def test_injected_bad_rows_are_quarantined_and_fail_the_check(
     assert len(quarantine(warehouse)) == 5
 
 
-@dg.asset(deps=[raw_asset_key("MSEG")], partitions_def=daily_partitions)
+@dg.asset(
+    deps=[raw_asset_key("MSEG")],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
 def movements_summary() -> None:
     """Stands in for the dbt models that read raw.mseg."""
 
@@ -263,6 +267,24 @@ def test_duplicates_across_day_files_are_found_across_chunks(
         (f"MSEG_{next_day:%Y%m%d}.csv", line) for line in (2, 3, 4)
     ]
     assert warehouse.scalar("select count(*) from raw.mseg") == len(rows)
+
+    # the same window as one single-run backfill: reload, and the check gets the whole range
+    backfill = dg.materialize(
+        [ASSETS["mseg"], MSEG_CHECK],
+        tags={
+            "dagster/asset_partition_range_start": day.isoformat(),
+            "dagster/asset_partition_range_end": next_day.isoformat(),
+        },
+        resources={"warehouse": resource, "landing": LandingZone(path=str(landing))},
+        raise_on_error=False,
+    )
+    (evaluation,) = [
+        e for e in backfill.get_asset_check_evaluations() if e.check_name == CHECK_NAME
+    ]
+    assert not evaluation.passed
+    assert evaluation.metadata["rows_checked"].value == len(rows) + 3
+    assert evaluation.metadata["rows_rejected"].value == 3
+    assert warehouse.scalar(f"select count(*) from {QUARANTINE_TABLE}") == 3
 
 
 def test_master_table_check_warns_for_a_non_critical_table(resource: WarehouseResource) -> None:

@@ -139,6 +139,15 @@ def test_new_item_is_forecast_from_its_recent_mean():
     assert (f.model == "new_item_mean").all()
 
 
+def test_short_new_item_with_a_stockout():
+    y = np.r_[np.zeros(40), [6.0, 6, 1, 6, 6, 6, 6]]
+    so = np.zeros(len(y), dtype=bool)
+    so[42] = True
+    res = run_forecast(frame({("M1", "P1"): y}, {("M1", "P1"): so}), CFG)
+    assert res.classification.demand_class.iloc[0] == "new"
+    np.testing.assert_allclose(rows(res).forecast_qty, 6.0)
+
+
 def test_quantiles_are_monotone_and_cover():
     rng = np.random.default_rng(7)
     series = {(f"M{i}", "P1"): rng.normal(100, 10, 104).round() for i in range(25)}
