@@ -3,8 +3,10 @@ and turn backtest errors into quantiles.
 
 Flow per series (``_evaluate``): trim leading zeros -> impute censored weeks and cap outliers ->
 rolling-origin backtest of the class's candidate models -> ensemble of the best candidates ->
-pick the lowest backtest error (simplest model on ties, next best if a fit fails) -> refit on
-the whole history. Series are processed in chunks on ``n_jobs`` processes.
+pick the ensemble unless one model beats it clearly (``ensemble_margin``); among single models
+the lowest backtest error wins, the simplest on ties -> refit on the whole history, falling back
+to the next best model if that fit fails. Series are processed in chunks on ``n_jobs``
+processes (spawned, so the parent's threads cannot deadlock them).
 
 Quantiles come from the backtest: the selected model's errors, scaled by the series' naive
 error, are pooled by demand class and horizon step; a series' quantile is its point forecast
@@ -119,7 +121,21 @@ class ForecastConfig:
 
 @dataclass
 class ForecastResult:
-    """Everything a forecast run produces (see ``run_forecast``)."""
+    """Everything a forecast run produces (see ``run_forecast``).
+
+    - forecast: material_id, plant_id, week_start, model, forecast_qty (mean), p10..p95,
+      forecast_lower/upper (the ``interval`` quantiles widened to include forecast_qty); all >= 0
+    - backtest: one row per series and candidate model (mase, rmsse, wape, bias, n_windows,
+      selected); series without a backtest (new, obsolete, dead) get one row for their model
+    - classification: adi, cv2, demand_class, n_weeks, last_demand_week, n_censored,
+      n_outliers, model
+    - residuals: sigma_weekly (std of the selected model's backtest errors; for new items the
+      std of their demand), mean_weekly_forecast
+    - coverage: demand_class ("all" and per class), quantile, empirical_coverage, n_points
+    - backtest_forecasts: the selected model's backtest forecasts next to the actuals (window,
+      window_origin, week_start, actual (NaN = censored), forecast); reconciliation uses them
+    - origin: the first forecast week
+    """
 
     forecast: pd.DataFrame
     backtest: pd.DataFrame

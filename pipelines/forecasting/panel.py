@@ -124,7 +124,8 @@ def build_panel(history: pd.DataFrame, origin: pd.Timestamp | None = None) -> Pa
         demand[row, col] = qty
         censored[row, col] = df["stockout"].to_numpy() | np.isnan(qty)
     positive = np.nan_to_num(demand) > 0
-    start = np.where(positive.any(axis=1), positive.argmax(axis=1), t)
+    first = positive.argmax(axis=1) if t else np.zeros(n, dtype=np.int64)
+    start = np.where(positive.any(axis=1), first, t)
     return Panel(keys, weeks, demand, censored, start, origin)
 
 

@@ -1039,7 +1039,7 @@ def _merge_bad(*bads: pd.Series | None) -> pd.Series | None:
 @dataclass
 class _Context:
     frame: SourceFrame
-    sources: Sources | None
+    sources: Sources
 
     def origin(self, row: int) -> str:
         return self.frame.origin(row)
@@ -1063,7 +1063,7 @@ def evaluate(expr: Expression, ctx: _Context) -> Values:
     if isinstance(expr, Constant):
         return _broadcast(expr.value, n)
     if isinstance(expr, Concat):
-        parts = [as_text(evaluate(p, ctx), p.path) for p in expr.parts]
+        parts = [as_text(evaluate(p, ctx)) for p in expr.parts]
         present = np.zeros(n, dtype=bool)
         joined = pd.Series([""] * n, dtype=object)
         for i, part in enumerate(parts):
@@ -1076,20 +1076,20 @@ def evaluate(expr: Expression, ctx: _Context) -> Values:
     if isinstance(expr, Lookup):
         return _lookup(expr, ctx)
     if isinstance(expr, ParseDate):
-        return as_date(evaluate(expr.operand, ctx), expr.path, ctx, expr.date_format)
+        return as_date(evaluate(expr.operand, ctx), expr.path, expr.date_format)
     if isinstance(expr, Multiply):
-        left = as_number(evaluate(expr.operand, ctx), expr.path, ctx)
-        right = as_number(evaluate(expr.by, ctx), _at(expr.path, "by"), ctx)
+        left = as_number(evaluate(expr.operand, ctx), expr.path)
+        right = as_number(evaluate(expr.by, ctx), _at(expr.path, "by"))
         return Values("number", left.data * right.data, CANONICAL, _merge_bad(left.bad, right.bad))
     if isinstance(expr, Convert):
         return _convert(expr, ctx)
     if isinstance(expr, CodeMap):
         return _code(expr, ctx)
-    dates = as_date(evaluate(expr.operand, ctx), expr.path, ctx)
+    dates = as_date(evaluate(expr.operand, ctx), expr.path)
     return Values("number", dates.data.dt.year.astype(float), CANONICAL, dates.bad)
 
 
-def as_text(values: Values, path: str) -> Values:
+def as_text(values: Values) -> Values:
     """Numbers as plain text (`12`, `0.5`), dates as ISO; text unchanged."""
     if values.kind == "text":
         return values
@@ -1100,7 +1100,7 @@ def as_text(values: Values, path: str) -> Values:
     return Values("text", pd.Series(text, dtype=object), CANONICAL, values.bad)
 
 
-def as_number(values: Values, path: str, ctx: _Context) -> Values:
+def as_number(values: Values, path: str) -> Values:
     if values.kind == "number":
         return values
     if values.kind == "date":
@@ -1112,7 +1112,7 @@ def as_number(values: Values, path: str, ctx: _Context) -> Values:
     return Values("number", numbers.reset_index(drop=True), CANONICAL, _merge_bad(values.bad, bad))
 
 
-def as_date(values: Values, path: str, ctx: _Context, date_format: str | None = None) -> Values:
+def as_date(values: Values, path: str, date_format: str | None = None) -> Values:
     if values.kind == "date":
         return values
     if values.kind == "number":
@@ -1126,8 +1126,6 @@ def as_date(values: Values, path: str, ctx: _Context, date_format: str | None = 
 
 def _lookup(expr: Lookup, ctx: _Context) -> Values:
     spec = expr.spec
-    if ctx.sources is None:
-        raise MappingError(expr.path, "lookups need source files")
     other = ctx.sources.frame(spec.file, _at(spec.path, "file"))
     if spec.where:
         other = other.take(np.flatnonzero(_filter_mask(spec.where, _Context(other, ctx.sources))))
@@ -1144,7 +1142,7 @@ def _lookup(expr: Lookup, ctx: _Context) -> Values:
             f"key {', '.join(spec.key)} = {value!r} is not unique in {other.name} "
             f"({other.origin(first)} and {other.origin(second)})",
         )
-    by = [as_text(evaluate(b, ctx), b.path).data for b in spec.by]
+    by = [as_text(evaluate(b, ctx)).data for b in spec.by]
     wanted = _key_index(by)
     found = index.get_indexer(wanted)
     found = np.where(found >= 0, rows[np.maximum(found, 0)], -1)
@@ -1162,15 +1160,15 @@ def _key_index(columns: Sequence[pd.Series]) -> pd.Index:
 
 
 def _convert(expr: Convert, ctx: _Context) -> Values:
-    quantity = as_number(evaluate(expr.operand, ctx), expr.path, ctx)
-    units = as_text(evaluate(expr.unit, ctx), _at(expr.path, "from")).data
+    quantity = as_number(evaluate(expr.operand, ctx), expr.path)
+    units = as_text(evaluate(expr.unit, ctx)).data
     needed = quantity.data.notna().to_numpy()
     if expr.factors is not None:
         factor = _unit_factors(units, needed, expr.factors, "factors", expr.path, ctx)
     else:
-        assert expr.to is not None and expr.units_file is not None and ctx.sources is not None
+        assert expr.to is not None and expr.units_file is not None
         table = _unit_table(ctx.sources.frame(expr.units_file, _at(expr.path, "units")), expr)
-        target = as_text(evaluate(expr.to, ctx), _at(expr.path, "to")).data
+        target = as_text(evaluate(expr.to, ctx)).data
         scale = {unit: ratio for unit, (_, ratio) in table.items()}
         from_factor = _unit_factors(units, needed, scale, expr.units_file, expr.path, ctx)
         to_factor = _unit_factors(target, needed, scale, expr.units_file, _at(expr.path, "to"), ctx)
@@ -1236,7 +1234,7 @@ def _unit_table(frame: SourceFrame, expr: Convert) -> dict[str, tuple[str, float
 
 
 def _code(expr: CodeMap, ctx: _Context) -> Values:
-    values = as_text(evaluate(expr.operand, ctx), expr.path)
+    values = as_text(evaluate(expr.operand, ctx))
     present = values.data.notna().to_numpy()
     known = values.data.isin(list(expr.table)).to_numpy()
     unknown = present & ~known
@@ -1286,20 +1284,19 @@ def _one_filter(flt: Filter, ctx: _Context, targets: Mapping[str, Values] | None
         assert targets is not None
         subject = targets[flt.column]
     if flt.op == "in_file":
-        assert ctx.sources is not None
         file, column = flt.value
         other = ctx.sources.frame(file, _at(_at(flt.path, "in_file"), "file"))
         allowed = set(other.column(column, _at(_at(flt.path, "in_file"), "column")).data.dropna())
-        text = as_text(subject, flt.path).data
+        text = as_text(subject).data
         return text.isin(allowed).to_numpy()
     sample = flt.value[0] if flt.op in ("in", "not_in") else flt.value
     kind = _comparison_kind(sample)
     if kind == "number":
-        typed = as_number(subject, flt.path, ctx)
+        typed = as_number(subject, flt.path)
     elif kind == "date":
-        typed = as_date(subject, flt.path, ctx)
+        typed = as_date(subject, flt.path)
     else:
-        typed = as_text(subject, flt.path)
+        typed = as_text(subject)
     if typed.bad is not None:
         row = int(np.flatnonzero(typed.bad.notna().to_numpy())[0])
         raise MappingError(
@@ -1363,22 +1360,22 @@ class MappingIssue:
         return f"{self.table} {self.column} ({self.origin}): {self.message}"
 
 
-def _target_values(values: Values, column: Column, path: str, ctx: _Context) -> Values:
+def _target_values(values: Values, column: Column, path: str) -> Values:
     """Convert to the column's kind; values that do not convert keep their source text in bad."""
     if column.kind in ("text", "alpha"):
-        text = as_text(values, path)
+        text = as_text(values)
         data = text.data
         if column.kind == "alpha":
             data = normalize_alpha(data.astype(object), column.alpha_length)
         return Values("text", data.reset_index(drop=True), CANONICAL, text.bad)
     if column.kind == "date":
-        return as_date(values, path, ctx)
-    numbers = as_number(values, path, ctx)
+        return as_date(values, path)
+    numbers = as_number(values, path)
     if column.kind == "integer":
         data = numbers.data
         fractional = (data.notna() & (data != np.floor(data))).to_numpy()
         if fractional.any():
-            shown = as_text(Values("number", data.where(pd.Series(fractional))), path).data
+            shown = as_text(Values("number", data.where(pd.Series(fractional)))).data
             numbers = Values(
                 "number",
                 data.mask(pd.Series(fractional)),
@@ -1400,15 +1397,13 @@ def _no_values(column: Column, n: int) -> Values:
     return Values(kind, _empty(kind, n))
 
 
-def map_part(
-    part: TablePart, sources: Sources | None, global_defaults: Mapping[str, Any]
-) -> MappedTable:
+def map_part(part: TablePart, sources: Sources, global_defaults: Mapping[str, Any]) -> MappedTable:
     """Map one block of a table: filter, evaluate the columns, fan out, fill the defaults."""
     spec = part.spec
     if part.rows is not None:
         frame = _inline_frame(part)
     else:
-        assert sources is not None and part.source is not None
+        assert part.source is not None
         frame = sources.frame(part.source, _at(part.path, "source"))
     source_rows = len(frame)
     early = [f for f in part.where if not _uses_target(f)]
@@ -1420,7 +1415,7 @@ def map_part(
     for col in spec.columns:
         expr = part.columns.get(col.name)
         if expr is not None:
-            targets[col.name] = _target_values(evaluate(expr, ctx), col, expr.path, ctx)
+            targets[col.name] = _target_values(evaluate(expr, ctx), col, expr.path)
     if late:
         keep = np.flatnonzero(_filter_mask(late, ctx, targets))
         frame = frame.take(keep)
@@ -1440,7 +1435,6 @@ def map_part(
                 Values("text", pd.Series(cells, dtype=object)),
                 spec.column(column),
                 _at(_at(part.path, "for_each"), column),
-                ctx,
             )
         origins = origins * len(combos)
         n = len(repeat)
@@ -1454,7 +1448,7 @@ def map_part(
         else:
             default, where = global_defaults.get(col.name), _at("defaults", col.name)
         if default is not None:
-            filler = _target_values(_broadcast(default, n), col, where, ctx)
+            filler = _target_values(_broadcast(default, n), col, where)
             empty = values.data.isna().to_numpy()
             if values.bad is not None:
                 empty &= values.bad.isna().to_numpy()
@@ -1571,18 +1565,21 @@ def mapping_issues(mapped: MappedTable) -> list[MappingIssue]:
                         "required value is empty",
                     )
                 )
-    if len(data):
-        keys = data[list(spec.key)].astype(object).where(data[list(spec.key)].notna(), None)
-        keys = keys.astype(str) + bad[list(spec.key)].astype(str)
-        duplicated = keys.duplicated(keep="first").to_numpy()
-        first_of = {}
-        for row, key in enumerate(map(tuple, keys.to_numpy())):
-            first_of.setdefault(key, row)
-            if duplicated[row]:
+    # Like the reader, look for duplicate keys among the rows that pass every other check.
+    flagged = np.zeros(len(data), dtype=bool)
+    flagged[[issue.row for issue in issues]] = True
+    clean = np.flatnonzero(~flagged)
+    keys = data.iloc[clean][list(spec.key)].astype(object)
+    duplicated = keys.duplicated(keep="first").to_numpy()
+    if duplicated.any():
+        first_of: dict[tuple, int] = {}
+        for row, key, again in zip(clean, map(tuple, keys.to_numpy()), duplicated, strict=True):
+            first_of.setdefault(key, int(row))
+            if again:
                 issues.append(
                     MappingIssue(
                         spec.name,
-                        row,
+                        int(row),
                         mapped.origins[row],
                         ",".join(spec.key),
                         f"duplicate key (first mapped from {mapped.origins[first_of[key]]})",

@@ -67,9 +67,11 @@ CRITICAL_TABLES = frozenset(
         "MSEG",
     }
 )
-DEFAULT_CHUNK_ROWS = 250_000
+DEFAULT_CHUNK_ROWS = 500_000
 _NUMERIC_DTYPES = ["float64", "float32", "Float64", "int64", "int32", "Int64", "Int32"]
 _ROW_ID = "_row_id"
+#: A Postgres row's ctid (block, item) as one integer; `_tid` turns it back.
+_PG_ROW_ID = "((ctid::text::point)[0]::bigint * 65536 + (ctid::text::point)[1]::bigint)"
 
 RuleKind = Literal["not_null", "unique", "numeric", "in_window", "in_set"]
 
@@ -223,7 +225,8 @@ def _expectation(rule: Rule, index: int) -> Any:
             column=column, type_list=_NUMERIC_DTYPES, meta=meta
         )
     if rule.kind == "in_window":
-        start, end = rule.window or (date.min, date.max)
+        assert rule.window is not None, "an in_window rule carries its window"
+        start, end = rule.window
         last = datetime.combine(end - timedelta(days=1), datetime.min.time())
         return gxe.ExpectColumnValuesToBeBetween(
             column=column,
@@ -245,9 +248,9 @@ class SuiteRunner:
         self.rules = list(rules)
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        self._suite = context.suites.add(gx.ExpectationSuite(name=f"raw_{spec.raw_table}"))
-        for index, rule in enumerate(self.rules):
-            self._suite.add_expectation(_expectation(rule, index))
+        expectations = [_expectation(rule, index) for index, rule in enumerate(self.rules)]
+        suite = gx.ExpectationSuite(name=f"raw_{spec.raw_table}", expectations=expectations)
+        self._suite = context.suites.add(suite)  # one store write, not one per expectation
         source = context.data_sources.add_pandas(name="raw")
         asset = source.add_dataframe_asset(name=spec.raw_table)
         self._batch = asset.add_batch_definition_whole_dataframe("window")
@@ -273,8 +276,8 @@ class SuiteRunner:
             if outcome.success:
                 continue
             if not rule.row_level:
-                observed = details.get("observed_value")
-                problems.append(f"{rule.reason(None)} (dtype {observed})")
+                dtype = frame[rule.columns[0].lower()].dtype
+                problems.append(f"{rule.reason(None)} (dtype {dtype})")
                 continue
             rows = np.asarray(details.get("unexpected_index_list") or [], dtype=np.int64)
             flagged[index] = rows
@@ -366,17 +369,18 @@ def _last_group_start(table: pa.Table, key: Sequence[str]) -> int:
     return table.num_rows - int(pc.sum(same).as_py() or 0)
 
 
-def _to_frame(table: pa.Table, keep_text: set[str]) -> pd.DataFrame:
-    """Arrow to pandas; repetitive text (plants, units, files) as categoricals, which GX's
-    pandas engine checks and hashes far faster than Python strings."""
+def _to_frame(table: pa.Table) -> pd.DataFrame:
+    """Arrow to pandas with text as categoricals: GX's pandas engine tests nulls, sets and
+    duplicates (and fingerprints the batch) on integer codes instead of Python strings."""
     table = table.combine_chunks()
     columns = []
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        if pa.types.is_string(column.type) and name not in keep_text:
+    for column in table.columns:
+        if pa.types.is_string(column.type):
             column = column.dictionary_encode()
         columns.append(column)
     table = pa.Table.from_arrays(columns, names=table.column_names)
-    return table.to_pandas(date_as_object=False)
+    # datetime64[ns]: GX compares dates vectorised only in that unit (per value otherwise)
+    return table.to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
 
 
 _ARROW_TYPES = {
@@ -450,11 +454,11 @@ def _stream(
     selected = ", ".join(f'"{c}"' for c in columns)
     if warehouse.kind == "postgres":
         sql = (
-            f"copy (select ctid::text as {_ROW_ID}, {selected} from {table} "
+            f"copy (select {_PG_ROW_ID} as {_ROW_ID}, {selected} from {table} "
             f"where {scope.where} order by {order}) to stdout with (format csv)"
         )
         types = raw_table_columns(spec)
-        column_types = {_ROW_ID: pa.string()} | {c: _ARROW_TYPES[types[c]] for c in columns}
+        column_types = {_ROW_ID: pa.int64()} | {c: _ARROW_TYPES[types[c]] for c in columns}
         with cur.copy(warehouse.placeholders(sql), scope.params) as copy:
             reader = pacsv.open_csv(
                 io.BufferedReader(_CopyReader(iter(copy)), buffer_size=1 << 20),
@@ -555,7 +559,8 @@ def run_table_quality(
         batches = _stream(warehouse, cur, spec, scope, columns, chunk_rows)
         keys = [c.lower() for c in spec.key]
         for chunk in split_sorted_chunks(batches, keys, chunk_rows):
-            frame = _to_frame(chunk, keep_text={*keys, _ROW_ID})
+            frame = _to_frame(chunk)
+            row_ids = frame.pop(_ROW_ID).to_numpy()
             result = runner.validate(frame)
             report.chunks += 1
             report.rows_checked += result.rows
@@ -564,11 +569,12 @@ def run_table_quality(
             report.problems += [p for p in result.problems if p not in report.problems]
             files.update(frame["_source_file"].dropna().unique().tolist())
             if len(result.rejects):
-                lineage = frame.iloc[result.rejects["row"].to_numpy()]
+                positions = result.rejects["row"].to_numpy()
+                lineage = frame.iloc[positions]
                 rejected.append(
                     result.rejects.drop(columns="row").assign(
                         **{
-                            _ROW_ID: lineage[_ROW_ID].to_numpy(),
+                            _ROW_ID: row_ids[positions],
                             "source_file": lineage["_source_file"].astype(object).to_numpy(),
                             "source_line": lineage["_source_line"].to_numpy(),
                         }
@@ -626,12 +632,12 @@ def _quarantine(
     """Insert the quarantine records (raw_record = the full raw row as JSON) and delete the
     rejected rows from raw, by engine row id (exact even for rows that are complete copies)."""
     table = f"raw.{spec.raw_table}"
-    ids = rejects[_ROW_ID].drop_duplicates().tolist()
+    ids = [int(i) for i in rejects[_ROW_ID].drop_duplicates()]
     if warehouse.kind == "postgres":
-        match, id_param = "ctid = any(%s::tid[])", ids
-        select = f"select ctid::text as {_ROW_ID}, * from {table} where {match}"
+        match, id_param = "ctid = any(%s::tid[])", [f"({i >> 16},{i & 0xFFFF})" for i in ids]
+        select = f"select {_PG_ROW_ID} as {_ROW_ID}, * from {table} where {match}"
     else:
-        match, id_param = "rowid in (select unnest(?::bigint[]))", [int(i) for i in ids]
+        match, id_param = "rowid in (select unnest(?::bigint[]))", ids
         select = f"select rowid as {_ROW_ID}, * from {table} where {match}"
     cur.execute(select, [id_param])
     names = [d[0] for d in cur.description]

@@ -9,18 +9,25 @@ Model (per material x plant "item", vendor "source", week ``t`` of the horizon):
 * end-of-week stock = previous stock + planned receipts + scheduled receipts (open POs)
   - demand + unmet demand; unmet demand is lost (not backordered) and costs
   ``shortage_cost`` per unit; an empty ``shortage_cost`` makes the item's demand a hard
-  constraint;
+  constraint; a sale is lost only when the shelf is empty (a binary switch per item-week for
+  items with a safety stock, else the MIP would refuse a sale to keep safety stock);
 * stock below ``safety_stock`` costs ``safety_stock_cost`` per unit and week;
+* (l,S) inequalities (what arrives with a setup in week a is sold by week l or still in stock)
+  tighten the fixed-order-cost relaxation; SCIP runs with few separation rounds
+  (:data:`SCIP_PARAMETERS`), which measured 4x faster per item at the same gap;
 * vendor capacity (units released per vendor and week), budget (purchase value released per
   week, optionally per plant) and warehouse capacity (``unit_volume`` x end-of-week stock per
   plant and week) are hard constraints;
 * objective: purchase + fixed ordering + holding + shortage + below-safety-stock cost.
 
 Scale: items that share no capacity, budget or warehouse constraint are independent and are
-solved as separate MIPs. Larger connected groups are split into blocks of at most
-``block_size`` items (whole plants first); constraints crossing blocks are first dropped, which
-gives a valid lower bound, and, only if the combined plan then violates them, re-allocated to
-the blocks in proportion to their use and the affected blocks re-solved.
+solved as separate MIPs, each with a share of the time limit and the heuristic's plan as a
+start solution. Larger connected groups are split into blocks of at most ``block_size`` items
+(whole plants first); constraints crossing blocks are first dropped, which gives a valid lower
+bound, and, only if the combined plan then violates them, re-allocated to the blocks in
+proportion to their use and the affected blocks re-solved (70 % / 30 % of the time limit).
+The reported objective is the cost of the final plan re-simulated; the bound is the sum of the
+blocks' dual bounds (0 for a part whose solver produced none), so ``gap`` is conservative.
 
 Fallback heuristic (used when the solver is disabled, fails, or returns no solution in time):
 week by week, each item's projected stock at the arrival week of a new order is checked

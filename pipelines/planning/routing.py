@@ -40,9 +40,6 @@ EARTH_RADIUS_KM = 6371.0088
 DistanceKind = Literal["haversine", "euclidean"]
 Objective = Literal["cost", "distance", "min_vehicles"]
 
-#: Search settings measured on the Solomon set (benchmarks/planning/routing/RESULTS.md).
-TUNED_PARAMETERS: dict[str, object] = {}
-
 ROUTE_COLUMNS = [
     "vehicle_id",
     "depot_id",
@@ -335,10 +332,12 @@ def solve_routes(
     ``objective``: ``"cost"`` = distance x ``cost_per_distance`` + vehicle fixed costs;
     ``"distance"`` = total distance only; ``"min_vehicles"`` = fewest vehicles first, then
     distance (a fixed cost per vehicle larger than any plan's distance).
-    ``search_parameters`` sets RoutingSearchParameters fields by dotted name (booleans of
-    ``local_search_operators`` accepted as bool); ``None`` uses :data:`TUNED_PARAMETERS`.
-    ``search_parameters={}`` with ``first_solution="AUTOMATIC"`` and
-    ``metaheuristic="AUTOMATIC"`` is the plain OR-Tools model (the benchmark baseline).
+    ``search_parameters`` sets further RoutingSearchParameters fields by dotted name, e.g.
+    ``{"guided_local_search_lambda_coefficient": 0.2,
+    "local_search_operators.use_cross_exchange": True}``; lambda and operator variants tried
+    on Solomon did not beat the defaults (benchmarks/planning/routing/RESULTS.md).
+    ``first_solution="AUTOMATIC"`` with ``metaheuristic="AUTOMATIC"`` is the plain OR-Tools
+    search (the benchmark baseline). The time limit is always set.
     """
     from ortools.constraint_solver import pywrapcp
 
@@ -421,8 +420,9 @@ def solve_routes(
     caps = [int(math.floor(v.capacity * SCALE + 1e-6)) for v in vehicles]
     routing.AddDimensionWithVehicleCapacity(demand_cb, 0, caps, True, "Load")
 
-    overrides = TUNED_PARAMETERS if search_parameters is None else search_parameters
-    params = _search_parameters(time_limit_s, first_solution, metaheuristic, log_search, overrides)
+    params = _search_parameters(
+        time_limit_s, first_solution, metaheuristic, log_search, search_parameters or {}
+    )
     assignment = routing.SolveWithParameters(params)
     elapsed = time.perf_counter() - t0
 

@@ -44,7 +44,7 @@ LOCATION = "sap_planning"
 RUN_TIMEOUT = 600
 #: The kill test's run tag `dagster/max_runtime`: run monitoring fails a run whose worker died
 #: once it is older than this. The retry inherits it, so it must exceed a normal run's duration.
-MAX_RUNTIME_SECONDS = 150
+MAX_RUNTIME_SECONDS = 180
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 MASTER_TABLES = sorted(name for name, spec in TABLE_SPECS.items() if not spec.is_partitioned)
 
@@ -69,7 +69,7 @@ query Runs($filter: RunsFilter) { runsOrError(filter: $filter) { ... on Runs { r
 """
 EVENTS_QUERY = """
 query Events($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection {
-    events { __typename ... on MessageEvent { message } }
+    events { ... on MessageEvent { message } }
 } } }
 """
 DAEMON_QUERY = """
@@ -134,9 +134,6 @@ class Deployment:
 
     def events(self, run_id: str) -> list[dict]:
         return self.query(EVENTS_QUERY, {"runId": run_id})["logsForRun"]["events"]
-
-    def step_started(self, run_id: str) -> bool:
-        return any(e["__typename"] == "ExecutionStepStartEvent" for e in self.events(run_id))
 
     def location_loaded(self) -> bool:
         [entry] = self.query(LOCATION_QUERY)["workspaceOrError"]["locationEntries"]
@@ -359,18 +356,22 @@ def test_landing_files_reach_the_warehouse(deployment, master_data_run):
 
 def test_killed_code_server_fails_the_run_then_a_retry_recovers(deployment):
     """Runs execute under the code server (DefaultRunLauncher): kill it mid-run, as a crash or
-    an OOM kill of its container would, and the run must end, be retried, and succeed."""
+    an OOM kill of its container would, and the run must end, be retried, and succeed.
+
+    One small asset, so that the retry stays well inside the `dagster/max_runtime` it inherits
+    while the automation sensor's runs compete for the machine.
+    """
     run_id = deployment.client.submit_job_execution(
         "refresh_master_data",
         repository_location_name=LOCATION,
         repository_name="__repository__",
-        asset_selection=[["raw", table.lower()] for table in MASTER_TABLES],
+        asset_selection=[["raw", "t001w"]],
         tags={"dagster/max_runtime": str(MAX_RUNTIME_SECONDS)},
     )
     wait_until(
-        lambda: deployment.step_started(run_id),
-        180,
-        "the run's first step",
+        lambda: deployment.run_status(run_id) == "STARTED",
+        300,
+        "the run to start",
         on_timeout=deployment.logs,
     )
     deployment.code_server.stop(signal.SIGKILL)
@@ -405,6 +406,7 @@ def test_killed_code_server_fails_the_run_then_a_retry_recovers(deployment):
     )
     assert {t["key"]: t["value"] for t in retry["tags"]}["dagster/retry_number"] == "1"
     assert deployment.wait_for_run(retry["runId"]) == "SUCCESS", deployment.logs()
-    for table in MASTER_TABLES:
-        loaded = deployment.warehouse_scalar(f"select count(*) from raw.{table.lower()}")
-        assert loaded == deployment.generated[table], table
+    assert (
+        deployment.warehouse_scalar("select count(*) from raw.t001w")
+        == (deployment.generated["T001W"])
+    )

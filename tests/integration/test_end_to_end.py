@@ -13,7 +13,7 @@ from pipelines.demo.generator import DemoConfig, generate
 from pipelines.demo.run import demo_window, last_complete_week, materialize_demo
 from resources.warehouse import Warehouse, WarehouseSettings
 
-CONFIG = DemoConfig(materials=10, plants=2, customers=25, vendors=4, days=420, seed=7)
+CONFIG = DemoConfig(materials=8, plants=2, customers=20, vendors=4, days=280, seed=7)
 
 
 @dataclass
@@ -111,6 +111,18 @@ def test_safety_stock_is_non_negative(pipeline: PipelineRun):
     trigger = policies.reorder_point.fillna(policies.order_up_to)
     assert (trigger >= policies.safety_stock - 1e-9).all()
     assert set(policies.policy_type) <= {"(s,Q)", "(s,S)", "(R,S)", "none"}
+
+
+def test_purchase_proposals_and_routes_are_planned(pipeline: PipelineRun):
+    proposals = pipeline.warehouse.read_sql("select * from planning.replenishment_proposals")
+    assert {"MATNR", "WERKS", "LIFNR", "EKORG", "MENGE", "MEINS", "LFDAT"} <= set(proposals.columns)
+    assert len(proposals) > 0
+    assert (proposals.MENGE.astype(float) > 0).all()
+    routes = pipeline.warehouse.read_sql("select * from planning.delivery_routes")
+    unserved = pipeline.warehouse.read_sql("select * from planning.unserved_deliveries")
+    visited = set(routes.stop_id.dropna()) - set(routes.depot_id)
+    assert len(visited) > 0
+    assert visited.isdisjoint(set(unserved.stop_id))
 
 
 def _fingerprint(warehouse: Warehouse) -> dict[str, tuple]:

@@ -208,12 +208,17 @@ def test_failed_model_falls_back(monkeypatch):
 def test_parallel_matches_sequential(monkeypatch):
     monkeypatch.setattr(engine_mod, "_PARALLEL_MIN_SERIES", 1)
     rng = np.random.default_rng(5)
-    series = {(f"M{i}", "P1"): rng.poisson(20, 80).astype(float) for i in range(6)}
+    # intermittent series: their models are numpy-only, so the spawned workers start fast
+    series = {
+        (f"M{i}", "P1"): rng.binomial(1, 0.3, 80) * rng.integers(1, 9, 80).astype(float)
+        for i in range(6)
+    }
     hist = frame(series)
     seq = run_forecast(hist, ForecastConfig(n_jobs=1))
     par = run_forecast(hist, ForecastConfig(n_jobs=2))
     pd.testing.assert_frame_equal(seq.forecast, par.forecast)
     pd.testing.assert_frame_equal(seq.backtest, par.backtest)
+    assert set(seq.classification.demand_class) <= {"intermittent", "lumpy"}
 
 
 def test_classification_quadrants():
@@ -274,3 +279,24 @@ def test_prophet_is_optional_and_quiet(capfd):
     assert bt.loc["prophet", "mase"] < 2
     assert "prophet" not in run_forecast(hist, ForecastConfig(n_jobs=1)).backtest.model.values
     assert "cmdstanpy" not in capfd.readouterr().err
+
+
+def test_empty_history_gives_empty_tables_with_the_contract_columns():
+    empty = frame({("M1", "P1"): np.ones(3)}).iloc[:0]
+    res = run_forecast(empty, CFG, origin=ORIGIN)
+    assert res.forecast.empty and res.backtest.empty
+    assert list(res.forecast.columns) == [
+        "material_id",
+        "plant_id",
+        "week_start",
+        "model",
+        "forecast_qty",
+        "p10",
+        "p50",
+        "p90",
+        "p95",
+        "forecast_lower",
+        "forecast_upper",
+    ]
+    with pytest.raises(ValueError, match="no origin"):
+        run_forecast(empty, CFG)

@@ -1,0 +1,1093 @@
+"""The YAML mapping engine: every expression, filter and option, and every error message."""
+
+from __future__ import annotations
+
+import copy
+import math
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipelines.ingest.__main__ import main as cli
+from pipelines.ingest.mapping import (
+    MappedTable,
+    MappingError,
+    Sources,
+    load_mapping,
+    map_sources,
+    map_tables,
+    mapping_issues,
+    parse_mapping,
+    write_landing,
+)
+from pipelines.ingest.reader import SapFileReader
+from pipelines.ingest.specs import TABLE_SPECS
+
+# Five unit rows of SHINE's T006 (headerless, column order of SAP's hdbtabledata).
+T006_ROWS = """\
+000,EA,X,X,0,X, , , ,AAAADL,1,1,0,0.000000,0,0,EA, ,0, , ,0, 
+000,G,X,X,3,X, , , ,MASS,1,1000,0,0.000000,0,0,GRM,X,0, , ,0, 
+000,KG,X,X,3,X, , , ,MASS,1,1,0,0.000000,0,0,KGM,X,0, , ,0, 
+000,ST,X,X,0,X, , , ,AAAADL,1,1,0,0.000000,0,0,PCE,X,0, , ,0, 
+000,TO,X,X,3,X, , , ,MASS,1000,1,0,0.000000,0,0,TNE,X,0, , ,0, 
+000,M,X,X,2,X, , , ,LENGTH,1,1,0,0.000000,0,0,MTR,X,0, , ,0, 
+000,GC,X,X,0,X, , , ,TEMP,1,1,0,273.150000,0,0,CEL,X,0, , ,0, 
+"""
+T006_COLUMNS = [
+    "MANDT", "MSEHI", "KZEX3", "KZEX6", "ANDEC", "KZKEH", "KZWOB", "KZ1EH", "KZ2EH", "DIMID",
+    "ZAEHL", "NENNR", "EXP10", "ADDKO", "EXPON", "DECAN", "ISOCODE", "PRIMARY", "TEMP_VALUE",
+    "TEMP_UNIT", "FAMUNIT", "PRESS_VAL", "PRESS_UNIT",
+]  # fmt: skip
+
+FILES = {
+    "products.csv": (
+        "PRODUCTID,TYPE,NAME,WEIGHT,WUNIT,PRICE,CURRENCY,SUPPLIER,CREATED\n"
+        "HT-1000,PR,Notebook,4.2,KG,956,EUR,100000000,2012-10-03\n"
+        "HT-1001,PR,Screen,250,G,1249.5,USD,100000002,2013-01-31\n"
+        "AD-1000,AD,Flyer,0.5,TO,0,EUR,100000002,2014-02-28\n"
+    ),
+    "partners.csv": (
+        "ID,ROLE,NAME,ADDRESS\n"
+        "100000000,1,SAP,1\n"
+        "100000001,2,Becker; Berlin,2\n"
+        "100000002,1,Talpa,9\n"
+    ),
+    "addresses.csv": "ADDRESSID,CITY,LAT,LON\n1,Walldorf,49.2936736,8.6417\n2,Berlin,52.6,13.3\n",
+    "orders.csv": (
+        "ORDER,CREATED,CUSTOMER,STATUS\n"
+        "500000000,2015-01-01,100000001,N\n"
+        "500000001,2015-01-02,100000000,X\n"
+        "500000002,2016-03-04,100000001,N\n"
+    ),
+    "items.csv": (
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n"
+        "500000000,10,HT-1000,2,EA,1912\n"
+        "500000000,20,HT-1001,3,EA,3748.5\n"
+        "500000001,10,HT-1000,1,EA,956\n"
+        "500000002,10,AD-1000,5,EA,0\n"
+    ),
+    "T006.csv": T006_ROWS,
+}
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for name, text in FILES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def base_document() -> dict[str, Any]:
+    """A mapping of the test exports that exercises most features at once."""
+    return {
+        "version": 1,
+        "files": {"T006.csv": {"columns": T006_COLUMNS}},
+        "codes": {"unit": {"EA": "ST", "KG": "KG", "G": "G", "TO": "TO"}},
+        "lookups": {"order": {"file": "orders.csv", "key": "ORDER", "by": "ORDER"}},
+        "defaults": {"WERKS": "1000"},
+        "tables": {
+            "VBAP": {
+                "source": "items.csv",
+                "columns": {
+                    "VBELN": "ORDER",
+                    "POSNR": "ITEM",
+                    "MATNR": "PRODUCT",
+                    "KWMENG": {
+                        "convert": "QTY",
+                        "from": "UNIT",
+                        "to": {"const": "ST"},
+                        "units": "T006.csv",
+                    },
+                    "VRKME": {"code": "UNIT", "map": "unit"},
+                    "NETWR": "AMOUNT",
+                    "ERDAT": {"lookup": "order", "value": "CREATED"},
+                },
+            }
+        },
+    }
+
+
+def mapped(source: Path, document: dict[str, Any]) -> dict[str, MappedTable]:
+    config = parse_mapping(document)
+    return map_tables(config, Sources(config, source))
+
+
+def with_table(table: str, block: Any) -> dict[str, Any]:
+    document = base_document()
+    document["tables"] = {table: block}
+    return document
+
+
+def column(tables: dict[str, MappedTable], table: str, name: str) -> list:
+    values = tables[table].data[name]
+    return [None if pd.isna(v) else v for v in values]
+
+
+def dates(*texts: str) -> list[pd.Timestamp]:
+    return [pd.Timestamp(t) for t in texts]
+
+
+# -- expressions -------------------------------------------------------------------------------
+
+
+def test_source_columns_are_typed_by_the_target_column(source: Path):
+    vbap = mapped(source, base_document())["VBAP"].data
+    assert vbap["VBELN"].tolist() == ["0500000000", "0500000000", "0500000001", "0500000002"]
+    assert vbap["POSNR"].tolist() == [10, 20, 10, 10]
+    assert str(vbap["POSNR"].dtype) == "Int64"
+    assert vbap["NETWR"].tolist() == [1912.0, 3748.5, 956.0, 0.0]
+    assert vbap["MATNR"].tolist() == ["HT-1000", "HT-1001", "HT-1000", "AD-1000"]
+    assert vbap["ERDAT"].tolist() == dates("2015-01-01", "2015-01-01", "2015-01-02", "2016-03-04")
+    assert vbap["WERKS"].tolist() == ["1000"] * 4  # global default
+    assert vbap["WAERK"].isna().all()  # not mapped, no default
+
+
+def test_const_and_concat(source: Path):
+    tables = mapped(
+        source,
+        with_table(
+            "EINA",
+            {
+                "source": "products.csv",
+                "columns": {
+                    "INFNR": {"concat": [{"const": "IR"}, "PRODUCTID", "TYPE"], "sep": "-"},
+                    "MATNR": "PRODUCTID",
+                    "LIFNR": {"concat": [{"const": 7}, {"const": None}]},
+                },
+            },
+        ),
+    )
+    assert column(tables, "EINA", "INFNR") == ["IR-HT-1000-PR", "IR-HT-1001-PR", "IR-AD-1000-AD"]
+    assert column(tables, "EINA", "LIFNR") == ["0000000007"] * 3  # empty parts count as ""
+
+
+def test_concat_of_empty_parts_is_empty(source: Path):
+    tables = mapped(
+        source,
+        with_table(
+            "MAKT",
+            {
+                "source": "products.csv",
+                "columns": {
+                    "MATNR": "PRODUCTID",
+                    "SPRAS": {"const": "E"},
+                    "MAKTX": {"concat": [{"const": None}, {"const": None}], "sep": "-"},
+                },
+            },
+        ),
+    )
+    assert column(tables, "MAKT", "MAKTX") == [None, None, None]
+
+
+def test_lookups_named_inline_composite_filtered_and_unmatched(source: Path):
+    document = with_table(
+        "KNA1",
+        {
+            "source": "partners.csv",
+            "columns": {
+                "KUNNR": "ID",
+                "NAME1": "NAME",
+                "ORT01": {
+                    "lookup": {"file": "addresses.csv", "key": "ADDRESSID", "by": "ADDRESS"},
+                    "value": "CITY",
+                },
+                "LATITUDE": {"lookup": "address", "value": "LAT"},
+                # composite key, and a filtered lookup that finds only Walldorf
+                "PSTLZ": {
+                    "lookup": {
+                        "file": "addresses.csv",
+                        "key": ["ADDRESSID", "CITY"],
+                        "by": ["ADDRESS", {"const": "Walldorf"}],
+                    },
+                    "value": {"concat": [{"const": "DE"}, "ADDRESSID"]},
+                },
+                "LAND1": {
+                    "lookup": {
+                        "file": "addresses.csv",
+                        "key": "ADDRESSID",
+                        "by": "ADDRESS",
+                        "where": [{"source": "CITY", "equals": "Berlin"}],
+                    },
+                    "value": {"const": "DE"},
+                },
+            },
+        },
+    )
+    document["lookups"]["address"] = {"file": "addresses.csv", "key": "ADDRESSID", "by": "ADDRESS"}
+    tables = mapped(source, document)
+    assert column(tables, "KNA1", "ORT01") == ["Walldorf", "Berlin", None]  # address 9 is missing
+    assert column(tables, "KNA1", "LATITUDE") == [49.2936736, 52.6, None]
+    assert column(tables, "KNA1", "PSTLZ") == ["DE1", None, None]
+    assert column(tables, "KNA1", "LAND1") == [None, "DE", None]
+
+
+def test_date_with_its_own_format(source: Path):
+    (source / "dated.csv").write_text("ID,DAY\n1,31.01.2015\n2,\n")
+    tables = mapped(
+        source,
+        with_table(
+            "MARA",
+            {
+                "source": "dated.csv",
+                "columns": {
+                    "MATNR": "ID",
+                    "MTART": {"const": "HAWA"},
+                    "ERSDA": {"date": "DAY", "format": "DD.MM.YYYY"},
+                },
+            },
+        ),
+    )
+    assert column(tables, "MARA", "ERSDA") == [pd.Timestamp("2015-01-31"), None]
+    assert column(tables, "MARA", "MATNR") == ["000000000000000001", "000000000000000002"]
+
+
+def test_multiply_by_a_number_and_by_a_column(source: Path):
+    document = base_document()
+    columns = document["tables"]["VBAP"]["columns"]
+    columns["NETWR"] = {"multiply": "AMOUNT", "by": -1}
+    columns["KWMENG"] = {"multiply": "QTY", "by": "ITEM"}
+    tables = mapped(source, document)
+    assert column(tables, "VBAP", "NETWR") == [-1912.0, -3748.5, -956.0, -0.0]
+    assert column(tables, "VBAP", "KWMENG") == [20.0, 60.0, 10.0, 50.0]
+
+
+def test_convert_by_t006_and_by_explicit_factors(source: Path):
+    tables = mapped(
+        source,
+        with_table(
+            "MARA",
+            [
+                {
+                    "source": "products.csv",
+                    "columns": {
+                        "MATNR": "PRODUCTID",
+                        "MTART": {"const": "HAWA"},
+                        "BRGEW": {
+                            "convert": "WEIGHT",
+                            "from": "WUNIT",
+                            "to": {"const": "KG"},
+                            "units": "T006.csv",
+                        },
+                    },
+                },
+                {
+                    "source": "products.csv",
+                    "columns": {
+                        "MATNR": {"concat": ["PRODUCTID", {"const": "X"}]},
+                        "MTART": {"const": "HAWA"},
+                        "BRGEW": {
+                            "convert": "WEIGHT",
+                            "from": "WUNIT",
+                            "factors": {"KG": 1000, "G": 1, "TO": 1e6},
+                        },
+                    },
+                },
+            ],
+        ),
+    )
+    weights = column(tables, "MARA", "BRGEW")
+    assert weights[:3] == pytest.approx([4.2, 0.25, 500.0])  # KG, G -> KG, TO -> KG
+    assert weights[3:] == pytest.approx([4200.0, 250.0, 500000.0])  # to grams
+
+
+def test_code_tables_with_each_unmapped_policy(source: Path):
+    def material_types(unmapped: str) -> list:
+        return column(
+            mapped(
+                source,
+                with_table(
+                    "MARA",
+                    {
+                        "source": "products.csv",
+                        "columns": {
+                            "MATNR": "PRODUCTID",
+                            "MTART": {"code": "TYPE", "map": {"PR": "HAWA"}, "unmapped": unmapped},
+                        },
+                    },
+                ),
+            ),
+            "MARA",
+            "MTART",
+        )
+
+    assert material_types("keep") == ["HAWA", "HAWA", "AD"]
+    assert material_types("empty") == ["HAWA", "HAWA", None]
+
+
+def test_year_of_a_date(source: Path):
+    document = base_document()
+    document["tables"] = {
+        "MKPF": {
+            "source": "orders.csv",
+            "columns": {
+                "MBLNR": "ORDER",
+                "MJAHR": {"year": "CREATED"},
+                "BUDAT": "CREATED",
+            },
+        }
+    }
+    assert column(mapped(source, document), "MKPF", "MJAHR") == [2015, 2015, 2016]
+
+
+# -- filters -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def partners(source: Path):
+    """The partner ids LFA1 keeps under a list of filters."""
+
+    def kept(where: list) -> list[int]:
+        document = with_table(
+            "LFA1", {"source": "partners.csv", "where": where, "columns": {"LIFNR": "ID"}}
+        )
+        return [int(v) for v in column(mapped(source, document), "LFA1", "LIFNR")]
+
+    return kept
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ([{"source": "ROLE", "equals": "1"}], [100000000, 100000002]),
+        ([{"source": "ROLE", "equals": 2}], [100000001]),  # a number compares as a number
+        ([{"source": "NAME", "in": ["SAP", "Talpa"]}], [100000000, 100000002]),
+        ([{"source": "NAME", "not_in": ["SAP"]}], [100000001, 100000002]),
+        ([{"source": "ID", "min": 100000001}, {"source": "ID", "max": 100000001}], [100000001]),
+        ([{"source": "NAME", "min": "T"}], [100000002]),  # text compares as text
+        (
+            [{"source": "ID", "in_file": {"file": "orders.csv", "column": "CUSTOMER"}}],
+            [100000000, 100000001],
+        ),
+        (
+            [
+                {
+                    "any": [
+                        {"source": "ROLE", "equals": "2"},
+                        {"source": "ADDRESS", "equals": "9"},
+                    ]
+                }
+            ],
+            [100000001, 100000002],
+        ),
+    ],
+)
+def test_row_filters(partners, where, expected):
+    assert partners(where) == expected
+
+
+def test_empty_values_satisfy_only_not_in(source: Path):
+    (source / "gaps.csv").write_text("ID,FLAG\n1,X\n2,\n3,Y\n")
+
+    def kept(condition: dict) -> list:
+        tables = mapped(
+            source,
+            with_table(
+                "LFA1",
+                {"source": "gaps.csv", "where": [condition], "columns": {"LIFNR": "ID"}},
+            ),
+        )
+        return [int(v) for v in column(tables, "LFA1", "LIFNR")]
+
+    assert kept({"source": "FLAG", "not_in": ["X"]}) == [2, 3]
+    assert kept({"source": "FLAG", "in": ["X", "Y"]}) == [1, 3]
+    assert kept({"source": "FLAG", "min": "A"}) == [1, 3]
+
+
+def test_date_filters_on_source_and_target_columns(source: Path):
+    document = base_document()
+    document["tables"] = {
+        "VBAK": {
+            "source": "orders.csv",
+            "where": [{"source": "CREATED", "max": date(2015, 12, 31)}],
+            "columns": {"VBELN": "ORDER", "ERDAT": "CREATED", "KUNNR": "CUSTOMER"},
+        },
+        "VBAP": copy.deepcopy(base_document()["tables"]["VBAP"])
+        | {"where": [{"target": "ERDAT", "min": date(2015, 1, 2)}]},
+    }
+    tables = mapped(source, document)
+    assert column(tables, "VBAK", "VBELN") == ["0500000000", "0500000001"]
+    assert column(tables, "VBAP", "VBELN") == ["0500000001", "0500000002"]
+    assert tables["VBAP"].filtered_rows == 2
+
+
+def test_source_filters_run_before_conversions(source: Path):
+    """A row the filter drops never reaches the unit conversion that would fail on it."""
+    (source / "odd.csv").write_text("ORDER,ITEM,QTY,UNIT\n1,10,1,EA\n2,10,1,BOX\n")
+    document = base_document()
+    document["tables"] = {
+        "VBAP": {
+            "source": "odd.csv",
+            "where": [{"source": "UNIT", "not_in": ["BOX"]}],
+            "columns": {
+                "VBELN": "ORDER",
+                "POSNR": "ITEM",
+                "MATNR": {"const": "M"},
+                "ERDAT": {"const": date(2015, 1, 1)},
+                "KWMENG": {"convert": "QTY", "from": "UNIT", "factors": {"EA": 1}},
+            },
+        }
+    }
+    assert column(mapped(source, document), "VBAP", "KWMENG") == [1.0]
+
+
+# -- table options -----------------------------------------------------------------------------
+
+
+def test_for_each_defaults_and_inline_rows(source: Path):
+    document = base_document()
+    document["defaults"] = {"WERKS": "9999", "DISMM": "PD"}
+    document["tables"] = {
+        "T001W": {"rows": [{"WERKS": "1000", "NAME1": "Main", "LATITUDE": 49.5}, {"WERKS": 1100}]},
+        "MARC": {
+            "source": "products.csv",
+            "for_each": {"WERKS": ["1000", 1100]},
+            "defaults": {"PLIFZ": 14, "DISMM": "VB"},
+            "columns": {"MATNR": "PRODUCTID", "EISBE": "PRICE"},
+        },
+    }
+    tables = mapped(source, document)
+    assert column(tables, "T001W", "WERKS") == ["1000", "1100"]
+    assert column(tables, "T001W", "LATITUDE") == [49.5, None]
+    assert column(tables, "MARC", "MATNR") == ["HT-1000", "HT-1001", "AD-1000"] * 2
+    assert column(tables, "MARC", "WERKS") == ["1000"] * 3 + ["1100"] * 3  # for_each wins
+    assert column(tables, "MARC", "PLIFZ") == [14] * 6
+    assert column(tables, "MARC", "DISMM") == ["VB"] * 6  # the table default wins
+    assert tables["MARC"].origins[3] == "products.csv line 2"
+    assert tables["T001W"].origins == ["tables.T001W.rows[0]", "tables.T001W.rows[1]"]
+
+
+def test_defaults_fill_empty_mapped_values(source: Path):
+    (source / "gaps.csv").write_text("ID,TYPE\n1,ZZ\n2,\n")
+    tables = mapped(
+        source,
+        with_table(
+            "MARA",
+            {
+                "source": "gaps.csv",
+                "defaults": {"MTART": "HAWA"},
+                "columns": {"MATNR": "ID", "MTART": "TYPE"},
+            },
+        ),
+    )
+    assert column(tables, "MARA", "MTART") == ["ZZ", "HAWA"]
+
+
+def test_blocks_stack_and_window_keeps_transactional_days(source: Path):
+    document = base_document()
+    document["window"] = {"from": date(2015, 1, 1), "to": "2015-12-31"}
+    document["tables"]["VBAP"] = [
+        document["tables"]["VBAP"],
+        copy.deepcopy(document["tables"]["VBAP"]),
+    ]
+    document["tables"]["VBAP"][1]["columns"]["POSNR"] = {"multiply": "ITEM", "by": 10}
+    table = mapped(source, document)["VBAP"]
+    assert table.data["POSNR"].tolist() == [10, 20, 10, 100, 200, 100]
+    assert table.outside_window == 2  # the 2016 order's item, from both blocks
+    assert table.source_rows == 8
+
+
+# -- landing files -----------------------------------------------------------------------------
+
+
+def read_back(path: Path, table: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    chunks = list(SapFileReader(path, TABLE_SPECS[table]).chunks())
+    return (
+        pd.concat([c.rows for c in chunks], ignore_index=True),
+        pd.concat([c.rejects for c in chunks], ignore_index=True),
+    )
+
+
+def test_landing_files_read_back_as_mapped(source: Path, tmp_path: Path):
+    document = base_document()
+    document["tables"]["KNA1"] = {
+        "source": "partners.csv",
+        "columns": {
+            "KUNNR": "ID",
+            "NAME1": "NAME",
+            "LATITUDE": {
+                "lookup": {"file": "addresses.csv", "key": "ADDRESSID", "by": "ADDRESS"},
+                "value": "LAT",
+            },
+        },
+    }
+    out = tmp_path / "landing"
+    report = map_sources(parse_mapping(document), source, out)
+    assert report.tables["VBAP"].files == [
+        "VBAP_20150101.csv",
+        "VBAP_20150102.csv",
+        "VBAP_20160304.csv",
+    ]
+    assert report.tables["KNA1"].files == ["KNA1.csv"]
+    assert (out / "_mapping_summary.json").exists()
+    assert report.days == (date(2015, 1, 1), date(2016, 3, 4))
+    raw = (out / "KNA1.csv").read_bytes()
+    assert raw.startswith("\ufeffKUNNR;NAME1;".encode()) and b"\r\n" in raw
+    kna1, rejects = read_back(out / "KNA1.csv", "KNA1")
+    assert rejects.empty
+    assert kna1["NAME1"].tolist() == ["SAP", "Becker; Berlin", "Talpa"]  # quoted on write
+    assert kna1["LATITUDE"].tolist()[:2] == pytest.approx([49.293674, 52.6])  # 6 decimals
+    assert math.isnan(kna1["LATITUDE"].iloc[2])
+    day, rejects = read_back(out / "VBAP_20150101.csv", "VBAP")
+    assert rejects.empty
+    assert day["POSNR"].tolist() == [10, 20]
+    assert day["KWMENG"].tolist() == [2.0, 3.0]
+    assert day["VRKME"].tolist() == ["ST", "ST"]
+    assert day["NETWR"].tolist() == [1912.0, 3748.5]
+    assert (day["ERDAT"] == pd.Timestamp("2015-01-01")).all()
+
+
+def test_unconvertible_values_are_written_as_they_came_and_quarantined(source: Path, tmp_path):
+    (source / "items.csv").write_text(
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n"
+        "500000000,10,HT-1000,2,EA,1912\n"
+        "500000000,1O,HT-1001,3,EA,12.5\n"  # letter O in the item number
+        "500000000,30,,abc,EA,1\n"  # no material, a quantity that is no number
+        "500000000,10,HT-1000,1,EA,956\n"  # the first row's key again
+    )
+    out = tmp_path / "landing"
+    report = map_sources(parse_mapping(base_document()), source, out)
+    assert [(i.origin, i.column) for i in report.issues] == [
+        ("items.csv line 3", "POSNR"),
+        ("items.csv line 4", "MATNR"),
+        ("items.csv line 4", "KWMENG"),
+        ("items.csv line 5", "VBELN,POSNR"),
+    ]
+    assert "'1O' is not a valid integer value" in report.issues[0].message
+    assert report.issues[1].message == "required value is empty"
+    assert "first mapped from items.csv line 2" in report.issues[3].message
+    assert report.quarantine_expected["VBAP"] == 3
+    rows, rejects = read_back(out / "VBAP_20150101.csv", "VBAP")
+    assert len(rows) == 1
+    assert rejects["source_line"].nunique() == 3
+    assert set(rejects["reason"]) >= {
+        "non-integer value '1O'",
+        "non-numeric value 'abc'",
+        "missing required value",
+        "duplicate key",
+    }
+
+
+def test_write_refuses_existing_landing_files_unless_replace(source: Path, tmp_path: Path):
+    config = parse_mapping(base_document())
+    out = tmp_path / "landing"
+    out.mkdir()
+    (out / "VBAP_20990101.csv").write_text("stale")
+    (out / "MARA.csv").write_text("not mapped here: kept")
+    tables = map_tables(config, Sources(config, source))
+    with pytest.raises(MappingError, match=r"already holds 1 landing files .*VBAP_20990101\.csv"):
+        write_landing(tables, out)
+    written = write_landing(tables, out, replace=True)
+    assert not (out / "VBAP_20990101.csv").exists()
+    assert (out / "MARA.csv").read_text() == "not mapped here: kept"
+    assert written["VBAP"] == sorted(p.name for p in out.glob("VBAP_*.csv"))
+
+
+def test_source_formats_german_style_cp1252_and_headerless(source: Path):
+    (source / "de.csv").write_bytes(
+        "MATNR;TEXT;GEWICHT;ANGELEGT\nM1;Größe;1.234,5;31.12.2014\nM2;Maß;7,25-;01.01.2015\n".encode(
+            "cp1252"
+        )
+    )
+    document = base_document()
+    document["files"]["de.csv"] = {
+        "separator": ";",
+        "encoding": "cp1252",
+        "decimal": ",",
+        "thousands": ".",
+        "date_format": "DD.MM.YYYY",
+    }
+    document["tables"] = {
+        "MARA": {
+            "source": "de.csv",
+            "columns": {
+                "MATNR": "MATNR",
+                "MTART": {"const": "HAWA"},
+                "MATKL": "TEXT",
+                "BRGEW": "GEWICHT",
+                "ERSDA": "ANGELEGT",
+            },
+        },
+        "MAKT": {  # T006 is headerless: its columns come from `files`
+            "source": "T006.csv",
+            "columns": {"MATNR": "MSEHI", "SPRAS": {"const": "E"}, "MAKTX": "DIMID"},
+        },
+    }
+    tables = mapped(source, document)
+    assert column(tables, "MARA", "MATKL") == ["Größe", "Maß"]
+    assert column(tables, "MARA", "BRGEW") == [1234.5, -7.25]
+    assert column(tables, "MARA", "ERSDA") == dates("2014-12-31", "2015-01-01")
+    assert column(tables, "MAKT", "MAKTX")[:3] == ["AAAADL", "MASS", "MASS"]
+
+
+def test_several_files_match_one_glob(source: Path):
+    (source / "items_2.csv").write_text(
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n500000001,20,X,1,EA,1\n"
+    )
+    (source / "items.csv").rename(source / "items_1.csv")
+    document = base_document()
+    document["tables"]["VBAP"]["source"] = "items_*.csv"
+    table = mapped(source, document)["VBAP"]
+    assert len(table) == 5
+    assert table.origins[-1] == "items_2.csv line 2"
+
+
+def test_mapping_file_with_anchors(source: Path, tmp_path: Path):
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "version: 1\n"
+        "tables:\n"
+        "  EINA:\n"
+        "    source: products.csv\n"
+        "    columns:\n"
+        "      INFNR: &record {concat: [{const: IR}, PRODUCTID]}\n"
+        "      MATNR: PRODUCTID\n"
+        "      LIFNR: SUPPLIER\n"
+        "  EINE:\n"
+        "    source: products.csv\n"
+        "    columns: {INFNR: *record, EKORG: {const: '1000'}, WERKS: {const: '1000'}}\n"
+    )
+    config = load_mapping(path)
+    tables = map_tables(config, Sources(config, source))
+    assert column(tables, "EINE", "INFNR") == column(tables, "EINA", "INFNR")
+    assert column(tables, "EINA", "INFNR")[0] == "IRHT-1000"
+
+
+def test_cli_maps_and_reports(source: Path, tmp_path: Path, capsys):
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(base_document()))
+    out = tmp_path / "landing"
+    assert cli(["map", "--config", str(path), "--source", str(source), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "VBAP          4      3" in printed
+    assert "SCP_HISTORY_START=2015-01-01 or earlier" in printed
+    assert cli(["map", "--config", str(path), "--source", str(source), "--out", str(out)]) == 1
+    assert "already holds 3 landing files" in capsys.readouterr().err
+    assert cli(["map", "--config", str(path), "--source", str(source), "--dry-run"]) == 0
+    assert "dry run: nothing written" in capsys.readouterr().out
+
+
+# -- configuration errors ----------------------------------------------------------------------
+
+
+def edit(change) -> dict[str, Any]:
+    document = base_document()
+    change(document)
+    return document
+
+
+def vbap_columns(document: dict) -> dict:
+    return document["tables"]["VBAP"]["columns"]
+
+
+STRUCTURE_ERRORS = [
+    (lambda d: d.pop("version"), r"^: missing key 'version'$"),
+    (lambda d: d.update(version=2), r"^version: expected 1, got 2$"),
+    (lambda d: d.update(extra=1), r"^extra: unknown key; expected one of version, "),
+    (lambda d: d["tables"].update(VBAX={}), r"^tables\.VBAX: unknown SAP table; known tables: "),
+    (lambda d: d["tables"].update(VBAK=[]), r"^tables\.VBAK: an empty list maps nothing$"),
+    (
+        lambda d: vbap_columns(d).update(FOO="QTY"),
+        r"^tables\.VBAP\.columns\.FOO: VBAP has no column 'FOO'; columns: VBELN, POSNR",
+    ),
+    (
+        lambda d: vbap_columns(d).pop("MATNR"),
+        r"^tables\.VBAP\.columns\.MATNR: required column has no mapping and no default$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(NETWR=12),
+        r"^tables\.VBAP\.columns\.NETWR: expected a source column name or an operation .*"
+        r"write constants as \{const: \.\.\.\}$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(NETWR={"sum": "AMOUNT"}),
+        r"^tables\.VBAP\.columns\.NETWR: expected exactly one operation of const, concat, lookup, "
+        r"date, multiply, convert, code, year; got keys \['sum'\]$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(NETWR={"const": 1, "year": "X"}),
+        r"^tables\.VBAP\.columns\.NETWR: expected exactly one operation .*; got const, year$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(NETWR={"multiply": "AMOUNT", "times": 2}),
+        r"^tables\.VBAP\.columns\.NETWR\.times: unknown key; expected one of multiply, by$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(NETWR={"multiply": "AMOUNT"}),
+        r"^tables\.VBAP\.columns\.NETWR: missing key 'by'$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(VRKME={"const": True}),
+        r"^tables\.VBAP\.columns\.VRKME\.const: got the boolean True; YAML reads yes/no/on/off",
+    ),
+    (
+        lambda d: vbap_columns(d).update(ERDAT={"lookup": "orderz", "value": "CREATED"}),
+        r"^tables\.VBAP\.columns\.ERDAT\.lookup: unknown lookup 'orderz'; defined lookups: order$",
+    ),
+    (
+        lambda d: d["lookups"]["order"].update(key=["ORDER", "CREATED"]),
+        r"^lookups\.order: 'key' has 2 columns but 'by' has 1 values$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(VRKME={"code": "UNIT", "map": "units"}),
+        r"^tables\.VBAP\.columns\.VRKME\.map: unknown code table 'units'; defined in codes: unit$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(VRKME={"code": "UNIT", "map": "unit", "unmapped": "x"}),
+        r"^tables\.VBAP\.columns\.VRKME\.unmapped: expected one of \['error', 'keep', 'empty'\]",
+    ),
+    (
+        lambda d: vbap_columns(d)["KWMENG"].update(factors={"EA": 1}),
+        r"^tables\.VBAP\.columns\.KWMENG: give exactly one of 'units' \(a T006 file\) and "
+        r"'factors'$",
+    ),
+    (
+        lambda d: vbap_columns(d)["KWMENG"].pop("to"),
+        r"^tables\.VBAP\.columns\.KWMENG: missing key 'to' \(the unit to convert to\)$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(
+            KWMENG={"convert": "QTY", "from": "UNIT", "to": "X", "factors": {"EA": 1}}
+        ),
+        r"^tables\.VBAP\.columns\.KWMENG\.to: explicit factors already convert to one unit",
+    ),
+    (
+        lambda d: vbap_columns(d).update(ERDAT={"date": "X", "format": "MM/DD/YYYY"}),
+        r"^tables\.VBAP\.columns\.ERDAT\.format: expected one of \['YYYYMMDD', 'DD\.MM\.YYYY', "
+        r"'ISO'\]",
+    ),
+    (
+        lambda d: d["tables"]["VBAP"].update(source="../secret.csv"),
+        r"^tables\.VBAP\.source: '\.\./secret\.csv' must be a file name or glob inside the source",
+    ),
+    (
+        lambda d: d["tables"]["VBAP"].update(rows=[{}]),
+        r"^tables\.VBAP: give exactly one of 'source' \(a file glob\) and 'rows'$",
+    ),
+    (
+        lambda d: d["tables"]["VBAP"].update(for_each={"POSNR": [1]}),
+        r"^tables\.VBAP\.for_each\.POSNR: is also mapped in 'columns'; keep one$",
+    ),
+    (
+        lambda d: d["tables"]["VBAP"].update(where=[{"source": "QTY"}]),
+        r"^tables\.VBAP\.where\[0\]: expected exactly one condition of equals, in, not_in, min, "
+        r"max, in_file$",
+    ),
+    (
+        lambda d: d["tables"]["VBAP"].update(where=[{"source": "A", "target": "B", "equals": 1}]),
+        r"^tables\.VBAP\.where\[0\]: name exactly one of 'source' \(a source column\) and 'target'",
+    ),
+    (
+        lambda d: d["tables"]["VBAP"].update(where=[{"target": "WAERK", "equals": "EUR"}]),
+        r"^tables\.VBAP\.where\[0\]\.target: WAERK is not mapped in 'columns' of this block$",
+    ),
+    (
+        lambda d: d["tables"]["VBAP"].update(where=[{"source": "QTY", "in": [1, "2"]}]),
+        r"^tables\.VBAP\.where\[0\]\.in: values must all be text, all numbers or all dates$",
+    ),
+    (
+        lambda d: d.update(format={"separator": "::"}),
+        r"^format\.separator: expected one character or 'tab', got '::'$",
+    ),
+    (
+        lambda d: d.update(format={"decimal": ",", "thousands": ","}),
+        r"^format: decimal and thousands are both ','$",
+    ),
+    (
+        lambda d: d.update(format={"encoding": "klingon"}),
+        r"^format\.encoding: unknown encoding 'klingon'$",
+    ),
+    (
+        lambda d: d.update(format={"date_format": "MM/DD"}),
+        r"^format\.date_format: expected one of \['YYYYMMDD', 'DD\.MM\.YYYY', 'ISO'\]",
+    ),
+    (
+        lambda d: d.update(window={"from": "2016-01-01", "to": "2015-01-01"}),
+        r"^window: from 2016-01-01 is after to 2015-01-01$",
+    ),
+    (
+        lambda d: d.update(window={"from": "soon", "to": "2015-01-01"}),
+        r"^window\.from: expected a date \(YYYY-MM-DD\), got 'soon'$",
+    ),
+    (
+        lambda d: d.update(defaults={"PLANT": "1000"}),
+        r"^defaults\.PLANT: no SAP table has a column 'PLANT'$",
+    ),
+    (
+        lambda d: d["codes"].update(flags={"NO": False}),
+        r"^codes\.flags\.NO: got the boolean False",
+    ),
+    (lambda d: d["codes"].update(flags={"X": None, None: "Y"}), r"^codes\.flags\.None: a code "),
+    (lambda d: d.update(tables={}), r"^tables: maps no table$"),
+    (lambda d: d.update(tables=[]), r"^tables: expected a mapping, got a list$"),
+    (lambda d: d.update(description=["x"]), r"^description: expected text, got a list$"),
+    (lambda d: d.update(defaults={"WERKS": None}), r"^defaults\.WERKS: a default cannot be empty$"),
+    (
+        lambda d: d["tables"]["VBAP"].update(defaults={"NETWR": math.nan}),
+        r"^tables\.VBAP\.defaults\.NETWR: expected a finite number, got nan$",
+    ),
+    (
+        lambda d: d["lookups"].update(unused={"file": "x.csv", "key": "A"}),
+        r"^lookups\.unused: missing key 'by'$",
+    ),
+    (
+        lambda d: d["lookups"]["order"].update(where=[{"target": "ERDAT", "equals": "x"}]),
+        r"^lookups\.order\.where\[0\]\.target: a lookup's filter can only use source columns$",
+    ),
+    (
+        lambda d: d["files"]["T006.csv"].update(columns=["A", "B", "A"]),
+        r"^files\.T006\.csv\.columns: column 'A' appears twice$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(MATNR=""),
+        r"^tables\.VBAP\.columns\.MATNR: expected non-empty text, got text$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(MATNR={"concat": []}),
+        r"^tables\.VBAP\.columns\.MATNR\.concat: needs at least one part$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(MATNR={"concat": ["A"], "sep": 1}),
+        r"^tables\.VBAP\.columns\.MATNR\.sep: expected text, got int$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(
+            NETWR={"convert": "A", "from": "B", "factors": {"X": "1"}}
+        ),
+        r"^tables\.VBAP\.columns\.NETWR\.factors\.X: expected a number, got text$",
+    ),
+    (
+        lambda d: d["tables"].update(T001W={"rows": []}),
+        r"^tables\.T001W\.rows: no rows given$",
+    ),
+    (
+        lambda d: d["tables"].update(T001W={"rows": [{"WERKS": "1"}], "columns": {}}),
+        r"^tables\.T001W\.columns: inline rows name their columns themselves$",
+    ),
+    (
+        lambda d: d["tables"].update(T001W={"rows": [{"WERKS": "1", "PLANT": "x"}]}),
+        r"^tables\.T001W\.rows\[0\]\.PLANT: T001W has no column 'PLANT'",
+    ),
+    (
+        lambda d: d["tables"]["VBAP"].update(for_each={"WERKS": []}),
+        r"^tables\.VBAP\.for_each\.WERKS: needs at least one value$",
+    ),
+    (
+        lambda d: d["tables"]["VBAP"].update(where=[{"any": []}]),
+        r"^tables\.VBAP\.where\[0\]\.any: needs at least one condition$",
+    ),
+    (
+        lambda d: d["tables"]["VBAP"].update(where=[{"source": "QTY", "in": []}]),
+        r"^tables\.VBAP\.where\[0\]\.in: needs one or more non-empty values$",
+    ),
+    (
+        lambda d: d["tables"]["VBAP"].update(where=[{"source": "QTY", "min": None}]),
+        r"^tables\.VBAP\.where\[0\]\.min: needs a value$",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), STRUCTURE_ERRORS)
+def test_structure_errors_name_the_key_path(change, message):
+    with pytest.raises(MappingError, match=message):
+        parse_mapping(edit(change))
+
+
+SOURCE_ERRORS = [
+    (
+        lambda d: vbap_columns(d).update(KWMENG="QTYY"),
+        r"^tables\.VBAP\.columns\.KWMENG: unknown source column 'QTYY' in items\.csv; "
+        r"did you mean 'QTY'\?$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(KWMENG="DELIVERED"),
+        r"^tables\.VBAP\.columns\.KWMENG: unknown source column 'DELIVERED' in items\.csv; "
+        r"columns: ORDER, ITEM, PRODUCT, QTY, UNIT, AMOUNT$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(ERDAT={"lookup": "order", "value": "DATE"}),
+        r"^tables\.VBAP\.columns\.ERDAT\.value: unknown source column 'DATE' in orders\.csv",
+    ),
+    (
+        lambda d: d["lookups"]["order"].update(key="ORDERID"),
+        r"^lookups\.order\.key: unknown source column 'ORDERID' in orders\.csv",
+    ),
+    (
+        lambda d: d["tables"]["VBAP"].update(source="missing*.csv"),
+        r"^tables\.VBAP\.source: no file matches 'missing\*\.csv' in ",
+    ),
+    (
+        lambda d: d["tables"]["VBAP"].update(
+            where=[{"source": "ORDER", "in_file": {"file": "orders.csv", "column": "ID"}}]
+        ),
+        r"^tables\.VBAP\.where\[0\]\.in_file\.column: unknown source column 'ID' in orders\.csv",
+    ),
+    (
+        lambda d: d["files"]["T006.csv"].update(columns=[f"C{i}" for i in range(23)]),
+        r"^tables\.VBAP\.columns\.KWMENG\.units: T006\.csv lacks the T006 columns \['MSEHI', ",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), SOURCE_ERRORS)
+def test_source_errors_name_the_key_path(source: Path, change, message):
+    with pytest.raises(MappingError, match=message):
+        mapped(source, edit(change))
+
+
+def replace_file(source: Path, name: str, text: str | bytes) -> None:
+    if isinstance(text, bytes):
+        (source / name).write_bytes(text)
+    else:
+        (source / name).write_text(text)
+
+
+DATA_ERRORS = [
+    (
+        "items.csv",
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n500000000,10,A,1,EA,1\n500000000,20,B,1,BOX,1\n",
+        r"^items\.csv line 3 \(tables\.VBAP\.columns\.KWMENG\): unit 'BOX' is not in T006\.csv$",
+    ),
+    (
+        "items.csv",
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n500000000,10,A,1,KG,1\n",
+        r"^items\.csv line 2 \(tables\.VBAP\.columns\.KWMENG\): cannot convert 'KG' \(MASS\) to "
+        r"'ST' \(AAAADL\): different dimensions in T006\.csv$",
+    ),
+    (
+        "items.csv",
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n500000000,10,A,1,,1\n",
+        r"^items\.csv line 2 \(tables\.VBAP\.columns\.KWMENG\): has no unit$",
+    ),
+    (
+        "items.csv",
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n500000000,10,A,1,GC,1\n",
+        r"^items\.csv line 2 \(tables\.VBAP\.columns\.KWMENG\): unit 'GC' is not in T006\.csv$",
+    ),
+    (
+        "items.csv",
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n500000000,10,A,1,ST,1\n",
+        r"^items\.csv line 2 \(tables\.VBAP\.columns\.VRKME\): code 'ST' is not in code table "
+        r"'unit' \(unmapped codes: 'ST'\); add it, or set unmapped: keep or empty$",
+    ),
+    (
+        "orders.csv",
+        "ORDER,CREATED,CUSTOMER,STATUS\n500000000,2015-01-01,1,N\n500000000,2015-01-02,1,N\n",
+        r"^lookups\.order: key ORDER = '500000000' is not unique in orders\.csv \(orders\.csv line "
+        r"2 and orders\.csv line 3\)$",
+    ),
+    (
+        "orders.csv",
+        "ORDER,CREATED,CUSTOMER,STATUS\n500000000,2015-01-01,1,N\n500000001,2015-02-30,1,N\n",
+        r"^tables\.VBAP: 2 rows have no valid ERDAT \(the partition date\), so no landing file can "
+        r"hold them: items\.csv line 4 has '2015-02-30'; items\.csv line 5. Filter them out",
+    ),
+    (
+        "items.csv",
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n500000000,10,A,1,EA\n",
+        r"^items\.csv line 2: 5 fields, expected 6 \(separator ','\)$",
+    ),
+    (
+        "items.csv",
+        'ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n500000000,10,"A,1,EA,1\n',
+        r"^items\.csv line 2: malformed record: ",
+    ),
+    ("items.csv", "", r"^items\.csv: is empty: no header row$"),
+    (
+        "items.csv",
+        "ORDER,ITEM,ITEM\n",
+        r"^items\.csv line 1 \(header\): column 'ITEM' appears twice$",
+    ),
+    (
+        "items.csv",
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n5,10,Gr\xf6\xdfe,1,EA,1\n".encode("latin-1"),
+        r"^items\.csv: cannot be read as utf-8-sig: invalid start byte$",
+    ),
+]
+
+
+@pytest.mark.parametrize(("file", "text", "message"), DATA_ERRORS)
+def test_data_errors_name_file_and_line(source: Path, file, text, message):
+    replace_file(source, file, text)
+    with pytest.raises(MappingError, match=message):
+        mapped(source, base_document())
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        (
+            {"multiply": {"const": date(2015, 1, 1)}, "by": 2},
+            r"^tables\.VBAP\.columns\.NETWR: a date cannot be used as a number$",
+        ),
+        ({"year": {"const": 2015}}, r"^tables\.VBAP\.columns\.NETWR: a number cannot be used "),
+        (
+            {"convert": "QTY", "from": "UNIT", "factors": {"KG": 1}},
+            r"^items\.csv line 2 \(tables\.VBAP\.columns\.NETWR\): unit 'EA' is not in factors "
+            r"\(4 rows\)$",
+        ),
+    ],
+)
+def test_type_errors_of_expressions(source: Path, expression, message):
+    document = base_document()
+    vbap_columns(document)["NETWR"] = expression
+    with pytest.raises(MappingError, match=message):
+        mapped(source, document)
+
+
+def test_files_of_one_glob_must_agree(source: Path):
+    (source / "items_2.csv").write_text("ORDER,ITEM\n1,10\n")
+    (source / "items.csv").rename(source / "items_1.csv")
+    document = base_document()
+    document["tables"]["VBAP"]["source"] = "items_*.csv"
+    with pytest.raises(
+        MappingError,
+        match=r"^tables\.VBAP\.source: items_1\.csv and items_2\.csv match 'items_\*\.csv' but "
+        r"differ in columns$",
+    ):
+        mapped(source, document)
+    document["files"]["items_2.csv"] = {"separator": ";"}
+    with pytest.raises(MappingError, match=r"match 'items_\*\.csv' but differ in format$"):
+        mapped(source, document)
+
+
+def test_source_must_be_a_folder(tmp_path: Path):
+    config = parse_mapping(base_document())
+    with pytest.raises(MappingError, match=r"^--source: .*nowhere is not a folder$"):
+        Sources(config, tmp_path / "nowhere")
+
+
+def test_uncomparable_filter_value_names_file_and_line(source: Path):
+    document = base_document()
+    document["tables"]["VBAP"]["where"] = [{"source": "QTY", "min": 2}]
+    replace_file(source, "items.csv", "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n500000000,10,A,x,EA,1\n")
+    with pytest.raises(
+        MappingError,
+        match=r"^items\.csv line 2 \(tables\.VBAP\.where\[0\]\): cannot compare 'x' with 2: "
+        r"not a number$",
+    ):
+        mapped(source, document)
+
+
+def test_yaml_errors_name_file_and_line(tmp_path: Path):
+    path = tmp_path / "m.yaml"
+    path.write_text("version: 1\ntables:\n  VBAK: {}\n  VBAK: {}\n")
+    with pytest.raises(MappingError, match=r"m\.yaml, line 4: key 'VBAK' given twice \(first on"):
+        load_mapping(path)
+    path.write_text("version: 1\ntables: [\n")
+    with pytest.raises(MappingError, match=r"m\.yaml: not valid YAML: "):
+        load_mapping(path)
+    with pytest.raises(MappingError, match=r"missing\.yaml: cannot read the mapping"):
+        load_mapping(tmp_path / "missing.yaml")
+
+
+def test_issues_list_nothing_for_clean_data(source: Path):
+    tables = mapped(source, base_document())
+    assert mapping_issues(tables["VBAP"]) == []
+    assert np.array_equal(tables["VBAP"].bad.notna().to_numpy(), np.zeros((4, 9), dtype=bool))
