@@ -61,8 +61,8 @@ def replenishment_problem(
     sources = sources.assign(
         lead_time_weeks=np.ceil(sources["planned_delivery_days"].fillna(7) / 7).astype(int),
         order_cost=settings.order_cost,
-        moq=sources["moq"].fillna(0.0),
-        rounding_qty=sources["rounding_qty"].fillna(1.0).clip(lower=1.0),
+        moq=pd.to_numeric(sources["moq"]).fillna(0.0),
+        rounding_qty=pd.to_numeric(sources["rounding_qty"]).fillna(1.0).clip(lower=1.0),
     )
     receipt_week = (pd.to_datetime(open_orders["promised_date"]) - origin_ts).dt.days // 7
     scheduled = open_orders.assign(week=receipt_week.clip(lower=0), qty=open_orders["open_qty"])
