@@ -24,6 +24,9 @@ from dagster_shared.error import SerializableErrorInfo
 from pipelines.alerts import Alert, AlertSettings, failure_alert, send_alert
 from pipelines.partitions import TIMEZONE, daily_partitions, weekly_partitions
 
+#: Runs carrying this tag share the run-concurrency limits of docker/dagster.yaml.
+WORKLOAD_TAG = "scp/workload"
+
 INGEST_DAILY_JOB = "ingest_daily"
 REFRESH_MASTER_DATA_JOB = "refresh_master_data"
 PLAN_WEEKLY_JOB = "plan_weekly"
@@ -34,7 +37,6 @@ PLAN_WEEKLY_CRON = "0 5 * * 1"
 
 #: Run tag the instance's `tag_concurrency_limits` use (docker/dagster.yaml): one planning run
 #: at a time, since forecasting already fans out over every core.
-WORKLOAD_TAG = "scp/workload"
 
 
 def schedule_default_status(value: str | None = None) -> dg.DefaultScheduleStatus:
@@ -86,6 +88,11 @@ def ingest_daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReques
     return dg.RunRequest(run_key=key, partition_key=key, tags={WORKLOAD_TAG: "ingest"})
 
 
+#: The schedule is the guarantee when automation is off; with it on, the forecast's
+#: `weekly_vintage` condition usually made the vintage already and the schedule skips.
+VINTAGE_KEY = dg.AssetKey(["planning", "demand_forecast"])
+
+
 @dg.schedule(
     name="plan_weekly_schedule",
     job_name=PLAN_WEEKLY_JOB,
@@ -98,6 +105,8 @@ def plan_weekly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest
     key = last_complete_partition(weekly_partitions, context.scheduled_execution_time)
     if key is None:
         return dg.SkipReason("No complete week since SCP_HISTORY_START yet.")
+    if key in context.instance.get_materialized_partitions(VINTAGE_KEY):
+        return dg.SkipReason(f"Vintage {key} was already made (by the automation condition).")
     return dg.RunRequest(run_key=key, partition_key=key, tags={WORKLOAD_TAG: "planning"})
 
 

@@ -8,8 +8,9 @@ import dagster as dg
 
 from pipelines.partitions import TIMEZONE
 
-#: When a new forecast vintage is due (Monday morning, after the weekend's data is in).
-WEEKLY_PLANNING_CRON = "0 6 * * 1"
+#: A new vintage is due from Monday 00:00; `on_cron` then waits until every input has
+#: updated since (Sunday's data arrives with the daily ingestion), so it never uses stale data.
+WEEKLY_PLANNING_CRON = "0 0 * * 1"
 
 
 def follow_any_partition() -> dg.AutomationCondition:
@@ -28,9 +29,14 @@ def follow_any_partition() -> dg.AutomationCondition:
 
 
 def follow_upstream() -> dg.AutomationCondition:
-    """`eager`, but held back while an upstream blocking check is failing."""
+    """`eager`, held back while an upstream blocking check fails.
+
+    `eager` also waits while any upstream partition is missing; a mart over daily facts would
+    then never run when history starts later than SCP_HISTORY_START, so that clause is dropped.
+    """
     return (
-        dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+        dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+        & dg.AutomationCondition.all_deps_blocking_checks_passed()
     ).with_label("eager_when_checks_pass")
 
 

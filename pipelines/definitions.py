@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from pipelines.automation import schedules, sensors
+from pipelines.automation import schedules, sensors, with_freshness_policies
 from pipelines.forecasting.assets import forecasting_assets
 from pipelines.ingest.assets import raw_assets
 from pipelines.ingest.sensors import ingest_sensors
@@ -20,7 +20,9 @@ from resources.paths import DBT_EXECUTABLE
 def defs() -> dg.Definitions:
     warehouse = warehouse_from_env()
     return dg.Definitions(
-        assets=[*raw_assets, dbt_daily_models, dbt_models, *forecasting_assets, *planning_assets],
+        assets=with_freshness_policies(
+            [*raw_assets, dbt_daily_models, dbt_models, *forecasting_assets, *planning_assets]
+        ),
         jobs=jobs,
         schedules=schedules,
         sensors=[*sensors, *ingest_sensors],

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pipelines.automation import WORKLOAD_TAG
 from pipelines.forecasting.assets import forecasting_assets
 from pipelines.ingest.assets import raw_assets
 from pipelines.partitions import daily_partitions, weekly_partitions
 from pipelines.planning.assets import planning_assets
 from pipelines.warehouse.assets import dbt_daily_models, dbt_models
+
+#: A run whose process died (e.g. the code server was killed) is failed after this, instead of
+#: holding its warehouse pool slot; the run retry policy then re-launches it.
+MAX_RUNTIME = {"dagster/max_runtime": "7200"}
 
 raw_daily = [a for a in raw_assets if a.partitions_def is not None]
 raw_master = [a for a in raw_assets if a.partitions_def is None]
@@ -28,12 +33,14 @@ ingest_daily_job = dg.define_asset_job(
     "ingest_daily",
     selection=dg.AssetSelection.assets(*DAILY_ASSETS),
     partitions_def=daily_partitions,
+    tags=MAX_RUNTIME,
     description="Load a day (or a range of days) of SAP transactions and update the facts.",
 )
 
 refresh_master_data_job = dg.define_asset_job(
     "refresh_master_data",
     selection=dg.AssetSelection.assets(*MASTER_ASSETS, *UNPARTITIONED_MODELS),
+    tags=MAX_RUNTIME,
     description="Reload SAP master data and rebuild dimensions and history-wide marts.",
 )
 
@@ -41,6 +48,7 @@ plan_weekly_job = dg.define_asset_job(
     "plan_weekly",
     selection=dg.AssetSelection.assets(*WEEKLY_ASSETS),
     partitions_def=weekly_partitions,
+    tags={**MAX_RUNTIME, WORKLOAD_TAG: "planning"},
     description="Forecast demand and compute plans for one weekly vintage.",
 )
 

@@ -308,6 +308,18 @@ def _usage() -> tuple[float, float, int, int]:
     return s.ru_utime + s.ru_stime, c.ru_utime + c.ru_stime, s.ru_maxrss, c.ru_maxrss
 
 
+def _vm_hwm_mb(pid: str, default: float) -> float:
+    """Peak resident memory of a process (VmHWM). ru_maxrss of children is no use here: a
+    spawned worker is forked from the parent first, so it reports the parent's size."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return max(default, int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return default
+
+
 class WorkerCpu:
     """Polls /proc for this process's children (the engine's workers) and keeps each one's
     latest CPU seconds, to show that the work is spread over every worker."""
@@ -316,6 +328,7 @@ class WorkerCpu:
         import threading
 
         self.cpu: dict[int, float] = {}
+        self.hwm: dict[int, float] = {}  # peak RSS (VmHWM) of each worker, MB
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._tick = os.sysconf("SC_CLK_TCK")
@@ -332,6 +345,7 @@ class WorkerCpu:
                     continue
                 if int(fields[1]) == me:  # fields[1] is the parent pid
                     self.cpu[int(pid)] = (int(fields[11]) + int(fields[12])) / self._tick
+                    self.hwm[int(pid)] = _vm_hwm_mb(pid, self.hwm.get(int(pid), 0.0))
 
     def __enter__(self) -> WorkerCpu:
         self._thread.start()
@@ -353,7 +367,7 @@ def speed(sizes: list[int], weeks: int, sample: int) -> dict:
         with WorkerCpu() as workers:
             res = run_forecast(hist, cfg)
         wall = time.perf_counter() - t0
-        cpu1_self, cpu1_child, rss_self, rss_child = _usage()
+        cpu1_self, cpu1_child, rss_self, _ = _usage()
         cpu = (cpu1_self - cpu0_self) + (cpu1_child - cpu0_child)
         row = {
             "series": n,
@@ -365,7 +379,7 @@ def speed(sizes: list[int], weeks: int, sample: int) -> dict:
             "idle_2core_estimate_seconds": round(cpu / cores, 1),
             "loadavg_1min_after": round(os.getloadavg()[0], 1),
             "peak_rss_main_mb": round(rss_self / 1024),
-            "peak_rss_worker_mb": round(rss_child / 1024),
+            "peak_rss_worker_mb": sorted(round(v) for v in workers.hwm.values() if v > 0),
             "classes": res.classification["demand_class"].value_counts().to_dict(),
         }
         out["runs"].append(row)

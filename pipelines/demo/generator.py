@@ -14,7 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.demo.master import DISCONTINUED_STATUS, FAR, MasterData, make_master_data
+from pipelines.demo.master import (
+    DISCONTINUED_STATUS,
+    FAR,
+    MasterData,
+    make_master_data,
+    postal_code,
+)
 from pipelines.demo.se16n import NO_DATE, NO_KEY, Frame, file_pattern, write_table
 from pipelines.demo.simulation import SimulationResult, simulate
 from pipelines.ingest.specs import TABLE_SPECS
@@ -27,6 +33,40 @@ DOCUMENT_BASES = (5_000_000_000, 4_900_000_000)
 CURRENCY = "EUR"
 PURCHASING_ORG = "1000"
 STORAGE_LOCATION = "0001"
+DELIVERY_BASE = 80_000_000  # VBELN 0080000000... (outbound deliveries)
+ADDRESS_BASE = 20_000  # ADRC-ADDRNUMBER 0000020000...
+CLIENT = "100"  # SAP client (MANDT), the first part of ADRV-APPL_KEY
+#: Key accounts of a Japanese retail group are invoiced in yen. SAP stores yen amounts with two
+#: decimals like any currency, shifted by TCURX (JPY has none): 1 000 JPY is stored as 10,00.
+FOREIGN_CURRENCY = "JPY"
+FOREIGN_PER_EUR = 160.0
+#: TCURX lists only currencies whose number of decimals is not two.
+CURRENCY_DECIMALS = {
+    "BHD": 3,
+    "CLP": 0,
+    "ISK": 0,
+    "JOD": 3,
+    "JPY": 0,
+    "KRW": 0,
+    "KWD": 3,
+    "OMR": 3,
+    "TND": 3,
+}
+#: Alternative units (MARM) per base unit: (unit, UMREZ, UMREN), UMREN units = UMREZ base units.
+ALTERNATIVE_UNITS = {
+    "ST": (("KAR", 12, 1), ("KAR", 6, 1), ("PAK", 2, 1)),
+    "L": (("KAR", 4, 1),),
+    "KG": (("PAK", 5, 2),),
+}
+_STREETS = {
+    "DE": ("Hauptstraße", "Bahnhofstraße", "Industriestraße", "Am Hafen"),
+    "AT": ("Hauptplatz", "Industriezeile", "Bahnhofstraße"),
+    "FR": ("Rue de la République", "Avenue Jean Jaurès", "Rue du Port"),
+    "IT": ("Via Roma", "Via Garibaldi", "Via dell'Industria"),
+    "ES": ("Calle Mayor", "Avenida de la Industria", "Calle del Puerto"),
+    "NL": ("Havenweg", "Stationsstraat", "Industrieweg"),
+    "BE": ("Kerkstraat", "Rue de la Gare", "Industrielaan"),
+}
 
 
 @dataclass(frozen=True)
@@ -73,6 +113,8 @@ def generate(config: DemoConfig, out_dir: Path) -> dict[str, int]:
     )
     sim = simulate(rng, master, config.start, config.days)
     tables = build_tables(rng, master, sim, config)
+    # Tables added later draw from their own stream, so the earlier tables stay as they were.
+    tables.update(build_later_tables(np.random.default_rng([config.seed, 1]), master, tables))
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -108,6 +150,169 @@ def build_tables(
     movements = _concat(receipts, deliveries, _stock_issues(master, sim))
     tables.update(_material_documents(master, movements, config.start, config.days))
     return tables
+
+
+def build_later_tables(
+    rng: np.random.Generator, master: MasterData, tables: dict[str, Frame]
+) -> dict[str, Frame]:
+    """Units of measure, currencies, addresses and deliveries, on top of `build_tables`.
+
+    Some sales order items change to an alternative sales unit (same base quantity) and key
+    accounts' orders to yen, so the conversions in the warehouse have something to convert.
+    """
+    marm, alternative = _units_of_measure(rng, master)
+    vbak, vbap = _foreign_currency_orders(master, tables["VBAK"], tables["VBAP"])
+    base_qty = np.asarray(vbap["KWMENG"], dtype=np.float64)  # drawn in the base unit
+    vbap = _alternative_sales_units(rng, master, vbap, alternative)
+    return {
+        "VBAK": vbak,
+        "VBAP": vbap,
+        **_deliveries(master, vbak, vbap, base_qty),
+        **_addresses(rng, master),
+        "MARM": marm,
+        "TCURX": {
+            "CURRKEY": np.asarray(list(CURRENCY_DECIMALS), dtype=object),
+            "CURRDEC": np.asarray(list(CURRENCY_DECIMALS.values()), dtype=np.int64),
+        },
+    }
+
+
+def _units_of_measure(
+    rng: np.random.Generator, master: MasterData
+) -> tuple[Frame, dict[str, np.ndarray]]:
+    """MARM: the base unit (1 = 1) of every material and an alternative unit for most.
+
+    Returns the table and, per material, the alternative unit ("" for none), UMREZ and UMREN.
+    """
+    mats = master.materials
+    n = len(mats.matnr)
+    base = np.asarray(mats.unit, dtype=object)
+    has_alt = rng.random(n) < 0.7
+    alt_unit = np.full(n, "", dtype=object)
+    umrez, umren = np.ones(n, dtype=np.int64), np.ones(n, dtype=np.int64)
+    for m in np.flatnonzero(has_alt).tolist():
+        choices = ALTERNATIVE_UNITS[base[m]]
+        alt_unit[m], umrez[m], umren[m] = choices[rng.integers(len(choices))]
+    alt = np.flatnonzero(has_alt)
+    marm = {
+        "MATNR": np.concatenate([mats.matnr, mats.matnr[alt]]),
+        "MEINH": np.concatenate([base, alt_unit[alt]]),
+        "UMREZ": np.concatenate([np.ones(n, dtype=np.int64), umrez[alt]]),
+        "UMREN": np.concatenate([np.ones(n, dtype=np.int64), umren[alt]]),
+    }
+    return marm, {"unit": alt_unit, "umrez": umrez, "umren": umren}
+
+
+def _material_index(master: MasterData, matnr: np.ndarray) -> np.ndarray:
+    return np.searchsorted(master.materials.matnr, matnr)
+
+
+def _alternative_sales_units(
+    rng: np.random.Generator, master: MasterData, vbap: Frame, alternative: dict[str, np.ndarray]
+) -> Frame:
+    """Items whose quantity is a whole number of alternative units are often sold in them."""
+    m = _material_index(master, vbap["MATNR"])
+    umrez, umren = alternative["umrez"][m], alternative["umren"][m]
+    qty = np.asarray(vbap["KWMENG"], dtype=np.int64)
+    whole = (alternative["unit"][m] != "") & ((qty * umren) % umrez == 0)
+    switch = whole & (rng.random(len(qty)) < 0.7)
+    return {
+        **vbap,
+        "KWMENG": np.where(switch, qty * umren // np.maximum(umrez, 1), qty),
+        "VRKME": np.where(switch, alternative["unit"][m], vbap["VRKME"]).astype(object),
+    }
+
+
+def _foreign_currency_orders(master: MasterData, vbak: Frame, vbap: Frame) -> tuple[Frame, Frame]:
+    """Orders of key accounts (every twelfth customer) in yen, stored shifted as SAP does."""
+    key_accounts = master.customers.kunnr[5::12]
+    foreign = np.isin(vbak["KUNNR"], key_accounts)
+    foreign_orders = vbak["VBELN"][foreign]
+    item_foreign = np.isin(vbap["VBELN"], foreign_orders)
+    shift = 10.0 ** (2 - CURRENCY_DECIMALS[FOREIGN_CURRENCY])
+    foreign_value = np.round(vbap["NETWR"] * FOREIGN_PER_EUR) / shift
+    return (
+        {**vbak, "WAERK": np.where(foreign, FOREIGN_CURRENCY, vbak["WAERK"]).astype(object)},
+        {
+            **vbap,
+            "NETWR": np.where(item_foreign, foreign_value, vbap["NETWR"]),
+            "WAERK": np.where(item_foreign, FOREIGN_CURRENCY, vbap["WAERK"]).astype(object),
+        },
+    )
+
+
+def _deliveries(
+    master: MasterData, vbak: Frame, vbap: Frame, base_qty: np.ndarray
+) -> dict[str, Frame]:
+    """LIKP/LIPS: one outbound delivery per sales order, goods issued on the order day."""
+    mats = master.materials
+    n_orders = len(vbak["VBELN"])
+    delivery = DELIVERY_BASE + (np.asarray(vbak["VBELN"]) - SALES_ORDER_BASE)
+    order_of_item = np.asarray(vbap["VBELN"]) - SALES_ORDER_BASE
+    m = _material_index(master, vbap["MATNR"])
+    units = np.asarray(mats.unit, dtype=object)[m]
+    weight = np.bincount(order_of_item, base_qty * mats.weight[m], n_orders)
+    vdatu = np.asarray(vbak["VDATU"])
+    return {
+        "LIKP": {
+            "VBELN": delivery,
+            "LFART": _full(n_orders, "LF"),
+            "ERDAT": vbak["ERDAT"],
+            "VSTEL": vbak["VKORG"],
+            "KUNNR": vbak["KUNNR"],
+            "LFDAT": np.where(vdatu == NO_DATE, vbak["ERDAT"], vdatu),
+            "WADAT": vbak["ERDAT"],
+            "WADAT_IST": vbak["ERDAT"],
+            "BTGEW": np.round(weight, 3),
+            "GEWEI": _full(n_orders, "KG"),
+        },
+        "LIPS": {
+            "VBELN": delivery[order_of_item],
+            "POSNR": vbap["POSNR"],
+            "MATNR": vbap["MATNR"],
+            "WERKS": vbap["WERKS"],
+            "LGORT": _full(len(m), STORAGE_LOCATION),
+            "LFIMG": vbap["KWMENG"],
+            "VRKME": vbap["VRKME"],
+            "MEINS": units,
+            "VGBEL": vbap["VBELN"],
+            "VGPOS": vbap["POSNR"],
+            "ERDAT": vbap["ERDAT"],
+        },
+    }
+
+
+def _addresses(rng: np.random.Generator, master: MasterData) -> dict[str, Frame]:
+    """ADRC addresses of plants and customers, and ADRV linking them to T001W / KNA1."""
+    plants, customers = master.plants, master.customers
+    owners = [("T001W", werks) for werks in plants.werks] + [
+        ("KNA1", f"{kunnr:010d}") for kunnr in customers.kunnr.tolist()
+    ]
+    countries = list(plants.country) + list(customers.country)
+    n = len(owners)
+    number = np.asarray([f"{ADDRESS_BASE + i:010d}" for i in range(n)], dtype=object)
+    streets = [_STREETS[c][rng.integers(len(_STREETS[c]))] for c in countries]
+    plant_codes = [postal_code(rng, c) for c in plants.country]
+    return {
+        "ADRC": {
+            "ADDRNUMBER": number,
+            "NAME1": np.asarray(list(plants.name) + list(customers.name), dtype=object),
+            "STREET": np.asarray(streets, dtype=object),
+            "HOUSE_NUM1": rng.integers(1, 200, n).astype(str).astype(object),
+            "POST_CODE1": np.asarray(plant_codes + list(customers.postal_code), dtype=object),
+            "CITY1": np.asarray(list(plants.city) + list(customers.city), dtype=object),
+            "COUNTRY": np.asarray(countries, dtype=object),
+            "TIME_ZONE": _full(n, "CET"),
+            "LATITUDE": np.concatenate([plants.lat, customers.lat]),
+            "LONGITUDE": np.concatenate([plants.lon, customers.lon]),
+        },
+        "ADRV": {
+            "ADDRNUMBER": number,
+            "APPL_TABLE": np.asarray([table for table, _ in owners], dtype=object),
+            "APPL_FIELD": _full(n, "ADRNR"),
+            "APPL_KEY": np.asarray([CLIENT + key for _, key in owners], dtype=object),
+        },
+    }
 
 
 def _full(n: int, value: str) -> np.ndarray:

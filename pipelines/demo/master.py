@@ -333,7 +333,7 @@ def _company(rng: np.random.Generator, country: str, trades: tuple[str, ...]) ->
     return f"{surname} {trade} {form}"
 
 
-def _postal_code(rng: np.random.Generator, country: str) -> str:
+def postal_code(rng: np.random.Generator, country: str) -> str:
     if country in ("AT", "BE"):
         return f"{rng.integers(1000, 9999)}"
     if country == "NL":
@@ -506,7 +506,7 @@ def make_customers(rng: np.random.Generator, n: int, plants: Plants) -> Customer
         names.append(_company(rng, country, _TRADES))
         cities.append(city)
         countries.append(country)
-        postal.append(_postal_code(rng, country))
+        postal.append(postal_code(rng, country))
     return Customers(
         kunnr=100000 + np.arange(n),
         plant=plant,

@@ -38,6 +38,8 @@ _DECIMALS = {
             "NORBM",
             "WEMNG",
             "BRGEW",
+            "LFIMG",
+            "BTGEW",
         ],
         3,
     ),
@@ -45,7 +47,7 @@ _DECIMALS = {
     "LONGITUDE": 6,
 }
 #: NUMC item numbers keep their leading zeros in SE16N.
-_NUMC = {"POSNR": 6, "EBELP": 5, "ETENR": 4, "ZEILE": 4, "BUZEI": 4}
+_NUMC = {"POSNR": 6, "VGPOS": 6, "EBELP": 5, "ETENR": 4, "ZEILE": 4, "BUZEI": 4}
 _DEFAULT_ALPHA = 10
 _BOM = "\ufeff"
 _EOL = "\r\n"

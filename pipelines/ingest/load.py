@@ -23,7 +23,7 @@ from pipelines.ingest.landing import (
     record_loaded,
 )
 from pipelines.ingest.reader import ReaderSettings, SapFileError, SapFileReader
-from pipelines.ingest.specs import TableSpec
+from pipelines.ingest.specs import TABLE_SPECS, TableSpec
 from resources.warehouse import QUARANTINE_COLUMNS, QUARANTINE_TABLE, Warehouse, create_table_sql
 
 LINEAGE_COLUMNS = {"_source_file": "VARCHAR", "_source_line": "BIGINT", "_loaded_at": "TIMESTAMP"}
@@ -260,3 +260,14 @@ __all__ = [
     "load_table",
     "raw_table_columns",
 ]
+
+
+def ensure_raw_tables(warehouse: Warehouse) -> None:
+    """Create every declared raw table that is missing, so dbt can build on a fresh warehouse.
+
+    Master data may arrive before the first transactional day (or the reverse); sources that
+    exist but are empty keep every model buildable in any order.
+    """
+    with warehouse.transaction() as cur:
+        for spec in TABLE_SPECS.values():
+            cur.execute(create_table_sql(f"raw.{spec.raw_table}", raw_table_columns(spec)))

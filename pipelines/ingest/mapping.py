@@ -51,7 +51,7 @@ UNMAPPED_POLICIES = ("error", "keep", "empty")
 UNIT_TABLE_COLUMNS = ("MSEHI", "DIMID", "ZAEHL", "NENNR", "EXP10", "ADDKO")
 _DECIMALS = (".", ",")
 _THOUSANDS = ("", ".", ",", " ")
-_QUOTE_TRIGGERS = (";", '"', "\n", "\r")
+_QUOTE_PATTERN = r'[;"\r\n]'
 _EPOCH = date(1970, 1, 1)
 _MAX_LISTED = 5
 
@@ -811,47 +811,58 @@ def _unknown_column(name: str, frame: SourceFrame) -> str:
 
 def read_source_file(path: Path, fmt: SourceFormat) -> SourceFrame:
     """Read one delimited file as text cells; a malformed record is an error naming its line."""
-    names: list[str] | None = list(fmt.columns) if fmt.columns else None
-    cells: list[list[str]] = []
-    lines: list[int] = []
     try:
-        with path.open(encoding=fmt.encoding, newline="") as handle:
-            reader = csv.reader(handle, delimiter=fmt.separator, strict=True)
-            previous = 0
-            for record in reader:
-                line, previous = previous + 1, reader.line_num
-                if not record or (len(record) == 1 and not record[0].strip()):
-                    continue
-                if names is None:
-                    names = [name.replace("\ufeff", "").strip() for name in record]
-                    _no_duplicates(names, f"{path.name} line {line} (header)")
-                    continue
-                if len(record) != len(names):
-                    raise MappingError(
-                        f"{path.name} line {line}",
-                        f"{len(record)} fields, expected {len(names)} "
-                        f"(separator {fmt.separator!r})",
-                    )
-                cells.append(record)
-                lines.append(line)
+        text = path.read_text(encoding=fmt.encoding)
     except UnicodeDecodeError as exc:
         raise MappingError(path.name, f"cannot be read as {fmt.encoding}: {exc.reason}") from None
-    except csv.Error as exc:
-        raise MappingError(f"{path.name} line {previous + 1}", f"malformed record: {exc}") from None
-    if names is None:
+    physical = text.replace("\r\n", "\n").split("\n")
+    if physical[-1] == "":
+        physical.pop()
+    records, lines = _records(physical, fmt.separator, path.name)
+    keep = [i for i, record in enumerate(records) if any(field.strip() for field in record)]
+    records, lines = [records[i] for i in keep], lines[keep]
+    if fmt.columns:
+        names = list(fmt.columns)
+    elif records:
+        names = [name.replace("\ufeff", "").strip() for name in records[0]]
+        _no_duplicates(names, f"{path.name} line {lines[0]} (header)")
+        records, lines = records[1:], lines[1:]
+    else:
         raise MappingError(path.name, "is empty: no header row")
-    columns = list(zip(*cells, strict=True)) if cells else [()] * len(names)
-    data = pd.DataFrame(
-        {name: _cells(values) for name, values in zip(names, columns, strict=True)},
-        index=pd.RangeIndex(len(cells)),
-    )
-    files = np.full(len(cells), path.name, dtype=object)
-    return SourceFrame(path.name, fmt, data, files, np.asarray(lines, dtype=np.int64))
+    widths = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
+    wrong = np.flatnonzero(widths != len(names))
+    if len(wrong):
+        row = int(wrong[0])
+        raise MappingError(
+            f"{path.name} line {lines[row]}",
+            f"{widths[row]} fields, expected {len(names)} (separator {fmt.separator!r})",
+        )
+    data = pd.DataFrame(records, columns=names, dtype=object) if records else None
+    if data is None:
+        data = pd.DataFrame({name: pd.Series(dtype=object) for name in names})
+    for name in names:
+        stripped = data[name].str.strip()
+        data[name] = stripped.where(stripped != "", None)
+    files = np.full(len(records), path.name, dtype=object)
+    return SourceFrame(path.name, fmt, data, files, lines)
 
 
-def _cells(values: Sequence[str]) -> pd.Series:
-    stripped = [value.strip() for value in values]
-    return pd.Series([value or None for value in stripped], dtype=object)
+def _records(physical: list[str], separator: str, name: str) -> tuple[list[list[str]], np.ndarray]:
+    """CSV records and the physical line each starts on. Without quotes a record is a line (the
+    fast path); with quotes the csv module joins lines, strictly, and counts them."""
+    if not any('"' in line for line in physical):
+        records = [line.split(separator) for line in physical]
+        return records, np.arange(1, len(records) + 1, dtype=np.int64)
+    reader = csv.reader((line + "\n" for line in physical), delimiter=separator, strict=True)
+    records, lines, previous = [], [], 0
+    try:
+        for record in reader:
+            records.append(record)
+            lines.append(previous + 1)
+            previous = reader.line_num
+    except csv.Error as exc:
+        raise MappingError(f"{name} line {previous + 1}", f"malformed record: {exc}") from None
+    return records, np.asarray(lines, dtype=np.int64)
 
 
 class Sources:
@@ -1136,7 +1147,8 @@ def _lookup(expr: Lookup, ctx: _Context) -> Values:
     duplicated = index.duplicated(keep="first")
     if duplicated.any():
         value = index[np.flatnonzero(duplicated)[0]]
-        first, second = rows[np.flatnonzero(index == value)[:2]]
+        same = (rows[i] for i, item in enumerate(index) if item == value)
+        first, second = itertools.islice(same, 2)
         raise MappingError(
             spec.path,
             f"key {', '.join(spec.key)} = {value!r} is not unique in {other.name} "
@@ -1144,8 +1156,10 @@ def _lookup(expr: Lookup, ctx: _Context) -> Values:
         )
     by = [as_text(evaluate(b, ctx)).data for b in spec.by]
     wanted = _key_index(by)
-    found = index.get_indexer(wanted)
-    found = np.where(found >= 0, rows[np.maximum(found, 0)], -1)
+    found = np.full(len(wanted), -1)
+    if len(rows):
+        at = index.get_indexer(wanted)
+        found = np.where(at >= 0, rows[np.maximum(at, 0)], -1)
     incomplete = ~np.logical_and.reduce([b.notna().to_numpy() for b in by])
     found[incomplete] = -1
     value = evaluate(expr.value, _Context(other, ctx.sources))
@@ -1591,33 +1605,36 @@ def mapping_issues(mapped: MappedTable) -> list[MappingIssue]:
 # -- writing landing files ---------------------------------------------------------------------
 
 
-def _quote(cell: str) -> str:
-    if any(ch in cell for ch in _QUOTE_TRIGGERS):
-        return '"' + cell.replace('"', '""') + '"'
-    return cell
+def _quoted(texts: pd.Series) -> pd.Series:
+    """CSV-quote the texts that hold the separator, a quote or a line break."""
+    needs = texts.str.contains(_QUOTE_PATTERN, regex=True).to_numpy(dtype=bool)
+    if not needs.any():
+        return texts
+    quoted = '"' + texts[needs].str.replace('"', '""', regex=False) + '"'
+    return texts.where(pd.Series(~needs, index=texts.index), quoted)
 
 
-def _format_cells(column: Column, values: pd.Series, bad: pd.Series) -> list[str]:
+def _format_cells(column: Column, values: pd.Series, bad: pd.Series) -> np.ndarray:
     """SE16N text of one column (se16n's formats); empty cells stay empty, bad ones as they came."""
-    n = len(values)
     present = values.notna().to_numpy()
-    cells = [""] * n
     if column.kind == "date":
         days = values.to_numpy(dtype="datetime64[D]")
         offsets = np.where(present, (days - np.datetime64(_EPOCH, "D")).astype(np.int64), NO_DATE)
-        cells = format_column(column, offsets, _EPOCH)
-    elif present.any():
+        cells = np.asarray(format_column(column, offsets, _EPOCH), dtype=object)
+    else:
+        cells = np.full(len(values), "", dtype=object)
         rows = np.flatnonzero(present)
-        if column.kind == "decimal":
-            picked = values.to_numpy(dtype=float)[rows]
-        elif column.kind == "integer":
-            picked = values.to_numpy(dtype=float, na_value=0)[rows].astype(np.int64)
-        else:
-            picked = np.asarray([_quote(v) for v in values.iloc[rows]], dtype=object)
-        for row, text in zip(rows, format_column(column, picked, _EPOCH), strict=True):
-            cells[row] = text
-    for row in np.flatnonzero(bad.notna().to_numpy()):
-        cells[row] = _quote(str(bad.iloc[row]))
+        if len(rows):
+            if column.kind == "decimal":
+                picked = values.to_numpy(dtype=float)[rows]
+            elif column.kind == "integer":
+                picked = values.to_numpy(dtype=float, na_value=0)[rows].astype(np.int64)
+            else:
+                picked = _quoted(values.iloc[rows].astype(str)).to_numpy(dtype=object)
+            cells[rows] = format_column(column, picked, _EPOCH)
+    wrong = np.flatnonzero(bad.notna().to_numpy())
+    if len(wrong):
+        cells[wrong] = _quoted(bad.iloc[wrong].astype(str)).to_numpy(dtype=object)
     return cells
 
 

@@ -20,7 +20,6 @@ imported inside the functions that run it (about 2.6 s and 280 MB), never at def
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -28,6 +27,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -392,26 +392,22 @@ _ARROW_TYPES = {
 }
 
 
-class _CopyReader(io.RawIOBase):
-    """File view of a psycopg COPY TO STDOUT, for pyarrow's streaming CSV reader."""
-
-    def __init__(self, blocks: Iterator[Any]) -> None:
-        self._blocks = blocks
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            block = next(self._blocks, None)
-            if block is None:
-                return 0
-            self._pending = memoryview(bytes(block))
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
+def _parse_copy_rows(
+    column_types: dict[str, pa.DataType], records: list[Any]
+) -> list[pa.RecordBatch]:
+    """Postgres CSV records (NULL unquoted empty, '' quoted) into arrow batches."""
+    table = pacsv.read_csv(
+        pa.py_buffer(b"".join(records)),
+        read_options=pacsv.ReadOptions(column_names=list(column_types)),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=column_types,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    return table.to_batches()
 
 
 @dataclass(frozen=True)
@@ -459,21 +455,16 @@ def _stream(
         )
         types = raw_table_columns(spec)
         column_types = {_ROW_ID: pa.int64()} | {c: _ARROW_TYPES[types[c]] for c in columns}
+        parse = partial(_parse_copy_rows, column_types)
         with cur.copy(warehouse.placeholders(sql), scope.params) as copy:
-            reader = pacsv.open_csv(
-                io.BufferedReader(_CopyReader(iter(copy)), buffer_size=1 << 20),
-                read_options=pacsv.ReadOptions(
-                    column_names=list(column_types), block_size=16 << 20, use_threads=False
-                ),
-                parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=column_types,
-                    null_values=[""],
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-            yield from reader
+            records: list[Any] = []
+            for record in copy:  # one COPY data message per row: a whole CSV record
+                records.append(record)
+                if len(records) == chunk_rows:
+                    yield from parse(records)
+                    records = []
+            if records:
+                yield from parse(records)
         return
     sql = f"select rowid as {_ROW_ID}, {selected} from {table} where {scope.where} order by {order}"
     yield from cur.sql(sql, params=scope.params).to_arrow_reader(chunk_rows)

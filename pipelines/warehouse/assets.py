@@ -12,8 +12,9 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from pipelines.conditions import follow_any_partition, follow_upstream
+from pipelines.ingest.load import ensure_raw_tables
 from pipelines.partitions import daily_partitions
-from resources.dagster_resources import WAREHOUSE_POOL
+from resources.dagster_resources import WAREHOUSE_POOL, WarehouseResource
 from resources.paths import DBT_PROJECT_DIR
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -74,8 +75,11 @@ def dbt_vars_for(context: dg.AssetExecutionContext) -> list[str]:
     name="dbt_daily_models",
     pool=WAREHOUSE_POOL,
 )
-def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def dbt_daily_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
     """Incremental facts: one run replaces exactly the partition window."""
+    ensure_raw_tables(warehouse.open())
     yield from dbt.cli([*BUILD, *dbt_vars_for(context)], context=context).stream()
 
 
@@ -87,6 +91,9 @@ def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     name="dbt_models",
     pool=WAREHOUSE_POOL,
 )
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
     """Dimensions, snapshots-derived marts and reporting: rebuilt from full history."""
+    ensure_raw_tables(warehouse.open())
     yield from dbt.cli(BUILD, context=context).stream()

@@ -62,6 +62,15 @@ def location_loaded(port: int) -> bool:
     return [e["locationOrLoadError"]["__typename"] for e in entries] == ["RepositoryLocation"]
 
 
+def row_count(path: Path, table: str) -> tuple[int] | None:
+    """(rows,) or None while another process (a run started by automation) writes the file."""
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return con.execute(f"select count(*) from {table}").fetchone()
+    except duckdb.IOException:
+        return None
+
+
 @pytest.fixture(scope="module")
 def local_ui(tmp_path_factory) -> Iterator[LocalUi]:
     """`dagster dev` on the embedded default: SQLite instance, DuckDB warehouse, demo extracts."""
@@ -166,6 +175,10 @@ def test_materialize_a_raw_asset_from_the_ui(page: Page, local_ui: LocalUi):
     expect(page.get_by_text("Success", exact=True).first).to_be_visible()
     page.screenshot(path=ARTIFACTS / "ui_materialize_run.png")
 
-    with duckdb.connect(str(local_ui.duckdb_path), read_only=True) as con:
-        plants = con.execute("select count(*) from raw.t001w").fetchone()[0]
+    [plants] = wait_until(
+        lambda: row_count(local_ui.duckdb_path, "raw.t001w"),
+        180,
+        "the DuckDB file (automation runs may hold its write lock)",
+        interval=2,
+    )
     assert plants == local_ui.generated["T001W"]

@@ -78,7 +78,10 @@ def test_raw_row_counts_equal_the_generator(pipeline: PipelineRun):
 
 
 def test_demand_mart_conserves_sales_order_quantities(pipeline: PipelineRun):
-    ordered = pipeline.warehouse.scalar("select sum(kwmeng) from raw.vbap")
+    ordered = pipeline.warehouse.scalar(  # VBAP's sales unit -> base unit: UMREN x = UMREZ base
+        "select sum(v.kwmeng * m.umrez / m.umren) from raw.vbap v "
+        "join raw.marm m on m.matnr = v.matnr and m.meinh = v.vrkme"
+    )
     daily = pipeline.warehouse.scalar("select sum(demand_qty) from marts.fct_demand_daily")
     weekly = pipeline.warehouse.scalar("select sum(demand_qty) from marts.fct_demand_weekly")
     assert ordered > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import yaml
@@ -92,3 +93,35 @@ def test_every_sap_table_has_a_staging_model_reading_its_source():
         model = models_dir / f"stg_sap__{spec.raw_table}.sql"
         assert model.exists(), f"missing staging model {model.name}"
         assert re.search(rf"source\('sap', '{spec.raw_table}'\)", model.read_text()), model.name
+
+
+def _manifest_nodes(manifest_path) -> list[dict]:
+    return list(json.loads(manifest_path.read_text())["nodes"].values())
+
+
+def test_transactional_staging_and_facts_declare_their_partition_column(dbt_manifest):
+    """Their tests are restricted to a daily run's window by this column (get_where_subquery)."""
+    models = {n["name"]: n for n in _manifest_nodes(dbt_manifest) if n["resource_type"] == "model"}
+    for spec in TABLE_SPECS.values():
+        staging = models[f"stg_sap__{spec.raw_table}"]
+        assert ("partitioned" in staging["tags"]) == spec.is_partitioned, staging["name"]
+    partitioned = [m for m in models.values() if "partitioned" in m["tags"]]
+    assert {m["name"] for m in partitioned if m["name"].startswith("fct_")} == {
+        "fct_sales_order_lines",
+        "fct_goods_movements",
+        "fct_inventory_daily",
+        "fct_demand_daily",
+    }
+    for model in partitioned:
+        column = model["config"]["meta"].get("partition_column")
+        assert column in model["columns"], (model["name"], column)
+
+
+def test_every_generic_test_carries_the_partition_window_placeholder(dbt_manifest):
+    tests = [
+        n
+        for n in _manifest_nodes(dbt_manifest)
+        if n["resource_type"] == "test" and n.get("test_metadata")
+    ]
+    assert len(tests) > 100
+    assert {t["config"]["where"] for t in tests} == {"__partition_window__"}

@@ -88,6 +88,14 @@ def tables(raw_tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return {name: _parse(raw, name) for name, raw in raw_tables.items()}
 
 
+def _in_base_unit(vbap: pd.DataFrame, marm: pd.DataFrame) -> pd.DataFrame:
+    """VBAP with KWMENG converted from the sales unit to the base unit (UMREN x = UMREZ base)."""
+    units = marm.rename(columns={"MEINH": "VRKME"})
+    merged = vbap.merge(units, on=["MATNR", "VRKME"], how="left", validate="many_to_one")
+    assert merged["UMREZ"].notna().all(), "every sales unit has a MARM conversion"
+    return merged.assign(KWMENG=merged["KWMENG"] * merged["UMREZ"] / merged["UMREN"])
+
+
 def _weekly_demand(vbap: pd.DataFrame, start: date, days: int) -> pd.DataFrame:
     week = (vbap["ERDAT"] - pd.Timestamp(start)).dt.days // 7
     table = vbap.assign(week=week).pivot_table(
@@ -217,7 +225,8 @@ def test_reversals_cancel_a_posting_of_the_same_quantity(tables: dict[str, pd.Da
 
 
 def test_sales_order_items_are_the_delivered_quantities(tables: dict[str, pd.DataFrame]) -> None:
-    vbak, vbap, mseg = tables["VBAK"], tables["VBAP"], tables["MSEG"]
+    vbak, mseg = tables["VBAK"], tables["MSEG"]
+    vbap = _in_base_unit(tables["VBAP"], tables["MARM"])
     issues = mseg[mseg["BWART"].isin(["601", "602"])]
     delivered = -issues.groupby(["KDAUF", "MATNR"])["MENGE"].sum()
     ordered = vbap.groupby(["VBELN", "MATNR"])["KWMENG"].sum()
@@ -231,6 +240,45 @@ def test_sales_order_items_are_the_delivered_quantities(tables: dict[str, pd.Dat
     lead = (dated["VDATU"] - dated["ERDAT"]).dt.days
     assert lead.between(0, 10).all() and lead.mean() > 1
     assert set(vbap["VBELN"]) == set(vbak["VBELN"])
+
+
+def test_units_currencies_deliveries_and_addresses_fit_together(
+    tables: dict[str, pd.DataFrame],
+) -> None:
+    vbak, vbap, likp, lips = (tables[n] for n in ("VBAK", "VBAP", "LIKP", "LIPS"))
+    base_unit = tables["MARA"].set_index("MATNR")["MEINS"]
+    alternative = vbap["VRKME"] != vbap["MATNR"].map(base_unit)
+    assert 0 < alternative.mean() < 0.5  # some items are sold in cartons or packs
+    marm = tables["MARM"]
+    assert (
+        (marm[marm["MEINH"] == marm["MATNR"].map(base_unit)][["UMREZ", "UMREN"]] == 1).all().all()
+    )
+    # Yen orders: every item in the header's currency, amounts stored shifted (TCURX JPY = 0).
+    assert tables["TCURX"].set_index("CURRKEY")["CURRDEC"]["JPY"] == 0
+    assert set(vbak["WAERK"]) == {"EUR", "JPY"}
+    items = vbap.merge(vbak[["VBELN", "WAERK"]], on="VBELN", suffixes=("", "_header"))
+    assert (items["WAERK"] == items["WAERK_header"]).all()
+    # One delivery per order, one delivery item per order item with the same quantity and unit.
+    assert likp["VBELN"].is_unique and len(likp) == len(vbak)
+    delivered = lips.merge(
+        vbap, left_on=["VGBEL", "VGPOS"], right_on=["VBELN", "POSNR"], suffixes=("", "_order")
+    )
+    assert len(delivered) == len(lips) == len(vbap)
+    for column in ("MATNR", "WERKS", "ERDAT", "VRKME"):
+        assert (delivered[column] == delivered[f"{column}_order"]).all(), column
+    assert (delivered["LFIMG"] == delivered["KWMENG"]).all()
+    assert (lips["MEINS"] == lips["MATNR"].map(base_unit)).all()
+    # Every plant and customer has exactly one address, and the ADRC coordinates are KNA1's.
+    adrv, adrc = tables["ADRV"], tables["ADRC"]
+    owners = adrv.groupby("APPL_TABLE")["APPL_KEY"].apply(lambda k: set(k.str[3:]))
+    assert owners["T001W"] == set(tables["T001W"]["WERKS"])
+    assert owners["KNA1"] == set(tables["KNA1"]["KUNNR"])
+    addresses = adrv[adrv["APPL_TABLE"] == "KNA1"].merge(adrc, on="ADDRNUMBER")
+    located = addresses.assign(KUNNR=addresses["APPL_KEY"].str[3:]).merge(
+        tables["KNA1"], on="KUNNR", suffixes=("", "_kna1")
+    )
+    assert len(located) == len(tables["KNA1"])
+    assert (located["LATITUDE"] == located["LATITUDE_kna1"]).all()
 
 
 def test_goods_receipts_arrive_after_a_lead_time_varying_around_the_planned_one(
@@ -259,7 +307,7 @@ def test_goods_receipts_arrive_after_a_lead_time_varying_around_the_planned_one(
 
 
 def test_weekly_demand_mixes_syntetos_boylan_classes(tables: dict[str, pd.DataFrame]) -> None:
-    weekly = _weekly_demand(tables["VBAP"], SMALL.start, SMALL.days)
+    weekly = _weekly_demand(_in_base_unit(tables["VBAP"], tables["MARM"]), SMALL.start, SMALL.days)
     classes = []
     for _, series in weekly.items():
         nonzero = series[series > 0]
@@ -276,7 +324,7 @@ def test_weekly_demand_mixes_syntetos_boylan_classes(tables: dict[str, pd.DataFr
 
 
 def test_demand_has_a_weekday_pattern_and_life_cycles(tables: dict[str, pd.DataFrame]) -> None:
-    vbap, mara, marc = tables["VBAP"], tables["MARA"], tables["MARC"]
+    vbap, mara, marc = _in_base_unit(tables["VBAP"], tables["MARM"]), tables["MARA"], tables["MARC"]
     per_day = vbap.groupby("ERDAT")["KWMENG"].sum()
     per_day = per_day.reindex(pd.date_range(SMALL.start, periods=SMALL.days), fill_value=0.0)
     weekday_mean = per_day.groupby(per_day.index.dayofweek).mean()

@@ -1063,6 +1063,36 @@ def test_source_must_be_a_folder(tmp_path: Path):
         Sources(config, tmp_path / "nowhere")
 
 
+def test_lookup_keys_must_be_unique_also_when_composite(source: Path):
+    replace_file(
+        source,
+        "orders.csv",
+        "ORDER,CREATED,CUSTOMER,STATUS\n"
+        "500000000,2015-01-01,1,N\n500000001,2015-01-01,1,N\n"
+        "500000000,2015-01-02,1,N\n500000000,2015-01-03,2,N\n",
+    )
+    with pytest.raises(MappingError, match=r"\(orders\.csv line 2 and orders\.csv line 4\)$"):
+        mapped(source, base_document())
+    document = base_document()
+    document["lookups"]["order"] = {
+        "file": "orders.csv",
+        "key": ["ORDER", "CUSTOMER"],
+        "by": ["ORDER", {"const": "1"}],
+    }
+    with pytest.raises(
+        MappingError,
+        match=r"^lookups\.order: key ORDER, CUSTOMER = \('500000000', '1'\) is not unique in "
+        r"orders\.csv \(orders\.csv line 2 and orders\.csv line 4\)$",
+    ):
+        mapped(source, document)
+
+
+def test_lookup_into_a_file_without_rows_finds_nothing(source: Path):
+    replace_file(source, "orders.csv", "ORDER,CREATED,CUSTOMER,STATUS\n")
+    with pytest.raises(MappingError, match=r"^tables\.VBAP: 4 rows have no valid ERDAT"):
+        mapped(source, base_document())
+
+
 def test_uncomparable_filter_value_names_file_and_line(source: Path):
     document = base_document()
     document["tables"]["VBAP"]["where"] = [{"source": "QTY", "min": 2}]

@@ -1,5 +1,6 @@
 -- One observed replenishment lead time per standing goods receipt: days from the purchase
--- order date (EKKO.BEDAT) to the receipt's posting date (EKBE.BUDAT).
+-- order date (EKKO.BEDAT) to the receipt's posting date (EKBE.BUDAT). Received quantity in
+-- the base unit.
 with
 
 receipts as (
@@ -28,7 +29,7 @@ observations as (
         receipts.posting_date as receipt_date,
         {{ dbt.datediff('orders.order_date', 'receipts.posting_date', 'day') }}
             as lead_time_days,
-        receipts.quantity as received_qty
+        receipts.quantity * coalesce(order_items.base_qty_per_order_unit, 1) as received_qty
     from receipts
     inner join orders
         on receipts.purchase_order_id = orders.purchase_order_id

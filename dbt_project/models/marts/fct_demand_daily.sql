@@ -5,6 +5,7 @@
         unique_key=['material_id', 'plant_id', 'demand_date'],
         on_schema_change='append_new_columns',
         tags=['partitioned'],
+        meta={'partition_column': 'demand_date'},
         pre_hook="{{ delete_partition_window('demand_date') }}",
         post_hook=[
             "{{ pg_index(['demand_date']) }}",

@@ -5,6 +5,7 @@
         unique_key=['material_document_id', 'material_document_year', 'material_document_item'],
         on_schema_change='append_new_columns',
         tags=['partitioned'],
+        meta={'partition_column': 'posting_date'},
         pre_hook="{{ delete_partition_window('posting_date') }}",
         post_hook=[
             "{{ pg_index(['posting_date']) }}",

@@ -5,6 +5,7 @@
         unique_key=['material_id', 'plant_id', 'snapshot_date'],
         on_schema_change='append_new_columns',
         tags=['partitioned'],
+        meta={'partition_column': 'snapshot_date'},
         pre_hook="{{ delete_partition_window('snapshot_date') }}",
         post_hook=[
             "{{ pg_index(['snapshot_date']) }}",

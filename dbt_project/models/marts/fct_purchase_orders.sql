@@ -9,7 +9,8 @@
 -- One row per purchase order item: ordered vs received quantity and promised vs actual
 -- receipt date. Promised date is the last schedule line's delivery date (EKET.EINDT); actual
 -- receipt date is the last standing goods receipt's posting date (EKBE.BUDAT, movement 101,
--- see int_purchase_order_receipts). Received quantity is net of reversals (102).
+-- see int_purchase_order_receipts). Received quantity is net of reversals (102). Quantities
+-- are in the material's base unit (EKET and EKBE count in the order unit: converted here).
 with
 
 items as (
@@ -64,16 +65,18 @@ joined as (
         headers.document_type,
         headers.order_date,
         items.ordered_qty,
+        items.base_unit,
+        items.ordered_qty_order_unit,
         items.order_unit,
         items.net_price,
         items.price_unit,
-        cast(items.ordered_qty * items.net_price as {{ type_double() }})
+        cast(items.ordered_qty_order_unit * items.net_price as {{ type_double() }})
             / nullif(items.price_unit, 0) as order_value,
         headers.currency_code,
         schedule.schedule_lines,
         schedule.first_promised_date,
         schedule.promised_date,
-        coalesce(received.received_qty, 0) as received_qty,
+        coalesce(received.received_qty, 0) * items.base_qty_per_order_unit as received_qty,
         coalesce(receipts.goods_receipts, 0) as goods_receipts,
         receipts.first_receipt_date,
         receipts.actual_receipt_date

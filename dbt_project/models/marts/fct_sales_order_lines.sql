@@ -5,6 +5,7 @@
         unique_key=['sales_order_id', 'sales_order_item'],
         on_schema_change='append_new_columns',
         tags=['partitioned'],
+        meta={'partition_column': 'order_date'},
         pre_hook="{{ delete_partition_window('order_date') }}",
         post_hook=[
             "{{ pg_index(['order_date']) }}",
@@ -37,6 +38,8 @@ select
     items.created_on as order_date,
     headers.requested_delivery_date,
     items.order_qty,
+    items.base_unit,
+    items.order_qty_sales_unit,
     items.sales_unit,
     items.net_value,
     items.currency_code

@@ -1,4 +1,5 @@
-{{ config(tags=['partitioned']) }}  -- a view per SAP day: built with the daily partition that fills it
+-- A view per SAP day: built with the daily partition that fills it.
+{{ config(tags=['partitioned'], meta={'partition_column': 'order_date'}) }}
 -- The order date (partition column) never changes for a PO, so it joins the dedup key:
 -- filters on it are pushed below the window function.
 with

@@ -1,4 +1,5 @@
-{{ config(tags=['partitioned']) }}  -- a view per SAP day: built with the daily partition that fills it
+-- A view per SAP day: built with the daily partition that fills it.
+{{ config(tags=['partitioned'], meta={'partition_column': 'snapshot_date'}) }}
 with
 
 source as (

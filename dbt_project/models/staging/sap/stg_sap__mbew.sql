@@ -1,7 +1,21 @@
+-- Prices are shifted to their currency's decimals (TCURX).
 with
 
 source as (
     {{ latest_per_key(source('sap', 'mbew'), ['matnr', 'bwkey']) }}
+),
+
+shifted as (
+    select
+        source.matnr,
+        source.bwkey,
+        source.vprsv,
+        {{ sap_amount('source.verpr', 'currency') }} as verpr,
+        {{ sap_amount('source.stprs', 'currency') }} as stprs,
+        source.peinh,
+        source.waers
+    from source
+    {{ currency_decimals_join('source.waers', 'currency') }}
 ),
 
 renamed as (
@@ -19,7 +33,7 @@ renamed as (
             case when vprsv = 'S' then stprs else verpr end
             as {{ type_double() }}
         ) / nullif(peinh, 0) as unit_price
-    from source
+    from shifted
 )
 
 select * from renamed

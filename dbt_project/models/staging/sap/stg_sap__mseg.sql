@@ -1,6 +1,8 @@
-{{ config(tags=['partitioned']) }}  -- a view per SAP day: built with the daily partition that fills it
+-- A view per SAP day: built with the daily partition that fills it.
+{{ config(tags=['partitioned'], meta={'partition_column': 'posting_date'}) }}
 -- Partitioned by posting date, which never changes: it joins the dedup key.
--- Quantities and amounts are already signed (MB51 style: issues negative).
+-- Quantities and amounts are already signed (MB51 style: issues negative). MENGE is in the
+-- base unit; the amount is shifted to its currency's decimals (TCURX).
 with
 
 source as (
@@ -9,24 +11,25 @@ source as (
 
 renamed as (
     select
-        mblnr as material_document_id,
-        mjahr as material_document_year,
-        zeile as material_document_item,
-        bwart as movement_type,
-        matnr as material_id,
-        werks as plant_id,
-        lgort as storage_location_id,
-        coalesce(menge, 0) as quantity,
-        meins as base_unit,
-        shkzg as debit_credit_indicator,
-        dmbtr as amount_local,
-        waers as currency_code,
-        lifnr as vendor_id,
-        kunnr as customer_id,
-        ebeln as purchase_order_id,
-        kdauf as sales_order_id,
-        budat_mkpf as posting_date
+        source.mblnr as material_document_id,
+        source.mjahr as material_document_year,
+        source.zeile as material_document_item,
+        source.bwart as movement_type,
+        source.matnr as material_id,
+        source.werks as plant_id,
+        source.lgort as storage_location_id,
+        coalesce(source.menge, 0) as quantity,
+        source.meins as base_unit,
+        source.shkzg as debit_credit_indicator,
+        {{ sap_amount('source.dmbtr', 'currency') }} as amount_local,
+        source.waers as currency_code,
+        source.lifnr as vendor_id,
+        source.kunnr as customer_id,
+        source.ebeln as purchase_order_id,
+        source.kdauf as sales_order_id,
+        source.budat_mkpf as posting_date
     from source
+    {{ currency_decimals_join('source.waers', 'currency') }}
 )
 
 select * from renamed

@@ -1,4 +1,5 @@
-{{ config(tags=['partitioned']) }}  -- a view per SAP day: built with the daily partition that fills it
+-- A view per SAP day: built with the daily partition that fills it.
+{{ config(tags=['partitioned'], meta={'partition_column': 'order_date'}) }}
 -- Partitioned by creation date, which never changes: it joins the dedup key.
 with
 

@@ -1,0 +1,39 @@
+{#- Reporting models read the tables the Python planning assets write to schema planning.
+    Those tables appear only after the first weekly run (and some only once their asset is
+    deployed), and their columns are the planning code's: these macros let a model build an
+    empty, typed result while a table is missing and find columns by name in either case.
+    Call source() in the model itself so the dependency is recorded at parse time. -#}
+
+
+{#- The existing relation behind a source, or none (always none at parse time). -#}
+{% macro existing_relation(relation) -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(load_relation(relation)) }}
+{%- endmacro %}
+
+
+{#- The column of `relation` whose name is one of `candidates` (case-insensitively, first
+    candidate first), quoted (planning names may be upper case or SQL keywords), or none. -#}
+{% macro column_named(relation, candidates) -%}
+    {%- if relation is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set by_name = {} -%}
+    {%- for column in adapter.get_columns_in_relation(relation) -%}
+        {%- do by_name.update({column.name | lower: column.name}) -%}
+    {%- endfor -%}
+    {%- for candidate in candidates -%}
+        {%- if candidate | lower in by_name -%}
+            {{ return(adapter.quote(by_name[candidate | lower])) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+
+{#- `column` cast to `type`, or a typed null when the column is missing. -#}
+{% macro column_or_null(column, type) -%}
+    cast({{ column if column is not none else 'null' }} as {{ type }})
+{%- endmacro %}

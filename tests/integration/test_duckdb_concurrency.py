@@ -1,0 +1,112 @@
+"""Two runs started together on the embedded DuckDB warehouse both succeed.
+
+A DuckDB file allows one writing process. Every warehouse asset claims a slot of the Dagster
+pool `warehouse`, which the local instance (`make demo` / `make ui`) limits to one, so steps
+of concurrent runs (and parallel steps of one multiprocess run) take turns instead of failing
+with a lock error.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from pipelines.demo.generator import DemoConfig, generate
+from pipelines.demo.run import LOCAL_INSTANCE_YAML
+from pipelines.ingest.assets import raw_asset_key, raw_assets
+from resources.dagster_resources import WAREHOUSE_POOL, landing_from_env, warehouse_from_env
+from resources.warehouse import WarehouseSettings
+
+CONFIG = DemoConfig(materials=6, plants=2, customers=12, vendors=3, days=7, seed=3)
+RUNS = (("T001W", "MARA"), ("MBEW", "KNA1"))  # two steps each: parallel within a run too
+
+
+def raw_tables_job(*tables: str) -> dg.JobDefinition:
+    """Load some raw master tables with the project's assets and resources (multiprocess)."""
+    job = dg.define_asset_job(
+        f"load_{'_'.join(tables).lower()}",
+        selection=[raw_asset_key(table) for table in tables],
+        executor_def=dg.multiprocess_executor,
+    )
+    definitions = dg.Definitions(
+        assets=raw_assets,
+        jobs=[job],
+        resources={"warehouse": warehouse_from_env(), "landing": landing_from_env()},
+    )
+    return definitions.resolve_job_def(job.name)
+
+
+def test_local_instance_limits_every_pool_to_one() -> None:
+    config = yaml.safe_load(LOCAL_INSTANCE_YAML)
+    assert config["concurrency"]["pools"]["default_limit"] == 1
+    assert {asset.op.pool for asset in raw_assets} == {WAREHOUSE_POOL}
+
+
+def test_two_runs_started_together_both_load_their_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing, database = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    generated = generate(CONFIG, landing)
+    monkeypatch.setenv("SCP_WAREHOUSE", "duckdb")
+    monkeypatch.setenv("SCP_DUCKDB_PATH", str(database))
+    monkeypatch.setenv("SCP_LANDING_DIR", str(landing))
+    overrides = yaml.safe_load(LOCAL_INSTANCE_YAML)
+    results: dict[int, dg.ExecuteJobResult] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(RUNS))
+
+    with dg.instance_for_test(overrides=overrides) as instance:
+
+        def run(index: int) -> None:
+            job = dg.build_reconstructable_job(
+                __name__,
+                "raw_tables_job",
+                reconstructable_args=RUNS[index],
+                reconstructor_working_directory=str(Path(__file__).parent),
+            )
+            try:
+                with dg.DagsterInstance.from_ref(instance.get_ref()) as own:
+                    start.wait()
+                    with dg.execute_job(job, own) as result:
+                        results[index] = result
+                        assert result.success
+            except BaseException as error:  # surfaced below, with the run's index
+                errors.append(error)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(RUNS))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=600)
+        assert not errors, errors
+        assert sorted(results) == [0, 1]
+
+        # Steps of both runs never overlapped: each held the one warehouse slot in turn.
+        spans = []
+        for result in results.values():
+            records = instance.all_logs(result.run_id)
+            started = {
+                r.step_key: r.timestamp
+                for r in records
+                if r.dagster_event and r.dagster_event.event_type_value == "STEP_START"
+            }
+            ended = {
+                r.step_key: r.timestamp
+                for r in records
+                if r.dagster_event and r.dagster_event.event_type_value == "STEP_SUCCESS"
+            }
+            assert set(started) == set(ended) and len(started) == 2
+            spans += [(started[key], ended[key]) for key in started]
+        spans.sort()
+        assert all(end <= begin for (_, end), (begin, _) in zip(spans, spans[1:], strict=False))
+
+    warehouse = WarehouseSettings(kind="duckdb", duckdb_path=str(database)).open()
+    for table in (table for run_tables in RUNS for table in run_tables):
+        loaded = warehouse.scalar(f"select count(*) from raw.{table.lower()}")
+        assert loaded == generated[table] > 0, table
+    manifest = warehouse.read_sql("select run_id from raw.landing_manifest")
+    assert set(manifest["run_id"]) == {result.run_id for result in results.values()}

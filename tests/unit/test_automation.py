@@ -1,0 +1,109 @@
+"""Draft for tests/unit/test_automation.py (lead to place): schedules, freshness, sensor wiring."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from pipelines.automation import (
+    DAILY_FRESHNESS,
+    WEEKLY_FRESHNESS,
+    automation_sensor,
+    freshness_policy,
+    ingest_daily_schedule,
+    plan_weekly_schedule,
+    refresh_master_data_schedule,
+    run_failure_alerts,
+    schedule_default_status,
+    schedules,
+    with_freshness_policies,
+)
+from resources.paths import PROJECT_ROOT
+
+
+def tick(*args: int) -> dg.ScheduleEvaluationContext:
+    return dg.build_schedule_context(scheduled_execution_time=datetime(*args, tzinfo=UTC))
+
+
+def test_daily_ingest_requests_yesterday():
+    request = ingest_daily_schedule(tick(2024, 3, 5, 2))
+    assert (request.partition_key, request.run_key) == ("2024-03-04", "2024-03-04")
+    assert request.tags["scp/workload"] == "ingest"
+
+
+def test_weekly_plan_requests_the_week_that_ended_sunday():
+    request = plan_weekly_schedule(tick(2024, 3, 11, 5))  # a Monday
+    assert request.partition_key == "2024-03-04"  # Monday..Sunday 2024-03-04..10
+    assert request.tags["scp/workload"] == "planning"
+
+
+def test_weekly_plan_before_history_skips():
+    assert isinstance(plan_weekly_schedule(tick(2023, 6, 5, 5)), dg.SkipReason)
+
+
+def test_master_data_runs_once_a_day():
+    assert refresh_master_data_schedule(tick(2024, 3, 5, 1)).run_key == "2024-03-05"
+
+
+def test_schedule_crons_jobs_and_default_status():
+    assert {(s.name, s.cron_schedule, s.job_name) for s in schedules} == {
+        ("refresh_master_data_daily", "0 1 * * *", "refresh_master_data"),
+        ("ingest_daily_schedule", "0 2 * * *", "ingest_daily"),
+        ("plan_weekly_schedule", "0 5 * * 1", "plan_weekly"),
+    }
+    assert {s.default_status for s in schedules} == {dg.DefaultScheduleStatus.STOPPED}
+    assert schedule_default_status("running") == dg.DefaultScheduleStatus.RUNNING
+    with pytest.raises(ValueError, match="SCP_SCHEDULES"):
+        schedule_default_status("on")
+
+
+def test_timezone_comes_from_the_environment():
+    code = (
+        "from pipelines.automation import schedules; "
+        "print({s.execution_timezone for s in schedules})"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        env={"SCP_TIMEZONE": "Europe/Berlin", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "{'Europe/Berlin'}"
+
+
+def test_sensors_start_running():
+    assert automation_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert run_failure_alerts.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_freshness_windows():
+    assert freshness_policy("daily") is DAILY_FRESHNESS
+    assert WEEKLY_FRESHNESS.fail_window.to_timedelta() == timedelta(days=8)
+    with pytest.raises(ValueError, match="cadence"):
+        freshness_policy("hourly")
+
+
+def test_freshness_policies_follow_key_prefixes():
+    @dg.asset(key=["marts", "fct_demand_daily"])
+    def mart(): ...
+
+    @dg.asset(key=["planning", "demand_forecast"])
+    def forecast(): ...
+
+    @dg.asset(key=["raw", "mara"])
+    def raw(): ...
+
+    assets = with_freshness_policies([mart, forecast, raw])
+    graph = dg.Definitions(assets=assets).resolve_asset_graph()
+    policy = {k.to_user_string(): graph.get(k).freshness_policy for k in graph.get_all_asset_keys()}
+    assert policy == {
+        "marts/fct_demand_daily": DAILY_FRESHNESS,
+        "planning/demand_forecast": WEEKLY_FRESHNESS,
+        "raw/mara": None,
+    }
