@@ -60,7 +60,9 @@ def materialize_demo(
     resources = dict(definitions.resources or {})
     every_asset = list(definitions.assets or [])
     first_day, last_day = demo_window(config)
+    # Two vintages, so the accuracy of the older one is measured against last week's actuals.
     week = last_complete_week(last_day).isoformat()
+    previous_week = (last_complete_week(last_day) - timedelta(days=7)).isoformat()
     all_keys = dg.AssetSelection.assets(*every_asset)
     daily = dg.AssetSelection.assets(*DAILY_ASSETS)
     before_daily = daily.upstream() - daily
@@ -75,6 +77,7 @@ def materialize_demo(
         ("master data and what the daily facts join", before_daily, {}, None),
         (f"daily history {first_day}..{last_day}", daily, range_tags, None),
         ("dimensions and history-wide marts", history_marts, {}, None),
+        (f"forecast and plans, vintage {previous_week}", weekly, {}, previous_week),
         (f"forecast and plans, vintage {week}", weekly, {}, week),
         ("reporting marts", reporting, {}, None),
     ]

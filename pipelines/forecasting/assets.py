@@ -12,6 +12,7 @@ from resources.dagster_resources import WAREHOUSE_POOL, WarehouseResource
 FORECAST = dg.AssetKey(["planning", "demand_forecast"])
 BACKTEST = dg.AssetKey(["planning", "forecast_backtest"])
 CLASSIFICATION = dg.AssetKey(["planning", "demand_classification"])
+ACCURACY = dg.AssetKey(["planning", "forecast_accuracy"])
 
 HISTORY_SQL = """
 select material_id, plant_id, week_start, demand_qty, stockout_days > 0 as stockout
@@ -79,6 +80,7 @@ def markdown_image(png: bytes) -> dg.MarkdownMetadataValue:
     ],
 )
 def demand_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    from pipelines.forecasting.accuracy import accuracy_by_class
     from pipelines.forecasting.engine import ForecastConfig, fan_chart_png, run_forecast
 
     origin = forecast_origin(context)
@@ -125,6 +127,9 @@ def demand_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "mase_selected": float(selected["mase"].mean()),
             "mase_seasonal_naive": float(naive["mase"].mean()),
             "quantile_coverage": dg.MarkdownMetadataValue(result.coverage.to_markdown(index=False)),
+            "accuracy_by_demand_class": dg.MarkdownMetadataValue(
+                accuracy_by_class(result.backtest, result.classification).to_markdown(index=False)
+            ),
         },
     )
     yield dg.MaterializeResult(
@@ -166,4 +171,87 @@ def forecast_checks(forecast: pd.DataFrame, history: pd.DataFrame):
     )
 
 
-forecasting_assets = [demand_forecast]
+ACTUALS_SQL = """
+select material_id, plant_id, week_start, demand_qty, stockout_days > 0 as stockout
+from marts.fct_demand_weekly where week_start < ?
+"""
+PAST_VINTAGES_SQL = """
+select material_id, plant_id, week_start, forecast_qty, forecast_origin
+from planning.demand_forecast where forecast_origin < ? and week_start < ?
+"""
+
+
+@dg.asset(
+    key=ACCURACY,
+    deps=[FORECAST, dg.AssetKey(["marts", "fct_demand_weekly"])],
+    group_name="forecasting",
+    partitions_def=weekly_partitions,
+    pool=WAREHOUSE_POOL,
+    kinds={"python"},
+    automation_condition=weekly_vintage(),
+    description="Accuracy and forecast value added vs seasonal naive of every earlier vintage "
+    "whose weeks now have actuals, by item, demand class, plant and in total.",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "accuracy_not_degrading",
+            asset=ACCURACY,
+            description="Warns when recent vintages are worse than the series' usual accuracy.",
+        )
+    ],
+)
+def forecast_accuracy(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    from pipelines.forecasting.accuracy import accuracy, detect_degradation
+
+    origin = forecast_origin(context)
+    wh = warehouse.open()
+    day = origin.date().isoformat()
+    actuals = wh.read_sql(ACTUALS_SQL, [day])
+    forecasts = (
+        wh.read_sql(PAST_VINTAGES_SQL, [day, day])
+        if wh.table_exists("planning.demand_forecast")
+        else pd.DataFrame()
+    )
+    if forecasts.empty:
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": 0, "note": "no earlier vintage has actuals yet"},
+            check_results=[dg.AssetCheckResult(check_name="accuracy_not_degrading", passed=True)],
+        )
+    for frame in (actuals, forecasts):
+        frame["week_start"] = pd.to_datetime(frame["week_start"])
+    actuals["demand_qty"] = actuals["demand_qty"].astype(float)
+    forecasts["forecast_qty"] = forecasts["forecast_qty"].astype(float)
+    classes = wh.read_sql(
+        "select material_id, plant_id, demand_class from planning.demand_classification "
+        "where forecast_origin = (select max(forecast_origin) from planning.demand_classification"
+        " where forecast_origin <= ?)",
+        [day],
+    )
+    table = accuracy(actuals, forecasts, classes, vintage_col="forecast_origin")
+    wh.replace_tables(
+        {"planning.forecast_accuracy": table.assign(evaluated_at=origin.date())},
+        where="evaluated_at = ?",
+        params=[day],
+    )
+    degraded = detect_degradation(table)
+    summary = table[table["level"] != "item"] if "level" in table else table
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(table),
+            "accuracy_by_level": dg.MarkdownMetadataValue(
+                summary.head(40).to_markdown(index=False)
+            ),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="accuracy_not_degrading",
+                passed=degraded.empty,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"degraded_series": len(degraded)},
+            )
+        ],
+    )
+
+
+forecasting_assets = [demand_forecast, forecast_accuracy]

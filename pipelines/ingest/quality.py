@@ -7,11 +7,14 @@ reached raw by another path. Rules come from the spec (keys, required columns, n
 columns, partition column, allowed values) plus business rules (`QualityRules`: known units,
 known plants, the quarantine threshold).
 
+A window's rows are those dated inside it, those with no date, and those from the window's
+landing files (so a row of `MSEG_20250131.csv` dated in February is seen, and rejected).
 Rows that fail are moved in one transaction from raw to `quarantine.rejected_rows` with
 reason, source file and line, as the loader does with the records it rejects, so what raw
-holds afterwards is clean and a re-run finds nothing new. Reloading a partition restores its
-files' rows and clears their quarantine records (the loader does that), so the pair stays
-idempotent.
+holds afterwards is clean and a re-run finds nothing new. The quarantined share counts the
+window files' earlier quarantine records too (loader and check), so a re-run reports the
+same share and cannot turn a failed check green. Reloading a partition restores its files'
+rows and clears their quarantine records (the loader does that), so the pair is idempotent.
 
 Memory is bounded by `chunk_rows`: the window is streamed sorted by key and cut into chunks
 that never split a key group, so uniqueness per chunk is uniqueness over the window. GX is
@@ -333,8 +336,8 @@ def validate_frame(
 def split_sorted_chunks(
     batches: Iterable[pa.RecordBatch], key: Sequence[str], chunk_rows: int
 ) -> Iterator[pa.Table]:
-    """Re-cut batches sorted by `key` into tables of at least `chunk_rows` rows (the last may be
-    smaller) that never split a group of equal keys between two tables."""
+    """Re-cut batches sorted by `key` into tables of about `chunk_rows` rows that never split a
+    group of equal keys: a table ends before the group still open, which starts the next one."""
     held: list[pa.RecordBatch] = []
     count = 0
     for batch in batches:
@@ -393,7 +396,7 @@ _ARROW_TYPES = {
 
 
 def _parse_copy_rows(
-    column_types: dict[str, pa.DataType], records: list[Any]
+    column_types: dict[str, pa.DataType], records: list[bytes]
 ) -> list[pa.RecordBatch]:
     """Postgres CSV records (NULL unquoted empty, '' quoted) into arrow batches."""
     table = pacsv.read_csv(
@@ -457,9 +460,9 @@ def _stream(
         column_types = {_ROW_ID: pa.int64()} | {c: _ARROW_TYPES[types[c]] for c in columns}
         parse = partial(_parse_copy_rows, column_types)
         with cur.copy(warehouse.placeholders(sql), scope.params) as copy:
-            records: list[Any] = []
+            records: list[bytes] = []
             for record in copy:  # one COPY data message per row: a whole CSV record
-                records.append(record)
+                records.append(bytes(record))  # a copy: held memoryviews pin libpq buffers
                 if len(records) == chunk_rows:
                     yield from parse(records)
                     records = []

@@ -22,11 +22,16 @@ from pipelines.automation import (
     schedules,
     with_freshness_policies,
 )
+from pipelines.partitions import weekly_partitions
 from resources.paths import PROJECT_ROOT
 
 
-def tick(*args: int) -> dg.ScheduleEvaluationContext:
-    return dg.build_schedule_context(scheduled_execution_time=datetime(*args, tzinfo=UTC))
+def tick(*args: int, instance: dg.DagsterInstance | None = None) -> dg.ScheduleEvaluationContext:
+    """A schedule tick; the weekly plan needs an instance (it skips vintages already made)."""
+    return dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=datetime(*args, tzinfo=UTC),
+    )
 
 
 def test_daily_ingest_requests_yesterday():
@@ -36,7 +41,8 @@ def test_daily_ingest_requests_yesterday():
 
 
 def test_weekly_plan_requests_the_week_that_ended_sunday():
-    request = plan_weekly_schedule(tick(2024, 3, 11, 5))  # a Monday
+    with dg.instance_for_test() as instance:
+        request = plan_weekly_schedule(tick(2024, 3, 11, 5, instance=instance))  # a Monday
     assert request.partition_key == "2024-03-04"  # Monday..Sunday 2024-03-04..10
     assert request.tags["scp/workload"] == "planning"
 
@@ -59,6 +65,20 @@ def test_schedule_crons_jobs_and_default_status():
     assert schedule_default_status("running") == dg.DefaultScheduleStatus.RUNNING
     with pytest.raises(ValueError, match="SCP_SCHEDULES"):
         schedule_default_status("on")
+
+
+def test_weekly_plan_skips_a_vintage_automation_already_made():
+    @dg.asset(key=["planning", "demand_forecast"], partitions_def=weekly_partitions)
+    def demand_forecast():
+        return None
+
+    with dg.instance_for_test() as instance:
+        assert isinstance(
+            plan_weekly_schedule(tick(2024, 3, 11, 5, instance=instance)), dg.RunRequest
+        )
+        dg.materialize([demand_forecast], instance=instance, partition_key="2024-03-04")
+        skipped = plan_weekly_schedule(tick(2024, 3, 11, 5, instance=instance))
+        assert isinstance(skipped, dg.SkipReason)
 
 
 def test_timezone_comes_from_the_environment():
