@@ -29,6 +29,10 @@ telemetry:
 """
 
 
+#: The runs' full event logs are in the instance (see `make ui`); the console shows warnings only.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def ensure_local_instance() -> dg.DagsterInstance:
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(LOCAL_DIR / "dagster")))
     home.mkdir(parents=True, exist_ok=True)
@@ -93,6 +97,7 @@ def materialize_demo(
             resources=resources,
             tags=tags,
             partition_key=partition_key,
+            run_config=QUIET_CONSOLE,
             raise_on_error=True,
         )
         run_ids[label] = result.run_id

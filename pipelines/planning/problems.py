@@ -57,6 +57,7 @@ def replenishment_problem(
         shortage_cost=(unit_cost * settings.shortage_cost_factor).clip(lower=1.0),
     )
     keys = items[["material_id", "plant_id"]]
+    demand = demand.merge(keys, on=["material_id", "plant_id"])  # items without a policy: none
     sources = sources.merge(keys, on=["material_id", "plant_id"])
     sources = sources.assign(
         lead_time_weeks=np.ceil(sources["planned_delivery_days"].fillna(7) / 7).astype(int),
