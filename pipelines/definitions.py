@@ -8,6 +8,7 @@ from dagster_dbt import DbtCliResource
 from pipelines.automation import schedules, sensors, with_freshness_policies
 from pipelines.forecasting.assets import forecasting_assets
 from pipelines.ingest.assets import raw_assets
+from pipelines.ingest.checks import raw_quality_checks
 from pipelines.ingest.sensors import ingest_sensors
 from pipelines.jobs import jobs
 from pipelines.planning.assets import planning_assets
@@ -23,6 +24,7 @@ def defs() -> dg.Definitions:
         assets=with_freshness_policies(
             [*raw_assets, dbt_daily_models, dbt_models, *forecasting_assets, *planning_assets]
         ),
+        asset_checks=raw_quality_checks,
         jobs=jobs,
         schedules=schedules,
         sensors=[*sensors, *ingest_sensors],

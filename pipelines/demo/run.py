@@ -29,6 +29,10 @@ telemetry:
 """
 
 
+#: 60 weeks: a full seasonal year plus the backtest windows. Every day of every daily asset is
+#: a partition with its own events in the local SQLite instance, so the window sets the cost.
+DEMO_DAYS = 420
+
 #: The runs' full event logs are in the instance (see `make ui`); the console shows warnings only.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -62,7 +66,7 @@ def materialize_demo(
 
     definitions = load_defs()
     resources = dict(definitions.resources or {})
-    every_asset = list(definitions.assets or [])
+    every_asset = [*(definitions.assets or []), *(definitions.asset_checks or [])]
     first_day, last_day = demo_window(config)
     # Two vintages, so the accuracy of the older one is measured against last week's actuals.
     week = last_complete_week(last_day).isoformat()
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--materials", type=int, default=DemoConfig.materials)
     parser.add_argument("--plants", type=int, default=DemoConfig.plants)
-    parser.add_argument("--days", type=int, default=DemoConfig.days)
+    parser.add_argument("--days", type=int, default=DEMO_DAYS)
     parser.add_argument("--seed", type=int, default=DemoConfig.seed)
     args = parser.parse_args(argv)
     config = DemoConfig(

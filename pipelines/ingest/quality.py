@@ -29,7 +29,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, Literal
 
@@ -642,7 +642,7 @@ def _quarantine(
         records[row[_ROW_ID]] = json.dumps(
             {c: _json_value(row[c]) for c in spec_columns}, ensure_ascii=False
         )
-    at = datetime.now().replace(microsecond=0)
+    at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)  # UTC, as the loader's records
     frame = pd.DataFrame(
         {
             "table_name": spec.name,
