@@ -46,7 +46,7 @@ from resources.warehouse import QUARANTINE_COLUMNS, QUARANTINE_TABLE, Cursor, Wa
 
 DEFAULT_THRESHOLD = 0.01
 #: SAP base units the planning models understand (ST = piece, KAR = carton).
-DEFAULT_UNITS = ("ST", "KG", "L", "KAR", "EA", "PC")
+DEFAULT_UNITS = ("ST", "KG", "L", "KAR", "PAK", "EA", "PC")
 #: Unit-of-measure columns checked against the known units.
 UNIT_COLUMNS = ("MEINS", "VRKME")
 #: Plant columns checked against `raw.t001w` (the valuation area BWKEY is the plant here).
