@@ -140,7 +140,7 @@ def test_injected_bad_rows_are_quarantined_and_fail_the_check(
             "BUDAT_MKPF",
             f"date {later} outside partition window [{day}, {day + timedelta(days=1)})",
         ),
-        (file, 9005, "MEINS", "unit 'XX' not in known units (ST, KG, L, KAR, EA, PC)"),
+        (file, 9005, "MEINS", "unit 'XX' not in known units (ST, KG, L, KAR, PAK, EA, PC)"),
     ]
     assert {row[5] for row in rows} == {rows[0][5]} != {"load"}  # the check's run id
     records = [json.loads(row[4]) for row in rows]
