@@ -62,7 +62,7 @@ def materialize_demo(
 ) -> dict[str, str]:
     """Materialize every asset over the demo window, in dependency order; returns run ids."""
     from pipelines.definitions import defs as load_defs
-    from pipelines.jobs import DAILY_ASSETS, WEEKLY_ASSETS
+    from pipelines.jobs import DAILY, HISTORY_MARTS, MASTER_DATA, REPORTING, WEEKLY
 
     definitions = load_defs()
     resources = dict(definitions.resources or {})
@@ -72,22 +72,17 @@ def materialize_demo(
     week = last_complete_week(last_day).isoformat()
     previous_week = (last_complete_week(last_day) - timedelta(days=7)).isoformat()
     all_keys = dg.AssetSelection.assets(*every_asset)
-    daily = dg.AssetSelection.assets(*DAILY_ASSETS)
-    before_daily = daily.upstream() - daily
-    weekly = dg.AssetSelection.assets(*WEEKLY_ASSETS)
-    reporting = dg.AssetSelection.groups("reporting")
-    history_marts = all_keys - before_daily - daily - weekly - reporting
     range_tags = {
         "dagster/asset_partition_range_start": first_day.isoformat(),
         "dagster/asset_partition_range_end": last_day.isoformat(),
     }
     steps = [
-        ("master data and what the daily facts join", before_daily, {}, None),
-        (f"daily history {first_day}..{last_day}", daily, range_tags, None),
-        ("dimensions and history-wide marts", history_marts, {}, None),
-        (f"forecast and plans, vintage {previous_week}", weekly, {}, previous_week),
-        (f"forecast and plans, vintage {week}", weekly, {}, week),
-        ("reporting marts", reporting, {}, None),
+        ("master data and what the daily facts join", MASTER_DATA, {}, None),
+        (f"daily history {first_day}..{last_day}", DAILY, range_tags, None),
+        ("dimensions and history-wide marts", HISTORY_MARTS, {}, None),
+        (f"forecast and plans, vintage {previous_week}", WEEKLY, {}, previous_week),
+        (f"forecast and plans, vintage {week}", WEEKLY, {}, week),
+        ("reporting marts", REPORTING, {}, None),
     ]
     run_ids = {}
     for label, selection, tags, partition_key in steps:

@@ -144,14 +144,14 @@ def _fingerprint(warehouse: Warehouse) -> dict[str, tuple]:
 
 def test_rerunning_a_partition_changes_nothing(pipeline: PipelineRun):
     from pipelines.definitions import defs
-    from pipelines.jobs import DAILY_ASSETS
+    from pipelines.jobs import DAILY
 
     definitions = defs()
     before = _fingerprint(pipeline.warehouse)
     first_day, _ = demo_window(CONFIG)
     result = dg.materialize(
         list(definitions.assets),
-        selection=dg.AssetSelection.assets(*DAILY_ASSETS),
+        selection=DAILY,
         partition_key=(first_day + timedelta(days=60)).isoformat(),
         instance=pipeline.instance,
         resources=dict(definitions.resources),
