@@ -22,12 +22,13 @@ from pipelines.warehouse.assets import dbt_daily_models, dbt_models
 MAX_RUNTIME = {"dagster/max_runtime": "7200"}
 
 raw_daily = [a for a in raw_assets if a.partitions_def is not None]
+raw_master = [a for a in raw_assets if a.partitions_def is None]
 
 #: The selections that split the graph by partition scheme, in the order a fresh warehouse
 #: needs them: master data and what the daily facts join, the days, the marts over history,
 #: the weekly vintages, and the reporting marts over the plans.
 DAILY = dg.AssetSelection.assets(*raw_daily, dbt_daily_models)
-MASTER_DATA = DAILY.upstream() - DAILY
+MASTER_DATA = dg.AssetSelection.assets(*raw_master) | (DAILY.upstream() - DAILY)
 WEEKLY = dg.AssetSelection.assets(*forecasting_assets, *planning_assets)
 REPORTING = dg.AssetSelection.groups("reporting")
 HISTORY_MARTS = dg.AssetSelection.assets(dbt_models) - MASTER_DATA - REPORTING
