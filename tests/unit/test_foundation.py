@@ -124,3 +124,14 @@ def test_routing_problem_serves_every_customer_from_its_plant():
     served = solution.routes.dropna(subset=["stop_id"])
     by_stop = dict(zip(served.stop_id, served.depot_id, strict=False))
     assert by_stop["P1/C1"] == "P1" and by_stop["P2/C3"] == "P2"
+
+
+def test_job_selections_cover_every_asset_exactly_once():
+    """The demo and the jobs run the graph in these slices; none may be missed or doubled."""
+    from pipelines.definitions import defs
+    from pipelines.jobs import DAILY, HISTORY_MARTS, MASTER_DATA, REPORTING, WEEKLY
+
+    graph = defs().resolve_asset_graph()
+    slices = [s.resolve(graph) for s in (MASTER_DATA, DAILY, HISTORY_MARTS, WEEKLY, REPORTING)]
+    assert set().union(*slices) == set(graph.materializable_asset_keys)
+    assert sum(len(s) for s in slices) == len(set().union(*slices))
