@@ -7,6 +7,7 @@ import dagster as dg
 
 from pipelines.ingest.load import (
     LoadReport,
+    ensure_raw_tables,
     files_for_window,
     landing_file_name,
     load_table,
@@ -89,6 +90,13 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         window = partition_window(context) if partitioned else None
         files = files_for_window(landing.root, spec, window)
+        if not partitioned and not files and spec.optional:
+            ensure_raw_tables(warehouse.open())
+            context.log.warning(f"No {landing_file_name(spec)} delivered; {spec.name} kept as is")
+            return dg.MaterializeResult(
+                metadata={"delivered": False},
+                check_results=_check_results(spec, LoadReport(table=f"raw.{spec.raw_table}")),
+            )
         if not partitioned and not files:
             raise FileNotFoundError(
                 f"No extract for master table {spec.name}: expected "

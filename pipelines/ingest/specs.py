@@ -50,6 +50,9 @@ class TableSpec:
     key: tuple[str, ...]
     partition_column: str | None = None
     allowed_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Optional master data (addresses, unit conversions, currency decimals): a system that
+    #: does not deliver it keeps the table as it is instead of failing the load.
+    optional: bool = False
 
     @property
     def raw_table(self) -> str:
@@ -424,6 +427,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 _c("LONGITUDE", "decimal", "Longitude", "Geo longitude of the address"),
             ),
             key=("ADDRNUMBER",),
+            optional=True,
         ),
         TableSpec(
             "ADRV",
@@ -440,6 +444,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 ),
             ),
             key=("APPL_TABLE", "APPL_FIELD", "APPL_KEY"),
+            optional=True,
         ),
         TableSpec(
             "MARM",
@@ -457,6 +462,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 _c("UMREN", "integer", "Denominator", "Denominator of the conversion", True),
             ),
             key=("MATNR", "MEINH"),
+            optional=True,
         ),
         TableSpec(
             "TCURX",
@@ -466,6 +472,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 _c("CURRDEC", "integer", "Decimals", "Number of decimal places", True),
             ),
             key=("CURRKEY",),
+            optional=True,
         ),
     ]
 }
