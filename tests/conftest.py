@@ -66,5 +66,7 @@ def postgres_database(postgres_server: dict) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def datasets() -> Path:
     if not DATASETS.exists():
-        pytest.skip(f"shared datasets not found at {DATASETS}")
+        if os.getenv("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but the shared datasets are not at {DATASETS}")
+        pytest.skip(f"shared datasets not found at {DATASETS} (set CI=true to make this fail)")
     return DATASETS
