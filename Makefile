@@ -24,8 +24,9 @@ dbt-parse: $(STAMP)
 demo: install
 	$(BIN)/python -m pipelines.demo.run
 
+# Two workers, one per core; a test file stays on one worker so its module fixtures build once.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 ui: install
 	$(BIN)/dagster dev -m pipelines.definitions

@@ -60,6 +60,18 @@ def last_complete_partition(
         return partitions.get_last_partition_key()
 
 
+def request_last_complete_partition(
+    context: dg.ScheduleEvaluationContext,
+    partitions: dg.TimeWindowPartitionsDefinition,
+    workload: str,
+) -> dg.RunRequest | dg.SkipReason:
+    """One run for the partition that ended before this tick, keyed by it so a tick runs once."""
+    key = last_complete_partition(partitions, context.scheduled_execution_time)
+    if key is None:
+        return dg.SkipReason("No complete partition since SCP_HISTORY_START yet.")
+    return dg.RunRequest(run_key=key, partition_key=key, tags={WORKLOAD_TAG: workload})
+
+
 @dg.schedule(
     name="refresh_master_data_daily",
     job_name=REFRESH_MASTER_DATA_JOB,
@@ -82,10 +94,7 @@ def refresh_master_data_schedule(context: dg.ScheduleEvaluationContext) -> dg.Ru
     description="Ingest yesterday's SAP transactions (the partition that ended at midnight).",
 )
 def ingest_daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    key = last_complete_partition(daily_partitions, context.scheduled_execution_time)
-    if key is None:
-        return dg.SkipReason("No complete day since SCP_HISTORY_START yet.")
-    return dg.RunRequest(run_key=key, partition_key=key, tags={WORKLOAD_TAG: "ingest"})
+    return request_last_complete_partition(context, daily_partitions, workload="ingest")
 
 
 #: The schedule is the guarantee when automation is off; with it on, the forecast's
@@ -102,12 +111,14 @@ VINTAGE_KEY = dg.AssetKey(["planning", "demand_forecast"])
     description="Forecast and plan from last week's actuals (the vintage that ended Sunday).",
 )
 def plan_weekly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    key = last_complete_partition(weekly_partitions, context.scheduled_execution_time)
-    if key is None:
-        return dg.SkipReason("No complete week since SCP_HISTORY_START yet.")
-    if key in context.instance.get_materialized_partitions(VINTAGE_KEY):
-        return dg.SkipReason(f"Vintage {key} was already made (by the automation condition).")
-    return dg.RunRequest(run_key=key, partition_key=key, tags={WORKLOAD_TAG: "planning"})
+    request = request_last_complete_partition(context, weekly_partitions, workload="planning")
+    if isinstance(request, dg.RunRequest) and request.partition_key in (
+        context.instance.get_materialized_partitions(VINTAGE_KEY)
+    ):
+        return dg.SkipReason(
+            f"Vintage {request.partition_key} was already made (by the automation condition)."
+        )
+    return request
 
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
@@ -188,9 +199,12 @@ def freshness_policy(cadence: str) -> dg.FreshnessPolicy:
 
 
 def with_freshness_policy(spec: dg.AssetSpec) -> dg.AssetSpec:
-    """Daily freshness for `marts/*`, weekly for `planning/*` (forecasts and plans)."""
+    """Daily freshness for `marts/*`, weekly for `planning/*` (forecasts and plans); none for
+    assets nothing keeps up to date (on-demand what-if scenarios have no automation)."""
     policy = FRESHNESS_BY_SCHEMA.get(spec.key.path[0])
-    return dg.apply_freshness_policy(spec, policy) if policy else spec
+    if policy is None or spec.automation_condition is None:
+        return spec
+    return dg.apply_freshness_policy(spec, policy)
 
 
 def with_freshness_policies(

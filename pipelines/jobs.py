@@ -4,6 +4,8 @@
   days runs as a single run: every asset has `BackfillPolicy.single_run`).
 - `refresh_master_data`: master data and the unpartitioned dbt models built on full history.
 - `plan_weekly`: a forecast vintage and the plans made from it, per week.
+
+What-if scenarios (`ON_DEMAND`) are in no job: a planner launches them with config.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.automation import WORKLOAD_TAG
-from pipelines.forecasting.assets import forecasting_assets
+from pipelines.forecasting.assets import demand_forecast_scenario, forecasting_assets
 from pipelines.ingest.assets import raw_assets
 from pipelines.partitions import daily_partitions, weekly_partitions
 from pipelines.planning.assets import planning_assets
@@ -26,10 +28,11 @@ raw_master = [a for a in raw_assets if a.partitions_def is None]
 
 #: The selections that split the graph by partition scheme, in the order a fresh warehouse
 #: needs them: master data and what the daily facts join, the days, the marts over history,
-#: the weekly vintages, and the reporting marts over the plans.
+#: the weekly vintages, and the reporting marts over the plans; on demand, what-if scenarios.
+ON_DEMAND = dg.AssetSelection.assets(demand_forecast_scenario)
 DAILY = dg.AssetSelection.assets(*raw_daily, dbt_daily_models)
 MASTER_DATA = dg.AssetSelection.assets(*raw_master) | (DAILY.upstream() - DAILY)
-WEEKLY = dg.AssetSelection.assets(*forecasting_assets, *planning_assets)
+WEEKLY = dg.AssetSelection.assets(*forecasting_assets, *planning_assets) - ON_DEMAND
 REPORTING = dg.AssetSelection.groups("reporting")
 HISTORY_MARTS = dg.AssetSelection.assets(dbt_models) - MASTER_DATA - REPORTING
 

@@ -19,13 +19,34 @@ PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "po
 
 @pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> Path:
-    """dagster-dbt reads target/manifest.json at import; prepare it as CI and Docker do."""
-    subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "parse", "--quiet", "--profiles-dir", "."],
-        cwd=DBT_PROJECT_DIR,
-        check=True,
-    )
-    return DBT_PROJECT_DIR / "target" / "manifest.json"
+    """dagster-dbt reads target/manifest.json at import; prepare it as CI and Docker do.
+
+    Parsed only when stale, under a file lock: two pytest workers must never rewrite the
+    manifest while the other one reads it."""
+    from filelock import FileLock
+
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    manifest.parent.mkdir(exist_ok=True)
+    with FileLock(str(manifest.parent / "parse.lock")):
+        sources = [
+            path
+            for path in DBT_PROJECT_DIR.rglob("*")
+            if path.suffix in {".sql", ".yml", ".yaml"} and "target" not in path.parts
+        ]
+        newest = max(path.stat().st_mtime for path in sources)
+        if not manifest.exists() or manifest.stat().st_mtime < newest:
+            subprocess.run(
+                [
+                    str(Path(sys.executable).parent / "dbt"),
+                    "parse",
+                    "--quiet",
+                    "--profiles-dir",
+                    ".",
+                ],
+                cwd=DBT_PROJECT_DIR,
+                check=True,
+            )
+    return manifest
 
 
 def postgres_reachable() -> bool:

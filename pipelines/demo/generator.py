@@ -34,6 +34,10 @@ CURRENCY = "EUR"
 PURCHASING_ORG = "1000"
 STORAGE_LOCATION = "0001"
 DELIVERY_BASE = 80_000_000  # VBELN 0080000000... (outbound deliveries)
+#: Share of sales orders whose goods leave 1-3 days after the requested delivery date.
+LATE_SHIPMENT_SHARE = 0.06
+#: VBAP-ABGRU "01" (delivery date too late): the rest of a short contract line is cancelled.
+REJECTED_SHORT = "01"
 ADDRESS_BASE = 20_000  # ADRC-ADDRNUMBER 0000020000...
 CLIENT = "100"  # SAP client (MANDT), the first part of ADRV-APPL_KEY
 #: Key accounts of a Japanese retail group are invoiced in yen. SAP stores yen amounts with two
@@ -112,9 +116,10 @@ def generate(config: DemoConfig, out_dir: Path) -> dict[str, int]:
         rng, config.materials, config.plants, config.customers, config.vendors, config.days
     )
     sim = simulate(rng, master, config.start, config.days)
-    tables = build_tables(rng, master, sim, config)
+    tables, shipments = build_tables(rng, master, sim, config)
     # Tables added later draw from their own stream, so the earlier tables stay as they were.
-    tables.update(build_later_tables(np.random.default_rng([config.seed, 1]), master, tables))
+    later_rng = np.random.default_rng([config.seed, 1])
+    tables.update(build_later_tables(later_rng, master, tables, shipments))
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -137,23 +142,31 @@ def generate(config: DemoConfig, out_dir: Path) -> dict[str, int]:
     return counts
 
 
+@dataclass(frozen=True)
+class Shipments:
+    """What left the warehouse for the sales orders, the input of the outbound deliveries."""
+
+    qty: np.ndarray  # per VBAP row, base unit; below KWMENG where a contract line was short
+    issue_day: np.ndarray  # per VBAK row, the goods issue (601) day
+
+
 def build_tables(
     rng: np.random.Generator, master: MasterData, sim: SimulationResult, config: DemoConfig
-) -> dict[str, Frame]:
+) -> tuple[dict[str, Frame], Shipments]:
     """Column arrays of every SAP table, dates as day offsets from `config.start`."""
     tables = _master_tables(master)
-    tables["MARD"] = _stock_snapshots(master, sim)
-    sales, deliveries = _sales_orders(rng, master, sim)
+    sales, shipments, deliveries, awaiting_issue = _sales_orders(rng, master, sim)
+    tables["MARD"] = _stock_snapshots(master, sim.stock + awaiting_issue)
     tables.update(sales)
     purchases, receipts = _purchase_orders(rng, master, sim, config.days)
     tables.update(purchases)
     movements = _concat(receipts, deliveries, _stock_issues(master, sim))
     tables.update(_material_documents(master, movements, config.start, config.days))
-    return tables
+    return tables, shipments
 
 
 def build_later_tables(
-    rng: np.random.Generator, master: MasterData, tables: dict[str, Frame]
+    rng: np.random.Generator, master: MasterData, tables: dict[str, Frame], shipments: Shipments
 ) -> dict[str, Frame]:
     """Units of measure, currencies, addresses and deliveries, on top of `build_tables`.
 
@@ -162,12 +175,12 @@ def build_later_tables(
     """
     marm, alternative = _units_of_measure(rng, master)
     vbak, vbap = _foreign_currency_orders(master, tables["VBAK"], tables["VBAP"])
-    base_qty = np.asarray(vbap["KWMENG"], dtype=np.float64)  # drawn in the base unit
-    vbap = _alternative_sales_units(rng, master, vbap, alternative)
+    base_qty = np.asarray(vbap["KWMENG"], dtype=np.int64)  # drawn in the base unit
+    vbap = _alternative_sales_units(rng, master, vbap, shipments.qty, alternative)
     return {
         "VBAK": vbak,
         "VBAP": vbap,
-        **_deliveries(master, vbak, vbap, base_qty),
+        **_deliveries(master, vbak, vbap, base_qty, shipments),
         **_addresses(rng, master),
         "MARM": marm,
         "TCURX": {
@@ -208,13 +221,25 @@ def _material_index(master: MasterData, matnr: np.ndarray) -> np.ndarray:
 
 
 def _alternative_sales_units(
-    rng: np.random.Generator, master: MasterData, vbap: Frame, alternative: dict[str, np.ndarray]
+    rng: np.random.Generator,
+    master: MasterData,
+    vbap: Frame,
+    shipped: np.ndarray,
+    alternative: dict[str, np.ndarray],
 ) -> Frame:
-    """Items whose quantity is a whole number of alternative units are often sold in them."""
+    """Items whose quantity is a whole number of alternative units are often sold in them.
+
+    The shipped quantity must be whole in that unit too, so the delivery item keeps the order
+    item's unit; a short line that shipped a broken carton stays in the base unit.
+    """
     m = _material_index(master, vbap["MATNR"])
     umrez, umren = alternative["umrez"][m], alternative["umren"][m]
     qty = np.asarray(vbap["KWMENG"], dtype=np.int64)
-    whole = (alternative["unit"][m] != "") & ((qty * umren) % umrez == 0)
+    whole = (
+        (alternative["unit"][m] != "")
+        & ((qty * umren) % umrez == 0)
+        & ((shipped * umren) % umrez == 0)
+    )
     switch = whole & (rng.random(len(qty)) < 0.7)
     return {
         **vbap,
@@ -242,42 +267,52 @@ def _foreign_currency_orders(master: MasterData, vbak: Frame, vbap: Frame) -> tu
 
 
 def _deliveries(
-    master: MasterData, vbak: Frame, vbap: Frame, base_qty: np.ndarray
+    master: MasterData, vbak: Frame, vbap: Frame, base_qty: np.ndarray, shipments: Shipments
 ) -> dict[str, Frame]:
-    """LIKP/LIPS: one outbound delivery per sales order, goods issued on the order day."""
+    """LIKP/LIPS: one outbound delivery per sales order that shipped anything.
+
+    A delivery item carries the shipped quantity in its order item's unit; items that shipped
+    nothing have none, and neither do orders that shipped nothing. Goods are planned to leave
+    on the order day (WADAT) and left on the goods issue day (WADAT_IST).
+    """
     mats = master.materials
     n_orders = len(vbak["VBELN"])
-    delivery = DELIVERY_BASE + (np.asarray(vbak["VBELN"]) - SALES_ORDER_BASE)
     order_of_item = np.asarray(vbap["VBELN"]) - SALES_ORDER_BASE
     m = _material_index(master, vbap["MATNR"])
-    units = np.asarray(mats.unit, dtype=object)[m]
-    weight = np.bincount(order_of_item, base_qty * mats.weight[m], n_orders)
-    vdatu = np.asarray(vbak["VDATU"])
+    shipped = shipments.qty
+    weight = np.bincount(order_of_item, shipped * mats.weight[m], n_orders)
+    # Exact: KWMENG / base_qty is UMREN / UMREZ, and the shipped quantity is whole in that unit.
+    lfimg = shipped * np.asarray(vbap["KWMENG"], dtype=np.int64) // base_qty
+    heads = np.flatnonzero(np.bincount(order_of_item, shipped, n_orders) > 0)
+    items = np.flatnonzero(shipped > 0)
+    delivery = DELIVERY_BASE + (np.asarray(vbak["VBELN"]) - SALES_ORDER_BASE)
+    vdatu = np.asarray(vbak["VDATU"])[heads]
+    erdat = np.asarray(vbak["ERDAT"])[heads]
     return {
         "LIKP": {
-            "VBELN": delivery,
-            "LFART": _full(n_orders, "LF"),
-            "ERDAT": vbak["ERDAT"],
-            "VSTEL": vbak["VKORG"],
-            "KUNNR": vbak["KUNNR"],
-            "LFDAT": np.where(vdatu == NO_DATE, vbak["ERDAT"], vdatu),
-            "WADAT": vbak["ERDAT"],
-            "WADAT_IST": vbak["ERDAT"],
-            "BTGEW": np.round(weight, 3),
-            "GEWEI": _full(n_orders, "KG"),
+            "VBELN": delivery[heads],
+            "LFART": _full(len(heads), "LF"),
+            "ERDAT": erdat,
+            "VSTEL": vbak["VKORG"][heads],
+            "KUNNR": vbak["KUNNR"][heads],
+            "LFDAT": np.where(vdatu == NO_DATE, erdat, vdatu),
+            "WADAT": erdat,
+            "WADAT_IST": shipments.issue_day[heads],
+            "BTGEW": np.round(weight[heads], 3),
+            "GEWEI": _full(len(heads), "KG"),
         },
         "LIPS": {
-            "VBELN": delivery[order_of_item],
-            "POSNR": vbap["POSNR"],
-            "MATNR": vbap["MATNR"],
-            "WERKS": vbap["WERKS"],
-            "LGORT": _full(len(m), STORAGE_LOCATION),
-            "LFIMG": vbap["KWMENG"],
-            "VRKME": vbap["VRKME"],
-            "MEINS": units,
-            "VGBEL": vbap["VBELN"],
-            "VGPOS": vbap["POSNR"],
-            "ERDAT": vbap["ERDAT"],
+            "VBELN": delivery[order_of_item[items]],
+            "POSNR": vbap["POSNR"][items],
+            "MATNR": vbap["MATNR"][items],
+            "WERKS": vbap["WERKS"][items],
+            "LGORT": _full(len(items), STORAGE_LOCATION),
+            "LFIMG": lfimg[items],
+            "VRKME": vbap["VRKME"][items],
+            "MEINS": np.asarray(mats.unit, dtype=object)[m[items]],
+            "VGBEL": vbap["VBELN"][items],
+            "VGPOS": vbap["POSNR"][items],
+            "ERDAT": vbap["ERDAT"][items],
         },
     }
 
@@ -430,10 +465,10 @@ def _master_tables(master: MasterData) -> dict[str, Frame]:
     }
 
 
-def _stock_snapshots(master: MasterData, sim: SimulationResult) -> Frame:
+def _stock_snapshots(master: MasterData, stock: np.ndarray) -> Frame:
     """MARD end-of-day stock for every day the material exists at the plant."""
     series, mats = master.series, master.materials
-    days = sim.stock.shape[0]
+    days = stock.shape[0]
     exists = np.arange(days)[:, None] >= mats.created_day[series.material]
     day, s = np.nonzero(exists)
     n = len(day)
@@ -442,7 +477,7 @@ def _stock_snapshots(master: MasterData, sim: SimulationResult) -> Frame:
         "WERKS": np.asarray(master.plants.werks, dtype=object)[series.plant[s]],
         "LGORT": _full(n, STORAGE_LOCATION),
         "DATUM": day,
-        "LABST": sim.stock[day, s],
+        "LABST": stock[day, s],
         "INSME": np.zeros(n),
         "SPEME": np.zeros(n),
     }
@@ -499,18 +534,28 @@ def _concat(*groups: Movements | list[Movements]) -> Movements:
 
 def _sales_orders(
     rng: np.random.Generator, master: MasterData, sim: SimulationResult
-) -> tuple[dict[str, Frame], list[Movements]]:
-    """VBAK/VBAP from the delivered lines and their 601 goods issues (plus a few reversals)."""
+) -> tuple[dict[str, Frame], Shipments, list[Movements], np.ndarray]:
+    """VBAK/VBAP, what they shipped and their 601 goods issues (plus a few reversals).
+
+    Other customers order what the plant can deliver (the rest is a lost sale); contract
+    customers order what they asked for and get what was in stock. A few orders leave after
+    their requested date: the stock stays booked in MARD (returned as the quantity awaiting
+    goods issue per day and series) until the late 601 posts it out.
+    """
     series, mats, customers = master.series, master.materials, master.customers
-    keep = sim.delivered > 0
+    contract = customers.contract[sim.lines.customer]
+    ordered = np.where(contract, sim.lines.qty, sim.delivered)
+    keep = ordered > 0
     day, s = sim.lines.day[keep], sim.lines.series[keep]
-    cust, qty = sim.lines.customer[keep], sim.delivered[keep]
+    cust, qty, shipped = sim.lines.customer[keep], ordered[keep], sim.delivered[keep]
     discount = sim.lines.discount[keep]
     plant = series.plant[s]
     n_plants, n_cust = len(master.plants.werks), len(customers.kunnr)
     order_keys, order = np.unique((day * n_plants + plant) * n_cust + cust, return_inverse=True)
     by_order = np.lexsort((s, order))
-    day, s, cust, qty, discount, order = (x[by_order] for x in (day, s, cust, qty, discount, order))
+    day, s, cust, qty, shipped, discount, order = (
+        x[by_order] for x in (day, s, cust, qty, shipped, discount, order)
+    )
     first = np.r_[True, order[1:] != order[:-1]]
     rank = np.arange(len(order)) - np.flatnonzero(first)[np.cumsum(first) - 1]
     posnr = 10 * (rank + 1)
@@ -546,13 +591,30 @@ def _sales_orders(
             "NETWR": netwr,
             "WAERK": _full(len(qty), CURRENCY),
             "ERDAT": day,
+            # The customer cancels what stock could not cover: the item is closed, not open.
+            "ABGRU": np.where(shipped < qty, REJECTED_SHORT, "").astype(object),
         },
     }
+
+    # A few orders are picked on the order day but leave 1-3 days after their requested date.
+    days, n_series = sim.stock.shape
+    due = np.where(vdatu == NO_DATE, head_day, vdatu)
+    late_day = due + rng.integers(1, 4, n_orders)
+    late = (rng.random(n_orders) < LATE_SHIPMENT_SHARE) & (late_day < days)
+    issue_day = np.where(late, late_day, head_day)
+
+    picked = np.flatnonzero(shipped > 0)
+    day, s, order, qty = day[picked], s[picked], order[picked], shipped[picked]
+    gi_day, vbeln, posnr = issue_day[order], vbeln[picked], posnr[picked]
+    picked_minus_issued = np.bincount(day * n_series + s, qty, days * n_series) - np.bincount(
+        gi_day * n_series + s, qty, days * n_series
+    )
+    awaiting = np.cumsum(picked_minus_issued.reshape(days, n_series), axis=0).astype(np.int64)
 
     verpr, stprs = _valuation_price(master)
     unit_value = np.where(stprs > 0, stprs, verpr) / mats.peinh[series.material]
     value = np.round(qty * unit_value[s], 2)
-    common = {"day": day, "series": s, "customer": customers.kunnr[cust], "kdauf": vbeln}
+    common = {"day": gi_day, "series": s, "customer": customers.kunnr[cust[picked]], "kdauf": vbeln}
     issues = _movements(
         len(qty),
         number_range=1,
@@ -561,7 +623,7 @@ def _sales_orders(
         line=posnr,
         bwart="601",
         vgart="WL",
-        bldat=day,
+        bldat=gi_day,
         qty=-qty,
         amount=-value,
         **common,
@@ -577,7 +639,7 @@ def _sales_orders(
         line=1,
         bwart="601",
         vgart="WL",
-        bldat=day[dup],
+        bldat=gi_day[dup],
         qty=-qty[dup],
         amount=-value[dup],
         **dup_common,
@@ -590,12 +652,17 @@ def _sales_orders(
         line=1,
         bwart="602",
         vgart="WL",
-        bldat=day[dup],
+        bldat=gi_day[dup],
         qty=qty[dup],
         amount=value[dup],
         **dup_common,
     )
-    return tables, [issues, duplicates, reversals]
+    return (
+        tables,
+        Shipments(qty=shipped, issue_day=issue_day),
+        [issues, duplicates, reversals],
+        awaiting,
+    )
 
 
 def _purchase_orders(

@@ -288,6 +288,7 @@ class Customers:
     lat: np.ndarray
     lon: np.ndarray
     delivery_days: np.ndarray  # usual requested delivery lead time
+    contract: np.ndarray  # bool: orders are entered in full even when stock runs short
 
 
 @dataclass(frozen=True)
@@ -488,7 +489,7 @@ def make_vendors(rng: np.random.Generator, n: int, days: int) -> Vendors:
 
 
 def make_customers(rng: np.random.Generator, n: int, plants: Plants) -> Customers:
-    """Customers in towns around their serving plant, with a few large accounts."""
+    """Customers in towns around their serving plant, with a few large (contract) accounts."""
     city_lat = np.array([c[2] for c in _CITIES])
     city_lon = np.array([c[3] for c in _CITIES])
     plant = np.arange(n) % len(plants.werks)
@@ -507,10 +508,11 @@ def make_customers(rng: np.random.Generator, n: int, plants: Plants) -> Customer
         cities.append(city)
         countries.append(country)
         postal.append(postal_code(rng, country))
+    weight = rng.pareto(1.2, n) + 1.0
     return Customers(
         kunnr=100000 + np.arange(n),
         plant=plant,
-        weight=rng.pareto(1.2, n) + 1.0,
+        weight=weight,
         name=names,
         city=cities,
         country=countries,
@@ -518,6 +520,9 @@ def make_customers(rng: np.random.Generator, n: int, plants: Plants) -> Customer
         lat=np.round(lat, 6),
         lon=np.round(lon, 6),
         delivery_days=rng.integers(1, 6, n),
+        # The largest quarter of the accounts have supply contracts: a stockout does not make
+        # them order elsewhere, their order is taken in full and delivered as far as possible.
+        contract=weight >= np.quantile(weight, 0.75),
     )
 
 

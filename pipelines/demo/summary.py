@@ -57,6 +57,20 @@ def summary_lines(generated: dict[str, int], settings: WarehouseSettings) -> lis
     ):
         if warehouse.table_exists(table):
             lines.append(f"  {label:<20} {warehouse.scalar(f'select count(*) from {table}'):>9,}")
+    if warehouse.table_exists("planning.policy_backtest"):
+        from pipelines.planning.assets import PolicyBacktestConfig
+
+        weeks = PolicyBacktestConfig().history_days // 7
+        replay = warehouse.read_sql(
+            "select sum(filled_demand) / sum(total_demand) as achieved, "
+            "sum(fill_rate_target * total_demand) / sum(total_demand) as target "
+            "from planning.policy_backtest where forecast_origin = "
+            "(select max(forecast_origin) from planning.policy_backtest)"
+        ).astype(float)
+        lines.append(
+            f"Policies replayed on the last {weeks} weeks of actual demand: fill rate "
+            f"{replay.achieved.iat[0]:.1%} vs target {replay.target.iat[0]:.1%}"
+        )
     target = settings.duckdb_path if settings.kind == "duckdb" else repr(settings)
     lines += [
         "",

@@ -4,15 +4,18 @@ import base64
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from pipelines.conditions import weekly_vintage
 from pipelines.partitions import weekly_partitions
 from resources.dagster_resources import WAREHOUSE_POOL, WarehouseResource
+from resources.warehouse import Warehouse
 
 FORECAST = dg.AssetKey(["planning", "demand_forecast"])
 BACKTEST = dg.AssetKey(["planning", "forecast_backtest"])
 CLASSIFICATION = dg.AssetKey(["planning", "demand_classification"])
 ACCURACY = dg.AssetKey(["planning", "forecast_accuracy"])
+SCENARIO = dg.AssetKey(["planning", "demand_forecast_scenario"])
 
 HISTORY_SQL = """
 select material_id, plant_id, week_start, demand_qty, stockout_days > 0 as stockout
@@ -27,8 +30,15 @@ def forecast_origin(context: dg.AssetExecutionContext) -> pd.Timestamp:
     return pd.Timestamp(context.partition_time_window.end.date())
 
 
-def with_origin(frame: pd.DataFrame, origin: pd.Timestamp) -> pd.DataFrame:
-    return frame.assign(forecast_origin=origin.date())
+def write_vintage(
+    warehouse: Warehouse, origin: pd.Timestamp, tables: dict[str, pd.DataFrame]
+) -> None:
+    """Replace one vintage in every table in one transaction: a re-run never duplicates."""
+    warehouse.replace_tables(
+        {name: frame.assign(forecast_origin=origin.date()) for name, frame in tables.items()},
+        where="forecast_origin = ?",
+        params=[origin.date().isoformat()],
+    )
 
 
 def markdown_image(png: bytes) -> dg.MarkdownMetadataValue:
@@ -94,12 +104,15 @@ def demand_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     classification = result.classification.merge(
         result.residuals, on=["material_id", "plant_id"], how="left"
     )
-    outputs = {
-        "planning.demand_forecast": with_origin(result.forecast, origin),
-        "planning.forecast_backtest": with_origin(result.backtest, origin),
-        "planning.demand_classification": with_origin(classification, origin),
-    }
-    wh.replace_tables(outputs, where="forecast_origin = ?", params=[origin.date().isoformat()])
+    write_vintage(
+        wh,
+        origin,
+        {
+            "planning.demand_forecast": result.forecast,
+            "planning.forecast_backtest": result.backtest,
+            "planning.demand_classification": classification,
+        },
+    )
 
     forecast = result.forecast
     selected = result.backtest[result.backtest["selected"]]
@@ -254,4 +267,98 @@ def forecast_accuracy(
     )
 
 
-forecasting_assets = [demand_forecast, forecast_accuracy]
+class PromotionConfig(dg.Config):
+    weeks: list[str] = Field(description="Mondays of the promoted weeks, e.g. ['2024-06-03'].")
+    uplift_pct: float = Field(description="+30 = 30 % more demand in these weeks.")
+
+
+class NewProductConfig(dg.Config):
+    material_id: str = Field(description="The new material.")
+    plant_id: str = Field(description="Where it will be sold.")
+    analogue_material_id: str = Field(description="The existing material it will sell like.")
+    analogue_plant_id: str | None = Field(None, description="Default: the same plant.")
+    scale: float = Field(1.0, description="0.5 = half the analogue's volume.")
+
+
+class ScenarioConfig(dg.Config):
+    """What a planner changes; everything else is the vintage's base forecast."""
+
+    scenario: str = Field(description="Name; re-running a name replaces its rows.")
+    uplift_pct: float = Field(0.0, description="Uplift on every week, e.g. +10 or -5.")
+    materials: list[str] | None = Field(None, description="Only these materials (default all).")
+    plants: list[str] | None = Field(None, description="Only these plants (default all).")
+    promotions: list[PromotionConfig] = Field(default_factory=list)
+    new_products: list[NewProductConfig] = Field(default_factory=list)
+
+
+BASE_VINTAGE_SQL = "select * from planning.demand_forecast where forecast_origin = ?"
+
+
+@dg.asset(
+    key=SCENARIO,
+    deps=[FORECAST],
+    group_name="forecasting",
+    partitions_def=weekly_partitions,
+    pool=WAREHOUSE_POOL,
+    kinds={"python"},
+    description="What-if forecast of one vintage (uplift, promotions, new products from "
+    "analogues), keyed by scenario. Launched by a planner with config; never automatic, and "
+    "planning.demand_forecast is left as it is.",
+)
+def demand_forecast_scenario(
+    context: dg.AssetExecutionContext, config: ScenarioConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    from pipelines.forecasting.scenario import Promotion, build_scenario
+
+    day = forecast_origin(context).date().isoformat()
+    wh = warehouse.open()
+    base = (
+        wh.read_sql(BASE_VINTAGE_SQL, [day])
+        if wh.table_exists("planning.demand_forecast")
+        else pd.DataFrame()
+    )
+    if base.empty:
+        raise dg.Failure(
+            f"No base forecast for vintage {context.partition_key}: materialize "
+            "planning/demand_forecast for that partition first."
+        )
+    base["week_start"] = pd.to_datetime(base["week_start"])
+    new_products = pd.DataFrame([product.model_dump() for product in config.new_products])
+    scenario = build_scenario(
+        base,
+        config.scenario,
+        config.uplift_pct,
+        [Promotion(p.weeks, p.uplift_pct) for p in config.promotions],
+        materials=config.materials,
+        plants=config.plants,
+        analogue=new_products if len(new_products) else None,
+    )
+    scenario = scenario[["scenario", *base.columns]]
+    wh.replace_tables(
+        {"planning.demand_forecast_scenario": scenario},
+        where="scenario = ? and forecast_origin = ?",
+        params=[config.scenario, day],
+    )
+    weekly = pd.DataFrame(
+        {
+            "base": base.groupby("week_start")["forecast_qty"].sum(),
+            "scenario": scenario.groupby("week_start")["forecast_qty"].sum(),
+        }
+    )
+    weekly["change_pct"] = (weekly["scenario"] / weekly["base"] - 1) * 100
+    weekly.index = weekly.index.date
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(scenario),
+            "scenario": config.scenario,
+            "forecast_origin": day,
+            "base_total_qty": float(weekly["base"].sum()),
+            "scenario_total_qty": float(weekly["scenario"].sum()),
+            "weekly_totals": dg.MarkdownMetadataValue(
+                weekly.rename_axis("week_start").round(1).to_markdown()
+            ),
+        }
+    )
+
+
+forecasting_assets = [demand_forecast, forecast_accuracy, demand_forecast_scenario]

@@ -57,6 +57,7 @@ class ForecastConfig:
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9, 0.95)
     interval: tuple[float, float] = (0.1, 0.9)  # quantiles behind forecast_lower/upper
     use_prophet: bool = False
+    holiday_country: str | None = "DE"  # Prophet's calendar regressor (ISO code; None = off)
     n_jobs: int = -1
     selection_metric: str = "rmsse"  # "rmsse" targets the mean (safety stock); or "mase"
     selection: str = "best"  # "best": lowest backtest error; "ensemble": always the ensemble
@@ -87,6 +88,9 @@ class ForecastConfig:
             "n_jobs": self.n_jobs == -1 or self.n_jobs >= 1,
             "selection_metric": self.selection_metric in ("rmsse", "mase"),
             "selection": self.selection in ("best", "ensemble"),
+            "holiday_country": not self.use_prophet
+            or self.holiday_country is None
+            or zoo.is_known_country(self.holiday_country),
         }
         for name, ok in checks.items():
             if not ok:
@@ -246,6 +250,7 @@ def _evaluate(
                     state=states[m],
                     season=season,
                     start=start,
+                    holiday_country=cfg.holiday_country,
                 )
             except Exception:  # a failed fit disqualifies the model for this series
                 fc[j, w] = np.nan
@@ -299,6 +304,7 @@ def _evaluate(
                         state=states.setdefault(m, {}),
                         season=season,
                         start=start,
+                        holiday_country=cfg.holiday_country,
                     )
                     for m in parts
                 ],

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -58,6 +59,59 @@ def apply_scenario(
     out.loc[mask, values] = out.loc[mask, values].to_numpy() * factor
     out["scenario"] = name
     return out.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """Extra demand in some weeks (their Mondays), on top of the scenario's overall uplift."""
+
+    weeks: Sequence
+    uplift_pct: float
+
+
+def build_scenario(
+    forecast: pd.DataFrame,
+    name: str,
+    uplift_pct: float = 0.0,
+    promotions: Sequence[Promotion] = (),
+    *,
+    materials: Iterable[str] | None = None,
+    plants: Iterable[str] | None = None,
+    analogue: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """A planner's scenario: new products from analogues, ``uplift_pct`` on every week, then
+    each promotion's uplift in its weeks (uplifts compound), for ``materials``/``plants``.
+
+    Weeks, materials and plants that match nothing raise, so a typo never yields a silent
+    copy of the base forecast.
+    """
+    if not name.strip():
+        raise ValueError("a scenario needs a name")
+    out = apply_scenario(
+        forecast, uplift_pct, materials=materials, plants=plants, analogue=analogue, name=name
+    )
+    for column, wanted in (("material_id", materials), ("plant_id", plants)):
+        unknown = sorted(set(wanted or ()) - set(out[column]))
+        if unknown:
+            raise ValueError(f"{column} {unknown} not in the forecast")
+    forecast_weeks = set(pd.to_datetime(out["week_start"]))
+    for promotion in promotions:
+        unknown = sorted(set(pd.to_datetime(list(promotion.weeks))) - forecast_weeks)
+        if unknown:
+            raise ValueError(
+                f"promotion week(s) {[w.date().isoformat() for w in unknown]} are not forecast "
+                f"weeks; this vintage forecasts {min(forecast_weeks).date()} to "
+                f"{max(forecast_weeks).date()} (week starts)"
+            )
+        out = apply_scenario(
+            out,
+            promotion.uplift_pct,
+            promotion.weeks,
+            materials=materials,
+            plants=plants,
+            name=name,
+        )
+    return out
 
 
 def _apply_analogues(out: pd.DataFrame, analogue: pd.DataFrame, values: list[str]) -> pd.DataFrame:

@@ -989,6 +989,15 @@ def read_rows(path: Path, spec: TableSpec) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[spec.column_names]
 
 
+def in_spec_columns(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    """`frame`'s columns in spec order; an optional column it lacks is null (a source without
+    that field), a required one it lacks is a KeyError naming it."""
+    missing = [c.name for c in spec.columns if c.required and c.name not in frame.columns]
+    if missing:
+        raise KeyError(f"{spec.name} rows lack required column(s) {missing}")
+    return frame.reindex(columns=spec.column_names)
+
+
 def merge_rows(
     spec: TableSpec,
     base: pd.DataFrame,
@@ -1006,7 +1015,7 @@ def merge_rows(
         old = pd.MultiIndex.from_frame(base[by].astype(object))
         gone = old.isin(pd.MultiIndex.from_frame(replaced[by].astype(object).drop_duplicates()))
         base = base[~gone]
-    merged = pd.concat([base[spec.column_names], new[spec.column_names]], ignore_index=True)
+    merged = pd.concat([in_spec_columns(base, spec), in_spec_columns(new, spec)], ignore_index=True)
     return merged.sort_values(list(spec.key), kind="stable", ignore_index=True)
 
 
@@ -1032,6 +1041,7 @@ def to_landing_csv(frame: pd.DataFrame, spec: TableSpec) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(spec.column_names)
+    frame = in_spec_columns(frame, spec)
     cells = [_format_column(col.kind, frame[col.name]) for col in spec.columns]
     writer.writerows(zip(*cells, strict=True))
     return ("\ufeff" + out.getvalue()).encode("utf-8")

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
+import pyarrow as pa
 
 from pipelines.ingest.landing import (
     LandingNameError,
@@ -24,9 +26,24 @@ from pipelines.ingest.landing import (
 )
 from pipelines.ingest.reader import ReaderSettings, SapFileError, SapFileReader
 from pipelines.ingest.specs import TABLE_SPECS, TableSpec
-from resources.warehouse import QUARANTINE_COLUMNS, QUARANTINE_TABLE, Warehouse, create_table_sql
+from resources.warehouse import (
+    QUARANTINE_COLUMNS,
+    QUARANTINE_TABLE,
+    Warehouse,
+    as_arrow,
+    create_table_sql,
+)
+
+T = TypeVar("T")
+_END = object()
 
 LINEAGE_COLUMNS = {"_source_file": "VARCHAR", "_source_line": "BIGINT", "_loaded_at": "TIMESTAMP"}
+_ARROW_TYPES = {
+    "text": pa.string(),
+    "alpha": pa.string(),
+    "decimal": pa.float64(),
+    "integer": pa.int64(),
+}
 _SQL_TYPES = {
     "text": "VARCHAR",
     "alpha": "VARCHAR",
@@ -40,6 +57,47 @@ def raw_table_columns(spec: TableSpec) -> dict[str, str]:
     """The raw DDL of a table, read from its spec."""
     columns = {col.sql_name: _SQL_TYPES[col.kind] for col in spec.columns}
     return columns | LINEAGE_COLUMNS
+
+
+def raw_table_ddl(warehouse: Warehouse, spec: TableSpec) -> list[str]:
+    """Idempotent DDL of a raw table, adding to an existing table the columns a newer spec
+    declares (loads insert by column name). On Postgres a transactional table also gets a
+    b-tree on its partition column, which every load's window delete filters on; DuckDB
+    prunes by its own min/max zone maps, and an index would only slow its inserts."""
+    table = f"raw.{spec.raw_table}"
+    columns = raw_table_columns(spec)
+    existing = set(
+        warehouse.read_sql(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'raw' and table_name = ?",
+            [spec.raw_table],
+        )["column_name"]
+    )
+    statements = [create_table_sql(table, columns)]
+    if existing:
+        statements += [
+            f'alter table {table} add column "{name}" {sql_type}'
+            for name, sql_type in columns.items()
+            if name not in existing
+        ]
+    if warehouse.kind == "postgres" and spec.partition_column is not None:
+        column = spec.partition_column.lower()
+        index = f"{spec.raw_table}_{column}_idx"
+        statements.append(f"create index if not exists {index} on {table} ({column})")
+    return statements
+
+
+def read_ahead(items: Iterator[T], thread: Executor) -> Iterator[T]:
+    """Yield `items`, computing the next one on `thread` while the caller handles this one.
+
+    The reader (pyarrow, numpy) and the bulk insert (COPY on the server, DuckDB's own threads)
+    both spend most of their time outside the GIL, so on two cores they overlap. Holds one
+    item more in memory; an error in the next item is raised when it is reached.
+    """
+    pending = thread.submit(next, items, _END)
+    while (item := pending.result()) is not _END:
+        pending = thread.submit(next, items, _END)
+        yield item
 
 
 def files_for_window(
@@ -144,8 +202,9 @@ def load_table(
         where = f"{column} >= ? and {column} < ?"
         params = [window[0].isoformat(), window[1].isoformat()]
 
-    with warehouse.transaction() as cur:
-        cur.execute(create_table_sql(table, raw_table_columns(spec)))
+    with warehouse.transaction() as cur, ThreadPoolExecutor(1) as parser:
+        for statement in raw_table_ddl(warehouse, spec):
+            cur.execute(statement)
         cur.execute(warehouse.placeholders(f"delete from {table} where {where}"), params)
         if files:
             marks = ", ".join("?" for _ in files)
@@ -161,11 +220,11 @@ def load_table(
             before = _identity(path)
             stats = FileLoad(path.name, file_checksum(path), before[1])
             reader = SapFileReader(path, spec, settings, chunk_rows, partition_window=window)
-            for chunk in reader.chunks():
+            for chunk in read_ahead(reader.chunks(), parser):
                 rejected_lines = chunk.rejects["source_line"].nunique() if len(chunk.rejects) else 0
                 stats.rows_read += len(chunk.rows) + rejected_lines
                 if len(chunk.rows):
-                    batch.add(table, to_raw_frame(chunk.rows, spec, loaded_at))
+                    batch.add(table, to_raw_table(chunk.rows, spec, loaded_at))
                     stats.rows_loaded += len(chunk.rows)
                 if rejected_lines:
                     batch.add(
@@ -177,6 +236,7 @@ def load_table(
             stats.detected_format = reader.detected.as_metadata()  # final (encoding may change)
             report.file_loads.append(stats)
         batch.flush()
+        warehouse.analyze(cur, table)
         if report.file_loads:
             record_loaded(warehouse, cur, manifest_rows(spec, report, run_id, loaded_at))
     return report
@@ -191,10 +251,10 @@ class InsertBatch:
 
     def __init__(self, warehouse: Warehouse, cur: Any, rows: int) -> None:
         self.warehouse, self.cur, self.rows = warehouse, cur, rows
-        self.pending: dict[str, list[pd.DataFrame]] = {}
+        self.pending: dict[str, list[pd.DataFrame | pa.Table]] = {}
         self.pending_rows: dict[str, int] = {}
 
-    def add(self, table: str, frame: pd.DataFrame) -> None:
+    def add(self, table: str, frame: pd.DataFrame | pa.Table) -> None:
         self.pending.setdefault(table, []).append(frame)
         self.pending_rows[table] = self.pending_rows.get(table, 0) + len(frame)
         if self.pending_rows[table] >= self.rows:
@@ -208,7 +268,8 @@ class InsertBatch:
         frames = self.pending.pop(table, [])
         self.pending_rows.pop(table, None)
         if frames:
-            frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+            # chunks of one table may differ in inferred types (a column all null is `null`)
+            frame = pa.concat_tables([as_arrow(f) for f in frames], promote_options="default")
             self.warehouse.insert_frame(self.cur, table, frame)
 
 
@@ -237,12 +298,23 @@ def manifest_rows(
     ]
 
 
-def to_raw_frame(rows: pd.DataFrame, spec: TableSpec, loaded_at: datetime) -> pd.DataFrame:
-    """Parsed rows in raw-table shape: lower-case SAP names plus lineage columns."""
-    frame = rows[[*spec.column_names, "_source_file", "_source_line"]].copy()
-    frame.columns = [*(c.lower() for c in spec.column_names), "_source_file", "_source_line"]
-    frame["_loaded_at"] = loaded_at
-    return frame
+def to_raw_table(rows: pd.DataFrame, spec: TableSpec, loaded_at: datetime) -> pa.Table:
+    """Parsed rows in raw-table shape: lower-case SAP names plus lineage columns, as Arrow
+    (no pandas copy; dates as dates, so COPY gets `2024-01-31`, not a timestamp)."""
+    arrays = [_raw_array(rows[col.name], col.kind) for col in spec.columns]
+    arrays += [
+        pa.array(rows["_source_file"], pa.string()),
+        pa.array(rows["_source_line"], pa.int64()),
+        pa.repeat(pa.scalar(loaded_at, pa.timestamp("us")), len(rows)),
+    ]
+    names = [*(c.lower() for c in spec.column_names), *LINEAGE_COLUMNS]
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _raw_array(values: pd.Series, kind: str) -> pa.Array:
+    if kind == "date":
+        return pa.array(values, pa.timestamp("ns"), from_pandas=True).cast(pa.date32())
+    return pa.array(values, from_pandas=True, type=_ARROW_TYPES[kind])
 
 
 def to_quarantine_frame(rejects: pd.DataFrame, run_id: str, at: datetime) -> pd.DataFrame:
@@ -270,4 +342,5 @@ def ensure_raw_tables(warehouse: Warehouse) -> None:
     """
     with warehouse.transaction() as cur:
         for spec in TABLE_SPECS.values():
-            cur.execute(create_table_sql(f"raw.{spec.raw_table}", raw_table_columns(spec)))
+            for statement in raw_table_ddl(warehouse, spec):
+                cur.execute(statement)

@@ -925,6 +925,7 @@ def to_raw_table(
                 "NETWR": frame["NetAmount"],
                 "WAERK": frame["TransactionCurrency"],
                 "ERDAT": _join_header(frame, orders, ["SalesOrder"], "CreationDate", entity_set),
+                "ABGRU": frame["SalesDocumentRjcnReason"],
             }
         )
     elif entity_set == "A_MaterialDocumentHeader":

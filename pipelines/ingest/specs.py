@@ -325,6 +325,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 _c("NETWR", "decimal", "Net Value", "Net value of the item"),
                 _c("WAERK", "text", "Document Currency", "Document currency"),
                 _c("ERDAT", "date", "Created On", "Item creation date", True),
+                _c("ABGRU", "text", "Reason for Rejection", "Reason for rejection of the item"),
             ),
             key=("VBELN", "POSNR"),
             partition_column="ERDAT",

@@ -317,6 +317,26 @@ def _search_parameters(
     return params
 
 
+def split_servable(
+    problem: RoutingProblem, time_limit_s: float, objective: str
+) -> tuple[list[tuple[str, str]], list[int]]:
+    """Check the solve settings; return (stop id, reason) of unservable stops and the indices
+    of the stops a solver gets, the same for every backend."""
+    if not time_limit_s > 0:
+        raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
+    if objective not in ("cost", "distance", "min_vehicles"):
+        raise ValueError(f"objective must be cost, distance or min_vehicles, got {objective!r}")
+    unserved: list[tuple[str, str]] = []
+    active: list[int] = []
+    for i in range(len(problem.stops)):
+        reason = _unservable_reason(problem, i)
+        if reason:
+            unserved.append((problem.stops[i].id, reason))
+        else:
+            active.append(i)
+    return unserved, active
+
+
 def solve_routes(
     problem: RoutingProblem,
     time_limit_s: float = 10.0,
@@ -326,6 +346,7 @@ def solve_routes(
     metaheuristic: str = "GUIDED_LOCAL_SEARCH",
     search_parameters: dict[str, object] | None = None,
     log_search: bool = False,
+    backend: Literal["ortools", "pyvrp"] = "ortools",
 ) -> RoutingSolution:
     """Solve the VRPTW; always returns routes plus an ``unserved`` table with reasons.
 
@@ -338,23 +359,20 @@ def solve_routes(
     on Solomon did not beat the defaults (benchmarks/planning/routing/RESULTS.md).
     ``first_solution="AUTOMATIC"`` with ``metaheuristic="AUTOMATIC"`` is the plain OR-Tools
     search (the benchmark baseline). The time limit is always set.
+    ``backend="pyvrp"`` solves the same model with PyVRP (:mod:`routing_pyvrp`, seed 0); the
+    OR-Tools search options are then ignored.
     """
+    if backend == "pyvrp":
+        from pipelines.planning.routing_pyvrp import solve_routes_pyvrp
+
+        return solve_routes_pyvrp(problem, time_limit_s, objective=objective)
+    if backend != "ortools":
+        raise ValueError(f"backend must be 'ortools' or 'pyvrp', got {backend!r}")
     from ortools.constraint_solver import pywrapcp
 
-    if not time_limit_s > 0:
-        raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
-    if objective not in ("cost", "distance", "min_vehicles"):
-        raise ValueError(f"objective must be cost, distance or min_vehicles, got {objective!r}")
     t0 = time.perf_counter()
     n_dep = len(problem.depots)
-    unserved: list[tuple[str, str]] = []
-    active: list[int] = []
-    for i in range(len(problem.stops)):
-        reason = _unservable_reason(problem, i)
-        if reason:
-            unserved.append((problem.stops[i].id, reason))
-        else:
-            active.append(i)
+    unserved, active = split_servable(problem, time_limit_s, objective)
 
     nodes = list(range(n_dep)) + [n_dep + i for i in active]  # model node -> problem node
     dist = problem.distance_matrix()[np.ix_(nodes, nodes)]

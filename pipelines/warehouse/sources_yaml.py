@@ -36,6 +36,8 @@ PLANNING_TABLES: dict[str, str] = {
     "inventory_policy": "Safety stock, reorder point and order quantity per material x plant",
     "replenishment_proposals": "Proposed purchase orders (vendor, quantity, order/delivery date)",
     "delivery_routes": "Vehicle routes serving open deliveries, one row per stop",
+    "policy_backtest": "Policies replayed on actual demand: achieved vs target service",
+    "service_frontier": "Inventory value vs service level, one row per service target",
 }
 
 

@@ -8,9 +8,12 @@ code server, webserver and daemon run as separate processes and talk over gRPC a
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +50,13 @@ RUN_TIMEOUT = 600
 MAX_RUNTIME_SECONDS = 180
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 MASTER_TABLES = sorted(name for name, spec in TABLE_SPECS.items() if not spec.is_partitioned)
+#: SCP_LANDING_SENSOR_INTERVAL for the test: a dropped file is taken within seconds, not 30.
+LANDING_SENSOR_INTERVAL = 5
+LANDING_SENSOR = {
+    "repositoryLocationName": LOCATION,
+    "repositoryName": "__repository__",
+    "sensorName": "landing_sensor",
+}
 
 LOCATION_QUERY = """
 { workspaceOrError { ... on Workspace { locationEntries {
@@ -71,6 +81,18 @@ EVENTS_QUERY = """
 query Events($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection {
     events { ... on MessageEvent { message } }
 } } }
+"""
+SENSOR_QUERY = """
+query Sensor($selector: SensorSelector!, $after: Float) { sensorOrError(sensorSelector: $selector) {
+    ... on Sensor { minIntervalSeconds sensorState {
+        status ticks(afterTimestamp: $after) { status timestamp runIds skipReason }
+    } }
+} }
+"""
+START_SENSOR_MUTATION = """
+mutation Start($selector: SensorSelector!) { startSensor(sensorSelector: $selector) {
+    __typename ... on Sensor { sensorState { status } } ... on PythonError { message }
+} }
 """
 DAEMON_QUERY = """
 { instance { daemonHealth { allDaemonStatuses { daemonType required healthy } } } }
@@ -143,6 +165,14 @@ class Deployment:
         with psycopg.connect(host="127.0.0.1", user="postgres", dbname=self.warehouse_db) as con:
             return con.execute(sql).fetchone()[0]
 
+    def warehouse_rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with psycopg.connect(host="127.0.0.1", user="postgres", dbname=self.warehouse_db) as con:
+            return con.execute(sql, params).fetchall()
+
+    def landing_sensor(self, ticks_after: float | None = None) -> dict:
+        variables = {"selector": LANDING_SENSOR, "after": ticks_after}
+        return self.query(SENSOR_QUERY, variables)["sensorOrError"]
+
     def storage_scalar(self, sql: str, params: tuple = ()) -> Any:
         with psycopg.connect(host="127.0.0.1", user="postgres", dbname=self.storage_db) as con:
             return con.execute(sql, params).fetchone()[0]
@@ -206,6 +236,7 @@ def deployment(postgres_server, tmp_path_factory, alert_webhook) -> Iterator[Dep
         SCP_PG_PASSWORD="",
         SCP_PG_DATABASE=warehouse_db,
         SCP_LANDING_DIR=str(landing),
+        SCP_LANDING_SENSOR_INTERVAL=str(LANDING_SENSOR_INTERVAL),
         SCP_HISTORY_START="2024-01-01",
         SCP_LOCAL_DIR=str(tmp / "local"),
         SCP_ALERT_WEBHOOK_URL=webhook,
@@ -337,11 +368,7 @@ def test_state_lives_in_postgres_not_sqlite(deployment, master_data_run):
 
 
 def test_landing_files_reach_the_warehouse(deployment, master_data_run):
-    """A day of transactions through `ingest_daily`.
-
-    Extend here when the landing sensor exists: drop a new day's files into
-    `deployment.landing` and wait for the sensor's run instead of submitting one.
-    """
+    """A day of transactions through `ingest_daily`."""
     day = "2024-01-10"
     run_id = deployment.submit("ingest_daily", tags={"dagster/partition": day})
     assert deployment.wait_for_run(run_id) == "SUCCESS", deployment.logs()
@@ -410,3 +437,95 @@ def test_killed_code_server_fails_the_run_then_a_retry_recovers(deployment):
         deployment.warehouse_scalar("select count(*) from raw.t001w")
         == (deployment.generated["T001W"])
     )
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def deliver(landing: Path, name: str, data: bytes) -> None:
+    """Drop a file into `incoming/` as a transfer tool does: written whole, then `.done`."""
+    incoming = landing / "incoming"
+    incoming.mkdir(exist_ok=True)
+    partial = incoming / f"{name}.part"  # an in-progress name: the sensor never takes it
+    partial.write_bytes(data)
+    os.replace(partial, incoming / name)
+    (incoming / f"{name}.done").touch()
+
+
+def finished_ticks(deployment: Deployment, after: float, at_least: int) -> list[dict]:
+    """The landing sensor's ticks since `after`, once `at_least` exist and none is running."""
+    ticks = deployment.landing_sensor(ticks_after=after)["sensorState"]["ticks"]
+    done = len(ticks) >= at_least and all(tick["status"] != "STARTED" for tick in ticks)
+    return ticks if done else []
+
+
+def test_landing_sensor_runs_a_dropped_delivery_once(deployment, master_data_run):
+    """A corrected SAP extract dropped into `incoming/` is loaded by the landing sensor's run,
+    launched by the daemon; the same bytes dropped again are archived and launch nothing.
+    Master data first: the VBAP quality check, a blocking step of that run, needs raw.t001w.
+
+    Last in the module: its run and the automation runs it triggers must not compete with the
+    killed run above, whose retry has to finish inside `dagster/max_runtime`.
+    """
+    sensor = deployment.landing_sensor()
+    assert sensor["minIntervalSeconds"] == LANDING_SENSOR_INTERVAL
+    assert sensor["sensorState"]["status"] == "STOPPED"  # SCP_LANDING_SENSOR is unset
+    started = deployment.query(START_SENSOR_MUTATION, {"selector": LANDING_SENSOR})["startSensor"]
+    assert started == {"__typename": "Sensor", "sensorState": {"status": "RUNNING"}}, started
+
+    # SAP re-extracted a day of the demo after its last item was deleted.
+    day, name = "2024-02-15", "VBAP_20240215.csv"
+    original = (deployment.landing / name).read_bytes()
+    header, *items = original.splitlines(keepends=True)
+    assert len(items) >= 2, "the day needs an item left after the correction"
+    corrected = header + b"".join(items[:-1])
+    deliver(deployment.landing, name, corrected)
+
+    [run] = wait_until(
+        lambda: deployment.runs(**{"dagster/sensor_name": "landing_sensor"}),
+        120,
+        "the landing sensor's run",
+        interval=2,
+        on_timeout=deployment.logs,
+    )
+    assert deployment.wait_for_run(run["runId"]) == "SUCCESS", deployment.logs()
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    assert tags["scp/trigger"] == "landing_sensor"
+    assert tags["dagster/partition"] == day
+    run_key = tags["dagster/run_key"]
+    assert run_key.startswith(f"{sha256(corrected)}:{name}:")
+
+    assert list((deployment.landing / "incoming").iterdir()) == []
+    assert (deployment.landing / name).read_bytes() == corrected
+    [replaced] = (deployment.landing / "archive").glob(f"*__{sha256(original)[:12]}__{name}")
+    assert replaced.read_bytes() == original
+    manifest = "select status, run_key, rows_loaded, run_id from raw.landing_manifest"
+    assert deployment.warehouse_rows(f"{manifest} where checksum = %s", (sha256(corrected),)) == [
+        ("loaded", run_key, len(items) - 1, run["runId"])
+    ]
+    loaded = deployment.warehouse_scalar(f"select count(*) from raw.vbap where erdat = '{day}'")
+    assert loaded == len(items) - 1
+
+    dropped_again = time.time()
+    deliver(deployment.landing, name, corrected)
+    wait_until(
+        lambda: not any((deployment.landing / "incoming").iterdir()),
+        120,
+        "the sensor to take the second delivery",
+        on_timeout=deployment.logs,
+    )
+    [duplicate] = (deployment.landing / "archive").glob(f"*__{sha256(corrected)[:12]}__{name}")
+    assert duplicate.read_bytes() == corrected
+    assert deployment.warehouse_rows(
+        f"{manifest} where checksum = %s and status = 'duplicate'", (sha256(corrected),)
+    ) == [("duplicate", None, None, None)]
+    ticks = wait_until(
+        lambda: finished_ticks(deployment, dropped_again, at_least=2),
+        60,
+        "two finished ticks after the second delivery",
+        interval=2,
+        on_timeout=deployment.logs,
+    )
+    assert {(tick["status"], tuple(tick["runIds"])) for tick in ticks} == {("SKIPPED", ())}
+    assert len(deployment.runs(**{"dagster/sensor_name": "landing_sensor"})) == 1

@@ -155,13 +155,22 @@ def test_top_20_stockouts(bi: psycopg.Connection, admin) -> None:
 def test_service_trend(bi: psycopg.Connection) -> None:
     got = query(bi, SERVICE_TREND)
     assert len(got) >= 3 and (got["order_lines"] > 0).all()
-    # The demo ships every order line in full on its order day, so service is perfect.
-    assert got["fill_rate"].astype(float).tolist() == pytest.approx([1.0] * len(got))
-    assert got["otif_rate"].astype(float).tolist() == pytest.approx([1.0] * len(got))
+    fill, otif = got["fill_rate"].astype(float), got["otif_rate"].astype(float)
+    # Contract customers keep their orders when stock runs short, and some orders ship late:
+    # fill rate (by quantity) and OTIF (by line) fall below 1 without reaching 0.
+    for rate in (fill, otif):
+        assert rate.between(0, 1, inclusive="right").all()
+        assert rate.min() < 1
 
 
 def test_reporting_marts_on_plans_are_readable(bi: psycopg.Connection) -> None:
-    for table in ("kpi_forecast_accuracy", "kpi_inventory_policy", "kpi_replenishment_plan"):
+    for table in (
+        "kpi_forecast_accuracy",
+        "kpi_inventory_policy",
+        "kpi_replenishment_plan",
+        "kpi_policy_backtest",
+        "kpi_service_frontier",
+    ):
         assert query(bi, f"select count(*) as n from reporting.{table}")["n"].iat[0] == 0
 
 

@@ -8,12 +8,14 @@ with a lock error.
 
 from __future__ import annotations
 
-import threading
+import multiprocessing
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
+from dagster._core.instance import InstanceRef
 
 from pipelines.demo.generator import DemoConfig, generate
 from pipelines.demo.run import LOCAL_INSTANCE_YAML
@@ -40,6 +42,25 @@ def raw_tables_job(*tables: str) -> dg.JobDefinition:
     return definitions.resolve_job_def(job.name)
 
 
+def run_job(
+    index: int,
+    instance_ref: InstanceRef,
+    start: Barrier,
+    finished: multiprocessing.Queue,
+) -> None:
+    """One run of `RUNS[index]` in its own process, started together with the others."""
+    job = dg.build_reconstructable_job(
+        __name__,
+        "raw_tables_job",
+        reconstructable_args=RUNS[index],
+        reconstructor_working_directory=str(Path(__file__).parent),
+    )
+    with dg.DagsterInstance.from_ref(instance_ref) as instance:
+        start.wait()
+        with dg.execute_job(job, instance) as result:
+            finished.put((index, result.run_id, result.success))
+
+
 def test_local_instance_limits_every_pool_to_one() -> None:
     config = yaml.safe_load(LOCAL_INSTANCE_YAML)
     assert config["concurrency"]["pools"]["default_limit"] == 1
@@ -55,40 +76,33 @@ def test_two_runs_started_together_both_load_their_tables(
     monkeypatch.setenv("SCP_DUCKDB_PATH", str(database))
     monkeypatch.setenv("SCP_LANDING_DIR", str(landing))
     overrides = yaml.safe_load(LOCAL_INSTANCE_YAML)
-    results: dict[int, dg.ExecuteJobResult] = {}
-    errors: list[BaseException] = []
-    start = threading.Barrier(len(RUNS))
+    # Two processes, as two launched runs are: runs started from threads of one process can
+    # deadlock when the multiprocess executor forks while another thread holds a logging lock.
+    spawn = multiprocessing.get_context("spawn")
+    start, finished = spawn.Barrier(len(RUNS)), spawn.Queue()
 
     with dg.instance_for_test(overrides=overrides) as instance:
-
-        def run(index: int) -> None:
-            job = dg.build_reconstructable_job(
-                __name__,
-                "raw_tables_job",
-                reconstructable_args=RUNS[index],
-                reconstructor_working_directory=str(Path(__file__).parent),
-            )
-            try:
-                with dg.DagsterInstance.from_ref(instance.get_ref()) as own:
-                    start.wait()
-                    with dg.execute_job(job, own) as result:
-                        results[index] = result
-                        assert result.success
-            except BaseException as error:  # surfaced below, with the run's index
-                errors.append(error)
-
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(RUNS))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=600)
-        assert not errors, errors
-        assert sorted(results) == [0, 1]
+        processes = [
+            spawn.Process(target=run_job, args=(i, instance.get_ref(), start, finished))
+            for i in range(len(RUNS))
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(timeout=600)
+        hung = [p.pid for p in processes if p.is_alive()]
+        for process in processes:
+            process.kill()
+        assert not hung, f"runs still going after 600 s in processes {hung}"
+        outcomes = [finished.get(timeout=5) for _ in RUNS]
+        assert sorted(index for index, _, _ in outcomes) == [0, 1]
+        assert all(success for _, _, success in outcomes), outcomes
+        run_ids = [run_id for _, run_id, _ in outcomes]
 
         # Steps of both runs never overlapped: each held the one warehouse slot in turn.
         spans = []
-        for result in results.values():
-            records = instance.all_logs(result.run_id)
+        for run_id in run_ids:
+            records = instance.all_logs(run_id)
             started = {
                 r.step_key: r.timestamp
                 for r in records
@@ -109,4 +123,4 @@ def test_two_runs_started_together_both_load_their_tables(
         loaded = warehouse.scalar(f"select count(*) from raw.{table.lower()}")
         assert loaded == generated[table] > 0, table
     manifest = warehouse.read_sql("select run_id from raw.landing_manifest")
-    assert set(manifest["run_id"]) == {result.run_id for result in results.values()}
+    assert set(manifest["run_id"]) == set(run_ids)

@@ -11,6 +11,7 @@ import pytest
 
 from pipelines.demo.generator import DemoConfig, generate
 from pipelines.demo.run import demo_window, last_complete_week, materialize_demo
+from pipelines.planning.assets import ID_COLUMNS, as_floats
 from resources.warehouse import Warehouse, WarehouseSettings
 
 CONFIG = DemoConfig(materials=8, plants=2, customers=20, vendors=4, days=280, seed=7)
@@ -128,6 +129,31 @@ def test_purchase_proposals_and_routes_are_planned(pipeline: PipelineRun):
     assert visited.isdisjoint(set(unserved.stop_id))
 
 
+def test_policies_are_replayed_on_actual_demand_and_the_frontier_is_stored(pipeline: PipelineRun):
+    wh = pipeline.warehouse
+    backtest = as_floats(wh.read_sql("select * from planning.policy_backtest"), ID_COLUMNS)
+    assert len(backtest) > 0
+    assert backtest.fill_rate.dropna().between(0, 1).all()
+    assert (backtest.filled_demand <= backtest.total_demand + 1e-6).all()
+    replayed = backtest[["material_id", "plant_id", "forecast_origin"]].drop_duplicates()
+    for origin, series in replayed.groupby("forecast_origin"):
+        day = str(origin)[:10]
+        actual = wh.read_sql(
+            "select material_id, plant_id, sum(demand_qty) as demand_qty "
+            "from marts.fct_demand_daily where demand_date < ? "
+            "and demand_date >= cast(? as date) - 182 group by 1, 2",
+            [day, day],
+        )
+        actual = as_floats(actual, ID_COLUMNS).merge(series, on=["material_id", "plant_id"])
+        assert float(backtest[backtest.forecast_origin == origin].total_demand.sum()) == (
+            pytest.approx(float(actual.demand_qty.sum()))
+        )
+    frontier = as_floats(wh.read_sql("select * from planning.service_frontier"))
+    for _, curve in frontier.sort_values("service_target").groupby("forecast_origin"):
+        assert curve.planned_inventory_value.is_monotonic_increasing
+        assert curve.achieved_fill_rate.between(0, 1).all()
+
+
 def _fingerprint(warehouse: Warehouse) -> dict[str, tuple]:
     tables = {
         "raw.vbap": "sum(kwmeng)",
@@ -168,3 +194,42 @@ def test_definitions_load():
     keys = {key.to_user_string() for key in definitions.resolve_all_asset_keys()}
     assert {"raw/mseg", "marts/fct_demand_daily", "planning/demand_forecast"} <= keys
     assert last_complete_week(demo_window(CONFIG)[1]).weekday() == 0
+
+
+def test_service_kpis_count_short_and_late_deliveries(pipeline: PipelineRun):
+    """Contract customers' short lines lower the fill rate; late shipments lower OTIF further."""
+    wh = pipeline.warehouse
+    mart = wh.read_sql(
+        "select sum(delivered_qty) / sum(order_qty) as fill_rate, "
+        "avg(case when is_otif then 1.0 else 0.0 end) as otif_rate "
+        "from marts.fct_sales_order_fulfilment"
+    )
+    report = wh.read_sql(
+        "select sum(delivered_qty) / sum(ordered_qty) as fill_rate, "
+        "sum(otif_lines) * 1.0 / sum(order_lines) as otif_rate, "
+        "sum(delivered_on_time_qty) / sum(delivered_qty) as on_time_share "
+        "from reporting.kpi_service"
+    )
+    for kpis in (mart, report):
+        fill_rate, otif_rate = float(kpis["fill_rate"].iat[0]), float(kpis["otif_rate"].iat[0])
+        assert 0.5 < fill_rate < 1
+        assert otif_rate <= fill_rate
+    assert float(report["on_time_share"].iat[0]) < 1  # some goods left after the requested date
+
+
+def test_short_contract_lines_are_rejected_not_left_open(pipeline: PipelineRun):
+    """The cancelled rest of a short line (ABGRU) is no open delivery for routing to plan."""
+    lines = pipeline.warehouse.read_sql(
+        "select rejection_reason, order_qty, delivered_qty, open_qty "
+        "from marts.fct_sales_order_fulfilment"
+    )
+    rejected = lines[lines.rejection_reason.notna()]
+    assert len(rejected) > 0
+    assert set(rejected.rejection_reason) == {"01"}
+    assert (rejected.delivered_qty.astype(float) < rejected.order_qty.astype(float)).all()
+    assert (rejected.open_qty.astype(float) == 0).all()
+    open_rejected = pipeline.warehouse.scalar(
+        "select count(*) from marts.fct_open_deliveries o join marts.fct_sales_order_fulfilment f "
+        "using (sales_order_id, sales_order_item) where f.rejection_reason is not null"
+    )
+    assert open_rejected == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,10 +15,15 @@ import pytest
 
 from pipelines.demo import DemoConfig, generate
 from pipelines.ingest.landing import MANIFEST_TABLE
-from pipelines.ingest.load import files_for_window, load_table
+from pipelines.ingest.load import (
+    ensure_raw_tables,
+    files_for_window,
+    load_table,
+    raw_table_columns,
+)
 from pipelines.ingest.reader import SapFileError
 from pipelines.ingest.specs import TABLE_SPECS
-from resources.warehouse import QUARANTINE_TABLE, Warehouse, WarehouseSettings
+from resources.warehouse import QUARANTINE_TABLE, Warehouse, WarehouseSettings, create_table_sql
 
 MSEG = TABLE_SPECS["MSEG"]
 HEADER = ";".join(MSEG.column_names)
@@ -209,3 +215,48 @@ def test_a_file_replaced_during_its_load_fails_the_load(
     # the whole transaction, DDL included, was rolled back: nothing describes the wrong file
     assert not warehouse.table_exists("raw.mseg")
     assert not warehouse.table_exists(MANIFEST_TABLE)
+
+
+def test_postgres_raw_tables_are_indexed_on_their_partition_column_and_analyzed(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    warehouse = WarehouseSettings(kind="postgres", pg_database=postgres_database).open()
+    ensure_raw_tables(warehouse)
+    ensure_raw_tables(warehouse)  # idempotent: the second run finds table and index in place
+    indexes = warehouse.read_sql(
+        "select tablename, indexdef from pg_indexes where schemaname = 'raw' order by tablename"
+    )
+    indexed = {
+        row.tablename: re.findall(r"USING btree \((\w+)\)", row.indexdef)
+        for row in indexes.itertuples(index=False)
+    }
+    assert indexed == {
+        spec.raw_table: [spec.partition_column.lower()]
+        for spec in TABLE_SPECS.values()
+        if spec.partition_column is not None
+    }
+
+    path = tmp_path / "MSEG_20250131.csv"
+    big_file(path, 300)
+    load_table(warehouse, MSEG, [path], WINDOW, "run-stats")
+    # only ANALYZE fills pg_stats and sets reltuples; a COPY alone leaves both as they were
+    analysed = warehouse.read_sql(
+        "select attname from pg_stats where schemaname = 'raw' and tablename = 'mseg'"
+    )
+    assert "budat_mkpf" in set(analysed["attname"])
+    assert (
+        warehouse.scalar("select reltuples from pg_class where oid = 'raw.mseg'::regclass") == 300
+    )
+
+
+def test_a_column_added_to_a_spec_is_added_to_an_existing_raw_table(warehouse: Warehouse) -> None:
+    """A warehouse built before VBAP gained ABGRU keeps its rows and gets the new column."""
+    columns = raw_table_columns(TABLE_SPECS["VBAP"])
+    older = {name: sql_type for name, sql_type in columns.items() if name != "abgru"}
+    with warehouse.transaction() as cur:
+        cur.execute(create_table_sql("raw.vbap", older))
+        cur.execute("insert into raw.vbap (vbeln, posnr) values ('0000000001', 10)")
+    ensure_raw_tables(warehouse)
+    ensure_raw_tables(warehouse)  # idempotent
+    rows = warehouse.read_sql("select vbeln, posnr, abgru from raw.vbap")
+    assert rows.to_dict("records") == [{"vbeln": "0000000001", "posnr": 10, "abgru": None}]

@@ -1,4 +1,4 @@
-"""Draft for tests/unit/test_automation.py (lead to place): schedules, freshness, sensor wiring."""
+"""Schedules, freshness policies and sensor wiring."""
 
 from __future__ import annotations
 
@@ -109,21 +109,27 @@ def test_freshness_windows():
         freshness_policy("hourly")
 
 
-def test_freshness_policies_follow_key_prefixes():
-    @dg.asset(key=["marts", "fct_demand_daily"])
+def test_freshness_policies_follow_key_prefixes_for_kept_up_assets():
+    kept_up = dg.AutomationCondition.eager()
+
+    @dg.asset(key=["marts", "fct_demand_daily"], automation_condition=kept_up)
     def mart(): ...
 
-    @dg.asset(key=["planning", "demand_forecast"])
+    @dg.asset(key=["planning", "demand_forecast"], automation_condition=kept_up)
     def forecast(): ...
+
+    @dg.asset(key=["planning", "demand_forecast_scenario"])
+    def on_demand_scenario(): ...
 
     @dg.asset(key=["raw", "mara"])
     def raw(): ...
 
-    assets = with_freshness_policies([mart, forecast, raw])
+    assets = with_freshness_policies([mart, forecast, on_demand_scenario, raw])
     graph = dg.Definitions(assets=assets).resolve_asset_graph()
     policy = {k.to_user_string(): graph.get(k).freshness_policy for k in graph.get_all_asset_keys()}
     assert policy == {
         "marts/fct_demand_daily": DAILY_FRESHNESS,
         "planning/demand_forecast": WEEKLY_FRESHNESS,
+        "planning/demand_forecast_scenario": None,
         "raw/mara": None,
     }

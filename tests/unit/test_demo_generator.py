@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -18,6 +19,9 @@ import pytest
 
 from pipelines.demo import DemoConfig, generate
 from pipelines.demo.__main__ import main
+from pipelines.demo.generator import build_later_tables, build_tables
+from pipelines.demo.master import make_master_data
+from pipelines.demo.simulation import DemandLines, simulate
 from pipelines.ingest.specs import TABLE_SPECS
 
 SMALL = DemoConfig(materials=40, plants=2, customers=40, vendors=6, days=364, seed=7)
@@ -88,12 +92,15 @@ def tables(raw_tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return {name: _parse(raw, name) for name, raw in raw_tables.items()}
 
 
-def _in_base_unit(vbap: pd.DataFrame, marm: pd.DataFrame) -> pd.DataFrame:
-    """VBAP with KWMENG converted from the sales unit to the base unit (UMREN x = UMREZ base)."""
+def _in_base_unit(items: pd.DataFrame, marm: pd.DataFrame, qty: str = "KWMENG") -> pd.DataFrame:
+    """VBAP / LIPS with `qty` converted from the sales unit (VRKME) to the base unit.
+
+    UMREN sales units = UMREZ base units.
+    """
     units = marm.rename(columns={"MEINH": "VRKME"})
-    merged = vbap.merge(units, on=["MATNR", "VRKME"], how="left", validate="many_to_one")
+    merged = items.merge(units, on=["MATNR", "VRKME"], how="left", validate="many_to_one")
     assert merged["UMREZ"].notna().all(), "every sales unit has a MARM conversion"
-    return merged.assign(KWMENG=merged["KWMENG"] * merged["UMREZ"] / merged["UMREN"])
+    return merged.assign(**{qty: merged[qty] * merged["UMREZ"] / merged["UMREN"]})
 
 
 def _weekly_demand(vbap: pd.DataFrame, start: date, days: int) -> pd.DataFrame:
@@ -224,17 +231,34 @@ def test_reversals_cancel_a_posting_of_the_same_quantity(tables: dict[str, pd.Da
         assert (matched["_merge"] == "both").all(), reversal
 
 
-def test_sales_order_items_are_the_delivered_quantities(tables: dict[str, pd.DataFrame]) -> None:
+def test_contract_customers_order_in_full_and_the_rest_ship_what_they_order(
+    tables: dict[str, pd.DataFrame],
+) -> None:
     vbak, mseg = tables["VBAK"], tables["MSEG"]
     vbap = _in_base_unit(tables["VBAP"], tables["MARM"])
     issues = mseg[mseg["BWART"].isin(["601", "602"])]
-    delivered = -issues.groupby(["KDAUF", "MATNR"])["MENGE"].sum()
-    ordered = vbap.groupby(["VBELN", "MATNR"])["KWMENG"].sum()
-    pd.testing.assert_series_equal(
-        delivered.sort_index(),
-        ordered.rename_axis(["KDAUF", "MATNR"]).sort_index(),
-        check_names=False,
+    issued = -issues.groupby(["KDAUF", "MATNR"])["MENGE"].sum().rename_axis(["VBELN", "MATNR"])
+    items = vbap.merge(vbak[["VBELN", "KUNNR"]], on="VBELN")
+    items = items.assign(
+        issued=pd.MultiIndex.from_frame(items[["VBELN", "MATNR"]]).map(issued).fillna(0.0)
     )
+    master = make_master_data(
+        np.random.default_rng(SMALL.seed),
+        SMALL.materials,
+        SMALL.plants,
+        SMALL.customers,
+        SMALL.vendors,
+        SMALL.days,
+    )
+    contract_kunnr = {f"{k:010d}" for k in master.customers.kunnr[master.customers.contract]}
+    contract = items["KUNNR"].isin(contract_kunnr)
+    assert 0.2 < len(contract_kunnr) / SMALL.customers < 0.3
+    # Other customers' orders are what shipped (a stockout was a lost sale, no order).
+    assert (items.loc[~contract, "issued"] == items.loc[~contract, "KWMENG"]).all()
+    # Contract customers' orders keep the requested quantity; only the stock on hand shipped.
+    short = items[contract & (items["issued"] < items["KWMENG"])]
+    assert (items["issued"] <= items["KWMENG"]).all()
+    assert (short["issued"] == 0).any() and (short["issued"] > 0).any()
     assert vbap.groupby("VBELN").size().max() > 1  # several lines per order happen
     dated = vbak.dropna(subset=["VDATU"])
     lead = (dated["VDATU"] - dated["ERDAT"]).dt.days
@@ -258,15 +282,21 @@ def test_units_currencies_deliveries_and_addresses_fit_together(
     assert set(vbak["WAERK"]) == {"EUR", "JPY"}
     items = vbap.merge(vbak[["VBELN", "WAERK"]], on="VBELN", suffixes=("", "_header"))
     assert (items["WAERK"] == items["WAERK_header"]).all()
-    # One delivery per order, one delivery item per order item with the same quantity and unit.
-    assert likp["VBELN"].is_unique and len(likp) == len(vbak)
+    # One delivery per order that shipped, one item per order item that shipped, in its unit.
+    assert likp["VBELN"].is_unique and set(likp["VBELN"]) == set(lips["VBELN"])
     delivered = lips.merge(
         vbap, left_on=["VGBEL", "VGPOS"], right_on=["VBELN", "POSNR"], suffixes=("", "_order")
     )
-    assert len(delivered) == len(lips) == len(vbap)
+    assert len(delivered) == len(lips) < len(vbap)
+    assert (delivered.groupby("VBELN")["VGBEL"].nunique() == 1).all()
     for column in ("MATNR", "WERKS", "ERDAT", "VRKME"):
         assert (delivered[column] == delivered[f"{column}_order"]).all(), column
-    assert (delivered["LFIMG"] == delivered["KWMENG"]).all()
+    assert delivered["LFIMG"].between(1, delivered["KWMENG"]).all()
+    assert (delivered["LFIMG"] < delivered["KWMENG"]).any()  # partial deliveries
+    assert (
+        (delivered["LFIMG"] < delivered["KWMENG"])
+        & (delivered["VRKME"] != delivered["MATNR"].map(base_unit))
+    ).any()
     assert (lips["MEINS"] == lips["MATNR"].map(base_unit)).all()
     # Every plant and customer has exactly one address, and the ADRC coordinates are KNA1's.
     adrv, adrc = tables["ADRV"], tables["ADRC"]
@@ -279,6 +309,33 @@ def test_units_currencies_deliveries_and_addresses_fit_together(
     )
     assert len(located) == len(tables["KNA1"])
     assert (located["LATITUDE"] == located["LATITUDE_kna1"]).all()
+
+
+def test_deliveries_carry_the_goods_issues_some_after_the_requested_date(
+    tables: dict[str, pd.DataFrame],
+) -> None:
+    likp, mseg, vbak = tables["LIKP"], tables["MSEG"], tables["VBAK"]
+    lips = _in_base_unit(tables["LIPS"], tables["MARM"], qty="LFIMG")
+    issues = mseg[mseg["BWART"].isin(["601", "602"])]
+    issued = -issues.groupby(["KDAUF", "MATNR"])["MENGE"].sum()
+    shipped = lips.groupby(["VGBEL", "MATNR"])["LFIMG"].sum().rename_axis(["KDAUF", "MATNR"])
+    pd.testing.assert_series_equal(
+        shipped.sort_index(), issued[issued != 0].sort_index(), check_names=False
+    )
+    # The goods issue posts on the delivery's actual goods issue day.
+    order_of_delivery = lips.drop_duplicates("VBELN").set_index("VBELN")["VGBEL"]
+    deliveries = likp.assign(KDAUF=likp["VBELN"].map(order_of_delivery))
+    posted = issues[issues["BWART"] == "601"].groupby("KDAUF")["BUDAT_MKPF"].agg(["min", "max"])
+    deliveries = deliveries.join(posted, on="KDAUF")
+    assert (deliveries["min"] == deliveries["WADAT_IST"]).all()
+    assert (deliveries["max"] == deliveries["WADAT_IST"]).all()
+    # Planned on the order day; most leave then, a few after the requested delivery date.
+    deliveries = deliveries.merge(vbak, left_on="KDAUF", right_on="VBELN", suffixes=("", "_so"))
+    assert (deliveries["WADAT"] == deliveries["ERDAT_so"]).all()
+    assert (deliveries["WADAT_IST"] >= deliveries["WADAT"]).all()
+    late = deliveries["WADAT_IST"] > deliveries["LFDAT"]
+    assert 0.02 < late.mean() < 0.12
+    assert ((deliveries["WADAT_IST"] - deliveries["LFDAT"]).dt.days[late] <= 3).all()
 
 
 def test_goods_receipts_arrive_after_a_lead_time_varying_around_the_planned_one(
@@ -402,3 +459,43 @@ def test_cli_writes_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "rows written" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["--start", "01.03.2025", "--out", str(tmp_path)])
+
+
+def test_short_lines_of_contract_customers_are_ordered_in_full_and_shipped_in_part() -> None:
+    config = DemoConfig(materials=3, plants=1, customers=4, vendors=2, days=10, seed=5)
+    rng = np.random.default_rng(config.seed)
+    master = make_master_data(rng, 3, 1, 4, 2, config.days)
+    sim = simulate(rng, master, config.start, config.days)
+    [contract] = np.flatnonzero(master.customers.contract)
+    other = (contract + 1) % 4
+    # (day, series, customer, requested, delivered by the stock of the day)
+    requests = [
+        (2, 0, contract, 10, 4),  # short: ordered 10, ships 4
+        (2, 0, other, 6, 0),  # lost sale: no order at all
+        (2, 1, contract, 5, 0),  # ordered, ships nothing: no delivery item, no 601
+        (2, 1, other, 3, 3),
+        (4, 1, contract, 7, 0),  # an order that ships nothing: no delivery
+    ]
+    day, series, customer, qty, delivered = (np.array(col) for col in zip(*requests, strict=True))
+    lines = DemandLines(day, series, customer, qty, np.zeros(len(day)))
+    sim = replace(sim, lines=lines, delivered=delivered)
+    tables, shipments = build_tables(rng, master, sim, config)
+    tables.update(build_later_tables(np.random.default_rng(0), master, tables, shipments))
+
+    marm = pd.DataFrame(tables["MARM"])
+    vbap = _in_base_unit(pd.DataFrame(tables["VBAP"]), marm)
+    lips = _in_base_unit(pd.DataFrame(tables["LIPS"]), marm, qty="LFIMG")
+    vbak, likp, mseg = (pd.DataFrame(tables[name]) for name in ("VBAK", "LIKP", "MSEG"))
+    matnr = master.materials.matnr[master.series.material]
+    kunnr = master.customers.kunnr
+    order_of = dict(zip(vbak["KUNNR"] * 100 + vbak["ERDAT"], vbak["VBELN"], strict=True))
+    key = [(order_of[kunnr[c] * 100 + d], matnr[s]) for d, s, c, _, _ in requests]
+    ordered = vbap.set_index(["VBELN", "MATNR"])["KWMENG"]
+    assert ordered.to_dict() == {key[i]: qty[i] for i in (0, 2, 3, 4)}
+    assert lips.set_index(["VGBEL", "MATNR"])["LFIMG"].to_dict() == {key[0]: 4, key[3]: 3}
+    items = lips.merge(vbap, left_on=["VGBEL", "VGPOS"], right_on=["VBELN", "POSNR"])
+    assert (items["VRKME_x"] == items["VRKME_y"]).all()
+    issues = mseg[mseg["BWART"].isin(["601", "602"])].groupby(["KDAUF", "MATNR"])["MENGE"].sum()
+    assert issues.to_dict() == {key[0]: -4, key[3]: -3}
+    assert len(vbak) == 3
+    assert set(likp["VBELN"]) == set(lips["VBELN"]) and len(likp) == 2

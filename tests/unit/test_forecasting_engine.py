@@ -300,3 +300,26 @@ def test_empty_history_gives_empty_tables_with_the_contract_columns():
     ]
     with pytest.raises(ValueError, match="no origin"):
         run_forecast(empty, CFG)
+
+
+def test_holiday_days_are_counted_per_monday_to_sunday_week():
+    weeks = pd.DatetimeIndex(["2024-02-05", "2024-12-23", "2024-12-30", "2025-04-14"])
+    # none; Christmas Day + St Stephen's Day; New Year's Day; Good Friday (Easter Monday next)
+    assert zoo.holiday_days_per_week(weeks, "DE").tolist() == [0, 2, 1, 1]
+
+
+def test_prophet_learns_the_holiday_dip_from_the_calendar_regressor():
+    weeks = pd.date_range("2022-01-03", periods=130, freq="W-MON")
+    holiday_days = zoo.holiday_days_per_week(weeks, "DE")
+    y = 100 - 30 * holiday_days  # a flat series that loses 30 units per public holiday
+    forecast = zoo.prophet(y[:120], 10, weeks[0].to_datetime64(), holiday_country="DE")
+    expected = y[120:]
+    assert holiday_days[120:].any(), "the horizon must contain a holiday week"
+    assert np.abs(forecast - expected).max() < 5
+    without = zoo.prophet(y[:120], 10, weeks[0].to_datetime64())
+    assert np.abs(without - expected).max() > np.abs(forecast - expected).max()
+
+
+def test_an_unknown_holiday_country_is_named():
+    with pytest.raises(ValueError, match="holiday_country"):
+        ForecastConfig(use_prophet=True, holiday_country="XX")

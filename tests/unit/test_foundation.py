@@ -129,9 +129,10 @@ def test_routing_problem_serves_every_customer_from_its_plant():
 def test_job_selections_cover_every_asset_exactly_once():
     """The demo and the jobs run the graph in these slices; none may be missed or doubled."""
     from pipelines.definitions import defs
-    from pipelines.jobs import DAILY, HISTORY_MARTS, MASTER_DATA, REPORTING, WEEKLY
+    from pipelines.jobs import DAILY, HISTORY_MARTS, MASTER_DATA, ON_DEMAND, REPORTING, WEEKLY
 
     graph = defs().resolve_asset_graph()
-    slices = [s.resolve(graph) for s in (MASTER_DATA, DAILY, HISTORY_MARTS, WEEKLY, REPORTING)]
+    selections = (MASTER_DATA, DAILY, HISTORY_MARTS, WEEKLY, REPORTING, ON_DEMAND)
+    slices = [s.resolve(graph) for s in selections]
     assert set().union(*slices) == set(graph.materializable_asset_keys)
     assert sum(len(s) for s in slices) == len(set().union(*slices))

@@ -8,7 +8,8 @@
 -- Fulfilment per sales order item: goods issues (601 net of 602 reversals, linked by the sales
 -- order on the material document) are allocated to the order's items of the same material and
 -- plant in item order. On time = issued by the requested delivery date (VBAK.VDATU, else the
--- order date); OTIF = the full quantity issued on time.
+-- order date); OTIF = the full quantity issued on time. A rejected item (ABGRU) has nothing open:
+-- the customer cancelled the rest.
 with
 
 lines as (
@@ -65,6 +66,7 @@ allocated as (
         lines.requested_delivery_date,
         lines.due_date,
         lines.order_qty,
+        lines.rejection_reason,
         greatest(0, least(
             lines.order_qty, coalesce(issues.issued_qty, 0) - lines.qty_on_earlier_items
         )) as delivered_qty,
@@ -82,7 +84,7 @@ allocated as (
 
 select
     *,
-    order_qty - delivered_qty as open_qty,
+    case when rejection_reason is null then order_qty - delivered_qty else 0 end as open_qty,
     delivered_qty >= order_qty as is_delivered_in_full,
     order_qty > 0 and delivered_on_time_qty >= order_qty as is_otif
 from allocated

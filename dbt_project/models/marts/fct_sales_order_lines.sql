@@ -42,7 +42,8 @@ select
     items.order_qty_sales_unit,
     items.sales_unit,
     items.net_value,
-    items.currency_code
+    items.currency_code,
+    items.rejection_reason
 from items
 left join headers
     on items.sales_order_id = headers.sales_order_id

@@ -22,7 +22,8 @@ renamed as (
         source.vrkme as sales_unit,
         {{ sap_amount('source.netwr', 'currency') }} as net_value,
         source.waerk as currency_code,
-        source.erdat as created_on
+        source.erdat as created_on,
+        nullif(trim(source.abgru), '') as rejection_reason
     from source
     {{ unit_conversion_join('source.matnr', 'source.vrkme', 'sales_unit') }}
     {{ currency_decimals_join('source.waerk', 'currency') }}

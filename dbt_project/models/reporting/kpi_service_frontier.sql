@@ -1,0 +1,79 @@
+{{ config(post_hook="{{ pg_index(['forecast_origin']) }}") }}
+
+-- Inventory investment against service (planning.service_frontier): per vintage, one row per
+-- service target applied to every item, with the planned safety stock and inventory value, the
+-- fill rate the plan expects and what replaying it on actual demand achieved. Adds what one
+-- more point of target costs over the next lower target. Empty until the first backtest. Each
+-- row covers all items of the vintage: compare rows, do not sum them.
+{%- set frontier_source = source('planning', 'service_frontier') %}
+{%- set frontier_table = existing_relation(frontier_source) %}
+{%- set double = type_double() %}
+{%- set text = dbt.type_string() %}
+{%- set bigint = dbt.type_bigint() %}
+
+with
+
+frontier as (
+{%- if frontier_table is none %}
+    select
+        cast(null as date) as forecast_origin,
+        cast(null as {{ text }}) as target_type,
+        cast(null as {{ double }}) as service_target,
+        cast(null as {{ double }}) as safety_stock_value,
+        cast(null as {{ double }}) as planned_inventory_value,
+        cast(null as {{ double }}) as expected_fill_rate,
+        cast(null as {{ double }}) as achieved_fill_rate,
+        cast(null as {{ double }}) as achieved_csl,
+        cast(null as {{ double }}) as simulated_inventory_value,
+        cast(null as {{ bigint }}) as orders,
+        cast(null as {{ bigint }}) as stockout_days
+    where 1 = 0
+{%- else %}
+    select
+        cast(forecast_origin as date) as forecast_origin,
+        cast(target_type as {{ text }}) as target_type,
+        cast(service_target as {{ double }}) as service_target,
+        cast(safety_stock_value as {{ double }}) as safety_stock_value,
+        cast(planned_inventory_value as {{ double }}) as planned_inventory_value,
+        cast(expected_fill_rate as {{ double }}) as expected_fill_rate,
+        cast(achieved_fill_rate as {{ double }}) as achieved_fill_rate,
+        cast(achieved_csl as {{ double }}) as achieved_csl,
+        cast(simulated_inventory_value as {{ double }}) as simulated_inventory_value,
+        cast(orders as {{ bigint }}) as orders,
+        cast(stockout_days as {{ bigint }}) as stockout_days
+    from {{ frontier_table }}
+{%- endif %}
+),
+
+latest as (
+    select max(forecast_origin) as forecast_origin from frontier
+),
+
+steps as (
+    select
+        frontier.*,
+        lag(service_target) over vintage_curve as lower_service_target,
+        lag(planned_inventory_value) over vintage_curve as lower_planned_inventory_value
+    from frontier
+    window vintage_curve as (partition by forecast_origin, target_type order by service_target)
+)
+
+select
+    steps.forecast_origin,
+    steps.target_type,
+    steps.service_target,
+    steps.safety_stock_value,
+    steps.planned_inventory_value,
+    steps.expected_fill_rate,
+    steps.achieved_fill_rate,
+    steps.achieved_csl,
+    steps.simulated_inventory_value,
+    steps.orders,
+    steps.stockout_days,
+    steps.achieved_fill_rate - steps.expected_fill_rate as fill_rate_delta,
+    (steps.planned_inventory_value - steps.lower_planned_inventory_value)
+        / nullif(100 * (steps.service_target - steps.lower_service_target), 0)
+        as inventory_value_per_point,
+    steps.forecast_origin = latest.forecast_origin as is_latest_vintage
+from steps
+cross join latest
