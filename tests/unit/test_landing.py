@@ -279,7 +279,10 @@ def test_landing_csv_round_trips_through_the_reader(tmp_path: Path) -> None:
     path = tmp_path / "VBAP_20240103.csv"
     path.write_bytes(data)
     back = read_rows(path, spec)
-    pd.testing.assert_frame_equal(back, in_spec_columns(frame, spec), check_dtype=False)
+    expected = in_spec_columns(frame, spec)
+    assert expected["ABGRU"].isna().all()  # the optional column the frame lacks is null
+    expected["ABGRU"] = None  # as the reader returns an empty text field
+    pd.testing.assert_frame_equal(back, expected, check_dtype=False)
 
 
 def test_merge_replaces_changed_headers_and_all_items_of_changed_headers() -> None:
