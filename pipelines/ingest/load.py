@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from pipelines.ingest.landing import (
     parse_landing_name,
     record_loaded,
 )
-from pipelines.ingest.reader import ReaderSettings, SapFileError, SapFileReader
+from pipelines.ingest.reader import ParsedChunk, ReaderSettings, SapFileError, SapFileReader
 from pipelines.ingest.specs import TABLE_SPECS, TableSpec
 from resources.warehouse import (
     QUARANTINE_COLUMNS,
@@ -38,12 +39,6 @@ T = TypeVar("T")
 _END = object()
 
 LINEAGE_COLUMNS = {"_source_file": "VARCHAR", "_source_line": "BIGINT", "_loaded_at": "TIMESTAMP"}
-_ARROW_TYPES = {
-    "text": pa.string(),
-    "alpha": pa.string(),
-    "decimal": pa.float64(),
-    "integer": pa.int64(),
-}
 _SQL_TYPES = {
     "text": "VARCHAR",
     "alpha": "VARCHAR",
@@ -215,35 +210,50 @@ def load_table(
                 ),
                 [spec.name, *(path.name for path in files)],
             )
-        batch = InsertBatch(warehouse, cur, chunk_rows)
-        for path in files:
-            before = _identity(path)
-            stats = FileLoad(path.name, file_checksum(path), before[1])
-            reader = SapFileReader(path, spec, settings, chunk_rows, partition_window=window)
-            for chunk in read_ahead(reader.chunks(), parser):
-                rejected_lines = chunk.rejects["source_line"].nunique() if len(chunk.rejects) else 0
-                stats.rows_read += len(chunk.rows) + rejected_lines
-                if len(chunk.rows):
-                    batch.add(table, to_raw_table(chunk.rows, spec, loaded_at))
-                    stats.rows_loaded += len(chunk.rows)
-                if rejected_lines:
-                    batch.add(
-                        QUARANTINE_TABLE, to_quarantine_frame(chunk.rejects, run_id, loaded_at)
+        with InsertBatch(warehouse, cur, chunk_rows) as batch:
+            for path in files:
+                reader = SapFileReader(path, spec, settings, chunk_rows, partition_window=window)
+                report.file_loads.append(
+                    _load_file(
+                        reader, batch, read_ahead(reader.chunks(), parser), run_id, loaded_at
                     )
-                    stats.rows_quarantined += rejected_lines
-            if _identity(path) != before:
-                raise SapFileError(path, "the file was replaced while it was being loaded")
-            stats.detected_format = reader.detected.as_metadata()  # final (encoding may change)
-            report.file_loads.append(stats)
-        batch.flush()
+                )
         warehouse.analyze(cur, table)
         if report.file_loads:
             record_loaded(warehouse, cur, manifest_rows(spec, report, run_id, loaded_at))
     return report
 
 
+def _load_file(
+    reader: SapFileReader,
+    batch: InsertBatch,
+    chunks: Iterator[ParsedChunk],
+    run_id: str,
+    loaded_at: datetime,
+) -> FileLoad:
+    """Add one file's parsed chunks and rejects to `batch`; its manifest counts."""
+    path, spec = reader.path, reader.spec
+    before = _identity(path)
+    stats = FileLoad(path.name, file_checksum(path), before[1])
+    for chunk in chunks:
+        rejected_lines = chunk.rejects["source_line"].nunique() if len(chunk.rejects) else 0
+        stats.rows_read += chunk.table.num_rows + rejected_lines
+        if chunk.table.num_rows:
+            batch.add(f"raw.{spec.raw_table}", raw_rows(chunk.table, spec, loaded_at))
+            stats.rows_loaded += chunk.table.num_rows
+        if rejected_lines:
+            batch.add(QUARANTINE_TABLE, to_quarantine_frame(chunk.rejects, run_id, loaded_at))
+            stats.rows_quarantined += rejected_lines
+    if _identity(path) != before:
+        raise SapFileError(path, "the file was replaced while it was being loaded")
+    stats.detected_format = reader.detected.as_metadata()  # final (encoding may change)
+    return stats
+
+
 class InsertBatch:
-    """Collects small frames (one SAP file per day) into inserts of about `rows` rows.
+    """Collects small frames (one SAP file per day) into inserts of about `rows` rows, and
+    appends them through one open bulk stream per table (one COPY on Postgres, so the
+    server stores a batch while the next is parsed). Flushed when the `with` block ends.
 
     A year of daily files is thousands of tiny frames; one insert per file costs more in
     per-statement overhead than the data itself.
@@ -253,15 +263,25 @@ class InsertBatch:
         self.warehouse, self.cur, self.rows = warehouse, cur, rows
         self.pending: dict[str, list[pd.DataFrame | pa.Table]] = {}
         self.pending_rows: dict[str, int] = {}
+        self._stream: tuple[str, ExitStack, Callable[[pa.Table], None]] | None = None
+
+    def __enter__(self) -> InsertBatch:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: Any
+    ) -> None:
+        if error is None:
+            for table in list(self.pending):
+                self._insert(table)
+        if self._stream is not None:
+            self._stream[1].__exit__(kind, error, tb)
+            self._stream = None
 
     def add(self, table: str, frame: pd.DataFrame | pa.Table) -> None:
         self.pending.setdefault(table, []).append(frame)
         self.pending_rows[table] = self.pending_rows.get(table, 0) + len(frame)
         if self.pending_rows[table] >= self.rows:
-            self._insert(table)
-
-    def flush(self) -> None:
-        for table in list(self.pending):
             self._insert(table)
 
     def _insert(self, table: str) -> None:
@@ -270,7 +290,17 @@ class InsertBatch:
         if frames:
             # chunks of one table may differ in inferred types (a column all null is `null`)
             frame = pa.concat_tables([as_arrow(f) for f in frames], promote_options="default")
-            self.warehouse.insert_frame(self.cur, table, frame)
+            self._append_to(table)(frame)
+
+    def _append_to(self, table: str) -> Callable[[pa.Table], None]:
+        if self._stream is not None and self._stream[0] == table:
+            return self._stream[2]
+        if self._stream is not None:
+            self._stream[1].close()
+        stack = ExitStack()
+        append = stack.enter_context(self.warehouse.appender(self.cur, table))
+        self._stream = (table, stack, append)
+        return append
 
 
 def manifest_rows(
@@ -298,23 +328,14 @@ def manifest_rows(
     ]
 
 
-def to_raw_table(rows: pd.DataFrame, spec: TableSpec, loaded_at: datetime) -> pa.Table:
-    """Parsed rows in raw-table shape: lower-case SAP names plus lineage columns, as Arrow
-    (no pandas copy; dates as dates, so COPY gets `2024-01-31`, not a timestamp)."""
-    arrays = [_raw_array(rows[col.name], col.kind) for col in spec.columns]
-    arrays += [
-        pa.array(rows["_source_file"], pa.string()),
-        pa.array(rows["_source_line"], pa.int64()),
-        pa.repeat(pa.scalar(loaded_at, pa.timestamp("us")), len(rows)),
-    ]
-    names = [*(c.lower() for c in spec.column_names), *LINEAGE_COLUMNS]
-    return pa.Table.from_arrays(arrays, names=names)
-
-
-def _raw_array(values: pd.Series, kind: str) -> pa.Array:
-    if kind == "date":
-        return pa.array(values, pa.timestamp("ns"), from_pandas=True).cast(pa.date32())
-    return pa.array(values, from_pandas=True, type=_ARROW_TYPES[kind])
+def raw_rows(parsed: pa.Table, spec: TableSpec, loaded_at: datetime) -> pa.Table:
+    """A parsed chunk (`ParsedChunk.table`) in raw-table shape: lower-case SAP names plus
+    lineage, still Arrow, so both engines bulk-load it without a pandas copy."""
+    lineage = ["_source_file", "_source_line"]
+    names = [*(c.lower() for c in spec.column_names), *lineage]
+    loaded = pa.repeat(pa.scalar(loaded_at, pa.timestamp("us")), parsed.num_rows)
+    rows = parsed.select([*spec.column_names, *lineage]).rename_columns(names)
+    return rows.append_column("_loaded_at", loaded)
 
 
 def to_quarantine_frame(rejects: pd.DataFrame, run_id: str, at: datetime) -> pd.DataFrame:

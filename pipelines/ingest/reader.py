@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import cached_property
 from itertools import islice
 from pathlib import Path
 from typing import BinaryIO, NoReturn
@@ -138,12 +139,24 @@ class DetectedFormat:
 class ParsedChunk:
     """Accepted rows in spec shape plus lineage, and the rejected records with reasons.
 
-    A rejected record appears once per problem found in it, so count rejected records with
-    `rejects["source_line"].nunique()`.
+    `table` is the Arrow form the loader bulk-loads as is (text as strings, numbers as
+    float64/int64, dates as date32); `rows` is the same data as pandas (`rows_schema` dtypes),
+    built on first use. A rejected record appears once per problem found in it, so count
+    rejected records with `rejects["source_line"].nunique()`.
     """
 
-    rows: pd.DataFrame
+    table: pa.Table
     rejects: pd.DataFrame
+
+    @cached_property
+    def rows(self) -> pd.DataFrame:
+        frame = self.table.to_pandas(
+            date_as_object=False,
+            coerce_temporal_nanoseconds=True,
+            types_mapper={pa.int64(): pd.Int64Dtype()}.get,
+        )
+        frame["_source_line"] = frame["_source_line"].astype(np.int64)  # never null
+        return frame
 
 
 def safe_landing_name(name: str) -> str:
@@ -338,12 +351,19 @@ def _number_checked(
     return pc.if_else(parts.negative, pc.negate(numbers), numbers), invalid
 
 
+def _number_array(
+    cleaned: pa.Array, decimal: str, thousands: str, integer: bool
+) -> tuple[pa.Array, np.ndarray]:
+    """Values as Arrow float64 or int64 (null where empty or invalid) and the invalid mask."""
+    fast = _number_fast(cleaned, decimal, thousands, integer)
+    return fast or _number_checked(cleaned, decimal, thousands, integer)
+
+
 def _parse_number(
     cleaned: pa.Array, decimal: str, thousands: str, integer: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Values (float64 with NaN, or int64 with a null mask), null mask and invalid mask."""
-    fast = _number_fast(cleaned, decimal, thousands, integer)
-    numbers, invalid = fast or _number_checked(cleaned, decimal, thousands, integer)
+    numbers, invalid = _number_array(cleaned, decimal, thousands, integer)
     null = pc.is_null(numbers).to_numpy(zero_copy_only=False)
     if integer:
         return pc.fill_null(numbers, 0).to_numpy(zero_copy_only=False), null, invalid
@@ -957,7 +977,7 @@ class SapFileReader:
                 carry = batch.carry
                 chunk = self._convert(batch, seen)
                 del batch  # its lines, while the caller holds the chunk
-                if len(chunk.rows) or len(chunk.rejects):
+                if chunk.table.num_rows or len(chunk.rejects):
                     yield chunk
 
     def _blocks(self, handle: BinaryIO) -> Iterator[tuple[bytearray, int, bool]]:
@@ -1115,7 +1135,7 @@ class SapFileReader:
 
     def _column(
         self, col: Column, cleaned: pa.Array
-    ) -> tuple[np.ndarray | pd.arrays.IntegerArray, pa.Array, np.ndarray, list[_Issue]]:
+    ) -> tuple[pa.Array, pa.Array, np.ndarray, list[_Issue]]:
         """Typed values, the text used for checks, the null mask and the column's issues."""
 
         def quoted(template: str) -> Callable[[int], str]:
@@ -1124,14 +1144,14 @@ class SapFileReader:
         fmt = self.detected
         if col.kind in ("text", "alpha"):
             text = _alpha(cleaned, col.alpha_length) if col.kind == "alpha" else cleaned
-            return _objects(text), text, _bool_numpy(pc.is_null(text)), []
+            return text, text, _bool_numpy(pc.is_null(text)), []
         if col.kind in ("decimal", "integer"):
             integer = col.kind == "integer"
-            values, null, invalid = _parse_number(cleaned, fmt.decimal, fmt.thousands, integer)
-            typed = pd.arrays.IntegerArray(values, null) if integer else values
+            values, invalid = _number_array(cleaned, fmt.decimal, fmt.thousands, integer)
+            null = pc.is_null(values).to_numpy(zero_copy_only=False)
             what = "non-integer" if integer else "non-numeric"
             return (
-                typed,
+                values,
                 cleaned,
                 null & ~invalid,
                 [(invalid, col.name, quoted(what + " value {!r}"))],
@@ -1147,11 +1167,12 @@ class SapFileReader:
                 quoted("date {!r} outside the supported range 1677-09-22..2262-04-11"),
             ),
         ]
-        return dates.values, cleaned, np.isnat(dates.values) & ~invalid, issues
+        days = pa.array(dates.values.astype("datetime64[D]"), pa.date32(), from_pandas=True)
+        return days, cleaned, np.isnat(dates.values) & ~invalid, issues
 
     def _convert(self, batch: _Batch, seen: _SeenKeys) -> ParsedChunk:
         n = len(batch.starts)
-        columns: dict[str, np.ndarray | pd.arrays.IntegerArray] = {}
+        columns: dict[str, pa.Array] = {}
         strings: dict[str, pa.Array] = {}  # cleaned (and ALPHA-normalised) text, for checks
         issues: list[_Issue] = []
         for col in self.spec.columns:
@@ -1176,7 +1197,7 @@ class SapFileReader:
         if self.partition_window is not None and n:
             name = self.spec.partition_column
             start, end = self.partition_window
-            day = columns[name].astype("datetime64[D]")
+            day = columns[name].to_numpy(zero_copy_only=False)  # datetime64[D], NaT for null
             lower, upper = np.datetime64(start, "D"), np.datetime64(end, "D")
             outside = ~np.isnat(day) & ((day < lower) | (day >= upper))
             issues.append(
@@ -1193,7 +1214,8 @@ class SapFileReader:
         for mask, _, _ in issues:
             ok &= ~mask
         if self.spec.key and ok.any():
-            keys = pd.DataFrame({k: columns[k][ok] for k in self.spec.key})
+            accepted = pa.array(ok)
+            keys = pa.table({k: columns[k].filter(accepted) for k in self.spec.key}).to_pandas()
             hashes = pd.util.hash_pandas_object(keys, index=False).to_numpy()
             duplicate = pd.Series(hashes).duplicated().to_numpy() | seen.contains(hashes)
             seen.add(hashes[~duplicate])
@@ -1202,13 +1224,16 @@ class SapFileReader:
             ok &= ~dup_mask
             issues.append((dup_mask, ",".join(self.spec.key), lambda row: "duplicate key"))
 
+        table = pa.table(
+            columns
+            | {
+                "_source_file": pa.repeat(pa.scalar(self._file_name, pa.string()), n),
+                "_source_line": pa.array(batch.starts, pa.int64()),
+            }
+        )
         if not ok.all():
-            columns = {name: values[ok] for name, values in columns.items()}
-        data = dict(columns)
-        data["_source_file"] = np.array([self._file_name], dtype=object).repeat(ok.sum())
-        data["_source_line"] = batch.starts[ok]
-        rows = pd.DataFrame(data, copy=False)  # no copy into consolidated blocks: 0.2 s/M rows
-        return ParsedChunk(rows, self._rejects(batch, issues))
+            table = table.filter(pa.array(ok))
+        return ParsedChunk(table, self._rejects(batch, issues))
 
     def _rejects(self, batch: _Batch, issues: list[_Issue]) -> pd.DataFrame:
         lines: list[int] = []

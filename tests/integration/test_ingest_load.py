@@ -7,10 +7,13 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from pipelines.demo import DemoConfig, generate
@@ -164,6 +167,27 @@ def snapshot(warehouse: Warehouse) -> tuple[pd.DataFrame, int, pd.DataFrame]:
     return raw, quarantined, manifest
 
 
+def before_each_append(
+    monkeypatch: pytest.MonkeyPatch,
+    warehouse: Warehouse,
+    hook: Callable[[str, pa.Table], None],
+) -> None:
+    """Call `hook(table, frame)` before the loader appends each frame (both engines)."""
+    appender = warehouse.appender
+
+    @contextmanager
+    def hooked(cur: object, table: str) -> Iterator[Callable[[pa.Table], None]]:
+        with appender(cur, table) as append:
+
+            def hooked_append(frame: pa.Table) -> None:
+                hook(table, frame)
+                append(frame)
+
+            yield hooked_append
+
+    monkeypatch.setattr(warehouse, "appender", hooked)
+
+
 def test_a_load_that_fails_midway_leaves_the_previous_partition_intact(
     warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -177,14 +201,12 @@ def test_a_load_that_fails_midway_leaves_the_previous_partition_intact(
     big_file(path, 4000, tail=mseg_line(99, quantity="1,000").encode() + b";caf\xe9\r\n")
     assert path.stat().st_size > 256 * 1024
     inserted: list[int] = []
-    insert = warehouse.insert_frame
 
-    def counting_insert(cur: object, table: str, frame: pd.DataFrame) -> None:
+    def count(table: str, frame: pa.Table) -> None:
         if table == "raw.mseg":
             inserted.append(len(frame))
-        insert(cur, table, frame)
 
-    monkeypatch.setattr(warehouse, "insert_frame", counting_insert)
+    before_each_append(monkeypatch, warehouse, count)
     with pytest.raises(SapFileError, match=r"MSEG_20250131\.csv, line 4002: cannot decode"):
         load_table(warehouse, MSEG, [path], WINDOW, "run-bad", chunk_rows=500)
 
@@ -202,14 +224,12 @@ def test_a_file_replaced_during_its_load_fails_the_load(
     big_file(path, 50)
     newer = tmp_path / "newer.csv"
     big_file(newer, 60)
-    insert = warehouse.insert_frame
 
-    def replace_then_insert(cur: object, table: str, frame: pd.DataFrame) -> None:
+    def replace(table: str, frame: pa.Table) -> None:
         if newer.exists():
             os.replace(newer, path)  # the landing sensor placing a new delivery
-        insert(cur, table, frame)
 
-    monkeypatch.setattr(warehouse, "insert_frame", replace_then_insert)
+    before_each_append(monkeypatch, warehouse, replace)
     with pytest.raises(SapFileError, match="replaced while it was being loaded"):
         load_table(warehouse, MSEG, [path], WINDOW, "run-race", chunk_rows=20)
     # the whole transaction, DDL included, was rolled back: nothing describes the wrong file
