@@ -26,6 +26,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     kind: str = "duckdb"
     duckdb_path: str = str(LOCAL_DIR / "warehouse.duckdb")
+    duckdb_memory_limit: str | None = None
     pg_host: str = "127.0.0.1"
     pg_port: int = 5432
     pg_user: str = "postgres"
@@ -36,6 +37,7 @@ class WarehouseResource(dg.ConfigurableResource):
         return WarehouseSettings(
             kind=self.kind,
             duckdb_path=self.duckdb_path,
+            duckdb_memory_limit=self.duckdb_memory_limit,
             pg_host=self.pg_host,
             pg_port=self.pg_port,
             pg_user=self.pg_user,
@@ -71,6 +73,7 @@ def warehouse_from_env() -> WarehouseResource:
     return WarehouseResource(
         kind=settings.kind,
         duckdb_path=settings.duckdb_path,
+        duckdb_memory_limit=settings.duckdb_memory_limit,
         pg_host=settings.pg_host,
         pg_port=settings.pg_port,
         pg_user=_env_or("SCP_PG_USER", settings.pg_user),

@@ -7,6 +7,7 @@ so a partition is either fully replaced or untouched (principle 3 of DESIGN.md).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class WarehouseSettings:
 
     kind: str = "duckdb"
     duckdb_path: str = str(LOCAL_DIR / "warehouse.duckdb")
+    duckdb_memory_limit: str | None = None  # e.g. "2GB"; None: DuckDB's own (80 % of RAM)
     pg_host: str = "127.0.0.1"
     pg_port: int = 5432
     pg_user: str = "postgres"
@@ -80,6 +82,7 @@ class WarehouseSettings:
         return cls(
             kind=os.getenv("SCP_WAREHOUSE", "duckdb"),
             duckdb_path=os.getenv("SCP_DUCKDB_PATH", str(LOCAL_DIR / "warehouse.duckdb")),
+            duckdb_memory_limit=os.getenv("SCP_DUCKDB_MEMORY_LIMIT") or None,
             pg_host=os.getenv("SCP_PG_HOST", cls.pg_host),
             pg_port=int(os.getenv("SCP_PG_PORT", str(cls.pg_port))),
             pg_user=os.getenv("SCP_PG_USER", cls.pg_user),
@@ -93,16 +96,26 @@ class WarehouseSettings:
             f"pg={self.pg_user}@{self.pg_host}:{self.pg_port}/{self.pg_database})"
         )
 
+    def __post_init__(self) -> None:
+        limit = self.duckdb_memory_limit
+        if limit is not None and not _MEMORY_SIZE.fullmatch(limit):
+            raise ValueError(
+                f"SCP_DUCKDB_MEMORY_LIMIT must be a size such as 512MB or 2GB, got {limit!r}"
+            )
+
     def open(self) -> Warehouse:
         """Connect lazily and make sure the schemas exist."""
         if self.kind == "duckdb":
-            warehouse: Warehouse = DuckDBWarehouse(self.duckdb_path)
+            warehouse: Warehouse = DuckDBWarehouse(self.duckdb_path, self.duckdb_memory_limit)
         elif self.kind == "postgres":
             warehouse = PostgresWarehouse(self)
         else:
             raise ValueError(f"SCP_WAREHOUSE must be 'duckdb' or 'postgres', got {self.kind!r}")
         warehouse.ensure_schemas()
         return warehouse
+
+
+_MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 
 
 class Warehouse:
@@ -239,15 +252,19 @@ def create_table_sql(table: str, columns: dict[str, str]) -> str:
 class DuckDBWarehouse(Warehouse):
     kind = "duckdb"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, memory_limit: str | None = None) -> None:
         self.path = str(path)
+        self.memory_limit = memory_limit
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
+        """One connection per transaction. With a memory limit DuckDB spills sorts and joins
+        to disk instead of growing past it (the quality check's key sort, at millions of rows)."""
         import duckdb
 
-        con = duckdb.connect(self.path)
+        config = {"memory_limit": self.memory_limit} if self.memory_limit else {}
+        con = duckdb.connect(self.path, config=config)
         try:
             con.execute("begin transaction")
             yield con

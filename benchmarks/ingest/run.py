@@ -27,11 +27,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -159,23 +156,15 @@ def _peak_rss_mb() -> float:
 
 
 def _warehouse(engine: str, target: str, duckdb_memory_limit: str | None = None):
-    from resources.warehouse import DuckDBWarehouse, WarehouseSettings
+    """The warehouse a step loads into; a DuckDB memory limit caps its buffer pool
+    (`SCP_DUCKDB_MEMORY_LIMIT`), to tell its memory from the reader's."""
+    from resources.warehouse import WarehouseSettings
 
-    class LimitedDuckDB(DuckDBWarehouse):
-        """DuckDB with a cap on its buffer pool, to tell its memory from the reader's."""
-
-        @contextmanager
-        def transaction(self) -> Iterator[Any]:
-            with super().transaction() as con:
-                con.execute(f"set memory_limit = '{duckdb_memory_limit}'")
-                yield con
-
-    if engine == "duckdb" and duckdb_memory_limit:
-        warehouse = LimitedDuckDB(target)
-        warehouse.ensure_schemas()
-        return warehouse
     if engine == "duckdb":
-        return WarehouseSettings(kind="duckdb", duckdb_path=target).open()
+        settings = WarehouseSettings(
+            kind="duckdb", duckdb_path=target, duckdb_memory_limit=duckdb_memory_limit
+        )
+        return settings.open()
     return WarehouseSettings(kind="postgres", pg_database=target).open()
 
 

@@ -18,7 +18,7 @@ from pipelines.planning.problems import (
 )
 from pipelines.planning.replenishment import solve_replenishment
 from pipelines.planning.routing import solve_routes
-from resources.warehouse import DuckDBWarehouse, sql_type_for
+from resources.warehouse import DuckDBWarehouse, WarehouseSettings, sql_type_for
 
 
 def test_raw_ddl_comes_from_the_spec():
@@ -136,3 +136,14 @@ def test_job_selections_cover_every_asset_exactly_once():
     slices = [s.resolve(graph) for s in selections]
     assert set().union(*slices) == set(graph.materializable_asset_keys)
     assert sum(len(s) for s in slices) == len(set().union(*slices))
+
+
+def test_duckdb_memory_limit_comes_from_the_environment_and_is_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCP_WAREHOUSE", "duckdb")
+    monkeypatch.setenv("SCP_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("SCP_DUCKDB_MEMORY_LIMIT", "300MB")
+    warehouse = WarehouseSettings.from_env().open()
+    assert warehouse.scalar("select current_setting('memory_limit')") == "286.1 MiB"  # 300e6 B
+    monkeypatch.setenv("SCP_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="SCP_DUCKDB_MEMORY_LIMIT must be a size .* 'lots'"):
+        WarehouseSettings.from_env()
