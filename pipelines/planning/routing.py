@@ -337,6 +337,21 @@ def split_servable(
     return unserved, active
 
 
+def unrouted(
+    problem: RoutingProblem, active: list[int], served: set[int], time_limit_s: float
+) -> list[tuple[str, str]]:
+    """(stop id, reason) of the servable stops the solver's best plan left out."""
+    return [
+        (
+            problem.stops[i].id,
+            "not routed: no room within vehicle capacity, time windows and shift "
+            f"limits in the best plan found in {time_limit_s:g} s",
+        )
+        for i in active
+        if i not in served
+    ]
+
+
 def solve_routes(
     problem: RoutingProblem,
     time_limit_s: float = 10.0,
@@ -472,15 +487,7 @@ def solve_routes(
         if seq:
             sequences.append((v_idx, seq))
             served.update(seq)
-    for i in active:
-        if i not in served:
-            unserved.append(
-                (
-                    problem.stops[i].id,
-                    "not routed: no room within vehicle capacity, time windows and shift "
-                    f"limits in the best plan found in {time_limit_s:g} s",
-                )
-            )
+    unserved += unrouted(problem, active, served, time_limit_s)
     routes = _schedule(problem, sequences)
     total = float(routes["distance"].sum()) if len(routes) else 0.0
     status_map = {1: "feasible", 2: "feasible", 3: "feasible", 7: "optimal"}

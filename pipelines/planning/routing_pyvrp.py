@@ -37,6 +37,7 @@ from pipelines.planning.routing import (
     RoutingSolution,
     _schedule,
     split_servable,
+    unrouted,
 )
 
 if TYPE_CHECKING:
@@ -175,15 +176,7 @@ def solve_routes_pyvrp(
             sequences.append((vehicle_pos[free[route.vehicle_type()].pop(0)], seq))
             cost += route.distance_cost() + route.fixed_vehicle_cost()
     served = {i for _, seq in sequences for i in seq}
-    for i in active:
-        if i not in served:
-            unserved.append(
-                (
-                    problem.stops[i].id,
-                    "not routed: no room within vehicle capacity, time windows and shift "
-                    f"limits in the best plan found in {time_limit_s:g} s",
-                )
-            )
+    unserved += unrouted(problem, active, served, time_limit_s)
     routes = _schedule(problem, sorted(sequences))
     return RoutingSolution(
         routes=routes,
