@@ -25,6 +25,8 @@ from resources.pg_binary import COPY_HEADER, COPY_TRAILER, encode_copy_rows
 SCHEMAS = ("raw", "quarantine", "staging", "intermediate", "marts", "planning", "reporting")
 
 QUARANTINE_TABLE = "quarantine.rejected_rows"
+#: The Postgres advisory lock key that serialises the platform's DDL (any fixed bigint).
+DDL_LOCK_KEY = 0x5343_5044_444C
 QUARANTINE_COLUMNS = {
     "table_name": "VARCHAR",
     "source_file": "VARCHAR",
@@ -153,15 +155,42 @@ class Warehouse:
         return [row[0] for row in cur.fetchall()]
 
     # -- DDL -------------------------------------------------------------------------------
+    def run_ddl(self, cur: Cursor, statements: Sequence[str]) -> None:
+        """Run idempotent DDL that another run may be running at the same moment (two steps
+        creating the same missing table). `if not exists` alone is not safe under concurrency
+        on Postgres: the loser fails on a catalog index. The engine's DDL lock serialises it."""
+        if not statements:
+            return
+        self.lock_ddl(cur)
+        for statement in statements:
+            cur.execute(statement)
+
+    def lock_ddl(self, cur: Cursor) -> None:
+        """Hold the warehouse's DDL lock until the transaction ends (DuckDB: one writer at a
+        time already)."""
+
     def ensure_schemas(self) -> None:
         with self.transaction() as cur:
-            for schema in SCHEMAS:
-                cur.execute(f"create schema if not exists {schema}")
-            cur.execute(create_table_sql(QUARANTINE_TABLE, QUARANTINE_COLUMNS))
+            present = self._existing(cur, "schema_name", "information_schema.schemata")
+            statements = [f"create schema if not exists {s}" for s in SCHEMAS if s not in present]
+            if not self.table_columns(cur, QUARANTINE_TABLE):
+                statements.append(create_table_sql(QUARANTINE_TABLE, QUARANTINE_COLUMNS))
+            self.run_ddl(cur, statements)
 
     def ensure_table(self, table: str, columns: dict[str, str]) -> None:
         with self.transaction() as cur:
-            cur.execute(create_table_sql(table, columns))
+            self.create_table(cur, table, columns)
+
+    def create_table(self, cur: Cursor, table: str, columns: dict[str, str]) -> list[str]:
+        """Create `table` if it is missing; returns the columns it had before (none if new)."""
+        existing = self.table_columns(cur, table)
+        if not existing:
+            self.run_ddl(cur, [create_table_sql(table, columns)])
+        return existing
+
+    def _existing(self, cur: Cursor, column: str, view: str) -> set[str]:
+        cur.execute(f"select {column} from {view}")
+        return {row[0] for row in cur.fetchall()}
 
     # -- writes ----------------------------------------------------------------------------
     def replace_rows(
@@ -179,13 +208,13 @@ class Warehouse:
         inserted = 0
         with self.transaction() as cur:
             if columns is not None:
-                cur.execute(create_table_sql(table, columns))
+                self.create_table(cur, table, columns)
             deleted = False
             for chunk in chunks:
                 if not deleted:
                     if columns is None:
                         types = {c: sql_type_for(chunk[c]) for c in chunk.columns}
-                        cur.execute(create_table_sql(table, types))
+                        self.create_table(cur, table, types)
                     cur.execute(
                         f"delete from {table} where {self.placeholders(where)}", list(params)
                     )
@@ -210,11 +239,9 @@ class Warehouse:
         with self.transaction() as cur:
             for table, frame in frames.items():
                 types = {c: sql_type_for(frame[c]) for c in frame.columns}
-                existing = self.table_columns(cur, table)
-                if not existing:
-                    cur.execute(create_table_sql(table, types))
-                for column in (c for c in types if existing and c not in existing):
-                    cur.execute(f'alter table {table} add column "{column}" {types[column]}')
+                existing = self.create_table(cur, table, types)
+                added = [c for c in types if existing and c not in existing]
+                self.run_ddl(cur, [add_column_sql(table, c, types[c]) for c in added])
                 cur.execute(self.placeholders(f"delete from {table} where {where}"), list(params))
                 if len(frame):
                     self.insert_frame(cur, table, frame)
@@ -247,6 +274,10 @@ class Warehouse:
 def create_table_sql(table: str, columns: dict[str, str]) -> str:
     cols = ", ".join(f'"{name}" {sql_type}' for name, sql_type in columns.items())
     return f"create table if not exists {table} ({cols})"
+
+
+def add_column_sql(table: str, column: str, sql_type: str) -> str:
+    return f'alter table {table} add column if not exists "{column}" {sql_type}'
 
 
 class DuckDBWarehouse(Warehouse):
@@ -310,6 +341,9 @@ class PostgresWarehouse(Warehouse):
 
     def analyze(self, cur: Any, table: str) -> None:
         cur.execute(f"analyze {table}")
+
+    def lock_ddl(self, cur: Any) -> None:
+        cur.execute("select pg_advisory_xact_lock(%s)", [DDL_LOCK_KEY])
 
     def insert_frame(self, cur: Any, table: str, frame: pd.DataFrame | pa.Table) -> None:
         """COPY in binary form when every column's type allows it exactly (`pg_binary`),

@@ -46,7 +46,7 @@ import pandas as pd
 
 from pipelines.ingest.reader import SapFileError, SapFileReader, rows_schema, safe_landing_name
 from pipelines.ingest.specs import TABLE_SPECS, TableSpec, get_spec
-from resources.warehouse import Cursor, Warehouse, create_table_sql
+from resources.warehouse import Cursor, Warehouse
 
 if TYPE_CHECKING:
     from pipelines.ingest.odata import SapODataClient
@@ -695,10 +695,6 @@ def _range_run(table: str, group: list[Decision], now: datetime) -> RunPlan:
 # -- applying a tick -----------------------------------------------------------------------------
 
 
-def ensure_manifest(cur: Cursor) -> None:
-    cur.execute(create_table_sql(MANIFEST_TABLE, MANIFEST_COLUMNS))
-
-
 def _manifest_row(decision: Decision, received_at: datetime) -> dict[str, Any]:
     return {
         "file_name": decision.file_name,
@@ -740,7 +736,7 @@ def record_loaded(warehouse: Warehouse, cur: Cursor, rows: Sequence[Mapping[str,
     A row is matched by file name and checksum, so a run always updates the delivery it really
     read; a file placed without the sensor (the demo, a manual copy) gets a row of its own.
     """
-    ensure_manifest(cur)
+    warehouse.create_table(cur, MANIFEST_TABLE, MANIFEST_COLUMNS)
     batch = "_scp_loaded_files"
     frame = manifest_frame(rows)
     if warehouse.kind == "duckdb":
@@ -787,7 +783,7 @@ def commit_tick(store: LandingStore, warehouse: Warehouse, plan: TickPlan) -> No
             rows[previous[canonical]]["archive_name"] = decision.superseded_name
         previous[canonical] = index
     with warehouse.transaction() as cur:
-        ensure_manifest(cur)
+        warehouse.create_table(cur, MANIFEST_TABLE, MANIFEST_COLUMNS)
         for index in first_placed.values():  # the deliveries current before this tick
             decision = plan.decisions[index]
             if decision.replaces is not None:

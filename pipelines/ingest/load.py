@@ -30,7 +30,9 @@ from pipelines.ingest.specs import TABLE_SPECS, TableSpec
 from resources.warehouse import (
     QUARANTINE_COLUMNS,
     QUARANTINE_TABLE,
+    Cursor,
     Warehouse,
+    add_column_sql,
     as_arrow,
     create_table_sql,
 )
@@ -54,31 +56,24 @@ def raw_table_columns(spec: TableSpec) -> dict[str, str]:
     return columns | LINEAGE_COLUMNS
 
 
-def raw_table_ddl(warehouse: Warehouse, spec: TableSpec) -> list[str]:
-    """Idempotent DDL of a raw table, adding to an existing table the columns a newer spec
-    declares (loads insert by column name). On Postgres a transactional table also gets a
-    b-tree on its partition column, which every load's window delete filters on; DuckDB
-    prunes by its own min/max zone maps, and an index would only slow its inserts."""
+def raw_table_ddl(warehouse: Warehouse, cur: Cursor, spec: TableSpec) -> list[str]:
+    """The DDL a raw table still needs: create it, or add the columns a newer spec declares
+    (loads insert by column name). On Postgres a transactional table also gets a b-tree on its
+    partition column, which every load's window delete filters on; DuckDB prunes by its own
+    min/max zone maps, and an index would only slow its inserts. Empty when it is up to date."""
     table = f"raw.{spec.raw_table}"
     columns = raw_table_columns(spec)
-    existing = set(
-        warehouse.read_sql(
-            "select column_name from information_schema.columns "
-            "where table_schema = 'raw' and table_name = ?",
-            [spec.raw_table],
-        )["column_name"]
-    )
-    statements = [create_table_sql(table, columns)]
+    existing = set(warehouse.table_columns(cur, table))
     if existing:
-        statements += [
-            f'alter table {table} add column "{name}" {sql_type}'
-            for name, sql_type in columns.items()
-            if name not in existing
-        ]
+        statements = [add_column_sql(table, n, t) for n, t in columns.items() if n not in existing]
+    else:
+        statements = [create_table_sql(table, columns)]
     if warehouse.kind == "postgres" and spec.partition_column is not None:
         column = spec.partition_column.lower()
         index = f"{spec.raw_table}_{column}_idx"
-        statements.append(f"create index if not exists {index} on {table} ({column})")
+        cur.execute("select to_regclass(%s) is null", [f"raw.{index}"])
+        if cur.fetchone()[0]:
+            statements.append(f"create index if not exists {index} on {table} ({column})")
     return statements
 
 
@@ -198,8 +193,7 @@ def load_table(
         params = [window[0].isoformat(), window[1].isoformat()]
 
     with warehouse.transaction() as cur, ThreadPoolExecutor(1) as parser:
-        for statement in raw_table_ddl(warehouse, spec):
-            cur.execute(statement)
+        warehouse.run_ddl(cur, raw_table_ddl(warehouse, cur, spec))
         cur.execute(warehouse.placeholders(f"delete from {table} where {where}"), params)
         if files:
             marks = ", ".join("?" for _ in files)
@@ -362,6 +356,7 @@ def ensure_raw_tables(warehouse: Warehouse) -> None:
     exist but are empty keep every model buildable in any order.
     """
     with warehouse.transaction() as cur:
-        for spec in TABLE_SPECS.values():
-            for statement in raw_table_ddl(warehouse, spec):
-                cur.execute(statement)
+        statements = [
+            s for spec in TABLE_SPECS.values() for s in raw_table_ddl(warehouse, cur, spec)
+        ]
+        warehouse.run_ddl(cur, statements)

@@ -7,7 +7,9 @@ import hashlib
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -280,3 +282,23 @@ def test_a_column_added_to_a_spec_is_added_to_an_existing_raw_table(warehouse: W
     ensure_raw_tables(warehouse)  # idempotent
     rows = warehouse.read_sql("select vbeln, posnr, abgru from raw.vbap")
     assert rows.to_dict("records") == [{"vbeln": "0000000001", "posnr": 10, "abgru": None}]
+
+
+@pytest.mark.postgres
+def test_steps_creating_the_same_tables_at_once_all_succeed(postgres_database: str) -> None:
+    """Parallel steps of a first run on an empty warehouse all create the schemas and raw
+    tables at the same moment; `if not exists` alone lets one of them fail on Postgres'
+    catalog (duplicate key in pg_type / pg_namespace)."""
+    settings = WarehouseSettings(kind="postgres", pg_database=postgres_database)
+    workers = 8
+    start = threading.Barrier(workers)
+
+    def first_step(_: int) -> None:
+        start.wait()
+        ensure_raw_tables(settings.open())
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(first_step, range(workers)))  # re-raises a worker's error
+    warehouse = settings.open()
+    for spec in TABLE_SPECS.values():
+        assert warehouse.table_exists(f"raw.{spec.raw_table}"), spec.name
