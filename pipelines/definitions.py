@@ -16,6 +16,7 @@ from pipelines.warehouse.assets import dbt_daily_models, dbt_models, dbt_project
 from resources.dagster_resources import landing_from_env, sap_odata_from_env, warehouse_from_env
 from resources.paths import DBT_EXECUTABLE
 
+
 @dg.definitions
 def defs() -> dg.Definitions:
     warehouse = warehouse_from_env()
