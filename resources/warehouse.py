@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ SCHEMAS = ("raw", "quarantine", "staging", "intermediate", "marts", "planning", 
 QUARANTINE_TABLE = "quarantine.rejected_rows"
 #: The Postgres advisory lock key that serialises the platform's DDL (any fixed bigint).
 DDL_LOCK_KEY = 0x5343_5044_444C
+#: How long a DuckDB writer waits for another process to let go of the file before failing.
+DUCKDB_LOCK_WAIT_SECONDS = 60.0
 QUARANTINE_COLUMNS = {
     "table_name": "VARCHAR",
     "source_file": "VARCHAR",
@@ -288,14 +291,31 @@ class DuckDBWarehouse(Warehouse):
         self.memory_limit = memory_limit
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
 
+    def connect(self, wait_seconds: float = DUCKDB_LOCK_WAIT_SECONDS) -> Any:
+        """Open the file, waiting while another process holds its write lock.
+
+        A DuckDB file takes one writing process. The `warehouse` pool makes steps take turns,
+        but a step's process may still hold the file for a moment after its slot is released
+        (it ends after reporting success), so the next writer waits for it instead of failing.
+        """
+        import duckdb
+
+        config = {"memory_limit": self.memory_limit} if self.memory_limit else {}
+        deadline, pause = time.monotonic() + wait_seconds, 0.05
+        while True:
+            try:
+                return duckdb.connect(self.path, config=config)
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower() or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         """One connection per transaction. With a memory limit DuckDB spills sorts and joins
         to disk instead of growing past it (the quality check's key sort, at millions of rows)."""
-        import duckdb
-
-        config = {"memory_limit": self.memory_limit} if self.memory_limit else {}
-        con = duckdb.connect(self.path, config=config)
+        con = self.connect()
         try:
             con.execute("begin transaction")
             yield con

@@ -47,7 +47,7 @@ LOCATION = "sap_planning"
 RUN_TIMEOUT = 600
 #: The kill test's run tag `dagster/max_runtime`: run monitoring fails a run whose worker died
 #: once it is older than this. The retry inherits it, so it must exceed a normal run's duration.
-MAX_RUNTIME_SECONDS = 180
+MAX_RUNTIME_SECONDS = 90
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 MASTER_TABLES = sorted(name for name, spec in TABLE_SPECS.items() if not spec.is_partitioned)
 #: SCP_LANDING_SENSOR_INTERVAL for the test: a dropped file is taken within seconds, not 30.

@@ -9,10 +9,12 @@ with a lock error.
 from __future__ import annotations
 
 import multiprocessing
+import time
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 import yaml
 from dagster._core.instance import InstanceRef
@@ -21,7 +23,7 @@ from pipelines.demo.generator import DemoConfig, generate
 from pipelines.demo.run import LOCAL_INSTANCE_YAML
 from pipelines.ingest.assets import raw_asset_key, raw_assets
 from resources.dagster_resources import WAREHOUSE_POOL, landing_from_env, warehouse_from_env
-from resources.warehouse import WarehouseSettings
+from resources.warehouse import DuckDBWarehouse, WarehouseSettings
 
 CONFIG = DemoConfig(materials=6, plants=2, customers=12, vendors=3, days=7, seed=3)
 RUNS = (("T001W", "MARA"), ("MBEW", "KNA1"))  # two steps each: parallel within a run too
@@ -124,3 +126,32 @@ def test_two_runs_started_together_both_load_their_tables(
         assert loaded == generated[table] > 0, table
     manifest = warehouse.read_sql("select run_id from raw.landing_manifest")
     assert set(manifest["run_id"]) == set(run_ids)
+
+
+def hold_file(path: str, opened: Barrier, seconds: float) -> None:
+    """Another process writing to the file: it holds DuckDB's lock for `seconds`."""
+    import duckdb
+
+    con = duckdb.connect(path)
+    opened.wait()
+    time.sleep(seconds)
+    con.close()
+
+
+def test_a_writer_waits_for_the_process_holding_the_file(tmp_path: Path) -> None:
+    """A finished step's process can still hold the file when the next step starts."""
+    path = str(tmp_path / "warehouse.duckdb")
+    spawn = multiprocessing.get_context("spawn")
+    opened = spawn.Barrier(2)
+    holder = spawn.Process(target=hold_file, args=(path, opened, 2.0))
+    holder.start()
+    try:
+        opened.wait(timeout=60)
+        warehouse = DuckDBWarehouse(path)
+        with pytest.raises(duckdb.IOException, match="lock"):
+            warehouse.connect(wait_seconds=0)
+        waited_from = time.monotonic()
+        warehouse.connect().close()
+        assert time.monotonic() - waited_from > 0.5  # it waited for the holder, then opened
+    finally:
+        holder.join(timeout=60)
