@@ -37,3 +37,19 @@
 {% macro column_or_null(column, type) -%}
     cast({{ column if column is not none else 'null' }} as {{ type }})
 {%- endmacro %}
+
+
+{#- `columns` ([name, type] pairs) of `relation`, each cast to its type; while the relation is
+    missing, an empty result with the same names and types. -#}
+{% macro typed_rows(relation, columns) -%}
+    select
+    {%- for name, type in columns %}
+        cast({{ name if relation is not none else 'null' }} as {{ type }}) as {{ name }}
+        {{- "," if not loop.last }}
+    {%- endfor %}
+    {%- if relation is none %}
+    where 1 = 0
+    {%- else %}
+    from {{ relation }}
+    {%- endif %}
+{%- endmacro %}

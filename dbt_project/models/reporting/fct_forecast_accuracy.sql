@@ -15,29 +15,16 @@
 with
 
 forecasts as (
-{%- if forecast_table is none %}
-    select
-        cast(null as date) as forecast_origin,
-        cast(null as {{ dbt.type_string() }}) as material_id,
-        cast(null as {{ dbt.type_string() }}) as plant_id,
-        cast(null as date) as week_start,
-        cast(null as {{ dbt.type_string() }}) as model,
-        cast(null as {{ type_double() }}) as forecast_qty,
-        cast(null as {{ type_double() }}) as forecast_lower,
-        cast(null as {{ type_double() }}) as forecast_upper
-    where 1 = 0
-{%- else %}
-    select
-        cast(forecast_origin as date) as forecast_origin,
-        cast(material_id as {{ dbt.type_string() }}) as material_id,
-        cast(plant_id as {{ dbt.type_string() }}) as plant_id,
-        cast(week_start as date) as week_start,
-        cast(model as {{ dbt.type_string() }}) as model,
-        cast(forecast_qty as {{ type_double() }}) as forecast_qty,
-        cast(forecast_lower as {{ type_double() }}) as forecast_lower,
-        cast(forecast_upper as {{ type_double() }}) as forecast_upper
-    from {{ forecast_table }}
-{%- endif %}
+    {{ typed_rows(forecast_table, [
+        ['forecast_origin', 'date'],
+        ['material_id', dbt.type_string()],
+        ['plant_id', dbt.type_string()],
+        ['week_start', 'date'],
+        ['model', dbt.type_string()],
+        ['forecast_qty', type_double()],
+        ['forecast_lower', type_double()],
+        ['forecast_upper', type_double()],
+    ]) }}
 ),
 
 actuals as (

@@ -12,39 +12,21 @@
 with
 
 policies as (
-{%- if policy_table is none %}
-    select
-        cast(null as date) as forecast_origin,
-        cast(null as {{ text }}) as plant_id,
-        cast(null as {{ text }}) as abc_class,
-        cast(null as {{ text }}) as xyz_class,
-        cast(null as {{ text }}) as policy_type,
-        cast(null as {{ double }}) as service_target,
-        cast(null as {{ double }}) as mean_weekly_demand,
-        cast(null as {{ double }}) as safety_stock,
-        cast(null as {{ double }}) as reorder_point,
-        cast(null as {{ double }}) as unit_cost,
-        cast(null as {{ double }}) as expected_fill_rate,
-        cast(null as {{ double }}) as expected_avg_inventory,
-        cast(null as {{ double }}) as expected_orders_per_year
-    where 1 = 0
-{%- else %}
-    select
-        cast(forecast_origin as date) as forecast_origin,
-        cast(plant_id as {{ text }}) as plant_id,
-        cast(abc_class as {{ text }}) as abc_class,
-        cast(xyz_class as {{ text }}) as xyz_class,
-        cast(policy_type as {{ text }}) as policy_type,
-        cast(service_target as {{ double }}) as service_target,
-        cast(mean_weekly_demand as {{ double }}) as mean_weekly_demand,
-        cast(safety_stock as {{ double }}) as safety_stock,
-        cast(reorder_point as {{ double }}) as reorder_point,
-        cast(unit_cost as {{ double }}) as unit_cost,
-        cast(expected_fill_rate as {{ double }}) as expected_fill_rate,
-        cast(expected_avg_inventory as {{ double }}) as expected_avg_inventory,
-        cast(expected_orders_per_year as {{ double }}) as expected_orders_per_year
-    from {{ policy_table }}
-{%- endif %}
+    {{ typed_rows(policy_table, [
+        ['forecast_origin', 'date'],
+        ['plant_id', text],
+        ['abc_class', text],
+        ['xyz_class', text],
+        ['policy_type', text],
+        ['service_target', double],
+        ['mean_weekly_demand', double],
+        ['safety_stock', double],
+        ['reorder_point', double],
+        ['unit_cost', double],
+        ['expected_fill_rate', double],
+        ['expected_avg_inventory', double],
+        ['expected_orders_per_year', double],
+    ]) }}
 ),
 
 latest as (

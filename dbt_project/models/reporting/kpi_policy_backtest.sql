@@ -19,69 +19,36 @@
 with
 
 backtests as (
-{%- if backtest_table is none %}
-    select
-        cast(null as date) as forecast_origin,
-        cast(null as {{ text }}) as material_id,
-        cast(null as {{ text }}) as plant_id,
-        cast(null as {{ text }}) as policy_type,
-        cast(null as {{ bigint }}) as days_measured,
-        cast(null as {{ double }}) as total_demand,
-        cast(null as {{ double }}) as filled_demand,
-        cast(null as {{ double }}) as fill_rate_target,
-        cast(null as {{ bigint }}) as cycles,
-        cast(null as {{ double }}) as cycle_service_level,
-        cast(null as {{ double }}) as csl_target,
-        cast(null as {{ double }}) as service_delta,
-        cast(null as {{ double }}) as avg_inventory_value,
-        cast(null as {{ double }}) as expected_avg_inventory,
-        cast(null as {{ double }}) as unit_cost,
-        cast(null as {{ bigint }}) as orders,
-        cast(null as {{ double }}) as expected_orders,
-        cast(null as {{ bigint }}) as stockout_days
-    where 1 = 0
-{%- else %}
-    select
-        cast(forecast_origin as date) as forecast_origin,
-        cast(material_id as {{ text }}) as material_id,
-        cast(plant_id as {{ text }}) as plant_id,
-        cast(policy_type as {{ text }}) as policy_type,
-        cast(days_measured as {{ bigint }}) as days_measured,
-        cast(total_demand as {{ double }}) as total_demand,
-        cast(filled_demand as {{ double }}) as filled_demand,
-        cast(fill_rate_target as {{ double }}) as fill_rate_target,
-        cast(cycles as {{ bigint }}) as cycles,
-        cast(cycle_service_level as {{ double }}) as cycle_service_level,
-        cast(csl_target as {{ double }}) as csl_target,
-        cast(service_delta as {{ double }}) as service_delta,
-        cast(avg_inventory_value as {{ double }}) as avg_inventory_value,
-        cast(expected_avg_inventory as {{ double }}) as expected_avg_inventory,
-        cast(unit_cost as {{ double }}) as unit_cost,
-        cast(orders as {{ bigint }}) as orders,
-        cast(expected_orders as {{ double }}) as expected_orders,
-        cast(stockout_days as {{ bigint }}) as stockout_days
-    from {{ backtest_table }}
-{%- endif %}
+    {{ typed_rows(backtest_table, [
+        ['forecast_origin', 'date'],
+        ['material_id', text],
+        ['plant_id', text],
+        ['policy_type', text],
+        ['days_measured', bigint],
+        ['total_demand', double],
+        ['filled_demand', double],
+        ['fill_rate_target', double],
+        ['cycles', bigint],
+        ['cycle_service_level', double],
+        ['csl_target', double],
+        ['service_delta', double],
+        ['avg_inventory_value', double],
+        ['expected_avg_inventory', double],
+        ['unit_cost', double],
+        ['orders', bigint],
+        ['expected_orders', double],
+        ['stockout_days', bigint],
+    ]) }}
 ),
 
 classes as (
-{%- if policy_table is none %}
-    select
-        cast(null as date) as forecast_origin,
-        cast(null as {{ text }}) as material_id,
-        cast(null as {{ text }}) as plant_id,
-        cast(null as {{ text }}) as abc_class,
-        cast(null as {{ text }}) as xyz_class
-    where 1 = 0
-{%- else %}
-    select
-        cast(forecast_origin as date) as forecast_origin,
-        cast(material_id as {{ text }}) as material_id,
-        cast(plant_id as {{ text }}) as plant_id,
-        cast(abc_class as {{ text }}) as abc_class,
-        cast(xyz_class as {{ text }}) as xyz_class
-    from {{ policy_table }}
-{%- endif %}
+    {{ typed_rows(policy_table, [
+        ['forecast_origin', 'date'],
+        ['material_id', text],
+        ['plant_id', text],
+        ['abc_class', text],
+        ['xyz_class', text],
+    ]) }}
 ),
 
 latest as (

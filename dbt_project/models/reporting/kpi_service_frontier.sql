@@ -14,35 +14,19 @@
 with
 
 frontier as (
-{%- if frontier_table is none %}
-    select
-        cast(null as date) as forecast_origin,
-        cast(null as {{ text }}) as target_type,
-        cast(null as {{ double }}) as service_target,
-        cast(null as {{ double }}) as safety_stock_value,
-        cast(null as {{ double }}) as planned_inventory_value,
-        cast(null as {{ double }}) as expected_fill_rate,
-        cast(null as {{ double }}) as achieved_fill_rate,
-        cast(null as {{ double }}) as achieved_csl,
-        cast(null as {{ double }}) as simulated_inventory_value,
-        cast(null as {{ bigint }}) as orders,
-        cast(null as {{ bigint }}) as stockout_days
-    where 1 = 0
-{%- else %}
-    select
-        cast(forecast_origin as date) as forecast_origin,
-        cast(target_type as {{ text }}) as target_type,
-        cast(service_target as {{ double }}) as service_target,
-        cast(safety_stock_value as {{ double }}) as safety_stock_value,
-        cast(planned_inventory_value as {{ double }}) as planned_inventory_value,
-        cast(expected_fill_rate as {{ double }}) as expected_fill_rate,
-        cast(achieved_fill_rate as {{ double }}) as achieved_fill_rate,
-        cast(achieved_csl as {{ double }}) as achieved_csl,
-        cast(simulated_inventory_value as {{ double }}) as simulated_inventory_value,
-        cast(orders as {{ bigint }}) as orders,
-        cast(stockout_days as {{ bigint }}) as stockout_days
-    from {{ frontier_table }}
-{%- endif %}
+    {{ typed_rows(frontier_table, [
+        ['forecast_origin', 'date'],
+        ['target_type', text],
+        ['service_target', double],
+        ['safety_stock_value', double],
+        ['planned_inventory_value', double],
+        ['expected_fill_rate', double],
+        ['achieved_fill_rate', double],
+        ['achieved_csl', double],
+        ['simulated_inventory_value', double],
+        ['orders', bigint],
+        ['stockout_days', bigint],
+    ]) }}
 ),
 
 latest as (
