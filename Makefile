@@ -24,9 +24,10 @@ dbt-parse: $(STAMP)
 demo: install
 	$(BIN)/python -m pipelines.demo.run
 
-# Two workers, one per core; a test file stays on one worker so its module fixtures build once.
+# Two workers, one per core; a test file stays on one worker so its module fixtures build once,
+# and files go out in collection order (slow ones first, see tests/conftest.py).
 test: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 ui: install
 	$(BIN)/dagster dev -m pipelines.definitions

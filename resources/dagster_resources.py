@@ -8,13 +8,12 @@ through `dg.EnvVar`, so they never appear in run config or logs.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import dagster as dg
 
 from resources.odata import SapODataResource
 from resources.paths import LOCAL_DIR
-from resources.warehouse import Warehouse, WarehouseSettings
+from resources.warehouse import DUCKDB_LOCK_WAIT_SECONDS, Warehouse, WarehouseSettings
 
 #: Every asset that touches the warehouse claims a slot in this pool. The local instance
 #: limits it to 1 (a DuckDB file allows one writing process); production raises it.
@@ -45,8 +44,8 @@ class WarehouseResource(dg.ConfigurableResource):
             pg_database=self.pg_database,
         )
 
-    def open(self) -> Warehouse:
-        return self.settings().open()
+    def open(self, lock_wait_seconds: float = DUCKDB_LOCK_WAIT_SECONDS) -> Warehouse:
+        return self.settings().open(lock_wait_seconds)
 
     @property
     def dbt_target(self) -> str:
@@ -54,13 +53,10 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class LandingZone(dg.ConfigurableResource):
-    """The folder SAP extracts are dropped into (a mounted share, an SFTP drop, ...)."""
+    """Where SAP extracts are dropped: a local or mounted folder, or an fsspec URL such as
+    `s3://bucket/sap/landing` or `sftp://host/drop` (`pipelines.ingest.landing.landing_store`)."""
 
     path: str = str(LOCAL_DIR / "landing")
-
-    @property
-    def root(self) -> Path:
-        return Path(self.path)
 
 
 def _env_or(name: str, default: str | None) -> str | dg.EnvVar | None:

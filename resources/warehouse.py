@@ -108,10 +108,13 @@ class WarehouseSettings:
                 f"SCP_DUCKDB_MEMORY_LIMIT must be a size such as 512MB or 2GB, got {limit!r}"
             )
 
-    def open(self) -> Warehouse:
-        """Connect lazily and make sure the schemas exist."""
+    def open(self, lock_wait_seconds: float = DUCKDB_LOCK_WAIT_SECONDS) -> Warehouse:
+        """Connect lazily and make sure the schemas exist. `lock_wait_seconds`: how long a
+        DuckDB writer waits for another process to release the file (0: fail at once)."""
         if self.kind == "duckdb":
-            warehouse: Warehouse = DuckDBWarehouse(self.duckdb_path, self.duckdb_memory_limit)
+            warehouse: Warehouse = DuckDBWarehouse(
+                self.duckdb_path, self.duckdb_memory_limit, lock_wait_seconds
+            )
         elif self.kind == "postgres":
             warehouse = PostgresWarehouse(self)
         else:
@@ -286,12 +289,18 @@ def add_column_sql(table: str, column: str, sql_type: str) -> str:
 class DuckDBWarehouse(Warehouse):
     kind = "duckdb"
 
-    def __init__(self, path: str, memory_limit: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        memory_limit: str | None = None,
+        lock_wait_seconds: float = DUCKDB_LOCK_WAIT_SECONDS,
+    ) -> None:
         self.path = str(path)
         self.memory_limit = memory_limit
+        self.lock_wait_seconds = lock_wait_seconds
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
 
-    def connect(self, wait_seconds: float = DUCKDB_LOCK_WAIT_SECONDS) -> Any:
+    def connect(self, wait_seconds: float | None = None) -> Any:
         """Open the file, waiting while another process holds its write lock.
 
         A DuckDB file takes one writing process. The `warehouse` pool makes steps take turns,
@@ -301,7 +310,8 @@ class DuckDBWarehouse(Warehouse):
         import duckdb
 
         config = {"memory_limit": self.memory_limit} if self.memory_limit else {}
-        deadline, pause = time.monotonic() + wait_seconds, 0.05
+        wait = self.lock_wait_seconds if wait_seconds is None else wait_seconds
+        deadline, pause = time.monotonic() + wait, 0.05
         while True:
             try:
                 return duckdb.connect(self.path, config=config)

@@ -91,3 +91,10 @@ def datasets() -> Path:
             pytest.fail(f"CI=true but the shared datasets are not at {DATASETS}")
         pytest.skip(f"shared datasets not found at {DATASETS} (set CI=true to make this fail)")
     return DATASETS
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow (end-to-end) files first: `make test` hands whole files to two workers in this
+    order (`--dist loadfile --no-loadscope-reorder`), so the longest ones start at once and the
+    many short files fill in around them instead of a long file starting last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -5,13 +5,14 @@ from datetime import date
 
 import dagster as dg
 
+from pipelines.ingest.landing import CURRENT, landing_store, local_files
 from pipelines.ingest.load import (
     LoadReport,
     ensure_raw_tables,
-    files_for_window,
     landing_file_name,
     load_table,
     raw_table_columns,
+    window_file_names,
 )
 from pipelines.ingest.specs import TABLE_SPECS, TableSpec
 from pipelines.partitions import daily_partitions
@@ -89,20 +90,23 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingZone
     ) -> dg.MaterializeResult:
         window = partition_window(context) if partitioned else None
-        files = files_for_window(landing.root, spec, window)
-        if not partitioned and not files and spec.optional:
+        store = landing_store(landing.path)
+        present = {entry.name for entry in store.list(CURRENT)}
+        names = [name for name in window_file_names(spec, window) if name in present]
+        if not partitioned and not names and spec.optional:
             ensure_raw_tables(warehouse.open())
             context.log.warning(f"No {landing_file_name(spec)} delivered; {spec.name} kept as is")
             return dg.MaterializeResult(
                 metadata={"delivered": False},
                 check_results=_check_results(spec, LoadReport(table=f"raw.{spec.raw_table}")),
             )
-        if not partitioned and not files:
+        if not partitioned and not names:
             raise FileNotFoundError(
                 f"No extract for master table {spec.name}: expected "
-                f"{landing.root / landing_file_name(spec)}"
+                f"{landing.path.rstrip('/')}/{landing_file_name(spec)}"
             )
-        report = load_table(warehouse.open(), spec, files, window, context.run_id)
+        with local_files(store, CURRENT, names) as files:
+            report = load_table(warehouse.open(), spec, files, window, context.run_id)
         context.log.info(
             f"{spec.name}: {report.rows_loaded} rows loaded, {report.rows_quarantined} "
             f"quarantined from {len(report.files)} files"

@@ -34,8 +34,9 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -209,8 +210,8 @@ class LandingEntry:
 
 
 class LandingStore(Protocol):
-    """Where the landing folders live. `LocalLandingStore` is a directory; an S3 or SFTP store
-    implements the same operations (`local_file` then downloads to a temporary file).
+    """Where the landing folders live: `LocalLandingStore` (a directory or mounted share) or
+    `FsspecLandingStore` (S3, Azure, GCS, SFTP, ... by URL); `landing_store` picks one.
 
     Folders are `CURRENT` (""), `INCOMING`, `ARCHIVE`, `REJECTED` and `STAGING`.
     """
@@ -308,6 +309,107 @@ class LocalLandingStore:
 
     def remove(self, folder: str, name: str) -> None:
         self.path(folder, name).unlink(missing_ok=True)
+
+
+class FsspecLandingStore:
+    """The landing zone on any filesystem fsspec reaches by URL: `s3://bucket/sap/landing`,
+    `abfs://`, `gs://`, `sftp://host/drop`, ... (install its package, e.g. `s3fs`; credentials
+    come from that filesystem's own environment variables and config, never from here).
+
+    Object stores cannot rename: `move` is a copy then a delete, and `write` puts the whole
+    object in one request, so a reader still sees the old file or the new one, never a part.
+    """
+
+    def __init__(self, url: str) -> None:
+        import fsspec
+
+        self.url = url
+        self.fs, self.base = fsspec.core.url_to_fs(url)
+
+    def path(self, folder: str, name: str = "") -> str:
+        return "/".join(part.strip("/") for part in (self.base, folder, name) if part)
+
+    def list(self, folder: str) -> list[LandingEntry]:
+        try:
+            infos = self.fs.ls(self.path(folder), detail=True, refresh=True)
+        except FileNotFoundError:
+            return []
+        entries = [
+            LandingEntry(
+                info["name"].rstrip("/").rsplit("/", 1)[-1], int(info["size"] or 0), _mtime_ns(info)
+            )
+            for info in infos
+            if info.get("type") == "file"
+        ]
+        return sorted(entries, key=lambda e: e.name)
+
+    def exists(self, folder: str, name: str) -> bool:
+        return bool(self.fs.isfile(self.path(folder, name)))
+
+    def open(self, folder: str, name: str) -> BinaryIO:
+        return self.fs.open(self.path(folder, name), "rb")
+
+    @contextmanager
+    def local_file(self, folder: str, name: str) -> Iterator[Path]:
+        """A downloaded copy under its own name (lineage records the file name only)."""
+        with tempfile.TemporaryDirectory(prefix="scp-landing-") as scratch:
+            local = Path(scratch) / name
+            self.fs.get_file(self.path(folder, name), str(local))
+            yield local
+
+    def write(self, folder: str, name: str, data: bytes) -> None:
+        self.fs.pipe_file(self.path(folder, name), data)
+
+    def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
+        if self.exists(to_folder, to_name):
+            raise FileExistsError(f"{self.url}: {to_folder}/{to_name} exists")
+        self.fs.mv(self.path(folder, name), self.path(to_folder, to_name))
+
+    def replace(
+        self, folder: str, name: str, to_folder: str, to_name: str, keep_old_as: str | None
+    ) -> None:
+        if self.exists(to_folder, to_name):
+            if keep_old_as is None:
+                raise FileExistsError(
+                    f"{self.url}: {to_folder}/{to_name} exists and no archive name was given for it"
+                )
+            self.fs.copy(self.path(to_folder, to_name), self.path(ARCHIVE, keep_old_as))
+        self.fs.mv(self.path(folder, name), self.path(to_folder, to_name))
+
+    def remove(self, folder: str, name: str) -> None:
+        if self.exists(folder, name):
+            self.fs.rm_file(self.path(folder, name))
+
+
+def _mtime_ns(info: Mapping[str, Any]) -> int:
+    """A listing's modification time, whatever the filesystem calls it (0 if it has none:
+    readiness then rests on the size and on `.done` markers)."""
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if isinstance(value, datetime):
+            return int(value.timestamp() * 1e9)
+        if isinstance(value, int | float):
+            return int(value * 1e9)
+    return 0
+
+
+def landing_store(location: str | Path) -> LandingStore:
+    """The store for `SCP_LANDING_DIR`: a directory path (or `file://`), or any fsspec URL."""
+    text = str(location)
+    if "://" not in text:
+        return LocalLandingStore(text)
+    if text.startswith("file://"):
+        return LocalLandingStore(text.removeprefix("file://"))
+    return FsspecLandingStore(text)
+
+
+@contextmanager
+def local_files(store: LandingStore, folder: str, names: Sequence[str]) -> Iterator[list[Path]]:
+    """Local paths with the bytes of `names`, for as long as the block runs."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(store.local_file(folder, name)) for name in names]
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -1123,6 +1225,7 @@ __all__ = [
     "LandingName",
     "LandingNameError",
     "LandingStore",
+    "FsspecLandingStore",
     "LocalLandingStore",
     "RunPlan",
     "TickPlan",
@@ -1131,6 +1234,8 @@ __all__ = [
     "extract_delta",
     "file_checksum",
     "landing_file_name",
+    "landing_store",
+    "local_files",
     "merge_rows",
     "parse_landing_name",
     "plan_runs",

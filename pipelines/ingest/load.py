@@ -90,16 +90,19 @@ def read_ahead(items: Iterator[T], thread: Executor) -> Iterator[T]:
         yield item
 
 
+def window_file_names(spec: TableSpec, window: tuple[date, date] | None) -> list[str]:
+    """The landing file names that hold a table's rows for a window (end exclusive)."""
+    if window is None:
+        return [landing_file_name(spec)]
+    start, end = window
+    return [landing_file_name(spec, start + timedelta(days=n)) for n in range((end - start).days)]
+
+
 def files_for_window(
     landing_dir: Path, spec: TableSpec, window: tuple[date, date] | None
 ) -> list[Path]:
-    """The current landing files that hold a table's rows for a window (end exclusive)."""
-    if window is None:
-        candidate = landing_dir / landing_file_name(spec)
-        return [candidate] if candidate.exists() else []
-    start, end = window
-    days = (start + timedelta(days=offset) for offset in range((end - start).days))
-    paths = (landing_dir / landing_file_name(spec, day) for day in days)
+    """The window's files present in a local landing folder."""
+    paths = (Path(landing_dir) / name for name in window_file_names(spec, window))
     return [path for path in paths if path.exists()]
 
 
@@ -343,6 +346,7 @@ __all__ = [
     "FileLoad",
     "LoadReport",
     "files_for_window",
+    "window_file_names",
     "landing_file_name",
     "load_table",
     "raw_table_columns",

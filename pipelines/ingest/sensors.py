@@ -24,11 +24,11 @@ from pipelines.ingest.landing import (
     DELTA_FEEDS,
     INCOMING,
     LandingCursor,
-    LocalLandingStore,
     RunPlan,
     TickPlan,
     commit_tick,
     extract_delta,
+    landing_store,
     plan_tick,
     ready_files,
     split_available,
@@ -103,7 +103,7 @@ def _log(context: dg.SensorEvaluationContext, plan: TickPlan) -> None:
 def landing_sensor(
     context: dg.SensorEvaluationContext, landing: LandingZone, warehouse: WarehouseResource
 ) -> dg.SensorResult:
-    store = LocalLandingStore(landing.root)
+    store = landing_store(landing.path)
     state = LandingCursor.from_json(context.cursor)
     ready, seen = ready_files(store.list(INCOMING), state.seen)
     runs: list[RunPlan] = []
@@ -111,7 +111,8 @@ def landing_sensor(
         now = datetime.now(UTC).replace(tzinfo=None)
         plan = plan_tick(store, ready, now, first_day=daily_partitions.start.date())
         try:
-            commit_tick(store, warehouse.open(), plan)
+            # A tick never queues behind a run holding the DuckDB file: it retries next tick.
+            commit_tick(store, warehouse.open(lock_wait_seconds=0), plan)
         except Exception as exc:
             if not is_lock_conflict(exc):
                 raise
@@ -163,7 +164,7 @@ def sap_odata_delta_sensor(
     context: dg.SensorEvaluationContext, sap_odata: SapODataResource, landing: LandingZone
 ) -> dg.SensorResult:
     cursors: dict[str, str | None] = json.loads(context.cursor) if context.cursor else {}
-    store = LocalLandingStore(landing.root)
+    store = landing_store(landing.path)
     client = sap_odata.get_client()
     written: list[str] = []
     try:

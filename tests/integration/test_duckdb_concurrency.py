@@ -63,6 +63,16 @@ def run_job(
             finished.put((index, result.run_id, result.success))
 
 
+def failures(instance: dg.DagsterInstance, run_ids: list[str]) -> list[str]:
+    """What went wrong in the runs, for the assertion message."""
+    return [
+        f"{record.step_key}: {record.dagster_event.event_specific_data}"
+        for run_id in run_ids
+        for record in instance.all_logs(run_id)
+        if record.dagster_event and record.dagster_event.is_failure
+    ]
+
+
 def test_local_instance_limits_every_pool_to_one() -> None:
     config = yaml.safe_load(LOCAL_INSTANCE_YAML)
     assert config["concurrency"]["pools"]["default_limit"] == 1
@@ -98,8 +108,8 @@ def test_two_runs_started_together_both_load_their_tables(
         assert not hung, f"runs still going after 600 s in processes {hung}"
         outcomes = [finished.get(timeout=5) for _ in RUNS]
         assert sorted(index for index, _, _ in outcomes) == [0, 1]
-        assert all(success for _, _, success in outcomes), outcomes
         run_ids = [run_id for _, run_id, _ in outcomes]
+        assert all(success for _, _, success in outcomes), failures(instance, run_ids)
 
         # Steps of both runs never overlapped: each held the one warehouse slot in turn.
         spans = []

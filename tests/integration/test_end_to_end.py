@@ -14,6 +14,8 @@ from pipelines.demo.run import demo_window, last_complete_week, materialize_demo
 from pipelines.planning.assets import ID_COLUMNS, as_floats
 from resources.warehouse import Warehouse, WarehouseSettings
 
+pytestmark = pytest.mark.slow
+
 CONFIG = DemoConfig(materials=8, plants=2, customers=20, vendors=4, days=280, seed=7)
 
 

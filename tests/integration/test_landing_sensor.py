@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,7 +23,15 @@ import pytest
 from pipelines.demo import DemoConfig, generate
 from pipelines.ingest import sensors
 from pipelines.ingest.assets import raw_assets
-from pipelines.ingest.landing import DELTA_FEEDS, MANIFEST_TABLE, extract_delta
+from pipelines.ingest.landing import (
+    ARCHIVE,
+    CURRENT,
+    DELTA_FEEDS,
+    INCOMING,
+    MANIFEST_TABLE,
+    extract_delta,
+    landing_store,
+)
 from pipelines.ingest.odata import SapODataClient, to_raw_table
 from pipelines.ingest.sensors import landing_sensor, sap_odata_delta_sensor
 from resources.dagster_resources import LandingZone, WarehouseResource
@@ -39,11 +48,13 @@ STAMP = r"\d{8}T\d{12}Z"
 class Landing:
     """A landing zone, its warehouse and the sensor state between ticks."""
 
-    def __init__(self, root: Path, warehouse: WarehouseResource) -> None:
-        self.root = root
-        self.incoming = root / "incoming"
-        self.incoming.mkdir(parents=True)
-        self.resources = {"landing": LandingZone(path=str(root)), "warehouse": warehouse}
+    def __init__(self, location: Path | str, warehouse: WarehouseResource) -> None:
+        """`location`: a local folder (tests write into `incoming` directly) or an fsspec URL."""
+        if isinstance(location, Path):
+            self.root, self.incoming = location, location / "incoming"
+            self.incoming.mkdir(parents=True)
+        self.store = landing_store(location)
+        self.resources = {"landing": LandingZone(path=str(location)), "warehouse": warehouse}
         self.instance = dg.DagsterInstance.ephemeral()
         self.cursor: str | None = None
 
@@ -75,8 +86,7 @@ class Landing:
         return self.resources["warehouse"].open().read_sql(query)
 
     def names(self, folder: str = "") -> list[str]:
-        directory = self.root / folder if folder else self.root
-        return sorted(p.name for p in directory.iterdir() if p.is_file())
+        return [entry.name for entry in self.store.list(folder)]
 
 
 def requests_of(result: dg.SensorResult) -> list[dg.RunRequest]:
@@ -278,6 +288,39 @@ def test_a_marker_makes_a_file_ready_at_once(landing: Landing, demo: Path) -> No
     landing.run(requests[0])
     loaded = landing.sql(f"select status, rows_loaded, file_name from {MANIFEST_TABLE}")
     assert loaded.values.tolist() == [["loaded", len(data.splitlines()) - 1, "MARA.csv"]]
+
+
+def test_an_object_store_landing_zone_takes_and_replaces_deliveries(
+    tmp_path: Path, demo: Path
+) -> None:
+    """The landing zone at an fsspec URL (memory:// here; s3://, abfs://, sftp://... deployed):
+    the sensor takes a delivery, the run reads it from the store, a correction replaces it and
+    the first version is archived."""
+    url = f"memory://scp-{uuid.uuid4().hex[:8]}/landing"
+    warehouse = WarehouseResource(kind="duckdb", duckdb_path=str(tmp_path / "wh.duckdb"))
+    landing = Landing(url, warehouse)
+    first = (demo / "MSEG_20240103.csv").read_bytes()
+    header, *items = first.splitlines(keepends=True)
+    corrected = header + b"".join(items[:-1])
+
+    for version in (first, corrected):
+        landing.store.write(INCOMING, "MSEG_20240103.csv", version)
+        landing.store.write(INCOMING, "MSEG_20240103.csv.done", b"")
+        [request] = requests_of(landing.tick())
+        assert request.partition_key == "2024-01-03"
+        assert landing.run(request).success
+        loaded = landing.sql("select count(*) as n from raw.mseg").n.item()
+        assert loaded == len(version.splitlines()) - 1
+        assert landing.names(INCOMING) == []
+
+    with landing.store.open(CURRENT, "MSEG_20240103.csv") as current:
+        assert current.read() == corrected
+    [archived] = landing.names(ARCHIVE)
+    assert archived.endswith(f"__{sha(first)[:12]}__MSEG_20240103.csv")
+    with landing.store.open(ARCHIVE, archived) as kept:
+        assert kept.read() == first
+    statuses = landing.sql(f"select status from {MANIFEST_TABLE} order by received_at, status")
+    assert sorted(statuses.status) == ["loaded", "superseded"]
 
 
 def test_an_undated_file_is_split_by_day_and_loaded_as_one_range(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -16,14 +17,17 @@ from pipelines.ingest.landing import (
     CURRENT,
     INCOMING,
     Decision,
+    FsspecLandingStore,
     LandingCursor,
     LandingEntry,
     LandingName,
     LandingNameError,
+    LandingStore,
     LocalLandingStore,
     RunPlan,
     archive_name,
     in_spec_columns,
+    landing_store,
     merge_rows,
     parse_landing_name,
     plan_runs,
@@ -324,20 +328,54 @@ def test_merge_replaces_changed_headers_and_all_items_of_changed_headers() -> No
     ]
 
 
-# -- local store ---------------------------------------------------------------------------------
+# -- stores --------------------------------------------------------------------------------------
 
 
-def test_local_store_never_overwrites_and_keeps_the_replaced_file(tmp_path: Path) -> None:
-    store = LocalLandingStore(tmp_path)
+@pytest.fixture(params=["folder", "fsspec-url"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> LandingStore:
+    """The same contract on a local folder and on an fsspec URL (memory:// stands in for s3://)."""
+    if request.param == "folder":
+        return landing_store(tmp_path)
+    return landing_store(f"memory://scp-{uuid.uuid4().hex[:8]}/landing")
+
+
+def read(store: LandingStore, folder: str, name: str) -> bytes:
+    with store.open(folder, name) as handle:
+        return handle.read()
+
+
+def test_landing_store_never_overwrites_and_keeps_the_replaced_file(store: LandingStore) -> None:
     store.write(INCOMING, "MARA.csv", b"new")
     store.write(CURRENT, "MARA.csv", b"old")
     assert [e.name for e in store.list(INCOMING)] == ["MARA.csv"]  # no temporary left behind
+    assert [(e.name, e.size) for e in store.list(CURRENT)] == [("MARA.csv", 3)]  # no folders
     store.write(ARCHIVE, "kept.csv", b"x")
     with pytest.raises(FileExistsError):
         store.move(INCOMING, "MARA.csv", ARCHIVE, "kept.csv")
     with pytest.raises(FileExistsError):
         store.replace(INCOMING, "MARA.csv", CURRENT, "MARA.csv", keep_old_as=None)
     store.replace(INCOMING, "MARA.csv", CURRENT, "MARA.csv", keep_old_as="old-MARA.csv")
-    assert (tmp_path / "MARA.csv").read_bytes() == b"new"
-    assert (tmp_path / "archive" / "old-MARA.csv").read_bytes() == b"old"
+    assert read(store, CURRENT, "MARA.csv") == b"new"
+    assert read(store, ARCHIVE, "old-MARA.csv") == b"old"
     assert store.list(INCOMING) == [] and store.list("missing") == []
+    with store.local_file(CURRENT, "MARA.csv") as local:
+        assert local.name == "MARA.csv" and local.read_bytes() == b"new"
+    store.remove(ARCHIVE, "kept.csv")
+    assert not store.exists(ARCHIVE, "kept.csv") and store.exists(ARCHIVE, "old-MARA.csv")
+
+
+def test_a_store_listing_changes_when_a_file_grows(store: LandingStore) -> None:
+    """Readiness compares (size, mtime) between looks; both stores must expose a change."""
+    store.write(INCOMING, "MSEG.csv", b"part")
+    before = store.list(INCOMING)
+    store.write(INCOMING, "MSEG.csv", b"partial and more")
+    after = store.list(INCOMING)
+    assert [(e.size, e.mtime_ns) for e in before] != [(e.size, e.mtime_ns) for e in after]
+    assert after[0].mtime_ns > 0
+
+
+def test_landing_store_picks_the_store_by_location(tmp_path: Path) -> None:
+    assert isinstance(landing_store(tmp_path), LocalLandingStore)
+    assert isinstance(landing_store(f"file://{tmp_path}"), LocalLandingStore)
+    assert landing_store(f"file://{tmp_path}").path(INCOMING) == tmp_path / INCOMING
+    assert isinstance(landing_store("memory://drop/landing"), FsspecLandingStore)
