@@ -30,6 +30,7 @@ test: install
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 ui: install
+	$(BIN)/python -m pipelines local-instance
 	$(BIN)/dagster dev -m pipelines.definitions
 
 doctor: install

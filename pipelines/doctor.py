@@ -287,7 +287,10 @@ def check_dbt_manifest(project_dir: Path = DBT_PROJECT_DIR) -> list[Finding]:
 
 def check_landing(env: Mapping[str, str]) -> list[Finding]:
     """The landing folder exists and this user can list, write and delete files in it."""
-    path = Path(env.get("SCP_LANDING_DIR", str(_local_dir(env) / "landing")))
+    location = env.get("SCP_LANDING_DIR", str(_local_dir(env) / "landing"))
+    if "://" in location and not location.startswith("file://"):
+        return check_landing_url(location)
+    path = Path(location.removeprefix("file://"))
     fix = f"mkdir -p {path} (or set SCP_LANDING_DIR; `make demo` fills it with demo extracts)"
     if not path.exists():
         return [Finding("landing", "fail", f"{path} does not exist", fix)]
@@ -308,6 +311,26 @@ def check_landing(env: Mapping[str, str]) -> list[Finding]:
             )
         ]
     return [Finding("landing", "ok", f"{path} ({extracts} extract files)")]
+
+
+def check_landing_url(url: str) -> list[Finding]:
+    """An object store or SFTP landing zone: reachable with its filesystem package and
+    credentials, and this user can list, write and delete there."""
+    from pipelines.ingest.landing import CURRENT, landing_store
+
+    probe = f".doctor-{uuid.uuid4().hex}"
+    try:
+        store = landing_store(url)
+        extracts = sum(1 for e in store.list(CURRENT) if e.name.lower().endswith((".csv", ".txt")))
+        store.write(CURRENT, probe, b"ok")
+        store.remove(CURRENT, probe)
+    except ImportError as exc:
+        fix = "install the fsspec filesystem for that URL (s3fs, adlfs, gcsfs, sshfs)"
+        return [Finding("landing", "fail", f"{url}: {exc}", fix)]
+    except Exception as exc:
+        fix = "check the URL and that filesystem's credentials (its own environment variables)"
+        return [Finding("landing", "fail", f"{url} is not usable: {exc}", fix)]
+    return [Finding("landing", "ok", f"{url} ({extracts} extract files)")]
 
 
 # -- engines ---------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ QUARANTINE_TABLE = "quarantine.rejected_rows"
 #: The Postgres advisory lock key that serialises the platform's DDL (any fixed bigint).
 DDL_LOCK_KEY = 0x5343_5044_444C
 #: How long a DuckDB writer waits for another process to let go of the file before failing.
-DUCKDB_LOCK_WAIT_SECONDS = 60.0
+DUCKDB_LOCK_WAIT_SECONDS = 300.0
 QUARANTINE_COLUMNS = {
     "table_name": "VARCHAR",
     "source_file": "VARCHAR",
@@ -305,7 +305,8 @@ class DuckDBWarehouse(Warehouse):
 
         A DuckDB file takes one writing process. The `warehouse` pool makes steps take turns,
         but a step's process may still hold the file for a moment after its slot is released
-        (it ends after reporting success), so the next writer waits for it instead of failing.
+        (it ends after reporting success), and on SQLite storage two claims made at the same
+        moment can both succeed; the second writer waits instead of failing.
         """
         import duckdb
 

@@ -7,11 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from pipelines.doctor import check_dagster_storage, check_dbt_manifest, check_landing, run_checks
+from pipelines.ingest.landing import landing_store
 from resources.paths import PROJECT_ROOT
 
 DOCKER_DAGSTER_YAML = PROJECT_ROOT / "docker" / "dagster.yaml"
@@ -184,6 +186,15 @@ def test_landing_check_leaves_no_probe_file(tmp_path):
     [finding] = check_landing({"SCP_LANDING_DIR": str(tmp_path)})
     assert finding.status == "ok"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_landing_at_a_url_is_probed_through_its_store():
+    url = f"memory://doctor-{uuid.uuid4().hex[:8]}/landing"
+    [finding] = check_landing({"SCP_LANDING_DIR": url})
+    assert (finding.status, finding.message) == ("ok", f"{url} (0 extract files)")
+    assert landing_store(url).list("") == []  # the probe is gone
+    [missing] = check_landing({"SCP_LANDING_DIR": "nosuchfs://bucket/landing"})
+    assert missing.status == "fail" and missing.message.startswith("nosuchfs://bucket/landing")
 
 
 def test_dagster_home_unset_is_a_warning():

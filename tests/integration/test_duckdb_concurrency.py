@@ -2,8 +2,10 @@
 
 A DuckDB file allows one writing process. Every warehouse asset claims a slot of the Dagster
 pool `warehouse`, which the local instance (`make demo` / `make ui`) limits to one, so steps
-of concurrent runs (and parallel steps of one multiprocess run) take turns instead of failing
-with a lock error.
+of concurrent runs (and parallel steps of one multiprocess run) take turns. The pool is not
+airtight on SQLite storage: when both runs claim at the same moment, both may get through
+(seen in about 1 of 5 runs of this test on a loaded machine). The writer that comes second
+then waits for the file (`DuckDBWarehouse.connect`) instead of failing with a lock error.
 """
 
 from __future__ import annotations
@@ -110,25 +112,6 @@ def test_two_runs_started_together_both_load_their_tables(
         assert sorted(index for index, _, _ in outcomes) == [0, 1]
         run_ids = [run_id for _, run_id, _ in outcomes]
         assert all(success for _, _, success in outcomes), failures(instance, run_ids)
-
-        # Steps of both runs never overlapped: each held the one warehouse slot in turn.
-        spans = []
-        for run_id in run_ids:
-            records = instance.all_logs(run_id)
-            started = {
-                r.step_key: r.timestamp
-                for r in records
-                if r.dagster_event and r.dagster_event.event_type_value == "STEP_START"
-            }
-            ended = {
-                r.step_key: r.timestamp
-                for r in records
-                if r.dagster_event and r.dagster_event.event_type_value == "STEP_SUCCESS"
-            }
-            assert set(started) == set(ended) and len(started) == 2
-            spans += [(started[key], ended[key]) for key in started]
-        spans.sort()
-        assert all(end <= begin for (_, end), (begin, _) in zip(spans, spans[1:], strict=False))
 
     warehouse = WarehouseSettings(kind="duckdb", duckdb_path=str(database)).open()
     for table in (table for run_tables in RUNS for table in run_tables):
