@@ -330,8 +330,10 @@ class FsspecLandingStore:
         return "/".join(part.strip("/") for part in (self.base, folder, name) if part)
 
     def list(self, folder: str) -> list[LandingEntry]:
+        directory = self.path(folder)
+        self.fs.invalidate_cache(directory)  # listings are cached; a sensor needs fresh ones
         try:
-            infos = self.fs.ls(self.path(folder), detail=True, refresh=True)
+            infos = self.fs.ls(directory, detail=True)
         except FileNotFoundError:
             return []
         entries = [
