@@ -132,6 +132,11 @@ class Deployment:
         flt = {"tags": [{"key": k, "value": v} for k, v in tags.items()]} if tags else {}
         return self.query(RUNS_QUERY, {"filter": flt})["runsOrError"]["results"]
 
+    def active_runs(self) -> list[dict]:
+        """Runs queued or in progress, the automation sensor's included."""
+        flt = {"statuses": ["QUEUED", "NOT_STARTED", "STARTING", "STARTED"]}
+        return self.query(RUNS_QUERY, {"filter": flt})["runsOrError"]["results"]
+
     def run_status(self, run_id: str) -> str:
         return self.client.get_run_status(run_id).value
 
@@ -386,8 +391,18 @@ def test_killed_code_server_fails_the_run_then_a_retry_recovers(deployment):
     an OOM kill of its container would, and the run must end, be retried, and succeed.
 
     One small asset, so that the retry stays well inside the `dagster/max_runtime` it inherits
-    while the automation sensor's runs compete for the machine.
+    while the automation sensor's runs compete for the machine. The kill waits until no other
+    run is in progress: an automation run killed with the code server would keep its
+    `warehouse` slot until its own max_runtime (the DefaultRunLauncher cannot see its worker
+    die), and four of them would leave the retry queued.
     """
+    wait_until(
+        lambda: not deployment.active_runs(),
+        600,
+        "the automation runs to finish before the kill",
+        interval=5,
+        on_timeout=deployment.logs,
+    )
     run_id = deployment.client.submit_job_execution(
         "refresh_master_data",
         repository_location_name=LOCATION,
