@@ -277,6 +277,11 @@ class Warehouse:
         )
 
 
+def is_lock_conflict(error: BaseException) -> bool:
+    """DuckDB refusing to open a file that another process is writing to."""
+    return type(error).__name__ == "IOException" and "lock" in str(error).lower()
+
+
 def create_table_sql(table: str, columns: dict[str, str]) -> str:
     cols = ", ".join(f'"{name}" {sql_type}' for name, sql_type in columns.items())
     return f"create table if not exists {table} ({cols})"
@@ -300,7 +305,7 @@ class DuckDBWarehouse(Warehouse):
         self.lock_wait_seconds = lock_wait_seconds
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
 
-    def connect(self, wait_seconds: float | None = None) -> Any:
+    def connect(self) -> Any:
         """Open the file, waiting while another process holds its write lock.
 
         A DuckDB file takes one writing process. The `warehouse` pool makes steps take turns,
@@ -311,13 +316,12 @@ class DuckDBWarehouse(Warehouse):
         import duckdb
 
         config = {"memory_limit": self.memory_limit} if self.memory_limit else {}
-        wait = self.lock_wait_seconds if wait_seconds is None else wait_seconds
-        deadline, pause = time.monotonic() + wait, 0.05
+        deadline, pause = time.monotonic() + self.lock_wait_seconds, 0.05
         while True:
             try:
                 return duckdb.connect(self.path, config=config)
             except duckdb.IOException as error:
-                if "lock" not in str(error).lower() or time.monotonic() >= deadline:
+                if not is_lock_conflict(error) or time.monotonic() >= deadline:
                     raise
             time.sleep(pause)
             pause = min(pause * 2, 1.0)

@@ -38,6 +38,7 @@ from pipelines.ingest.specs import TABLE_SPECS
 from pipelines.partitions import daily_partitions
 from resources.dagster_resources import LandingZone, WarehouseResource
 from resources.odata import SapODataResource
+from resources.warehouse import is_lock_conflict
 
 LANDING_SENSOR_INTERVAL = int(os.getenv("SCP_LANDING_SENSOR_INTERVAL", "30"))
 ODATA_SENSOR_INTERVAL = int(os.getenv("SCP_ODATA_SENSOR_INTERVAL", "300"))
@@ -63,11 +64,6 @@ def run_request(run: RunPlan) -> dg.RunRequest:
         partition_key=run.partition_key,
         tags=tags,
     )
-
-
-def is_lock_conflict(exc: BaseException) -> bool:
-    """DuckDB refuses a second process while a run holds the warehouse file."""
-    return type(exc).__name__ == "IOException" and "lock" in str(exc).lower()
 
 
 def _last_partition_day() -> date | None:

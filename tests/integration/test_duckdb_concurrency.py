@@ -140,11 +140,10 @@ def test_a_writer_waits_for_the_process_holding_the_file(tmp_path: Path) -> None
     holder.start()
     try:
         opened.wait(timeout=60)
-        warehouse = DuckDBWarehouse(path)
         with pytest.raises(duckdb.IOException, match="lock"):
-            warehouse.connect(wait_seconds=0)
+            DuckDBWarehouse(path, lock_wait_seconds=0).connect()
         waited_from = time.monotonic()
-        warehouse.connect().close()
+        DuckDBWarehouse(path).connect().close()
         assert time.monotonic() - waited_from > 0.5  # it waited for the holder, then opened
     finally:
         holder.join(timeout=60)
