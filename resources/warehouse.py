@@ -130,6 +130,8 @@ class Warehouse:
     """Engine-neutral operations; subclasses supply connections and bulk inserts."""
 
     kind: str
+    #: Rows a bulk insert should carry at least (loads batch their chunks up to it).
+    bulk_insert_rows = 1
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
@@ -293,6 +295,9 @@ def add_column_sql(table: str, column: str, sql_type: str) -> str:
 
 class DuckDBWarehouse(Warehouse):
     kind = "duckdb"
+    #: DuckDB splits an insert over its threads by row groups (122,880 rows): a batch of a
+    #: few groups keeps both cores busy, one small chunk at a time keeps one.
+    bulk_insert_rows = 500_000
 
     def __init__(
         self,
@@ -340,6 +345,15 @@ class DuckDBWarehouse(Warehouse):
             raise
         finally:
             con.close()
+
+    @contextmanager
+    def appender(self, cur: Any, table: str) -> Iterator[Callable[[pa.Table], None]]:
+        """Inserts that need not keep the frames' row order, so DuckDB writes a frame's row
+        groups in parallel (raw rows carry their file and line; readers sort). Half the
+        time of an ordered insert for 500k-row frames on two cores."""
+        cur.execute("set session preserve_insertion_order = false")
+        yield lambda frame: self.insert_frame(cur, table, frame)
+        cur.execute("reset session preserve_insertion_order")
 
     def insert_frame(self, cur: Any, table: str, frame: pd.DataFrame | pa.Table) -> None:
         """DuckDB scans the Arrow table in place. Not `register`: a registered view keeps its

@@ -207,7 +207,7 @@ def load_table(
                 ),
                 [spec.name, *(path.name for path in files)],
             )
-        with InsertBatch(warehouse, cur, chunk_rows) as batch:
+        with InsertBatch(warehouse, cur, max(chunk_rows, warehouse.bulk_insert_rows)) as batch:
             for path in files:
                 reader = SapFileReader(path, spec, settings, chunk_rows, partition_window=window)
                 report.file_loads.append(

@@ -1014,13 +1014,16 @@ class SapFileReader:
         CSV (RE2, in C++). pyarrow refuses rows of another width. Otherwise lines are checked
         one by one, or grouped into records by the csv module if the block holds quotes.
         """
-        if "\r" in text:  # CRLF from SAP GUI on Windows; pyarrow reads it as one line break
-            text = text.replace("\r\n", "\n")
         quoted = '"' in text
+        # CRLF from SAP GUI on Windows: pyarrow and _split_lines read it as one line break. A
+        # lone CR is none: such a block goes line by line.
+        lone_cr = "\r" in text and text.count("\r") != text.count("\r\n")
+        if quoted and "\r" in text:
+            text = text.replace("\r\n", "\n")  # the strict-CSV check splits on "\n"
         separator, nfields = self._separator, self._nfields
         # ALV rule lines (----) may hold as many pipes as a record: such blocks go line by line.
         rules = separator == "|" and ("---" in text or "===" in text)
-        simple = not carry and not rules and "\r" not in text
+        simple = not carry and not rules and not lone_cr
         if quoted:
             simple = simple and self._lines_are_strict_csv(text)
         else:
@@ -1037,7 +1040,7 @@ class SapFileReader:
         lines = carry + _split_lines(text)
         if not lines:
             return _Batch([], np.zeros(0, dtype=np.int64), [], [], [])
-        if quoted or carry or "\r" in text:
+        if quoted or carry or lone_cr:
             return self._split_quoted(lines, base, final)
         return self._split_plain(lines, base)
 

@@ -174,8 +174,9 @@ def before_each_append(
     warehouse: Warehouse,
     hook: Callable[[str, pa.Table], None],
 ) -> None:
-    """Call `hook(table, frame)` before the loader appends each frame (both engines)."""
+    """Call `hook(table, frame)` before the loader appends each chunk (both engines)."""
     appender = warehouse.appender
+    monkeypatch.setattr(warehouse, "bulk_insert_rows", 1)  # a chunk is appended once parsed
 
     @contextmanager
     def hooked(cur: object, table: str) -> Iterator[Callable[[pa.Table], None]]:
