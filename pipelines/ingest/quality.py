@@ -74,7 +74,7 @@ DEFAULT_CHUNK_ROWS = 500_000
 _NUMERIC_DTYPES = ["float64", "float32", "Float64", "int64", "int32", "Int64", "Int32"]
 _ROW_ID = "_row_id"
 #: A Postgres row's ctid as text, "(block,item)": cheap to print (an integer made from it
-#: cost a quarter of the 5M-row read-back) and cast back by `::tid[]`.
+#: added 1 s to the server's 6.5 s sorted read-back of 5M rows) and cast back by `::tid[]`.
 _PG_ROW_ID = "ctid::text"
 
 RuleKind = Literal["not_null", "unique", "numeric", "in_window", "in_set"]
