@@ -5,7 +5,9 @@ minus, YYYYMMDD, BOM, ALPHA keys; quarantine; one transaction) followed by
 `pipelines.ingest.quality.run_table_quality` (the GX suite on the loaded window, streamed in
 chunks). Baseline, same run, same rows: DuckDB `read_csv` into a table, and Postgres `COPY`
 from the client, both of an equivalent clean CSV (ISO dates, point decimals, leading minus,
-keys already normalised), i.e. data that needs no parsing and no checks.
+keys already normalised), i.e. data that needs no parsing and no checks. For reference, DuckDB
+also parses the SAP file itself (`read_csv` as text, the SAP conversions in SQL, no checks),
+with and without line numbers: what an in-engine load would start from.
 
 Every step runs in its own child process, which reports its wall time and its own peak RSS
 (VmHWM), so memory can be compared between sizes: with the same `chunk_rows`, ours
@@ -243,11 +245,63 @@ def step_bulk(engine: str, target: str, clean: Path) -> dict:
     return {"rows_loaded": rows, "total_s": elapsed, "peak_rss_mb": _peak_rss_mb()}
 
 
+def _sap_sql(column: Column) -> str:
+    """A column's SAP text converted in DuckDB SQL, with this extract's format (thousands '.',
+    decimal ',', trailing minus, YYYYMMDD with 00000000 as null, ALPHA keys). Only for the
+    in-engine reference: it reports no rejects."""
+    name = f'"{column.name}"'
+    if column.kind == "decimal":
+        number = f"replace(replace({name}, '.', ''), ',', '.')"
+        return (
+            f"case when {name} like '%-' then -try_cast(rtrim({number}, '-') as double) "
+            f"else try_cast({number} as double) end"
+        )
+    if column.kind == "integer":
+        return f"try_cast({name} as bigint)"
+    if column.kind == "date":
+        return (
+            f"case when {name} = '00000000' then null else try_strptime({name}, '%Y%m%d')::date end"
+        )
+    if column.kind == "alpha":
+        width = column.alpha_length or 10
+        return (
+            f"case when regexp_full_match({name}, '[0-9]+') "
+            f"then lpad(ltrim({name}, '0'), {width}, '0') else upper(trim({name})) end"
+        )
+    return name
+
+
+def step_in_engine(target: str, sap: Path, with_lines: bool) -> dict:
+    """The SAP extract parsed by DuckDB itself: `read_csv` as text, SAP conversions in SQL.
+    Physical lines (which the quarantine needs) only as `row_number()` in file order, which
+    holds for this file because no record spans lines."""
+    import duckdb
+
+    columns = {c.sql_name: _SQL_TYPES[c.kind] for c in MSEG.columns} | {"_source_line": "BIGINT"}
+    con = duckdb.connect(target)
+    con.execute("create table mseg_sap (" + ", ".join(f"{n} {t}" for n, t in columns.items()) + ")")
+    if not with_lines:
+        con.execute("set preserve_insertion_order = false")
+    line = "row_number() over () + 1" if with_lines else "null"
+    converted = ", ".join(_sap_sql(c) for c in MSEG.columns)
+    began = time.perf_counter()
+    con.execute(
+        f"insert into mseg_sap select {converted}, {line} from read_csv('{sap}', delim = ';', "
+        "header = true, all_varchar = true)"
+    )
+    rows = con.execute("select count(*) from mseg_sap").fetchone()[0]
+    elapsed = time.perf_counter() - began
+    con.close()
+    return {"rows_loaded": rows, "total_s": elapsed, "peak_rss_mb": _peak_rss_mb()}
+
+
 def child(args: argparse.Namespace) -> None:
     if args.step == "pipeline":
         result = step_pipeline(
             args.engine, args.target, Path(args.sap), Path(args.plants), args.duckdb_memory_limit
         )
+    elif args.step in ("in_engine", "in_engine_lines"):
+        result = step_in_engine(args.target, Path(args.sap), args.step == "in_engine_lines")
     else:
         result = step_bulk(args.engine, args.target, Path(args.clean))
     print("RESULT " + json.dumps(result))
@@ -322,7 +376,7 @@ def main() -> None:
         default="1GB",
         help="also run ours on DuckDB with this memory_limit ('' to skip)",
     )
-    parser.add_argument("--child", choices=["pipeline", "bulk"])
+    parser.add_argument("--child", choices=["pipeline", "bulk", "in_engine", "in_engine_lines"])
     parser.add_argument("--engine")
     parser.add_argument("--target")
     parser.add_argument("--sap")
@@ -371,6 +425,15 @@ def main() -> None:
                 "ratio_parse_load": round(ours["parse_load_s"] / bulk["total_s"], 2),
                 "ratio_validate": round(ours["validate_s"] / bulk["total_s"], 2),
             }
+            if engine == "duckdb":
+                # reference, not ours: DuckDB parsing the SAP text itself, without checks
+                for step in ("in_engine", "in_engine_lines"):
+                    reference = run_step(step, engine, files, args.workdir)
+                    print(f"  {engine} {step} (reference): {reference}", flush=True)
+                    run[f"{step}_reference"] = _rounded(reference)
+                    run[f"ratio_{step}_reference"] = round(
+                        reference["total_s"] / bulk["total_s"], 2
+                    )
             if engine == "duckdb" and args.duckdb_memory_limit:
                 limited = run_step(
                     "pipeline", engine, files, args.workdir, args.duckdb_memory_limit
