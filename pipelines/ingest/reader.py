@@ -1017,8 +1017,9 @@ class SapFileReader:
         quoted = '"' in text
         # CRLF from SAP GUI on Windows: pyarrow and _split_lines read it as one line break. A
         # lone CR is none: such a block goes line by line.
-        lone_cr = "\r" in text and text.count("\r") != text.count("\r\n")
-        if quoted and "\r" in text:
+        has_cr = "\r" in text
+        lone_cr = has_cr and text.count("\r") != text.count("\r\n")
+        if quoted and has_cr:
             text = text.replace("\r\n", "\n")  # the strict-CSV check splits on "\n"
         separator, nfields = self._separator, self._nfields
         # ALV rule lines (----) may hold as many pipes as a record: such blocks go line by line.
