@@ -242,7 +242,12 @@ def _expectation(rule: Rule, index: int) -> Any:
 
 
 class SuiteRunner:
-    """A table's expectation suite in an ephemeral GX context, reused for every chunk."""
+    """A table's expectation suite in an ephemeral GX context, reused for every chunk.
+
+    A chunk is validated in two passes: the whole suite for pass/fail only, then each failing
+    expectation again for its unexpected rows. Clean data, the common case, skips GX's
+    unexpected lists and value counts (0.16 s against 0.27-0.4 s per 500,000 rows of MSEG).
+    """
 
     def __init__(self, spec: TableSpec, rules: Sequence[Rule]) -> None:
         import great_expectations as gx
@@ -252,8 +257,8 @@ class SuiteRunner:
         self.rules = list(rules)
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        expectations = [_expectation(rule, index) for index, rule in enumerate(self.rules)]
-        suite = gx.ExpectationSuite(name=f"raw_{spec.raw_table}", expectations=expectations)
+        self._expectations = [_expectation(rule, index) for index, rule in enumerate(self.rules)]
+        suite = gx.ExpectationSuite(name=f"raw_{spec.raw_table}", expectations=self._expectations)
         self._suite = context.suites.add(suite)  # one store write, not one per expectation
         source = context.data_sources.add_pandas(name="raw")
         asset = source.add_dataframe_asset(name=spec.raw_table)
@@ -263,13 +268,17 @@ class SuiteRunner:
         """Run the suite on `frame` (raw column names, any index) and read back failing rows."""
         frame = frame.reset_index(drop=True)
         batch = self._batch.get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(self._suite, result_format={"result_format": "COMPLETE"})
+        verdict = batch.validate(self._suite, result_format={"result_format": "BOOLEAN_ONLY"})
         unexpected: dict[str, int] = {}
         problems: list[str] = []
         flagged: dict[int, np.ndarray] = {}
-        for outcome in result.results:
+        for outcome in verdict.results:
             index = int(outcome.expectation_config.meta["rule"])
             rule = self.rules[index]
+            if not outcome.success and rule.row_level:
+                outcome = batch.validate(
+                    self._expectations[index], result_format={"result_format": "COMPLETE"}
+                )
             info = outcome.exception_info or {}
             if info.get("raised_exception"):
                 message = str(info.get("exception_message", "")).strip().splitlines()
