@@ -479,6 +479,11 @@ def _split_lines(text: str) -> list[str]:
     return lines
 
 
+def _has_lone_cr(text: str) -> bool:
+    """A CR that is not part of a CRLF line break."""
+    return "\r" in text and text.count("\r") != text.count("\r\n")
+
+
 def _take_front(buffer: bytearray, size: int) -> bytearray:
     """Cut the first `size` bytes off `buffer` (a generator yielding this holds no copy)."""
     front = buffer[:size]
@@ -500,7 +505,12 @@ def _nth_newline(data: bytes, n: int, total: int) -> int:
 
 
 def _split(line: str, separator: str) -> list[str]:
-    return next(csv.reader([line], delimiter=separator), [])
+    """One sample line's fields. A line the csv module refuses (a lone CR in an unquoted field)
+    is split plainly: detection only counts fields, the record itself is judged when read."""
+    try:
+        return next(csv.reader([line], delimiter=separator), [])
+    except csv.Error:
+        return line.split(separator)
 
 
 def _detect_number_format(values: Sequence[str], separator: str) -> tuple[str, str]:
@@ -743,6 +753,13 @@ class SapFileReader:
             self._error("no header line: the file holds only blank lines")
         self._header_lines = header_at + 1
         header_line = lines[header_at]
+        if "\r" in header_line.rstrip("\r"):
+            self._error(
+                "the header line holds a carriage return (CR) not followed by a line feed: "
+                "CR-only line breaks (classic Mac) are not supported; save the file with LF or "
+                "CRLF line breaks",
+                line=self._header_lines,
+            )
         data_lines = lines[header_at + 1 : header_at + 1 + _SAMPLE_LINES]
 
         separator = self._choose_separator(header_line, data_lines)
@@ -1009,26 +1026,22 @@ class SapFileReader:
         """Split a block of `count` lines (decoded as `text`) into records.
 
         The common cases cost no per-line Python work: pyarrow splits the block when every
-        line is one well-formed record, which is certain without quotes if the block holds
-        exactly (fields - 1) separators a line, and with quotes if every line matches strict
-        CSV (RE2, in C++). pyarrow refuses rows of another width. Otherwise lines are checked
-        one by one, or grouped into records by the csv module if the block holds quotes.
+        line is one well-formed record. Without quotes pyarrow proves that itself: it refuses
+        rows of another width, and a lone CR (a line break to pyarrow, none to SAP) either
+        leaves a row of another width or adds a row, so the row count differs from the line
+        count. With quotes every line must match strict CSV (RE2, in C++) and hold no lone
+        CR. Otherwise lines are checked one by one, or grouped into records by the csv module
+        if the block holds quotes.
         """
         quoted = '"' in text
-        # CRLF from SAP GUI on Windows: pyarrow and _split_lines read it as one line break. A
-        # lone CR is none: such a block goes line by line.
-        has_cr = "\r" in text
-        lone_cr = has_cr and text.count("\r") != text.count("\r\n")
-        if quoted and has_cr:
+        lone_cr = quoted and _has_lone_cr(text)
+        if quoted and "\r" in text:
             text = text.replace("\r\n", "\n")  # the strict-CSV check splits on "\n"
-        separator, nfields = self._separator, self._nfields
         # ALV rule lines (----) may hold as many pipes as a record: such blocks go line by line.
-        rules = separator == "|" and ("---" in text or "===" in text)
+        rules = self._separator == "|" and ("---" in text or "===" in text)
         simple = not carry and not rules and not lone_cr
         if quoted:
             simple = simple and self._lines_are_strict_csv(text)
-        else:
-            simple = simple and text.count(separator) == (nfields - 1) * count
         if simple:
             payload = data if self._codec == "utf-8" else text.encode()
             try:
@@ -1041,7 +1054,7 @@ class SapFileReader:
         lines = carry + _split_lines(text)
         if not lines:
             return _Batch([], np.zeros(0, dtype=np.int64), [], [], [])
-        if quoted or carry or lone_cr:
+        if quoted or carry or _has_lone_cr(text):
             return self._split_quoted(lines, base, final)
         return self._split_plain(lines, base)
 
@@ -1078,7 +1091,7 @@ class SapFileReader:
             parse_options=pacsv.ParseOptions(
                 delimiter=self._separator,
                 quote_char='"' if quoted else False,
-                ignore_empty_lines=False,
+                ignore_empty_lines=True,  # a blank line (filler) then breaks the row count
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
@@ -1126,7 +1139,12 @@ class SapFileReader:
                 if open_quote and not final and total - first <= _MAX_RECORD_LINES:
                     carry = lines[first:]
                     break
-                reason = "unterminated quoted field" if open_quote else f"malformed record: {exc}"
+                if open_quote:
+                    reason = "unterminated quoted field"
+                elif "new-line character seen in unquoted field" in str(exc):
+                    reason = "malformed record: a carriage return (CR) inside an unquoted field"
+                else:
+                    reason = f"malformed record: {exc}"
                 problems.append((base + first, reason, lines[first]))
                 position = first + 1
         fields = [

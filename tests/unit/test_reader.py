@@ -467,14 +467,38 @@ def test_malformed_quoting_is_rejected(tmp_path: Path) -> None:
     assert reject.source_line == 2 and reject.reason.startswith("malformed record")
 
 
+@pytest.mark.parametrize("fillers", [["", "   "], [""], ["   "]])
 @pytest.mark.parametrize("quote", [False, True])
-def test_blank_lines_are_skipped_but_counted(tmp_path: Path, quote: bool) -> None:
+def test_blank_lines_are_skipped_but_counted(tmp_path: Path, quote: bool, fillers: list) -> None:
     name = '"a;b"' if quote else "plain"
-    lines = [";".join(TECHNICAL), ";".join(with_value("NAME1", name)), "", "   ",
+    lines = [";".join(TECHNICAL), ";".join(with_value("NAME1", name)), *fillers,
              ";".join(with_value("POSNR", "20")), ""]  # fmt: skip
     rows, rejects = read_all(write_lines(tmp_path / "Z.csv", lines))
     assert rejects.empty
-    assert rows["_source_line"].tolist() == [2, 5]
+    assert rows["_source_line"].tolist() == [2, 3 + len(fillers)]
+
+
+@pytest.mark.parametrize("quote", [False, True])
+def test_a_lone_cr_inside_a_field_rejects_only_its_record(tmp_path: Path, quote: bool) -> None:
+    name = '"a;b"' if quote else "plain"
+    records = [with_value("NAME1", name), with_value("POSNR", "20", with_value("NAME1", "x\ry")),
+               with_value("POSNR", "30")]  # fmt: skip
+    text = "\r\n".join([";".join(TECHNICAL), *(";".join(r) for r in records)]) + "\r\n"
+    path = tmp_path / "Z.csv"
+    path.write_bytes(text.encode("utf-8"))
+    rows, rejects = read_all(path)
+    assert rows["_source_line"].tolist() == [2, 4]
+    reject = only_reject(rejects)
+    assert reject.source_line == 3
+    assert reject.reason == "malformed record: a carriage return (CR) inside an unquoted field"
+    assert reject.raw_record == ";".join(records[1])
+
+
+def test_cr_only_line_breaks_raise_naming_the_header_line(tmp_path: Path) -> None:
+    path = tmp_path / "Z.csv"
+    path.write_bytes("\r".join([";".join(TECHNICAL), ";".join(GOOD)]).encode("utf-8") + b"\r")
+    with pytest.raises(SapFileError, match=r"Z\.csv, line 1: .*CR-only line breaks"):
+        SapFileReader(path, SPEC)
 
 
 # -- row-level problems go to rejects ------------------------------------------------------------
