@@ -28,6 +28,7 @@ from itertools import islice
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -644,10 +645,20 @@ class _RecordText(Sequence[str]):
 
 
 class _SeenKeys:
-    """64-bit hashes of keys accepted so far, as a few sorted runs merged by size (LSM-style)."""
+    """64-bit hashes of keys accepted so far, as a few sorted runs merged by size (LSM-style).
+
+    Keys are hashed by DuckDB's vectorised `hash()` over the Arrow columns: pyarrow has no
+    row hash, and pandas' hashing of string keys took 0.45 s per 1M MSEG rows against 0.05 s.
+    """
 
     def __init__(self) -> None:
         self._runs: list[np.ndarray] = []
+        self._hasher = duckdb.connect()  # in memory; used by the thread that reads
+
+    def hashes(self, keys: pa.Table) -> np.ndarray:
+        columns = ", ".join('"' + name.replace('"', '""') + '"' for name in keys.column_names)
+        hashed = self._hasher.from_arrow(keys).project(f"hash({columns})").to_arrow_table()
+        return hashed.column(0).to_numpy()
 
     def contains(self, hashes: np.ndarray) -> np.ndarray:
         order = np.argsort(hashes)  # sorted probes walk each run in order: cache-friendly
@@ -1237,8 +1248,7 @@ class SapFileReader:
             ok &= ~mask
         if self.spec.key and ok.any():
             accepted = pa.array(ok)
-            keys = pa.table({k: columns[k].filter(accepted) for k in self.spec.key}).to_pandas()
-            hashes = pd.util.hash_pandas_object(keys, index=False).to_numpy()
+            hashes = seen.hashes(pa.table({k: columns[k].filter(accepted) for k in self.spec.key}))
             duplicate = pd.Series(hashes).duplicated().to_numpy() | seen.contains(hashes)
             seen.add(hashes[~duplicate])
             dup_mask = np.zeros(n, dtype=bool)
