@@ -297,6 +297,21 @@ def test_normalize_alpha_pads_numbers_and_uppercases_the_rest() -> None:
     assert normalize_alpha(pd.Series(["12", "x"]), None).tolist() == ["12", "X"]
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("\u00a0müller-1\u3000", "MÜLLER-1"),  # NBSP and ideographic space trimmed, ü upper-cased
+        ("\t42\x0b", "0000000042"),
+        ("ÄBC", "ÄBC"),
+        ("é", "É"),
+        ("plain", "PLAIN"),
+    ],
+)
+def test_alpha_trims_unicode_padding_and_uppercases_non_ascii(raw: str, expected: str) -> None:
+    """Each value alone, so the fast tests (no padding, no lower case) see it in the block."""
+    assert normalize_alpha(pd.Series([raw]), 10).tolist() == [expected]
+
+
 def test_alpha_columns_are_normalised_in_rows(tmp_path: Path) -> None:
     rows, _ = read_all(good_file(tmp_path, [with_value("MATNR", " 42 ")]))
     assert rows.loc[0, "MATNR"] == "000000000000000042"
