@@ -244,9 +244,11 @@ def _expectation(rule: Rule, index: int) -> Any:
 class SuiteRunner:
     """A table's expectation suite in an ephemeral GX context, reused for every chunk.
 
-    A chunk is validated in two passes: the whole suite for pass/fail only, then each failing
-    expectation again for its unexpected rows. Clean data, the common case, skips GX's
-    unexpected lists and value counts (0.16 s against 0.27-0.4 s per 500,000 rows of MSEG).
+    A chunk is validated in two passes: the whole suite for pass/fail only, through a
+    ValidationDefinition (which loads the batch once; `Batch.validate` loads and fingerprints
+    it again), then each failing expectation again for its unexpected rows. Clean data, the
+    common case, skips GX's unexpected lists and value counts: 0.17 s against 0.2-0.4 s per
+    500,000 rows of MSEG.
     """
 
     def __init__(self, spec: TableSpec, rules: Sequence[Rule]) -> None:
@@ -263,12 +265,20 @@ class SuiteRunner:
         source = context.data_sources.add_pandas(name="raw")
         asset = source.add_dataframe_asset(name=spec.raw_table)
         self._batch = asset.add_batch_definition_whole_dataframe("window")
+        self._verdict = context.validation_definitions.add(
+            gx.ValidationDefinition(
+                name=f"raw_{spec.raw_table}", data=self._batch, suite=self._suite
+            )
+        )
 
     def validate(self, frame: pd.DataFrame) -> FrameValidation:
         """Run the suite on `frame` (raw column names, any index) and read back failing rows."""
         frame = frame.reset_index(drop=True)
-        batch = self._batch.get_batch(batch_parameters={"dataframe": frame})
-        verdict = batch.validate(self._suite, result_format={"result_format": "BOOLEAN_ONLY"})
+        parameters = {"dataframe": frame}
+        verdict = self._verdict.run(
+            batch_parameters=parameters, result_format={"result_format": "BOOLEAN_ONLY"}
+        )
+        batch = None  # loaded only to list a failing expectation's rows
         unexpected: dict[str, int] = {}
         problems: list[str] = []
         flagged: dict[int, np.ndarray] = {}
@@ -276,6 +286,7 @@ class SuiteRunner:
             index = int(outcome.expectation_config.meta["rule"])
             rule = self.rules[index]
             if not outcome.success and rule.row_level:
+                batch = batch or self._batch.get_batch(batch_parameters=parameters)
                 outcome = batch.validate(
                     self._expectations[index], result_format={"result_format": "COMPLETE"}
                 )
