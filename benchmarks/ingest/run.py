@@ -11,11 +11,14 @@ with and without line numbers: what an in-engine load would start from.
 
 Every step runs in its own child process, which reports its wall time and its own peak RSS
 (VmHWM), so memory can be compared between sizes: with the same `chunk_rows`, ours
-should stay flat from 1M to 5M rows. Goal: ours <= 2x the bulk load.
+should stay flat from 1M to 5M rows. Steps run `--repeat` times (default 3), taking turns so a
+drift of the machine hits all alike, and the median run of each is reported; before every step
+Postgres checkpoints and the OS writes back dirty pages, so no step pays for the last one's
+writes. Goal: ours <= 2x the bulk load.
 
 Usage:
     .venv/bin/python benchmarks/ingest/run.py [--rows 1000000 5000000] [--engines duckdb
-        postgres] [--workdir /tmp/scp_ingest_bench] [--keep-files]
+        postgres] [--repeat 3] [--workdir /tmp/scp_ingest_bench] [--keep-files]
 """
 
 from __future__ import annotations
@@ -348,6 +351,11 @@ def run_step(
         str(plants),
         *(["--duckdb-memory-limit", duckdb_memory_limit] if duckdb_memory_limit else []),
     ]
+    # Start each step with nothing of the last one still being written: its dirty pages (the
+    # DuckDB file, Postgres' WAL) would otherwise be flushed during this step.
+    if engine == "postgres":
+        _pg_admin("checkpoint")
+    os.sync()
     load_before = os.getloadavg()[0]
     try:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -365,12 +373,21 @@ def run_step(
     return result
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median total time, with every run's total beside it."""
+    median = sorted(runs, key=lambda run: run["total_s"])[(len(runs) - 1) // 2]
+    return median | {"total_s_runs": [round(run["total_s"], 2) for run in runs]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--engines", nargs="+", default=["duckdb", "postgres"])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/scp_ingest_bench"))
     parser.add_argument("--keep-files", action="store_true")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per step; the median run is reported"
+    )
     parser.add_argument(
         "--duckdb-memory-limit",
         default="1GB",
@@ -390,6 +407,8 @@ def main() -> None:
     for engine in args.engines:
         if engine not in ("duckdb", "postgres"):
             parser.error(f"--engines: unknown engine {engine!r} (duckdb, postgres)")
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, got {args.repeat}")
     args.workdir.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     results: dict = {
@@ -398,6 +417,7 @@ def main() -> None:
         "python": platform.python_version(),
         "load_chunk_rows": LOAD_CHUNK_ROWS,
         "check_chunk_rows": CHECK_CHUNK_ROWS,
+        "repeat": args.repeat,
         "runs": [],
     }
     for rows in args.rows:
@@ -408,10 +428,22 @@ def main() -> None:
         sizes["clean_file_mb"] = files[1].stat().st_size / 2**20
         print(f"{rows:,} rows: files written in {generated:.0f} s {sizes}", flush=True)
         for engine in args.engines:
-            ours = run_step("pipeline", engine, files, args.workdir)
-            print(f"  {engine} ours: {ours}", flush=True)
-            bulk = run_step("bulk", engine, files, args.workdir)
-            print(f"  {engine} bulk: {bulk}", flush=True)
+            # (step, DuckDB memory limit): ours, the bulk load, and on DuckDB the in-engine
+            # references (not ours: DuckDB parsing the SAP text itself, without checks) and ours
+            # under a memory limit. Steps alternate, so a drift of the machine hits all alike.
+            steps = [("pipeline", None), ("bulk", None)]
+            if engine == "duckdb":
+                steps += [("in_engine", None), ("in_engine_lines", None)]
+                if args.duckdb_memory_limit:
+                    steps.append(("pipeline", args.duckdb_memory_limit))
+            samples: dict[tuple[str, str | None], list[dict]] = {step: [] for step in steps}
+            for _ in range(args.repeat):
+                for step, limit in steps:
+                    result = run_step(step, engine, files, args.workdir, limit)
+                    print(f"  {engine} {step} {limit or ''}: {result}", flush=True)
+                    samples[(step, limit)].append(result)
+            picked = {step: median_run(runs) for step, runs in samples.items()}
+            ours, bulk = picked[("pipeline", None)], picked[("bulk", None)]
             run = {
                 "rows": rows,
                 "engine": engine,
@@ -425,20 +457,15 @@ def main() -> None:
                 "ratio_parse_load": round(ours["parse_load_s"] / bulk["total_s"], 2),
                 "ratio_validate": round(ours["validate_s"] / bulk["total_s"], 2),
             }
-            if engine == "duckdb":
-                # reference, not ours: DuckDB parsing the SAP text itself, without checks
-                for step in ("in_engine", "in_engine_lines"):
-                    reference = run_step(step, engine, files, args.workdir)
-                    print(f"  {engine} {step} (reference): {reference}", flush=True)
+            for step in ("in_engine", "in_engine_lines"):
+                if (step, None) in picked:
+                    reference = picked[(step, None)]
                     run[f"{step}_reference"] = _rounded(reference)
                     run[f"ratio_{step}_reference"] = round(
                         reference["total_s"] / bulk["total_s"], 2
                     )
             if engine == "duckdb" and args.duckdb_memory_limit:
-                limited = run_step(
-                    "pipeline", engine, files, args.workdir, args.duckdb_memory_limit
-                )
-                print(f"  {engine} ours, memory_limit {args.duckdb_memory_limit}: {limited}")
+                limited = picked[("pipeline", args.duckdb_memory_limit)]
                 run["ours_memory_limit"] = _rounded(limited | {"limit": args.duckdb_memory_limit})
             results["runs"].append(run)
         if not args.keep_files:
