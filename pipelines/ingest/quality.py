@@ -30,14 +30,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from pipelines.ingest.landing import landing_file_name
 from pipelines.ingest.load import raw_table_columns
@@ -407,33 +405,6 @@ def _to_frame(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
 
 
-_ARROW_TYPES = {
-    "VARCHAR": pa.string(),
-    "DOUBLE PRECISION": pa.float64(),
-    "BIGINT": pa.int64(),
-    "DATE": pa.date32(),
-    "TIMESTAMP": pa.timestamp("us"),
-}
-
-
-def _parse_copy_rows(
-    column_types: dict[str, pa.DataType], records: list[bytes]
-) -> list[pa.RecordBatch]:
-    """Postgres CSV records (NULL unquoted empty, '' quoted) into arrow batches."""
-    table = pacsv.read_csv(
-        pa.py_buffer(b"".join(records)),
-        read_options=pacsv.ReadOptions(column_names=list(column_types)),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types=column_types,
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-    return table.to_batches()
-
-
 @dataclass(frozen=True)
 class _Scope:
     """The rows a check reads: the window's dates, null dates, and the window's files."""
@@ -452,7 +423,7 @@ def _scope(spec: TableSpec, window: tuple[date, date] | None) -> _Scope:
     column = spec.partition_column.lower()
     marks = ", ".join("?" for _ in files)
     files_sql = f" or _source_file in ({marks})" if files else ""
-    where = f"(({column} >= ? and {column} < ?) or {column} is null{files_sql})"
+    where = f"(({column} >= ?::date and {column} < ?::date) or {column} is null{files_sql})"
     return _Scope(where, [start.isoformat(), end.isoformat(), *files], files)
 
 
@@ -467,31 +438,17 @@ def _stream(
     """The scope's rows with a row id, sorted by key then load order, in arrow batches."""
     table = f"raw.{spec.raw_table}"
     keys = [c.lower() for c in spec.key]
+    row_id = "rowid"
     if warehouse.kind == "postgres":
         text = {c.sql_name for c in spec.columns if c.kind in ("text", "alpha")}
         keys = [f'{k} collate "C"' if k in text else k for k in keys]  # groups, any order
+        row_id = _PG_ROW_ID
     order = ", ".join([*keys, "_loaded_at", "_source_file", "_source_line"])
     selected = ", ".join(f'"{c}"' for c in columns)
-    if warehouse.kind == "postgres":
-        sql = (
-            f"copy (select {_PG_ROW_ID} as {_ROW_ID}, {selected} from {table} "
-            f"where {scope.where} order by {order}) to stdout with (format csv)"
-        )
-        types = raw_table_columns(spec)
-        column_types = {_ROW_ID: pa.string()} | {c: _ARROW_TYPES[types[c]] for c in columns}
-        parse = partial(_parse_copy_rows, column_types)
-        with cur.copy(warehouse.placeholders(sql), scope.params) as copy:
-            records: list[bytes] = []
-            for record in copy:  # one COPY data message per row: a whole CSV record
-                records.append(bytes(record))  # a copy: held memoryviews pin libpq buffers
-                if len(records) == chunk_rows:
-                    yield from parse(records)
-                    records = []
-            if records:
-                yield from parse(records)
-        return
-    sql = f"select rowid as {_ROW_ID}, {selected} from {table} where {scope.where} order by {order}"
-    yield from cur.sql(sql, params=scope.params).to_arrow_reader(chunk_rows)
+    sql = f"select {row_id} as {_ROW_ID}, {selected} from {table} where {scope.where}"
+    sql += f" order by {order}"
+    with warehouse.arrow_batches(cur, sql, scope.params, chunk_rows) as batches:
+        yield from batches
 
 
 # -- running a table's suite on the warehouse -------------------------------------------------
