@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote
 
 import pandas as pd
 import pyarrow as pa
@@ -386,17 +385,23 @@ class PostgresWarehouse(Warehouse):
     def __init__(self, settings: WarehouseSettings) -> None:
         self.settings = settings
 
-    def connect(self) -> Any:
-        import psycopg
+    def conninfo(self) -> str:
+        """The libpq connection string, values escaped. It holds the password: never log it."""
+        from psycopg.conninfo import make_conninfo
 
         s = self.settings
-        return psycopg.connect(
+        return make_conninfo(
             host=s.pg_host,
             port=s.pg_port,
             user=s.pg_user,
             password=s.pg_password or None,
             dbname=s.pg_database,
         )
+
+    def connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.conninfo())
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -416,12 +421,7 @@ class PostgresWarehouse(Warehouse):
         import psycopg
 
         query = psycopg.ClientCursor(cur.connection).mogrify(self.placeholders(sql), params)
-        s = self.settings
-        login = quote(s.pg_user, safe="")
-        if s.pg_password:
-            login += ":" + quote(s.pg_password, safe="")
-        uri = f"postgresql://{login}@{s.pg_host}:{s.pg_port}/{quote(s.pg_database, safe='')}"
-        with adbc.connect(uri) as con, con.cursor() as reader:
+        with adbc.connect(self.conninfo()) as con, con.cursor() as reader:
             reader.execute(query)
             yield reader.fetch_record_batch()
 
