@@ -219,10 +219,10 @@ def load_table(
         index = partition_index(warehouse, spec)
         if index is not None:
             cur.execute(f"select not exists (select from {table})")
-            if not cur.fetchone()[0]:
+            if cur.fetchone()[0]:
+                cur.execute(f"drop index {index.name}")
+            else:
                 index = None
-        if index is not None:
-            cur.execute(f"drop index {index.name}")
         cur.execute(warehouse.placeholders(f"delete from {table} where {where}"), params)
         if files:
             marks = ", ".join("?" for _ in files)
