@@ -3,6 +3,9 @@ frames, and the chunking that keeps key groups whole."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import numpy as np
@@ -10,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from pipelines.ingest.load import read_ahead
 from pipelines.ingest.quality import (
     DEFAULT_UNITS,
     QualityError,
@@ -210,3 +214,27 @@ def test_sorted_chunks_never_split_a_key_group() -> None:
     whole = list(split_sorted_chunks(batches, ["k"], chunk_rows=100))
     assert [c.num_rows for c in whole] == [10]
     assert list(split_sorted_chunks([], ["k"], chunk_rows=2)) == []
+
+
+def test_read_ahead_prepares_the_next_item_while_this_one_is_handled() -> None:
+    """The check validates a chunk while the next is read on a thread; errors surface in turn."""
+    made: list[int] = []
+    second_ready = threading.Event()
+
+    def items() -> Iterator[int]:
+        for n in (1, 2, 3):
+            made.append(n)
+            if n == 2:
+                second_ready.set()
+            if n == 3:
+                raise RuntimeError("chunk 3 unreadable")
+            yield n
+
+    seen: list[int] = []
+    with ThreadPoolExecutor(1) as thread, pytest.raises(RuntimeError, match="chunk 3"):
+        for item in read_ahead(items(), thread):
+            if item == 1:
+                assert second_ready.wait(5), "item 2 was not read while item 1 was handled"
+            seen.append(item)
+    assert seen == [1, 2]
+    assert made == [1, 2, 3]
