@@ -74,6 +74,8 @@ def row_count(path: Path, table: str) -> tuple[int] | None:
 @pytest.fixture(scope="module")
 def local_ui(tmp_path_factory) -> Iterator[LocalUi]:
     """`dagster dev` on the embedded default: SQLite instance, DuckDB warehouse, demo extracts."""
+    if not Path(CHROMIUM).exists():  # before minutes of `dagster dev` that no browser can use
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (never playwright install)")
     tmp = tmp_path_factory.mktemp("ui")
     home = tmp / "dagster_home"
     home.mkdir()
