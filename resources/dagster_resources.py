@@ -60,7 +60,14 @@ class LandingZone(dg.ConfigurableResource):
 
 
 def _env_or(name: str, default: str | None) -> str | dg.EnvVar | None:
-    return dg.EnvVar(name) if name in os.environ else default
+    """A secret as an `EnvVar` (resolved at run time, never in config); set but empty (as
+    docker compose passes a blank `.env` line) counts as unset."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def _setting(name: str, default: str | None = None) -> str | None:
+    """A plain setting; set but empty counts as unset."""
+    return os.environ.get(name) or default
 
 
 def warehouse_from_env() -> WarehouseResource:
@@ -85,11 +92,11 @@ def landing_from_env() -> LandingZone:
 def sap_odata_from_env() -> SapODataResource:
     """S/4HANA OData; the delta sensor only runs when SCP_ODATA_BASE_URL is set."""
     return SapODataResource(
-        base_url=os.getenv("SCP_ODATA_BASE_URL", "http://sap-odata.invalid/sap/opu/odata/sap"),
-        auth=os.getenv("SCP_ODATA_AUTH", "basic"),
-        username=os.getenv("SCP_ODATA_USER"),
+        base_url=_setting("SCP_ODATA_BASE_URL", "http://sap-odata.invalid/sap/opu/odata/sap"),
+        auth=_setting("SCP_ODATA_AUTH", "basic"),
+        username=_setting("SCP_ODATA_USER"),
         password=_env_or("SCP_ODATA_PASSWORD", None),
-        client_id=os.getenv("SCP_ODATA_CLIENT_ID"),
+        client_id=_setting("SCP_ODATA_CLIENT_ID"),
         client_secret=_env_or("SCP_ODATA_CLIENT_SECRET", None),
-        token_url=os.getenv("SCP_ODATA_TOKEN_URL"),
+        token_url=_setting("SCP_ODATA_TOKEN_URL"),
     )
