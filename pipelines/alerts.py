@@ -1,9 +1,10 @@
-"""Run-failure alerts to Slack, e-mail (SMTP) or a generic JSON webhook, configured by environment.
+"""Alerts to Slack, e-mail (SMTP) or a generic JSON webhook, configured by environment.
 
-No Dagster import: the run-failure sensor in `pipelines/automation.py` builds an `Alert` and
-calls `send_alert`. Secrets never leave this module in text: a Slack webhook URL *is* a secret,
-so delivery errors name the channel and the HTTP status, never the address, and the SMTP
-password is kept out of every repr and message.
+Two events: a failed run (the run-failure sensor in `pipelines/automation.py`) and SAP deliveries
+the landing sensor rejected (`pipelines/ingest/sensors.py`). No Dagster import: each builds an
+`Alert` and calls `send_alert`. Secrets never leave this module in text: a Slack webhook URL
+*is* a secret, so delivery errors name the channel and the HTTP status, never the address, and
+the SMTP password is kept out of every repr and message.
 
 Environment:
 - `SCP_ALERT_SLACK_WEBHOOK`: Slack incoming-webhook URL.
@@ -30,6 +31,8 @@ from email.message import EmailMessage
 SMTP_SECURITY = ("starttls", "ssl", "none")
 MAX_ERROR_CHARS = 1500
 TIMEOUT_SECONDS = 10.0
+RUN_FAILURE = "dagster_run_failure"
+FILES_REJECTED = "landing_files_rejected"
 
 
 class AlertConfigError(ValueError):
@@ -132,26 +135,37 @@ def _port(value: str) -> int:
 
 @dataclass(frozen=True)
 class Alert:
-    """What went wrong, in words an on-call engineer can act on without opening Dagster."""
+    """What went wrong, in words an on-call engineer can act on without opening Dagster.
 
-    job_name: str
-    run_id: str
+    `about` names what it concerns (`job_name`, `run_id`, `partition`; or `files`): shown as
+    fields in chat and mail, and sent as keys of the webhook's JSON.
+    """
+
+    title: str
     error: str
-    partition: str = ""
+    about: Mapping[str, str] = field(default_factory=dict)
     url: str = ""
+    event: str = RUN_FAILURE
 
     @property
-    def title(self) -> str:
-        where = f" [{self.partition}]" if self.partition else ""
-        return f"Dagster run failed: {self.job_name}{where}"
+    def fields(self) -> list[tuple[str, str]]:
+        """`about` as (label, value), empty values left out."""
+        return [(k.replace("_", " ").capitalize(), v) for k, v in self.about.items() if v]
 
     @property
     def text(self) -> str:
-        lines = [self.title, f"Run: {self.run_id}"]
+        lines = [self.title] + [f"{label}: {value}" for label, value in self.fields]
         if self.url:
             lines.append(f"Open: {self.url}")
         lines += ["", self.error]
         return "\n".join(lines)
+
+
+def _truncated(error: str) -> str:
+    if len(error) <= MAX_ERROR_CHARS:
+        return error
+    marker = "\n... (truncated)"
+    return error[: MAX_ERROR_CHARS - len(marker)].rstrip() + marker
 
 
 def failure_alert(
@@ -164,15 +178,34 @@ def failure_alert(
 ) -> Alert:
     """Combine the run's failure message with each failed step's error, truncated for chat."""
     parts = [run_message.strip()] + [f"{step}: {error.strip()}" for step, error in step_errors]
-    error = "\n".join(p for p in parts if p)
-    if len(error) > MAX_ERROR_CHARS:
-        marker = "\n... (truncated)"
-        error = error[: MAX_ERROR_CHARS - len(marker)].rstrip() + marker
-    return Alert(job_name=job_name, run_id=run_id, error=error, partition=partition, url=url)
+    where = f" [{partition}]" if partition else ""
+    return Alert(
+        title=f"Dagster run failed: {job_name}{where}",
+        error=_truncated("\n".join(p for p in parts if p)),
+        about={"job_name": job_name, "run_id": run_id, "partition": partition},
+        url=url,
+    )
+
+
+def rejection_alert(rejected: Sequence[tuple[str, str]]) -> Alert:
+    """SAP deliveries that could not be loaded at all, as (file name, reason naming the file):
+    their days are missing until a corrected file is dropped again."""
+    names = [name for name, _ in rejected]
+    title = (
+        f"SAP delivery rejected: {names[0]}"
+        if len(names) == 1
+        else f"{len(names)} SAP deliveries rejected"
+    )
+    return Alert(
+        title=title,
+        error=_truncated("\n".join(reason for _, reason in rejected)),
+        about={"files": ", ".join(names), "moved_to": "rejected/ in the landing zone"},
+        event=FILES_REJECTED,
+    )
 
 
 def slack_payload(alert: Alert) -> dict:
-    body = f"*Run* `{alert.run_id}`"
+    body = "  ".join(f"*{label}* `{value}`" for label, value in alert.fields)
     if alert.url:
         body += f"  <{alert.url}|open in Dagster>"
     return {
@@ -187,11 +220,9 @@ def slack_payload(alert: Alert) -> dict:
 
 def webhook_payload(alert: Alert) -> dict:
     return {
-        "event": "dagster_run_failure",
+        "event": alert.event,
         "title": alert.title,
-        "job_name": alert.job_name,
-        "run_id": alert.run_id,
-        "partition": alert.partition or None,
+        **{key: value or None for key, value in alert.about.items()},
         "error": alert.error,
         "url": alert.url or None,
     }

@@ -11,6 +11,10 @@ landing root and materializes them itself, so a running landing sensor would onl
 an empty folder and, with a DuckDB warehouse, compete with runs for the file's single-writer
 lock. `SCP_LANDING_SENSOR=on` (the Docker deployment) starts it RUNNING; setting
 `SCP_ODATA_BASE_URL` starts the OData sensor RUNNING. Either can be started in the UI.
+
+A delivery the landing sensor rejects (no table or day in its name, an unreadable header) is
+sent to the alert channels (`SCP_ALERT_*`): no run fails for it, so the run-failure alerts
+would never say that a day is missing.
 """
 
 import json
@@ -19,6 +23,13 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
+from pipelines.alerts import (
+    AlertConfigError,
+    AlertDeliveryError,
+    AlertSettings,
+    rejection_alert,
+    send_alert,
+)
 from pipelines.ingest.assets import raw_asset_key
 from pipelines.ingest.landing import (
     DELTA_FEEDS,
@@ -71,6 +82,21 @@ def _last_partition_day() -> date | None:
     return date.fromisoformat(key) if key else None
 
 
+def _alert_rejected(context: dg.SensorEvaluationContext, plan: TickPlan) -> None:
+    """Send this tick's rejected deliveries to the alert channels. A delivery failure is logged,
+    not raised: the tick has already moved the files, and its run requests must still go out."""
+    rejected = [(d.file_name, d.reason) for d in plan.decisions if d.status == "rejected"]
+    if not rejected:
+        return
+    try:
+        settings = AlertSettings.from_env()
+        if settings.channels:
+            delivered = send_alert(settings, rejection_alert(rejected))
+            context.log.info(f"Rejected deliveries sent via {', '.join(delivered)}")
+    except (AlertConfigError, AlertDeliveryError) as exc:
+        context.log.warning(f"Rejected deliveries not alerted: {exc}")
+
+
 def _log(context: dg.SensorEvaluationContext, plan: TickPlan) -> None:
     for decision in plan.decisions:
         where = decision.canonical_name or decision.file_name
@@ -118,6 +144,7 @@ def landing_sensor(
                 cursor=busy,
             )
         _log(context, plan)
+        _alert_rejected(context, plan)
         runs = plan.runs
         for entry in ready:  # taken: a later file of the same name must prove stable again
             seen.pop(entry.name, None)

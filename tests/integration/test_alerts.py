@@ -1,4 +1,5 @@
-"""Run-failure alerts, delivered to an HTTP and an SMTP receiver on 127.0.0.1 started here."""
+"""Alerts (failed runs, rejected landing deliveries), delivered to an HTTP and an SMTP receiver
+on 127.0.0.1 started here."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -19,10 +21,14 @@ from pipelines.alerts import (
     AlertDeliveryError,
     AlertSettings,
     failure_alert,
+    rejection_alert,
     send_alert,
     send_email,
+    webhook_payload,
 )
 from pipelines.automation import run_failure_alerts
+from pipelines.ingest.sensors import landing_sensor
+from resources.dagster_resources import LandingZone, WarehouseResource
 
 SLACK_SECRET = "T0SECRET/B0SECRET/xoxSECRETtoken"
 SMTP_PASSWORD = "smtp-pa55-SECRET"
@@ -363,3 +369,61 @@ def test_run_failure_sensor_raises_when_delivery_fails(http_receiver, monkeypatc
     with dg.instance_for_test() as instance, pytest.raises(AlertDeliveryError) as failure:
         run_failure_alerts(failed_run_context(instance))
     assert str(failure.value) == "alert not delivered: slack: HTTP 403 Forbidden"
+
+
+# -- rejected landing deliveries -----------------------------------------------
+def test_rejection_alert_names_each_file_and_its_reason():
+    alert = rejection_alert([("XYZ_20240104.csv", "'XYZ_20240104.csv': unknown SAP table")])
+    assert alert.title == "SAP delivery rejected: XYZ_20240104.csv"
+    assert alert.error == "'XYZ_20240104.csv': unknown SAP table"
+    several = rejection_alert([("A.csv", "A.csv: one"), ("B.csv", "B.csv, line 1: two")])
+    assert several.title == "2 SAP deliveries rejected"
+    assert several.error == "A.csv: one\nB.csv, line 1: two"
+    assert webhook_payload(several)["files"] == "A.csv, B.csv"
+
+
+def tick_landing_sensor(root: Path) -> dg.SensorResult:
+    resources = {
+        "landing": LandingZone(path=str(root)),
+        "warehouse": WarehouseResource(kind="duckdb", duckdb_path=str(root / "wh.duckdb")),
+    }
+    with dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), resources=resources) as c:
+        return landing_sensor(c)
+
+
+def drop_with_marker(root: Path, name: str, data: bytes) -> None:
+    """A file with its `.done` marker: ready at the first tick."""
+    incoming = root / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    (incoming / name).write_bytes(data)
+    (incoming / f"{name}.done").write_bytes(b"")
+
+
+def test_landing_sensor_alerts_a_rejected_delivery(http_receiver, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCP_ALERT_WEBHOOK_URL", http_receiver.url("/hooks/dagster"))
+    drop_with_marker(tmp_path, "XYZ_20240104.csv", b"MATNR;WERKS\r\n1;2\r\n")
+
+    tick_landing_sensor(tmp_path)
+
+    [(path, hook)] = http_receiver.requests
+    assert path == "/hooks/dagster"
+    assert hook["event"] == "landing_files_rejected"
+    assert hook["files"] == "XYZ_20240104.csv"
+    assert hook["error"].startswith("'XYZ_20240104.csv': unknown SAP table 'XYZ'; known tables")
+    assert [p.name.endswith("XYZ_20240104.csv") for p in (tmp_path / "rejected").iterdir()] == [
+        True
+    ]
+
+
+def test_an_undelivered_rejection_alert_does_not_stop_the_good_files(
+    http_receiver, tmp_path, monkeypatch
+):
+    http_receiver.status = 500
+    monkeypatch.setenv("SCP_ALERT_WEBHOOK_URL", http_receiver.url("/hooks/dagster"))
+    drop_with_marker(tmp_path, "XYZ_20240104.csv", b"MATNR;WERKS\r\n1;2\r\n")
+    drop_with_marker(tmp_path, "T001W.csv", b"WERKS;NAME1\r\n1000;Hamburg\r\n")
+
+    result = tick_landing_sensor(tmp_path)
+
+    assert len(http_receiver.requests) == 1  # tried once
+    assert [r.asset_selection for r in result.run_requests] == [[dg.AssetKey(["raw", "t001w"])]]

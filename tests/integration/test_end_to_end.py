@@ -10,7 +10,8 @@ import dagster as dg
 import pytest
 
 from pipelines.demo.generator import DemoConfig, generate
-from pipelines.demo.run import demo_window, last_complete_week, materialize_demo
+from pipelines.demo.run import demo_window
+from pipelines.materialize import last_complete_week, materialize_window
 from pipelines.planning.assets import ID_COLUMNS, as_floats
 from resources.warehouse import Warehouse, WarehouseSettings
 
@@ -34,7 +35,7 @@ def run_pipeline(
         monkeypatch.setenv(name, value)
     generated = generate(CONFIG, landing)
     instance = dg.DagsterInstance.ephemeral()
-    materialize_demo(CONFIG, instance, landing)
+    materialize_window(*demo_window(CONFIG), instance)
     return PipelineRun(WarehouseSettings.from_env().open(), generated, instance)
 
 

@@ -28,19 +28,16 @@ CONFIG = PROJECT_ROOT / "config" / "mappings" / "shine-epm.yaml"
 #: The damaged record of SAP's salesOrderItem.csv: a tab inside SALESORDERITEM.
 DAMAGED_LINE = 4386
 
-# materialize_demo takes its window from a DemoConfig (start, days); nothing else of it is used.
 PIPELINE = """
 import sys
 from datetime import date
 
 import dagster as dg
 
-from pipelines.demo.generator import DemoConfig
-from pipelines.demo.run import materialize_demo
+from pipelines.materialize import materialize_window
 
-first, last = date.fromisoformat(sys.argv[2]), date.fromisoformat(sys.argv[3])
-window = DemoConfig(start=first, days=(last - first).days + 1)
-materialize_demo(window, dg.DagsterInstance.ephemeral(), sys.argv[1])
+first, last = date.fromisoformat(sys.argv[1]), date.fromisoformat(sys.argv[2])
+materialize_window(first, last, dg.DagsterInstance.ephemeral())
 """
 
 
@@ -68,7 +65,7 @@ def run_shine(tmp: Path, shine: Path, settings: WarehouseSettings, env: dict[str
     log = tmp / "pipeline.log"
     with log.open("w") as output:
         done = subprocess.run(
-            [sys.executable, "-c", PIPELINE, str(landing), first.isoformat(), last.isoformat()],
+            [sys.executable, "-c", PIPELINE, first.isoformat(), last.isoformat()],
             cwd=PROJECT_ROOT,
             env=child_env,
             stdout=output,

@@ -7,9 +7,9 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from pipelines.demo.run import last_complete_week
 from pipelines.ingest.load import files_for_window, landing_file_name, raw_table_columns
 from pipelines.ingest.specs import TABLE_SPECS
+from pipelines.materialize import last_complete_week
 from pipelines.planning.problems import (
     FleetSettings,
     ReplenishmentSettings,

@@ -1,0 +1,40 @@
+"""The window checks of `python -m pipelines materialize`, before anything runs."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from pipelines.__main__ import main
+from pipelines.materialize import WindowError, check_window
+from pipelines.partitions import HISTORY_START
+
+START = date(2024, 1, 1)
+
+
+def test_a_window_of_two_full_weeks_inside_the_partitions_passes() -> None:
+    check_window(date(2024, 1, 1), date(2024, 1, 14), START)  # Mon 1 Jan .. Sun 14 Jan
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "says"),
+    [
+        (date(2023, 12, 1), date(2024, 3, 1), "set SCP_HISTORY_START=2023-12-01"),
+        (date(2024, 3, 1), date(2024, 2, 1), "--to 2024-02-01 is before --from 2024-03-01"),
+        (date(2024, 1, 1), date(2024, 1, 13), "fewer than two full Monday-Sunday weeks"),
+    ],
+)
+def test_a_window_the_pipeline_cannot_run_says_how_to_fix_it(
+    first: date, last: date, says: str
+) -> None:
+    with pytest.raises(WindowError, match=says):
+        check_window(first, last, START)
+
+
+def test_the_command_refuses_a_window_before_the_history_start(capsys) -> None:
+    before = date.fromisoformat(HISTORY_START).replace(year=2015)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["materialize", "--from", before.isoformat(), "--to", HISTORY_START])
+    assert exit_info.value.code == 2
+    assert f"set SCP_HISTORY_START={before}" in capsys.readouterr().err
