@@ -71,41 +71,41 @@ def check_window(first_day: date, last_day: date, history_start: date) -> None:
 def materialize_window(
     first_day: date, last_day: date, instance: dg.DagsterInstance
 ) -> dict[str, str]:
-    """Materialize every asset over `first_day`..`last_day` in dependency order; run ids."""
+    """Materialize every asset over `first_day`..`last_day` in dependency order; run ids.
+
+    Each step is a run of the named job that owns its assets (a subset of it where the job
+    holds more), so the UI lists them under Jobs as it would the scheduled runs."""
     from pipelines.definitions import defs as load_defs
     from pipelines.jobs import DAILY, HISTORY_MARTS, MASTER_DATA, REPORTING, WEEKLY
 
     definitions = load_defs()
-    resources = dict(definitions.resources or {})
-    every_asset = [*(definitions.assets or []), *(definitions.asset_checks or [])]
+    graph = definitions.resolve_asset_graph()
     week = last_complete_week(last_day)
     previous_week = (week - timedelta(days=7)).isoformat()
-    all_keys = dg.AssetSelection.assets(*every_asset)
     range_tags = {
         "dagster/asset_partition_range_start": first_day.isoformat(),
         "dagster/asset_partition_range_end": last_day.isoformat(),
     }
     steps = [
-        ("master data and what the daily facts join", MASTER_DATA, {}, None),
-        (f"daily history {first_day}..{last_day}", DAILY, range_tags, None),
-        ("dimensions and history-wide marts", HISTORY_MARTS, {}, None),
-        (f"forecast and plans, vintage {previous_week}", WEEKLY, {}, previous_week),
-        (f"forecast and plans, vintage {week}", WEEKLY, {}, week.isoformat()),
-        ("reporting marts", REPORTING, {}, None),
+        ("master data and what the daily facts join", "refresh_master_data", MASTER_DATA, {}, None),
+        (f"daily history {first_day}..{last_day}", "ingest_daily", DAILY, range_tags, None),
+        ("dimensions and history-wide marts", "refresh_marts", HISTORY_MARTS, {}, None),
+        (f"forecast and plans, vintage {previous_week}", "plan_weekly", WEEKLY, {}, previous_week),
+        (f"forecast and plans, vintage {week}", "plan_weekly", WEEKLY, {}, week.isoformat()),
+        ("reporting marts", "refresh_marts", REPORTING, {}, None),
     ]
     run_ids = {}
-    for label, selection, tags, partition_key in steps:
-        if not (selection & all_keys).resolve(every_asset):
+    for label, job_name, selection, tags, partition_key in steps:
+        keys = selection.resolve(graph)
+        if not keys:
             continue
         started = time.perf_counter()
-        result = dg.materialize(
-            every_asset,
-            selection=selection & all_keys,
+        result = definitions.resolve_job_def(job_name).execute_in_process(
+            run_config=QUIET_CONSOLE,
             instance=instance,
-            resources=resources,
             tags=tags,
             partition_key=partition_key,
-            run_config=QUIET_CONSOLE,
+            asset_selection=sorted(keys),
             raise_on_error=True,
         )
         run_ids[label] = result.run_id

@@ -81,6 +81,30 @@ def test_raw_row_counts_equal_the_generator(pipeline: PipelineRun):
     assert pipeline.warehouse.scalar("select count(*) from quarantine.rejected_rows") == 0
 
 
+def test_each_step_is_a_run_of_its_named_job_with_the_checks(pipeline: PipelineRun):
+    runs = pipeline.instance.get_runs()
+    assert sorted(run.job_name for run in runs) == [
+        "ingest_daily",
+        "plan_weekly",
+        "plan_weekly",
+        "refresh_marts",
+        "refresh_marts",
+        "refresh_master_data",
+    ]
+    evaluations = [
+        event.dagster_event.event_specific_data
+        for run in runs
+        for event in pipeline.instance.all_logs(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        )
+    ]
+    checked = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations}
+    assert ("raw/mseg", "quality_suite") in checked  # Great Expectations, per raw table
+    assert ("raw/mara", "quality_suite") in checked
+    assert any(name.startswith("unique_") for _, name in checked)  # dbt tests
+    assert [e for e in evaluations if not e.passed] == []
+
+
 def test_demand_mart_conserves_sales_order_quantities(pipeline: PipelineRun):
     ordered = pipeline.warehouse.scalar(  # VBAP's sales unit -> base unit: UMREN x = UMREZ base
         "select sum(v.kwmeng * m.umrez / m.umren) from raw.vbap v "
