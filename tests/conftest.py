@@ -18,6 +18,13 @@ PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "po
 
 
 @pytest.fixture(scope="session", autouse=True)
+def exports_outside_the_project(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Weekly plans write SAP upload files to SCP_EXPORT_DIR (default `.local/exports`): tests
+    and the processes they start write them to a temporary folder instead."""
+    os.environ.setdefault("SCP_EXPORT_DIR", str(tmp_path_factory.mktemp("exports")))
+
+
+@pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> Path:
     """dagster-dbt reads target/manifest.json at import; prepare it as CI and Docker do.
 

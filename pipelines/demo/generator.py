@@ -125,7 +125,14 @@ def generate(config: DemoConfig, out_dir: Path) -> dict[str, int]:
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     written: set[str] = set()
-    for name in TABLE_SPECS:
+    for name, spec in TABLE_SPECS.items():
+        if name not in tables:
+            if spec.optional:
+                continue  # a table added to the specs that the demo does not make
+            raise ValueError(
+                f"table spec {name} is required, but the demo generator makes no rows for it: "
+                "add it to pipelines/demo/generator.py, or declare it optional=True"
+            )
         counts[name], files = write_table(name, tables.pop(name), out_dir, config.start)
         written.update(files)
     # Files of an earlier generation that this one did not overwrite would mix two datasets.

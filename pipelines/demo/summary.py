@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from resources.paths import export_dir
 from resources.warehouse import WarehouseSettings
 
-BI_QUERY = """select p.plant_name, date_trunc('month', i.snapshot_date) as month,
-       sum(i.stock_value) as inventory_value
-from marts.fct_inventory_daily i join marts.dim_plant p using (plant_id)
+#: Inventory value per plant and month: at month end and averaged over the month's days (a
+#: sum of daily stock over a month would count the same stock once per day).
+BI_QUERY = """select p.plant_name, k.month_start,
+       sum(k.end_stock_value) as month_end_value, sum(k.avg_stock_value) as average_value
+from reporting.kpi_inventory k join marts.dim_plant p using (plant_id)
 group by 1, 2 order by 1, 2;"""
 
 MARTS = (
@@ -75,6 +78,7 @@ def summary_lines(generated: dict[str, int], settings: WarehouseSettings) -> lis
     lines += [
         "",
         f"Warehouse: {target}",
+        f"SAP purchase-requisition uploads of each weekly plan: {export_dir()}",
         "A query a BI tool could run (inventory value by plant and month):",
         *("  " + line for line in BI_QUERY.splitlines()),
         "Open the Dagster UI on the same local instance: make ui  (then http://127.0.0.1:3000)",

@@ -16,6 +16,7 @@ from pipelines.forecasting.assets import (
 )
 from pipelines.partitions import weekly_partitions
 from resources.dagster_resources import WAREHOUSE_POOL, WarehouseResource
+from resources.paths import export_dir
 
 POLICY = dg.AssetKey(["planning", "inventory_policy"])
 PROPOSALS = dg.AssetKey(["planning", "replenishment_proposals"])
@@ -198,7 +199,7 @@ def replenishment_proposals(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     from pipelines.planning.problems import ReplenishmentSettings, replenishment_problem
-    from pipelines.planning.replenishment import solve_replenishment
+    from pipelines.planning.replenishment import export_vintage, solve_replenishment
 
     origin = forecast_origin(context)
     wh = warehouse.open()
@@ -216,11 +217,13 @@ def replenishment_proposals(
         origin,
         {"planning.replenishment_proposals": proposals, "planning.replenishment_plan": result.plan},
     )
+    exports = export_vintage(proposals, export_dir(), origin.date())
     if len(result.infeasibility):
         context.log.warning(f"Replenishment infeasible:\n{result.infeasibility.to_string()}")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(proposals),
+            "sap_upload_files": dg.JsonMetadataValue([str(path) for path in exports]),
             "status": result.status,
             "method": result.method,
             "objective": float(result.objective),
@@ -389,6 +392,10 @@ def policy_backtest(
             service_target=config.what_if_service_target,
             lead_time_factor=config.what_if_lead_time_factor,
             lead_time_shift_days=config.what_if_lead_time_shift_days,
+        ).assign(  # what was asked, beside what it gave
+            what_if_service_target=config.what_if_service_target,
+            what_if_lead_time_factor=config.what_if_lead_time_factor,
+            what_if_lead_time_shift_days=config.what_if_lead_time_shift_days,
         )
     write_vintage(wh, origin, tables)
     by_policy = summarise_kpis(kpis, by=["policy_type"])

@@ -61,7 +61,8 @@ SolverName = Literal["SCIP", "HIGHS", "CBC", "heuristic"]
 #: SCIP settings (SCIP .set syntax) for the many small per-item MIPs; see RESULTS.md.
 SCIP_PARAMETERS = "separating/maxroundsroot = 1\nseparating/maxrounds = 0"
 
-PROPOSAL_COLUMNS = [
+#: The purchase-requisition fields an SAP upload takes (EBAN names), in upload order.
+SAP_PR_COLUMNS = [
     "BNFPO",
     "BSART",
     "MATNR",
@@ -74,6 +75,12 @@ PROPOSAL_COLUMNS = [
     "FRGDT",
     "PREIS",
     "WAERS",
+]
+#: SAP's decimals: quantities QUAN 13,3, prices CURR 11,2.
+SAP_PR_DECIMALS = {"MENGE": 3, "PREIS": 2}
+#: A proposal: the SAP fields, then what a buyer reviews it by.
+PROPOSAL_COLUMNS = [
+    *SAP_PR_COLUMNS,
     "order_value",
     "packs",
     "release_week",
@@ -1281,15 +1288,16 @@ def export_purchase_requisitions(
 ) -> Path:
     """Write proposals for an SAP PR upload (ME51N mass upload / BAPI_PR_CREATE).
 
-    SAP columns keep their technical names; ``LIFNR`` is the fixed vendor (EBAN-FLIEF,
-    BAPI ``FIXED_VEND``). CSV is ``;``-separated with YYYYMMDD dates and a decimal point,
-    JSON is a list of records with ISO dates, XLSX has real date cells.
+    Only the SAP fields, under their technical names and rounded to SAP's decimals; ``LIFNR``
+    is the fixed vendor (EBAN-FLIEF, BAPI ``FIXED_VEND``). CSV is ``;``-separated with
+    YYYYMMDD dates and a decimal point, JSON is a list of records with ISO dates, XLSX has real
+    date cells.
     """
     path = Path(path)
-    missing = [c for c in PROPOSAL_COLUMNS if c not in proposals.columns]
+    missing = [c for c in SAP_PR_COLUMNS if c not in proposals.columns]
     if missing:
         raise ValueError(f"proposals: missing column(s) {missing}")
-    out = proposals[PROPOSAL_COLUMNS].copy()
+    out = proposals[SAP_PR_COLUMNS].round(SAP_PR_DECIMALS)
     if fmt == "csv":
         for c in ("LFDAT", "FRGDT"):
             out[c] = pd.to_datetime(out[c]).dt.strftime("%Y%m%d")
@@ -1307,6 +1315,24 @@ def export_purchase_requisitions(
     return path
 
 
+PR_EXPORT_FORMATS: tuple[Literal["csv", "xlsx", "json"], ...] = ("csv", "xlsx", "json")
+
+
+def export_vintage(proposals: pd.DataFrame, folder: str | Path, origin: date) -> list[Path]:
+    """A vintage's requisitions in every format, as `purchase_requisitions_<origin>.<fmt>`.
+    Each file is written aside and renamed, so a reader never sees half of one."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in PR_EXPORT_FORMATS:
+        final = folder / f"purchase_requisitions_{origin:%Y%m%d}.{fmt}"
+        partial = final.with_name(f".{final.stem}.partial.{fmt}")
+        export_purchase_requisitions(proposals, partial, fmt)
+        partial.replace(final)
+        written.append(final)
+    return written
+
+
 def read_purchase_requisitions(path: str | Path) -> pd.DataFrame:
     """Read back a file written by :func:`export_purchase_requisitions` (format by suffix)."""
     path = Path(path)
@@ -1320,9 +1346,9 @@ def read_purchase_requisitions(path: str | Path) -> pd.DataFrame:
         for c in ("LFDAT", "FRGDT"):
             out[c] = pd.to_datetime(out[c]).dt.date
     elif path.suffix == ".json":
-        out = pd.DataFrame(json.loads(path.read_text()), columns=PROPOSAL_COLUMNS)
+        out = pd.DataFrame(json.loads(path.read_text()), columns=SAP_PR_COLUMNS)
         for c in ("LFDAT", "FRGDT"):
             out[c] = pd.to_datetime(out[c]).dt.date
     else:
         raise ValueError(f"{path}: unknown suffix {path.suffix!r}; expected .csv, .xlsx or .json")
-    return out[PROPOSAL_COLUMNS]
+    return out[SAP_PR_COLUMNS]

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from pipelines.demo.generator import DemoConfig, generate
 from pipelines.demo.run import demo_window
+from pipelines.demo.summary import BI_QUERY
 from pipelines.materialize import last_complete_week, materialize_window
-from pipelines.planning.assets import ID_COLUMNS, as_floats
+from pipelines.planning.assets import ID_COLUMNS, as_floats, policy_backtest
+from pipelines.planning.replenishment import read_purchase_requisitions
+from resources.dagster_resources import WarehouseResource
 from resources.warehouse import Warehouse, WarehouseSettings
 
 pytestmark = pytest.mark.slow
@@ -25,18 +29,27 @@ class PipelineRun:
     warehouse: Warehouse
     generated: dict[str, int]
     instance: dg.DagsterInstance
+    run_ids: dict[str, str]
+    resource: WarehouseResource
+    exports: Path
 
 
 def run_pipeline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
 ) -> PipelineRun:
-    landing = tmp_path / "landing"
-    for name, value in {"SCP_LANDING_DIR": str(landing), **env}.items():
+    landing, exports = tmp_path / "landing", tmp_path / "exports"
+    for name, value in {
+        "SCP_LANDING_DIR": str(landing),
+        "SCP_EXPORT_DIR": str(exports),
+        **env,
+    }.items():
         monkeypatch.setenv(name, value)
     generated = generate(CONFIG, landing)
     instance = dg.DagsterInstance.ephemeral()
-    materialize_window(*demo_window(CONFIG), instance)
-    return PipelineRun(WarehouseSettings.from_env().open(), generated, instance)
+    run_ids = materialize_window(*demo_window(CONFIG), instance)
+    settings = WarehouseSettings.from_env()
+    resource = WarehouseResource(**asdict(settings))
+    return PipelineRun(settings.open(), generated, instance, run_ids, resource, exports)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +95,7 @@ def test_raw_row_counts_equal_the_generator(pipeline: PipelineRun):
 
 
 def test_each_step_is_a_run_of_its_named_job_with_the_checks(pipeline: PipelineRun):
-    runs = pipeline.instance.get_runs()
+    runs = [pipeline.instance.get_run_by_id(run_id) for run_id in pipeline.run_ids.values()]
     assert sorted(run.job_name for run in runs) == [
         "ingest_daily",
         "plan_weekly",
@@ -103,6 +116,23 @@ def test_each_step_is_a_run_of_its_named_job_with_the_checks(pipeline: PipelineR
     assert ("raw/mara", "quality_suite") in checked
     assert any(name.startswith("unique_") for _, name in checked)  # dbt tests
     assert [e for e in evaluations if not e.passed] == []
+
+
+def test_the_printed_bi_query_gives_month_end_inventory_value(pipeline: PipelineRun):
+    result = pipeline.warehouse.read_sql(BI_QUERY.rstrip(";"))
+    assert len(result) > 0
+    first = result.iloc[0]
+    start = pd.Timestamp(first.month_start).date()
+    next_month = (start + timedelta(days=32)).replace(day=1)
+    month_end = pipeline.warehouse.scalar(
+        "select sum(i.stock_value) from marts.fct_inventory_daily i "
+        "join marts.dim_plant p using (plant_id) where p.plant_name = ? and i.snapshot_date = "
+        "(select max(snapshot_date) from marts.fct_inventory_daily "
+        " where snapshot_date >= ? and snapshot_date < ?)",
+        [first.plant_name, start, next_month],
+    )
+    assert float(first.month_end_value) == pytest.approx(float(month_end))
+    assert 0 < float(first.average_value) < 3 * float(first.month_end_value)
 
 
 def test_demand_mart_conserves_sales_order_quantities(pipeline: PipelineRun):
@@ -260,3 +290,35 @@ def test_short_contract_lines_are_rejected_not_left_open(pipeline: PipelineRun):
         "using (sales_order_id, sales_order_item) where f.rejection_reason is not null"
     )
     assert open_rejected == 0
+
+
+def test_a_policy_what_if_is_stored_with_what_was_asked(pipeline: PipelineRun):
+    week = last_complete_week(demo_window(CONFIG)[1]).isoformat()
+    asked = {"what_if_service_target": 0.98, "what_if_lead_time_factor": 1.5}
+    result = dg.materialize(
+        [policy_backtest],
+        partition_key=week,
+        resources={"warehouse": pipeline.resource},
+        run_config={"ops": {"policy_backtest": {"config": asked}}},
+    )
+    assert result.success
+    rows = pipeline.warehouse.read_sql("select * from planning.policy_what_if")
+    assert set(rows.scenario) == {"baseline", "what_if"}
+    assert (rows.what_if_service_target == 0.98).all()
+    assert (rows.what_if_lead_time_factor == 1.5).all()
+    assert (rows.what_if_lead_time_shift_days == 0).all()
+    by_scenario = rows.groupby("scenario").avg_inventory_value.sum()
+    assert by_scenario["what_if"] > by_scenario["baseline"]  # more service, longer lead times
+
+
+def test_each_vintage_leaves_its_sap_upload_files(pipeline: PipelineRun):
+    proposals = pipeline.warehouse.read_sql(
+        "select forecast_origin, count(*) as n from planning.replenishment_proposals group by 1"
+    )
+    assert len(proposals) == 2  # the demo's two vintages
+    for origin, rows in zip(proposals.forecast_origin, proposals.n, strict=True):
+        stem = f"purchase_requisitions_{pd.Timestamp(origin):%Y%m%d}"
+        for fmt in ("csv", "xlsx", "json"):
+            back = read_purchase_requisitions(pipeline.exports / f"{stem}.{fmt}")
+            assert len(back) == rows > 0
+    assert not [p for p in pipeline.exports.iterdir() if ".partial." in p.name]

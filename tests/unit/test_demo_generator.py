@@ -499,3 +499,16 @@ def test_short_lines_of_contract_customers_are_ordered_in_full_and_shipped_in_pa
     assert issues.to_dict() == {key[0]: -4, key[3]: -3}
     assert len(vbak) == 3
     assert set(likp["VBELN"]) == set(lips["VBELN"]) and len(likp) == 2
+
+
+def test_a_table_added_to_the_specs_needs_demo_rows_unless_optional(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calendar = replace(TABLE_SPECS["T001W"], name="ZPLANT_CAL", optional=True)
+    monkeypatch.setitem(TABLE_SPECS, "ZPLANT_CAL", calendar)
+    counts = generate(TINY, tmp_path / "optional")
+    assert "ZPLANT_CAL" not in counts and counts["T001W"] > 0
+
+    monkeypatch.setitem(TABLE_SPECS, "ZPLANT_CAL", replace(calendar, optional=False))
+    with pytest.raises(ValueError, match="table spec ZPLANT_CAL is required, but the demo"):
+        generate(TINY, tmp_path / "required")

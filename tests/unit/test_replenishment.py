@@ -11,8 +11,11 @@ import pytest
 from pipelines.planning import replenishment as rp
 from pipelines.planning.replenishment import (
     PROPOSAL_COLUMNS,
+    SAP_PR_COLUMNS,
+    SAP_PR_DECIMALS,
     ReplenishmentProblem,
     export_purchase_requisitions,
+    export_vintage,
     read_purchase_requisitions,
     solve_replenishment,
 )
@@ -289,7 +292,43 @@ def test_purchase_requisition_exports_round_trip(tmp_path, fmt):
     assert "B-7" in props["MATNR"].tolist()
     path = export_purchase_requisitions(props, tmp_path / f"pr.{fmt}", fmt=fmt)
     back = read_purchase_requisitions(path)
-    pd.testing.assert_frame_equal(back, props, check_dtype=False)
+    expected = props[SAP_PR_COLUMNS].round(SAP_PR_DECIMALS)
+    pd.testing.assert_frame_equal(back, expected, check_dtype=False)
+
+
+def test_a_vintage_is_exported_whole_in_every_format_with_sap_decimals(tmp_path):
+    proposals = pd.DataFrame(
+        {
+            "BNFPO": [10],
+            "BSART": ["NB"],
+            "MATNR": ["000000000000004711"],
+            "WERKS": ["1000"],
+            "EKORG": ["1000"],
+            "LIFNR": ["0000000300"],
+            "MENGE": [11773.999999999998],
+            "MEINS": ["ST"],
+            "LFDAT": [date(2025, 3, 3)],
+            "FRGDT": [date(2025, 2, 24)],
+            "PREIS": [1.2549999],
+            "WAERS": ["EUR"],
+            "order_value": [14775.87],
+        }
+    )
+    files = export_vintage(proposals, tmp_path / "exports", date(2025, 2, 24))
+
+    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == [
+        "purchase_requisitions_20250224.csv",
+        "purchase_requisitions_20250224.json",
+        "purchase_requisitions_20250224.xlsx",
+    ]
+    assert files[0].read_text().splitlines() == [
+        ";".join(SAP_PR_COLUMNS),
+        "10;NB;000000000000004711;1000;1000;0000000300;11774.0;ST;20250303;20250224;1.25;EUR",
+    ]
+    for path in files:
+        back = read_purchase_requisitions(path)
+        assert list(back.columns) == SAP_PR_COLUMNS  # no review columns in an SAP upload
+        assert back.MENGE.tolist() == [11774.0] and back.PREIS.tolist() == [1.25]
 
 
 def test_bad_input_names_table_row_and_column():
