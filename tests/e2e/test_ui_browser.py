@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from pipelines.demo.run import LOCAL_INSTANCE_YAML
+from pipelines.materialize import LOCAL_INSTANCE_YAML
 from resources.paths import PROJECT_ROOT
 from tests.e2e import (
     BIN,

@@ -22,8 +22,8 @@ import yaml
 from dagster._core.instance import InstanceRef
 
 from pipelines.demo.generator import DemoConfig, generate
-from pipelines.demo.run import LOCAL_INSTANCE_YAML
 from pipelines.ingest.assets import raw_asset_key, raw_assets
+from pipelines.materialize import LOCAL_INSTANCE_YAML
 from resources.dagster_resources import WAREHOUSE_POOL, landing_from_env, warehouse_from_env
 from resources.warehouse import DuckDBWarehouse, WarehouseSettings
 
