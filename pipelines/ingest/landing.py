@@ -591,8 +591,8 @@ def _decide(
         with store.local_file(INCOMING, entry.name) as path:
             SapFileReader(path, spec)  # the header and format must be readable
             parts = split_by_day(path, spec) if parsed.canonical is None else None
-    except SapFileError as exc:
-        return [_reject(entry, str(exc), now, **known)]
+    except SapFileError as exc:  # named as delivered, not by the path it was read from
+        return [_reject(entry, exc.naming(entry.name), now, **known)]
 
     if parts is None or len(parts) == 1:  # one day: the file is placed as it came
         day = parsed.day if parts is None else next(iter(parts))

@@ -104,12 +104,17 @@ class SapFileError(ValueError):
         self.file = str(file)
         self.line = line
         self.column = column
-        where = self.file
-        if line is not None:
-            where += f", line {line}"
-        if column is not None:
-            where += f", column {column}"
-        super().__init__(f"{where}: {message}")
+        self.problem = message
+        super().__init__(self.naming(self.file))
+
+    def naming(self, file: str) -> str:
+        """The message with `file` in place of the path read, e.g. a delivery's own name."""
+        where = file
+        if self.line is not None:
+            where += f", line {self.line}"
+        if self.column is not None:
+            where += f", column {self.column}"
+        return f"{where}: {self.problem}"
 
 
 @dataclass(frozen=True)

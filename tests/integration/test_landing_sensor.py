@@ -268,6 +268,7 @@ def test_bad_names_and_unreadable_files_are_rejected(landing: Landing, demo: Pat
     assert "characters outside [A-Za-z0-9._-]: ' '" in reasons["MSEG 20240104.csv"]
     assert "unknown SAP table 'XYZ'" in reasons["XYZ_20240104.csv"]
     assert "before the first partition day 2024-01-01" in reasons["MSEG_20230105.csv"]
+    assert reasons["MSEG_20240104__v2.csv"].startswith("MSEG_20240104__v2.csv, line 1")
     assert "missing required columns" in reasons["MSEG_20240104__v2.csv"]
     # a bad name is rejected without reading the file; a bad header after reading it
     assert checksums["MSEG 20240104.csv"] is None and checksums["XYZ_20240104.csv"] is None
