@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -31,6 +33,8 @@ telemetry:
 
 #: The runs' full event logs are in the instance (see `make ui`); the console shows warnings only.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: Dagster's opt-in (dagster-io/dagster#29288) to plan a range run with one event per asset.
+PLANNED_SUBSET_ENV = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 
 
 class WindowError(ValueError):
@@ -68,6 +72,26 @@ def check_window(first_day: date, last_day: date, history_start: date) -> None:
         )
 
 
+@contextmanager
+def one_planned_event_per_asset() -> Iterator[None]:
+    """Plan a partition-range run with one event per asset instead of one per partition.
+
+    By default Dagster writes a planned event for every asset x day before the daily range
+    runs: 420 days of the demo cost 63 s of its 219 s on SQLite. The price of the opt-in is
+    that a failed range run does not mark its partitions failed (they stay missing); the
+    command fails loudly instead. Scoped to these runs, so the daemon keeps the default.
+    """
+    before = os.environ.get(PLANNED_SUBSET_ENV)
+    os.environ[PLANNED_SUBSET_ENV] = "true"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[PLANNED_SUBSET_ENV]
+        else:
+            os.environ[PLANNED_SUBSET_ENV] = before
+
+
 def materialize_window(
     first_day: date, last_day: date, instance: dg.DagsterInstance
 ) -> dict[str, str]:
@@ -100,14 +124,15 @@ def materialize_window(
         if not keys:
             continue
         started = time.perf_counter()
-        result = definitions.resolve_job_def(job_name).execute_in_process(
-            run_config=QUIET_CONSOLE,
-            instance=instance,
-            tags=tags,
-            partition_key=partition_key,
-            asset_selection=sorted(keys),
-            raise_on_error=True,
-        )
+        with one_planned_event_per_asset():
+            result = definitions.resolve_job_def(job_name).execute_in_process(
+                run_config=QUIET_CONSOLE,
+                instance=instance,
+                tags=tags,
+                partition_key=partition_key,
+                asset_selection=sorted(keys),
+                raise_on_error=True,
+            )
         run_ids[label] = result.run_id
         print(f"  [{time.perf_counter() - started:6.1f}s] {label}: run {result.run_id[:8]}")
     return run_ids

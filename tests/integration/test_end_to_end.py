@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from pipelines.demo.generator import DemoConfig, generate
 from pipelines.demo.run import demo_window
 from pipelines.demo.summary import BI_QUERY
-from pipelines.materialize import last_complete_week, materialize_window
+from pipelines.materialize import PLANNED_SUBSET_ENV, last_complete_week, materialize_window
 from pipelines.planning.assets import ID_COLUMNS, as_floats, policy_backtest
 from pipelines.planning.replenishment import read_purchase_requisitions
 from resources.dagster_resources import WarehouseResource
@@ -22,6 +23,7 @@ from resources.warehouse import Warehouse, WarehouseSettings
 pytestmark = pytest.mark.slow
 
 CONFIG = DemoConfig(materials=8, plants=2, customers=20, vendors=4, days=280, seed=7)
+MSEG = dg.AssetKey(["raw", "mseg"])
 
 
 @dataclass
@@ -116,6 +118,22 @@ def test_each_step_is_a_run_of_its_named_job_with_the_checks(pipeline: PipelineR
     assert ("raw/mara", "quality_suite") in checked
     assert any(name.startswith("unique_") for _, name in checked)  # dbt tests
     assert [e for e in evaluations if not e.passed] == []
+
+
+def test_the_daily_range_run_plans_each_asset_once_not_each_day(pipeline: PipelineRun):
+    daily_run_id = next(i for label, i in pipeline.run_ids.items() if label.startswith("daily"))
+    planned = [
+        event.dagster_event.event_specific_data
+        for event in pipeline.instance.all_logs(
+            daily_run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+        )
+    ]
+    days = pipeline.instance.get_materialized_partitions(MSEG)
+    assert len(days) > 100
+    assert len(planned) == len({p.asset_key for p in planned})  # not one per asset x day
+    [mseg] = [p for p in planned if p.asset_key == MSEG]
+    assert set(mseg.partitions_subset.get_partition_keys()) == days
+    assert PLANNED_SUBSET_ENV not in os.environ  # the opt-in ended with the runs
 
 
 def test_the_printed_bi_query_gives_month_end_inventory_value(pipeline: PipelineRun):
