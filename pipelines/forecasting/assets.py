@@ -1,6 +1,7 @@
 """Weekly forecast vintages: one partition per forecast origin, every vintage kept."""
 
 import base64
+from collections.abc import Mapping
 
 import dagster as dg
 import pandas as pd
@@ -31,13 +32,20 @@ def forecast_origin(context: dg.AssetExecutionContext) -> pd.Timestamp:
 
 
 def write_vintage(
-    warehouse: Warehouse, origin: pd.Timestamp, tables: dict[str, pd.DataFrame]
+    warehouse: Warehouse,
+    origin: pd.Timestamp,
+    tables: dict[str, pd.DataFrame],
+    name: Mapping[str, str] | None = None,
 ) -> None:
-    """Replace one vintage in every table in one transaction: a re-run never duplicates."""
+    """Replace one vintage in every table in one transaction: a re-run never duplicates.
+
+    `name` (column -> value, e.g. a scenario's) narrows the slice to that name's rows, so
+    named runs on one vintage sit side by side and a re-run replaces only its own."""
+    key = {"forecast_origin": origin.date(), **(name or {})}
     warehouse.replace_tables(
-        {name: frame.assign(forecast_origin=origin.date()) for name, frame in tables.items()},
-        where="forecast_origin = ?",
-        params=[origin.date().isoformat()],
+        {table: frame.assign(**key) for table, frame in tables.items()},
+        where=" and ".join(f"{column} = ?" for column in key),
+        params=[str(value) for value in key.values()],
     )
 
 
@@ -310,7 +318,8 @@ def demand_forecast_scenario(
 ) -> dg.MaterializeResult:
     from pipelines.forecasting.scenario import Promotion, build_scenario
 
-    day = forecast_origin(context).date().isoformat()
+    origin = forecast_origin(context)
+    day = origin.date().isoformat()
     wh = warehouse.open()
     base = (
         wh.read_sql(BASE_VINTAGE_SQL, [day])
@@ -334,10 +343,8 @@ def demand_forecast_scenario(
         analogue=new_products if len(new_products) else None,
     )
     scenario = scenario[["scenario", *base.columns]]
-    wh.replace_tables(
-        {"planning.demand_forecast_scenario": scenario},
-        where="scenario = ? and forecast_origin = ?",
-        params=[config.scenario, day],
+    write_vintage(
+        wh, origin, {"planning.demand_forecast_scenario": scenario}, {"scenario": config.scenario}
     )
     weekly = pd.DataFrame(
         {

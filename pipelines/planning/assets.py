@@ -308,6 +308,9 @@ class PolicyBacktestConfig(dg.Config):
         [0.80, 0.85, 0.90, 0.93, 0.95, 0.97, 0.98, 0.99],
         description="Fill-rate targets of the investment-vs-service frontier.",
     )
+    what_if_name: str = Field(
+        "what_if", description="Name; re-running a name replaces only its own rows."
+    )
     what_if_service_target: float | None = Field(
         None, gt=0, lt=1, description="What-if: one service target for every item."
     )
@@ -382,9 +385,11 @@ def policy_backtest(
     frontier = service_frontier(
         inputs, PolicyConfig(), daily_demand, lead_times, targets=config.frontier_targets
     )
-    tables = {"planning.policy_backtest": kpis, "planning.service_frontier": frontier}
+    write_vintage(
+        wh, origin, {"planning.policy_backtest": kpis, "planning.service_frontier": frontier}
+    )
     if config.has_what_if:
-        tables["planning.policy_what_if"] = what_if(
+        asked = what_if(
             inputs,
             PolicyConfig(),
             daily_demand,
@@ -392,12 +397,14 @@ def policy_backtest(
             service_target=config.what_if_service_target,
             lead_time_factor=config.what_if_lead_time_factor,
             lead_time_shift_days=config.what_if_lead_time_shift_days,
-        ).assign(  # what was asked, beside what it gave
-            what_if_service_target=config.what_if_service_target,
+        ).assign(  # what was asked, beside what it gave; NaN keeps the column numeric
+            what_if_service_target=config.what_if_service_target or float("nan"),
             what_if_lead_time_factor=config.what_if_lead_time_factor,
             what_if_lead_time_shift_days=config.what_if_lead_time_shift_days,
         )
-    write_vintage(wh, origin, tables)
+        write_vintage(
+            wh, origin, {"planning.policy_what_if": asked}, {"what_if_name": config.what_if_name}
+        )
     by_policy = summarise_kpis(kpis, by=["policy_type"])
     total = summarise_kpis(kpis).iloc[0]
     yield dg.MaterializeResult(
@@ -409,7 +416,7 @@ def policy_backtest(
             "share_within_2_points": float(total["share_within_tolerance"]),
             "stockout_days": int(total["stockout_days"]),
             "by_policy": dg.MarkdownMetadataValue(by_policy.to_markdown(index=False)),
-            "what_if": config.has_what_if,
+            "what_if": config.what_if_name if config.has_what_if else None,
         },
     )
     yield dg.MaterializeResult(

@@ -310,23 +310,35 @@ def test_short_contract_lines_are_rejected_not_left_open(pipeline: PipelineRun):
     assert open_rejected == 0
 
 
-def test_a_policy_what_if_is_stored_with_what_was_asked(pipeline: PipelineRun):
+def test_named_policy_what_ifs_are_kept_side_by_side(pipeline: PipelineRun):
     week = last_complete_week(demo_window(CONFIG)[1]).isoformat()
-    asked = {"what_if_service_target": 0.98, "what_if_lead_time_factor": 1.5}
-    result = dg.materialize(
-        [policy_backtest],
-        partition_key=week,
-        resources={"warehouse": pipeline.resource},
-        run_config={"ops": {"policy_backtest": {"config": asked}}},
-    )
-    assert result.success
-    rows = pipeline.warehouse.read_sql("select * from planning.policy_what_if")
+
+    def launch(asked: dict[str, object]) -> pd.DataFrame:
+        result = dg.materialize(
+            [policy_backtest],
+            partition_key=week,
+            resources={"warehouse": pipeline.resource},
+            run_config={"ops": {"policy_backtest": {"config": asked}}},
+        )
+        assert result.success
+        return pipeline.warehouse.read_sql(
+            "select * from planning.policy_what_if order by what_if_name, scenario"
+        )
+
+    launch({"what_if_name": "slow_vendors", "what_if_lead_time_factor": 2.0})
+    launch({"what_if_name": "high_service", "what_if_service_target": 0.98})
+    rows = launch({"what_if_name": "high_service", "what_if_service_target": 0.99})  # again
     assert set(rows.scenario) == {"baseline", "what_if"}
-    assert (rows.what_if_service_target == 0.98).all()
-    assert (rows.what_if_lead_time_factor == 1.5).all()
-    assert (rows.what_if_lead_time_shift_days == 0).all()
-    by_scenario = rows.groupby("scenario").avg_inventory_value.sum()
-    assert by_scenario["what_if"] > by_scenario["baseline"]  # more service, longer lead times
+    by_name = {name: group for name, group in rows.groupby("what_if_name")}
+    assert set(by_name) == {"slow_vendors", "high_service"}
+    high, slow = by_name["high_service"], by_name["slow_vendors"]
+    assert (high.what_if_service_target == 0.99).all()  # the re-run replaced its own rows only
+    assert (high.what_if_lead_time_factor == 1.0).all()
+    assert len(high) == len(slow)
+    assert (slow.what_if_lead_time_factor == 2.0).all() and slow.what_if_service_target.isna().all()
+    assert (slow.what_if_lead_time_shift_days == 0).all()
+    inventory = slow.groupby("scenario").avg_inventory_value.sum()
+    assert inventory["what_if"] > inventory["baseline"]  # longer lead times need more stock
 
 
 def test_each_vintage_leaves_its_sap_upload_files(pipeline: PipelineRun):
