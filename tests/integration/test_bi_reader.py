@@ -165,6 +165,8 @@ def test_service_trend(bi: psycopg.Connection) -> None:
 
 def test_reporting_marts_on_plans_are_readable(bi: psycopg.Connection) -> None:
     for table in (
+        "fct_demand_forecast",
+        "fct_purchase_proposals",
         "kpi_forecast_accuracy",
         "kpi_inventory_policy",
         "kpi_replenishment_plan",

@@ -342,7 +342,8 @@ def test_reporting_marts_are_empty_without_plans_and_summarise_them_once_written
     engine_built: Built,
 ) -> None:
     wh = engine_built.warehouse
-    reports = ("fct_forecast_accuracy", "kpi_forecast_accuracy", "kpi_inventory_policy")
+    reports = ("fct_demand_forecast", "fct_forecast_accuracy", "kpi_forecast_accuracy")
+    reports += ("kpi_inventory_policy", "fct_purchase_proposals")
     reports += ("kpi_replenishment_plan", "kpi_delivery_routes")
     reports += ("kpi_policy_backtest", "kpi_service_frontier")
     for report in reports:
@@ -354,13 +355,19 @@ def test_reporting_marts_are_empty_without_plans_and_summarise_them_once_written
     code, entries = engine_built.dbt("build", "--select", "path:models/reporting")
     assert code == 0 and not failures(entries), failures(entries)
 
+    forecast = planning["demand_forecast"]
+    ahead = wh.read_sql("select * from reporting.fct_demand_forecast")
+    assert len(ahead) == len(forecast)  # every week, the ones still ahead too
+    assert sorted(set(ahead["horizon_weeks"])) == list(range(1, 14))
+    assert ahead["is_latest_vintage"].astype(bool).all()
+    assert ahead["forecast_qty"].astype(float).eq(5.0).all()
+
     accuracy = wh.read_sql("select * from reporting.fct_forecast_accuracy")
     actual = wh.read_sql(
         "select material_id, plant_id, week_start, demand_qty, has_stockout "
         "from marts.fct_demand_weekly where is_complete_week"
     )
     actual["week_start"] = pd.to_datetime(actual["week_start"])
-    forecast = planning["demand_forecast"]
     expected = forecast.merge(actual, on=["material_id", "plant_id", "week_start"])
     assert len(accuracy) == len(expected) == 4 * len(forecast) // 13  # 4 complete weeks
     assert set(accuracy["horizon_weeks"]) == {1, 2, 3, 4}
@@ -382,6 +389,14 @@ def test_reporting_marts_are_empty_without_plans_and_summarise_them_once_written
     want = (policy.safety_stock * policy.unit_cost).groupby(policy.abc_class).sum()
     assert policies["value"].tolist() == pytest.approx(want.sort_index().tolist())
     assert policies["n"].sum() == len(policy)
+
+    lines = wh.read_sql("select * from reporting.fct_purchase_proposals order by quantity")
+    sent = planning["replenishment_proposals"]
+    assert lines["material_id"].tolist() == sent["MATNR"].tolist()
+    assert lines["quantity"].astype(float).tolist() == [10.0, 20.0, 30.0]
+    assert set(lines["vendor_id"]) == {"0000300000"} and set(lines["currency_code"]) == {"EUR"}
+    assert lines["requisition_item"].isna().all()  # a field the table lacks reads as null
+    assert lines["is_latest_vintage"].astype(bool).all()
 
     plan = wh.read_sql("select * from reporting.kpi_replenishment_plan")
     assert plan[["proposal_lines", "materials"]].values.tolist() == [[3, 3]]
