@@ -3,35 +3,17 @@
 -- Purchase proposals (fct_purchase_proposals) per vintage x plant x vendor x release date:
 -- how many lines and materials, what value, when they arrive.
 
-with
-
-summary as (
-    select
-        forecast_origin,
-        plant_id,
-        vendor_id,
-        release_date,
-        currency_code,
-        is_latest_vintage,
-        count(*) as proposal_lines,
-        count(distinct material_id) as materials,
-        sum(order_value) as order_value,
-        min(delivery_date) as first_delivery_date,
-        max(delivery_date) as last_delivery_date
-    from {{ ref('fct_purchase_proposals') }}
-    group by forecast_origin, plant_id, vendor_id, release_date, currency_code, is_latest_vintage
-)
-
 select
     forecast_origin,
     plant_id,
     vendor_id,
     release_date,
     currency_code,
-    proposal_lines,
-    materials,
-    order_value,
-    first_delivery_date,
-    last_delivery_date,
+    count(*) as proposal_lines,
+    count(distinct material_id) as materials,
+    sum(order_value) as order_value,
+    min(delivery_date) as first_delivery_date,
+    max(delivery_date) as last_delivery_date,
     is_latest_vintage
-from summary
+from {{ ref('fct_purchase_proposals') }}
+group by forecast_origin, plant_id, vendor_id, release_date, currency_code, is_latest_vintage
