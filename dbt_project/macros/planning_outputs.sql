@@ -39,12 +39,21 @@
 {%- endmacro %}
 
 
-{#- `columns` ([name, type] pairs) of `relation`, each cast to its type; while the relation is
-    missing, an empty result with the same names and types. -#}
+{#- `columns` of `relation`, each cast to its type: [name, type] takes the column of that name
+    (it must exist); [name, type, candidates] the first of `candidates` the table has, or null
+    (planning tables may keep SAP or English names). While the relation is missing, an empty
+    result with the same names and types. -#}
 {% macro typed_rows(relation, columns) -%}
     select
-    {%- for name, type in columns %}
-        cast({{ name if relation is not none else 'null' }} as {{ type }}) as {{ name }}
+    {%- for column in columns %}
+        {%- if relation is none %}
+            {%- set found = none %}
+        {%- elif column | length == 2 %}
+            {%- set found = column[0] %}
+        {%- else %}
+            {%- set found = column_named(relation, column[2]) %}
+        {%- endif %}
+        {{ column_or_null(found, column[1]) }} as {{ column[0] }}
         {{- "," if not loop.last }}
     {%- endfor %}
     {%- if relation is none %}

@@ -12,37 +12,27 @@
 {%- set proposal_table = existing_relation(source('planning', 'replenishment_proposals')) %}
 {%- set double = type_double() %}
 {%- set text = dbt.type_string() %}
-{%- set columns = [
-    ['forecast_origin', ['forecast_origin'], 'date'],
-    ['requisition_item', ['bnfpo', 'requisition_item'], text],
-    ['document_type', ['bsart', 'document_type'], text],
-    ['material_id', ['matnr', 'material_id'], text],
-    ['plant_id', ['werks', 'plant_id'], text],
-    ['purchasing_org_id', ['ekorg', 'purchasing_org_id'], text],
-    ['vendor_id', ['lifnr', 'vendor_id'], text],
-    ['quantity', ['menge', 'quantity'], double],
-    ['unit', ['meins', 'unit'], text],
-    ['packs', ['packs'], double],
-    ['price', ['preis', 'price'], double],
-    ['order_value', ['order_value'], double],
-    ['currency_code', ['waers', 'currency_code'], text],
-    ['release_date', ['frgdt', 'release_date'], 'date'],
-    ['delivery_date', ['lfdat', 'delivery_date'], 'date'],
-] %}
 
 with
 
 proposals as (
-    select
-    {%- for name, candidates, type in columns %}
-        {{ column_or_null(column_named(proposal_table, candidates), type) }} as {{ name }}
-        {{- "," if not loop.last }}
-    {%- endfor %}
-{%- if proposal_table is none %}
-    where 1 = 0
-{%- else %}
-    from {{ proposal_table }}
-{%- endif %}
+    {{ typed_rows(proposal_table, [
+        ['forecast_origin', 'date', ['forecast_origin']],
+        ['requisition_item', text, ['bnfpo', 'requisition_item']],
+        ['document_type', text, ['bsart', 'document_type']],
+        ['material_id', text, ['matnr', 'material_id']],
+        ['plant_id', text, ['werks', 'plant_id']],
+        ['purchasing_org_id', text, ['ekorg', 'purchasing_org_id']],
+        ['vendor_id', text, ['lifnr', 'vendor_id']],
+        ['quantity', double, ['menge', 'quantity']],
+        ['unit', text, ['meins', 'unit']],
+        ['packs', double, ['packs']],
+        ['price', double, ['preis', 'price']],
+        ['order_value', double, ['order_value']],
+        ['currency_code', text, ['waers', 'currency_code']],
+        ['release_date', 'date', ['frgdt', 'release_date']],
+        ['delivery_date', 'date', ['lfdat', 'delivery_date']],
+    ]) }}
 ),
 
 latest as (

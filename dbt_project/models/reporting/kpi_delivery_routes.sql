@@ -11,23 +11,17 @@
 with
 
 route_rows as (
-    select
-        {{ column_or_null(column_named(route_table, ['forecast_origin']), 'date') }}
-            as forecast_origin,
-        {{ column_or_null(column_named(route_table, ['depot_id', 'plant_id']), text) }}
-            as depot_id,
-        {{ column_or_null(column_named(route_table, ['vehicle_id']), text) }} as vehicle_id,
-        {{ column_or_null(column_named(route_table, ['kind']), text) }} as row_kind,
-        {{ column_or_null(column_named(route_table, ['stop_id']), text) }} as stop_id,
-        {{ column_or_null(column_named(route_table, ['arrival']), double) }} as arrival,
-        {{ column_or_null(column_named(route_table, ['departure']), double) }} as departure,
-        {{ column_or_null(column_named(route_table, ['load']), double) }} as vehicle_load,
-        {{ column_or_null(column_named(route_table, ['distance']), double) }} as leg_distance
-{%- if route_table is none %}
-    where 1 = 0
-{%- else %}
-    from {{ route_table }}
-{%- endif %}
+    {{ typed_rows(route_table, [
+        ['forecast_origin', 'date', ['forecast_origin']],
+        ['depot_id', text, ['depot_id', 'plant_id']],
+        ['vehicle_id', text, ['vehicle_id']],
+        ['row_kind', text, ['kind']],
+        ['stop_id', text, ['stop_id']],
+        ['arrival', double, ['arrival']],
+        ['departure', double, ['departure']],
+        ['vehicle_load', double, ['load']],
+        ['leg_distance', double, ['distance']],
+    ]) }}
 ),
 
 latest as (
