@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -40,6 +40,16 @@ QUARANTINE_COLUMNS = {
     "run_id": "VARCHAR",
     "rejected_at": "TIMESTAMP",
 }
+
+
+@dataclass(frozen=True)
+class TableSlice:
+    """The rows of one table a write owns (`where` with `params`) and what replaces them."""
+
+    frame: pd.DataFrame
+    where: str
+    params: Sequence[Any]
+
 
 _PANDAS_TO_SQL = {
     "b": "BOOLEAN",
@@ -247,17 +257,26 @@ class Warehouse:
     def replace_tables(
         self, frames: dict[str, pd.DataFrame], where: str, params: Sequence[Any]
     ) -> None:
-        """Replace the `where` slice of several tables in one transaction (e.g. one vintage).
+        """Replace the `where` slice of several tables in one transaction (e.g. one vintage)."""
+        self.replace_slices(
+            {table: TableSlice(frame, where, params) for table, frame in frames.items()}
+        )
+
+    def replace_slices(self, slices: Mapping[str, TableSlice]) -> None:
+        """Replace each table's own slice, all in one transaction.
 
         Tables are created from the frames' dtypes, and columns a newer version adds are added.
         """
         with self.transaction() as cur:
-            for table, frame in frames.items():
+            for table, part in slices.items():
+                frame = part.frame
                 types = {c: sql_type_for(frame[c]) for c in frame.columns}
                 existing = self.create_table(cur, table, types)
                 added = [c for c in types if existing and c not in existing]
                 self.run_ddl(cur, [add_column_sql(table, c, types[c]) for c in added])
-                cur.execute(self.placeholders(f"delete from {table} where {where}"), list(params))
+                cur.execute(
+                    self.placeholders(f"delete from {table} where {part.where}"), list(part.params)
+                )
                 if len(frame):
                     self.insert_frame(cur, table, frame)
 

@@ -10,7 +10,7 @@ from pydantic import Field
 from pipelines.conditions import weekly_vintage
 from pipelines.partitions import weekly_partitions
 from resources.dagster_resources import WAREHOUSE_POOL, WarehouseResource
-from resources.warehouse import Warehouse
+from resources.warehouse import TableSlice, Warehouse
 
 FORECAST = dg.AssetKey(["planning", "demand_forecast"])
 BACKTEST = dg.AssetKey(["planning", "forecast_backtest"])
@@ -34,19 +34,23 @@ def forecast_origin(context: dg.AssetExecutionContext) -> pd.Timestamp:
 def write_vintage(
     warehouse: Warehouse,
     origin: pd.Timestamp,
-    tables: dict[str, pd.DataFrame],
-    name: Mapping[str, str] | None = None,
+    tables: Mapping[str, pd.DataFrame],
+    names: Mapping[str, Mapping[str, str]] | None = None,
 ) -> None:
     """Replace one vintage in every table in one transaction: a re-run never duplicates.
 
-    `name` (column -> value, e.g. a scenario's) narrows the slice to that name's rows, so
-    named runs on one vintage sit side by side and a re-run replaces only its own."""
-    key = {"forecast_origin": origin.date(), **(name or {})}
-    warehouse.replace_tables(
-        {table: frame.assign(**key) for table, frame in tables.items()},
-        where=" and ".join(f"{column} = ?" for column in key),
-        params=[str(value) for value in key.values()],
-    )
+    `names` (table -> column -> value, e.g. a scenario's name) narrows that table's slice to
+    the name's rows, so named runs on one vintage sit side by side and a re-run replaces only
+    its own."""
+    slices = {}
+    for table, frame in tables.items():
+        key = {"forecast_origin": origin.date(), **(names or {}).get(table, {})}
+        slices[table] = TableSlice(
+            frame.assign(**key),
+            where=" and ".join(f"{column} = ?" for column in key),
+            params=[str(value) for value in key.values()],
+        )
+    warehouse.replace_slices(slices)
 
 
 def markdown_image(png: bytes) -> dg.MarkdownMetadataValue:
@@ -343,9 +347,8 @@ def demand_forecast_scenario(
         analogue=new_products if len(new_products) else None,
     )
     scenario = scenario[["scenario", *base.columns]]
-    write_vintage(
-        wh, origin, {"planning.demand_forecast_scenario": scenario}, {"scenario": config.scenario}
-    )
+    table = "planning.demand_forecast_scenario"
+    write_vintage(wh, origin, {table: scenario}, {table: {"scenario": config.scenario}})
     weekly = pd.DataFrame(
         {
             "base": base.groupby("week_start")["forecast_qty"].sum(),

@@ -385,11 +385,10 @@ def policy_backtest(
     frontier = service_frontier(
         inputs, PolicyConfig(), daily_demand, lead_times, targets=config.frontier_targets
     )
-    write_vintage(
-        wh, origin, {"planning.policy_backtest": kpis, "planning.service_frontier": frontier}
-    )
+    vintage = {"planning.policy_backtest": kpis, "planning.service_frontier": frontier}
+    names = {}
     if config.has_what_if:
-        asked = what_if(
+        vintage["planning.policy_what_if"] = what_if(
             inputs,
             PolicyConfig(),
             daily_demand,
@@ -402,9 +401,8 @@ def policy_backtest(
             what_if_lead_time_factor=config.what_if_lead_time_factor,
             what_if_lead_time_shift_days=config.what_if_lead_time_shift_days,
         )
-        write_vintage(
-            wh, origin, {"planning.policy_what_if": asked}, {"what_if_name": config.what_if_name}
-        )
+        names["planning.policy_what_if"] = {"what_if_name": config.what_if_name}
+    write_vintage(wh, origin, vintage, names)  # the what-if lands with its backtest or not at all
     by_policy = summarise_kpis(kpis, by=["policy_type"])
     total = summarise_kpis(kpis).iloc[0]
     yield dg.MaterializeResult(

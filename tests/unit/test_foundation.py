@@ -7,6 +7,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from pipelines.forecasting.assets import write_vintage
 from pipelines.ingest.load import files_for_window, landing_file_name, raw_table_columns
 from pipelines.ingest.specs import TABLE_SPECS
 from pipelines.materialize import last_complete_week
@@ -56,6 +57,31 @@ def test_replace_tables_is_atomic_and_idempotent(tmp_path):
             ["2025-01-06"],
         )
     assert warehouse.scalar("select count(*) from planning.t") == 2
+
+
+def test_a_named_slice_is_written_with_its_vintage_or_not_at_all(tmp_path):
+    warehouse = DuckDBWarehouse(str(tmp_path / "w.duckdb"))
+    warehouse.ensure_schemas()
+    origin = pd.Timestamp("2025-01-06")
+    names = {"planning.what_if": {"what_if_name": "rush"}}
+
+    def write(kpi: float, named: pd.DataFrame) -> None:
+        kpis = pd.DataFrame({"kpi": [kpi]})
+        write_vintage(warehouse, origin, {"planning.kpis": kpis, "planning.what_if": named}, names)
+
+    write(1.0, pd.DataFrame({"qty": [1.0]}))
+    write_vintage(
+        warehouse,
+        origin,
+        {"planning.what_if": pd.DataFrame({"qty": [2.0]})},
+        {"planning.what_if": {"what_if_name": "slow"}},
+    )
+    write(3.0, pd.DataFrame({"qty": [3.0]}))  # a re-run of "rush" replaces "rush" only
+    rows = warehouse.read_sql("select what_if_name, qty from planning.what_if order by 1")
+    assert rows.values.tolist() == [["rush", 3.0], ["slow", 2.0]]
+    with pytest.raises(Exception):  # noqa: B017 - any engine error must roll back
+        write(4.0, pd.DataFrame({"qty": ["not numeric"]}))
+    assert warehouse.scalar("select kpi from planning.kpis") == 3.0  # the vintage stayed whole
 
 
 def test_sql_types_for_frames():
