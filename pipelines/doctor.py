@@ -42,6 +42,7 @@ def _local_dir(env: Mapping[str, str]) -> Path:
 def check_configuration(env: Mapping[str, str]) -> list[Finding]:
     """The environment switches hold values the code accepts."""
     from pipelines.alerts import AlertConfigError, AlertSettings
+    from pipelines.ingest.quality import QualityError, QualityRules
 
     found: list[Finding] = []
 
@@ -71,15 +72,10 @@ def check_configuration(env: Mapping[str, str]) -> list[Finding]:
             )
     except ValueError:
         bad(f"SCP_HISTORY_START={start!r} is not a date", "use YYYY-MM-DD, e.g. 2024-01-01")
-    threshold = env.get("SCP_QUARANTINE_THRESHOLD", "0.01")
     try:
-        if not 0.0 <= float(threshold) <= 1.0:
-            raise ValueError
-    except ValueError:
-        bad(
-            f"SCP_QUARANTINE_THRESHOLD={threshold!r} is not a share between 0 and 1",
-            "e.g. SCP_QUARANTINE_THRESHOLD=0.01 (1 % of rows may be rejected)",
-        )
+        QualityRules.from_env(env)
+    except QualityError as exc:
+        bad(str(exc), "e.g. SCP_QUARANTINE_THRESHOLD=0.01 (1 % of rows may be rejected)")
     for name in ("SCP_PG_PORT", "DAGSTER_PG_PORT"):
         if name in env and not env[name].isdigit():
             bad(f"{name}={env[name]!r} is not a port number", f"e.g. {name}=5432")

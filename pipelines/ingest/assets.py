@@ -1,6 +1,5 @@
 """One raw asset per SAP table, built from its spec: daily partitions for transactional data."""
 
-import os
 from datetime import date
 
 import dagster as dg
@@ -14,11 +13,11 @@ from pipelines.ingest.load import (
     raw_table_columns,
     window_file_names,
 )
+from pipelines.ingest.quality import QualityRules
 from pipelines.ingest.specs import TABLE_SPECS, TableSpec
 from pipelines.partitions import daily_partitions
 from resources.dagster_resources import WAREHOUSE_POOL, LandingZone, WarehouseResource
 
-QUARANTINE_THRESHOLD = float(os.getenv("SCP_QUARANTINE_THRESHOLD", "0.01"))
 #: A backfill over years has thousands of files; their checksums stay in raw.landing_manifest.
 MAX_CHECKSUMS_IN_METADATA = 31
 
@@ -44,14 +43,15 @@ def _column_schema(spec: TableSpec) -> dg.TableSchema:
 
 def _check_results(spec: TableSpec, report: LoadReport) -> list[dg.AssetCheckResult]:
     share = report.quarantined_share
+    threshold = QualityRules.from_env().threshold
     return [
         dg.AssetCheckResult(
             check_name="quarantine_share_below_threshold",
-            passed=share <= QUARANTINE_THRESHOLD,
+            passed=share <= threshold,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
                 "quarantined_share": dg.FloatMetadataValue(round(share, 6)),
-                "threshold": dg.FloatMetadataValue(QUARANTINE_THRESHOLD),
+                "threshold": dg.FloatMetadataValue(threshold),
                 "rows_quarantined": report.rows_quarantined,
             },
         )

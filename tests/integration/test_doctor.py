@@ -91,7 +91,7 @@ def test_broken_configuration_fails_and_says_how_to_fix(tmp_path):
     assert "FAIL  configuration    SCP_WAREHOUSE='oracle' is not one of duckdb, postgres" in out
     assert "fix: export SCP_WAREHOUSE=duckdb" in out
     assert "SCP_TIMEZONE='Mars/Olympus_Mons' is not an IANA time zone" in out
-    assert "SCP_QUARANTINE_THRESHOLD='5%' is not a share between 0 and 1" in out
+    assert "SCP_QUARANTINE_THRESHOLD must be a number in [0, 1], got '5%'" in out
     assert "SCP_ALERT_SMTP_HOST is set but SCP_ALERT_SMTP_TO is empty" in out
     assert "FAIL  warehouse        not checked: SCP_WAREHOUSE is invalid" in out
     assert "cannot connect to Postgres dagster@127.0.0.1:1/dagster" in out

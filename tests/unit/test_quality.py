@@ -238,3 +238,20 @@ def test_read_ahead_prepares_the_next_item_while_this_one_is_handled() -> None:
             seen.append(item)
     assert seen == [1, 2]
     assert made == [1, 2, 3]
+
+
+def test_the_loaders_share_check_reads_the_threshold_when_it_runs(monkeypatch) -> None:
+    from pipelines.ingest.assets import _check_results
+    from pipelines.ingest.load import FileLoad, LoadReport
+
+    spec = TABLE_SPECS["MSEG"]
+    report = LoadReport("raw.mseg", [FileLoad("MSEG_20250106.csv", "0" * 64, 10, {}, 100, 98, 2)])
+    monkeypatch.setenv("SCP_QUARANTINE_THRESHOLD", "0.01")
+    (strict,) = _check_results(spec, report)
+    monkeypatch.setenv("SCP_QUARANTINE_THRESHOLD", "0.05")
+    (lenient,) = _check_results(spec, report)
+    assert (strict.passed, lenient.passed) == (False, True)
+    assert lenient.metadata["threshold"].value == 0.05
+    monkeypatch.setenv("SCP_QUARANTINE_THRESHOLD", "2%")
+    with pytest.raises(QualityError, match="SCP_QUARANTINE_THRESHOLD must be a number.*'2%'"):
+        _check_results(spec, report)
