@@ -5,15 +5,23 @@ Layout under the landing root (`LandingZone.path`):
 - `<root>/` holds the CURRENT delivery of each table-day, `<TABLE>_<YYYYMMDD>.csv`, and of
   each master table, `<TABLE>.csv`. The raw assets read only these.
 - `<root>/incoming/` is the drop folder. A file is taken once it is stable (same size and
-  mtime on two consecutive looks) or once a marker `<name>.done` exists.
+  mtime on two consecutive looks) or once a marker `<name>.done` exists. An empty file, or one
+  named like a transfer in progress (`.x`, `~x`, `x.part`), is waited for until it has been
+  unchanged for `STALE_AFTER`, then taken, to be rejected: nothing sits there unreported.
 - `<root>/archive/` keeps every superseded, duplicate or split delivery, never deleted, as
   `<UTC timestamp>__<sha256[:12]>__<original name>`.
-- `<root>/rejected/` receives deliveries that cannot be loaded (bad name, unreadable header),
-  with the reason in the log and in the manifest.
+- `<root>/rejected/` receives deliveries that cannot be loaded (bad name, unreadable header,
+  a master-data extract dated before the current one), with the reason in the log and in the
+  manifest.
 - `<root>/staging/` is private scratch space for files split by day.
 
 Every decision is recorded in `raw.landing_manifest`; the load (`load.load_table`) completes
 the row of each file it loads, in the same transaction as the data.
+
+A master-data file's name may carry its extraction date (`MARA_20250115.csv`). The manifest
+row of the current file keeps that name, so an extract dated before it arriving late is
+rejected rather than replacing newer data; within one tick, extracts of a table are applied
+oldest first, so the newest wins whatever the mtimes.
 
 A delivery is a duplicate when its checksum equals the checksum of the CURRENT file of its
 table-day, not of any file ever loaded: a revert to an earlier version (A, B, A) must load A
@@ -35,6 +43,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
@@ -58,8 +67,12 @@ ARCHIVE = "archive"
 REJECTED = "rejected"
 STAGING = "staging"
 MARKER_SUFFIX = ".done"
-#: Names a transfer tool uses while it is still writing: never taken, never rejected.
+#: Names a transfer tool uses while it is still writing: not taken while they change.
 _IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload")
+#: How long an empty or in-progress-named file may stay unchanged before it is rejected: a
+#: transfer that creates its file first or writes under a temporary name touches it long
+#: before this; past it, the file is abandoned or misnamed and someone must be told.
+STALE_AFTER = timedelta(hours=1)
 _HASH_BLOCK = 1 << 20
 
 MANIFEST_TABLE = "raw.landing_manifest"
@@ -84,7 +97,8 @@ MANIFEST_COLUMNS = {
 }
 # Manifest statuses. received: placed as current, run requested; loaded: load committed;
 # superseded: replaced by a newer delivery; duplicate: same bytes as the current file;
-# rejected: not loadable; split: an undated multi-day file, placed as one file per day.
+# rejected: not loadable; split: an undated multi-day file, placed as one file per day;
+# refused: read, but more rows rejected than SCP_QUARANTINE_THRESHOLD, so its day kept its rows.
 
 _NAME = re.compile(
     r"^(?P<table>[A-Za-z][A-Za-z0-9]*)"
@@ -104,10 +118,12 @@ class LandingNameError(ValueError):
 
 @dataclass(frozen=True)
 class LandingName:
-    """What a delivery's name says: its table and, for transactional tables, maybe its day."""
+    """What a delivery's name says: its table and, for transactional tables, maybe its day; for
+    master data, maybe its extraction date (`extracted`), which orders its versions."""
 
     table: str
     day: date | None
+    extracted: date | None = None
 
     @property
     def spec(self) -> TableSpec:
@@ -144,8 +160,8 @@ def _day_of(text: str, name: str) -> date:
 def parse_landing_name(name: str) -> LandingName:
     """Table and day from a delivery name, e.g. `MSEG_20250131.csv`, `mseg_2025-01-31.csv`,
     `MSEG_31.01.2025.txt`, `VBAK_20240103__odata-20240217T120000Z.csv` (a `__tag` marks
-    a delivery version), `MARA.csv`. A date on a master-data file is its extraction date and
-    is ignored. Raises LandingNameError with the reason."""
+    a delivery version), `MARA.csv`. A date on a master-data file is its extraction date, not
+    a day: `extracted`. Raises LandingNameError with the reason."""
     try:
         safe_landing_name(name)
     except SapFileError as exc:
@@ -160,7 +176,18 @@ def parse_landing_name(name: str) -> LandingName:
         known = ", ".join(sorted(TABLE_SPECS))
         raise LandingNameError(f"{name!r}: unknown SAP table {table!r}; known tables: {known}")
     day = _day_of(match["day"], name) if match["day"] else None
-    return LandingName(table, day if TABLE_SPECS[table].is_partitioned else None)
+    if TABLE_SPECS[table].is_partitioned:
+        return LandingName(table, day)
+    return LandingName(table, None, extracted=day)
+
+
+def extraction_date(name: str) -> date | None:
+    """The extraction date in a master-data file name, e.g. the manifest's name of a current
+    file; None when it has none or is not a master-data name."""
+    try:
+        return parse_landing_name(name).extracted
+    except LandingNameError:
+        return None
 
 
 def is_in_progress(name: str) -> bool:
@@ -430,24 +457,37 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def ready_files(
-    entries: Sequence[LandingEntry], seen: Mapping[str, Sequence[int]]
+    entries: Sequence[LandingEntry], seen: Mapping[str, Sequence[int]], now_ns: int | None = None
 ) -> tuple[list[LandingEntry], dict[str, list[int]]]:
-    """Deliveries ready to take, oldest first, and the (size, mtime) to remember for next time.
+    """Deliveries ready to take, oldest first, and what to remember for next time: each file's
+    (size, mtime) and since when (`now_ns`, the sensor's clock: mtimes may be missing or
+    preserved from the source) it has looked so.
 
     Ready means a marker `<name>.done` exists, or size and mtime are unchanged since the last
-    look (`seen`) and the file is not empty. Markers and in-progress names are never ready.
+    look (`seen`) and the file is not empty. An empty or in-progress-named file is ready only
+    once unchanged for `STALE_AFTER`: it is taken to be rejected, not kept forever. Markers are
+    never ready.
     """
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    stale_ns = STALE_AFTER // timedelta(microseconds=1) * 1000
     names = {e.name for e in entries}
     ready: list[LandingEntry] = []
     remember: dict[str, list[int]] = {}
     for entry in sorted(entries, key=lambda e: (e.mtime_ns, e.name)):
-        if entry.name.endswith(MARKER_SUFFIX) or is_in_progress(entry.name):
+        if entry.name.endswith(MARKER_SUFFIX):
             continue
         signature = [entry.size, entry.mtime_ns]
-        remember[entry.name] = signature
-        marked = entry.name + MARKER_SUFFIX in names
-        stable = entry.size > 0 and list(seen.get(entry.name, ())) == signature
-        if marked or stable:
+        before = list(seen.get(entry.name, ()))
+        unchanged = before[:2] == signature
+        since = before[2] if unchanged and len(before) > 2 else now_ns
+        remember[entry.name] = [*signature, since]
+        stale = unchanged and now_ns - since >= stale_ns
+        if is_in_progress(entry.name):
+            taken = stale  # a marker does not make a half-written name complete
+        else:
+            marked = entry.name + MARKER_SUFFIX in names
+            taken = marked or (unchanged and (entry.size > 0 or stale))
+        if taken:
             ready.append(entry)
     return ready, remember
 
@@ -549,7 +589,7 @@ def plan_tick(
     plan = TickPlan(received_at=now)
     currents = _Currents(store)
     names = {e.name for e in store.list(INCOMING)}
-    for entry in ready:
+    for entry in oldest_extracts_first(ready):
         if entry.name not in names:
             continue  # taken away since it was listed: nothing to decide
         marker = entry.name + MARKER_SUFFIX if entry.name + MARKER_SUFFIX in names else None
@@ -558,6 +598,28 @@ def plan_tick(
             plan.decisions.append(decision)
     plan.runs = plan_runs(plan.placed(), now)
     return plan
+
+
+def oldest_extracts_first(ready: Sequence[LandingEntry]) -> list[LandingEntry]:
+    """`ready` in its order, except that the dated extracts of each master table swap places
+    among themselves to be oldest first: the newest is placed last and wins, whatever the
+    mtimes say. Undated extracts keep their place."""
+    slots: dict[str, list[int]] = {}
+    days: dict[int, date] = {}
+    for index, entry in enumerate(ready):
+        try:
+            parsed = parse_landing_name(entry.name)
+        except LandingNameError:
+            continue
+        if parsed.extracted is not None:
+            slots.setdefault(parsed.table, []).append(index)
+            days[index] = parsed.extracted
+    ordered = list(ready)
+    for indexes in slots.values():
+        by_date = sorted(indexes, key=lambda i: (days[i], ready[i].name))
+        for slot, index in zip(indexes, by_date, strict=True):
+            ordered[slot] = ready[index]
+    return ordered
 
 
 def _reject(entry: LandingEntry, reason: str, now: datetime, **known: Any) -> Decision:
@@ -579,6 +641,13 @@ def _decide(
     first_day: date | None,
     currents: _Currents,
 ) -> list[Decision]:
+    if is_in_progress(entry.name):  # ready only once stale: abandoned, or never renamed
+        minutes = STALE_AFTER // timedelta(minutes=1)
+        reason = (
+            f"{entry.name!r}: a temporary name (leading '.' or '~', or a suffix such as .part) "
+            f"unchanged for {minutes} minutes: a transfer abandoned, or a file never renamed"
+        )
+        return [_reject(entry, reason, now)]
     try:
         parsed = parse_landing_name(entry.name)
     except LandingNameError as exc:
@@ -854,17 +923,80 @@ def record_loaded(warehouse: Warehouse, cur: Cursor, rows: Sequence[Mapping[str,
     cur.execute(
         f"update {MANIFEST_TABLE} as m set {assignments} from {batch} as b "
         "where m.canonical_name = b.canonical_name and m.checksum = b.checksum "
-        "and m.status in ('received', 'loaded')"
+        "and m.status in ('received', 'loaded', 'refused')"
     )
     names = ", ".join(MANIFEST_COLUMNS)
     cur.execute(
         f"insert into {MANIFEST_TABLE} ({names}) select {names} from {batch} as b "
         f"where not exists (select 1 from {MANIFEST_TABLE} as m where "
         "m.canonical_name = b.canonical_name and m.checksum = b.checksum "
-        "and m.status = 'loaded')"
+        "and m.status = b.status)"
     )
     if warehouse.kind == "duckdb":
         cur.unregister(batch)  # type: ignore[attr-defined]
+
+
+def _master_deliveries(plan: TickPlan) -> list[Decision]:
+    """The plan's master-data deliveries that would be placed or archived as duplicates."""
+    return [
+        d
+        for d in plan.decisions
+        if d.status in ("received", "duplicate")
+        and d.table is not None
+        and not TABLE_SPECS[d.table].is_partitioned
+    ]
+
+
+def current_extracts(
+    warehouse: Warehouse, cur: Cursor, canonicals: Sequence[str]
+) -> dict[str, date]:
+    """The extraction date of each current master file that has one: the date in the name it
+    was delivered under, which its manifest row keeps (the newest received or loaded row)."""
+    if not canonicals:
+        return {}
+    cur.execute(
+        warehouse.placeholders(
+            f"select canonical_name, file_name from {MANIFEST_TABLE} "
+            "where status in ('received', 'loaded') and canonical_name in "
+            f"({', '.join('?' * len(canonicals))}) order by received_at"
+        ),
+        list(canonicals),
+    )
+    latest = {canonical: extraction_date(name) for canonical, name in cur.fetchall()}
+    return {canonical: day for canonical, day in latest.items() if day is not None}
+
+
+def reject_older_extracts(store: LandingStore, plan: TickPlan, current: Mapping[str, date]) -> None:
+    """Reject the master extracts dated before the `current` file of their table: a late
+    extract must not overwrite newer master data. The other deliveries of those files are
+    settled again without them (what they replace or duplicate may change), and the runs
+    planned again. Extracts of one tick need no check: they are placed oldest first."""
+    deliveries = _master_deliveries(plan)
+    older = [
+        d
+        for d in deliveries
+        if (day := extraction_date(d.file_name)) is not None
+        and day < current.get(str(d.canonical_name), date.min)
+    ]
+    if not older:
+        return
+    currents = _Currents(store)
+    touched = {d.canonical_name for d in older}
+    for decision in deliveries:
+        if decision.canonical_name not in touched:
+            continue
+        decision.replaces = decision.superseded_name = decision.run_key = None
+        if any(decision is d for d in older):
+            decision.status = "rejected"
+            decision.reason = (
+                f"{decision.file_name} is older than the current {decision.table} extract "
+                f"({current[str(decision.canonical_name)]})"
+            )
+            decision.archive_name = rejected_name(decision.file_name, plan.received_at)
+        else:
+            decision.status, decision.reason, decision.archive_name = "received", None, None
+            _settle(decision, currents, plan.received_at)
+    plan.runs = plan_runs(plan.placed(), plan.received_at)
 
 
 def commit_tick(store: LandingStore, warehouse: Warehouse, plan: TickPlan) -> None:
@@ -872,8 +1004,19 @@ def commit_tick(store: LandingStore, warehouse: Warehouse, plan: TickPlan) -> No
 
     The manifest is written first: if the warehouse is unavailable nothing has moved and the
     next tick decides again. Placing a file archives the current one without a moment in
-    which the table-day has no file.
+    which the table-day has no file. Master extracts older than the current one are rejected
+    here (`reject_older_extracts`), since only the manifest knows the current one's date.
     """
+    with warehouse.transaction() as cur:
+        warehouse.create_table(cur, MANIFEST_TABLE, MANIFEST_COLUMNS)
+        master = sorted({str(d.canonical_name) for d in _master_deliveries(plan)})
+        reject_older_extracts(store, plan, current_extracts(warehouse, cur, master))
+        _record_tick(warehouse, cur, plan)
+    _move_files(store, plan)
+
+
+def _record_tick(warehouse: Warehouse, cur: Cursor, plan: TickPlan) -> None:
+    """The plan's manifest rows, and the current rows it supersedes."""
     rows = [_manifest_row(decision, plan.received_at) for decision in plan.decisions]
     first_placed: dict[str, int] = {}  # canonical name -> index of its first placement
     previous: dict[str, int] = {}
@@ -886,21 +1029,22 @@ def commit_tick(store: LandingStore, warehouse: Warehouse, plan: TickPlan) -> No
             rows[previous[canonical]]["status"] = "superseded"
             rows[previous[canonical]]["archive_name"] = decision.superseded_name
         previous[canonical] = index
-    with warehouse.transaction() as cur:
-        warehouse.create_table(cur, MANIFEST_TABLE, MANIFEST_COLUMNS)
-        for index in first_placed.values():  # the deliveries current before this tick
-            decision = plan.decisions[index]
-            if decision.replaces is not None:
-                cur.execute(
-                    warehouse.placeholders(
-                        f"update {MANIFEST_TABLE} set status = 'superseded', archive_name = ? "
-                        "where canonical_name = ? and status in ('received', 'loaded')"
-                    ),
-                    [decision.superseded_name, decision.canonical_name],
-                )
-        if rows:
-            warehouse.insert_frame(cur, MANIFEST_TABLE, manifest_frame(rows))
+    for index in first_placed.values():  # the deliveries current before this tick
+        decision = plan.decisions[index]
+        if decision.replaces is not None:
+            cur.execute(
+                warehouse.placeholders(
+                    f"update {MANIFEST_TABLE} set status = 'superseded', archive_name = ? "
+                    "where canonical_name = ? and status in ('received', 'loaded', 'refused')"
+                ),
+                [decision.superseded_name, decision.canonical_name],
+            )
+    if rows:
+        warehouse.insert_frame(cur, MANIFEST_TABLE, manifest_frame(rows))
 
+
+def _move_files(store: LandingStore, plan: TickPlan) -> None:
+    """Apply the recorded plan to the files: place, archive, reject, clean up."""
     for decision in plan.decisions:
         folder, name = decision.source
         if decision.status == "received":
@@ -1219,6 +1363,7 @@ __all__ = [
     "MARKER_SUFFIX",
     "REJECTED",
     "STAGING",
+    "STALE_AFTER",
     "Decision",
     "DeltaExtract",
     "DeltaFeed",
@@ -1233,16 +1378,20 @@ __all__ = [
     "TickPlan",
     "archive_name",
     "commit_tick",
+    "current_extracts",
     "extract_delta",
+    "extraction_date",
     "file_checksum",
     "landing_file_name",
     "landing_store",
     "local_files",
     "merge_rows",
+    "oldest_extracts_first",
     "parse_landing_name",
     "plan_runs",
     "plan_tick",
     "ready_files",
+    "reject_older_extracts",
     "split_available",
     "split_by_day",
     "to_landing_csv",

@@ -7,6 +7,7 @@ run requests it yields are executed with `dg.materialize`, as the daemon would l
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -93,6 +94,18 @@ def requests_of(result: dg.SensorResult) -> list[dg.RunRequest]:
     return list(result.run_requests or [])
 
 
+def age_cursor(landing: Landing, hours: int) -> None:
+    """As if `hours` had passed since each file in incoming/ was last seen to change."""
+    state = json.loads(str(landing.cursor))
+    for signature in state["seen"].values():
+        signature[2] -= hours * 3600 * 10**9
+    landing.cursor = json.dumps(state)
+
+
+def without_stamp(names: list[str]) -> list[str]:
+    return sorted(re.sub(f"^{STAMP}__", "", name) for name in names)
+
+
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -112,6 +125,17 @@ def duckdb_landing(tmp_path: Path) -> Landing:
 @pytest.fixture
 def landing(tmp_path: Path) -> Landing:
     return duckdb_landing(tmp_path)
+
+
+@pytest.fixture
+def alerts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The text of each rejection alert the landing sensor sends (to a webhook never called)."""
+    sent: list[str] = []
+    monkeypatch.setenv("SCP_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/never-called")
+    monkeypatch.setattr(
+        sensors, "send_alert", lambda settings, alert: sent.append(alert.error) or ["webhook"]
+    )
+    return sent
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
@@ -273,6 +297,120 @@ def test_bad_names_and_unreadable_files_are_rejected(landing: Landing, demo: Pat
     # a bad name is rejected without reading the file; a bad header after reading it
     assert checksums["MSEG 20240104.csv"] is None and checksums["XYZ_20240104.csv"] is None
     assert checksums["MSEG_20240104__v2.csv"] == sha(broken)
+
+
+def test_empty_and_temporary_named_files_are_rejected_after_an_hour_unchanged(
+    landing: Landing, demo: Path, alerts: list[str]
+) -> None:
+    data = (demo / "MSEG_20240103.csv").read_bytes()
+    (landing.incoming / "MSEG_20240103.csv").write_bytes(b"")
+    (landing.incoming / "..MSEG_20240104.csv").write_bytes(data)
+    (landing.incoming / "~MSEG_20240105.csv").write_bytes(data)
+    writing = landing.incoming / ".MSEG_20240106.csv"
+    writing.write_bytes(data[:100])
+    for _ in range(3):
+        assert requests_of(landing.tick()) == []
+    assert len(landing.names("incoming")) == 4 and landing.names("rejected") == []
+
+    age_cursor(landing, hours=1)
+    with writing.open("ab") as handle:  # a transfer still under way: its hour starts again
+        handle.write(data[100:200])
+    assert requests_of(landing.tick()) == []
+    assert landing.names("incoming") == [".MSEG_20240106.csv"]
+    assert without_stamp(landing.names("rejected")) == [
+        "MSEG_20240103.csv",
+        "_MSEG_20240105.csv",  # names made safe
+        "__MSEG_20240104.csv",
+    ]
+    manifest = landing.sql(
+        f"select file_name, reason from {MANIFEST_TABLE} where status = 'rejected' "
+        "order by file_name"
+    )
+    reasons = dict(zip(manifest.file_name, manifest.reason, strict=True))
+    assert reasons["MSEG_20240103.csv"] == "MSEG_20240103.csv: empty file (0 bytes)"
+    for name in ("..MSEG_20240104.csv", "~MSEG_20240105.csv"):
+        assert reasons[name].startswith(f"{name!r}: a temporary name")
+        assert "unchanged for 60 minutes" in reasons[name]
+    [alert] = alerts
+    assert sorted(alert.split("\n")) == sorted(reasons.values())
+
+    age_cursor(landing, hours=1)
+    landing.tick()
+    assert landing.names("incoming") == []  # unchanged for an hour now: rejected too
+
+
+def test_a_late_older_master_extract_is_rejected_not_loaded_over_the_newer(
+    any_landing: Landing, demo: Path, alerts: list[str]
+) -> None:
+    landing = any_landing
+    header, *rows = (demo / "MARA.csv").read_bytes().splitlines(keepends=True)
+    newer, older = header + b"".join(rows), header + rows[0]
+    for name, data in (("MARA_20250115.csv", newer), ("MARA_20250114.csv", older)):
+        (landing.incoming / name).write_bytes(data)
+        (landing.incoming / f"{name}.done").write_bytes(b"")
+        for request in requests_of(landing.tick()):
+            assert landing.run(request).success
+
+    assert (landing.root / "MARA.csv").read_bytes() == newer
+    assert landing.sql("select count(*) as n from raw.mara").n.item() == len(rows)
+    assert without_stamp(landing.names("rejected")) == ["MARA_20250114.csv"]
+    assert landing.names("incoming") == [] and landing.names("archive") == []
+    manifest = landing.sql(
+        f"select file_name, status, reason, run_key from {MANIFEST_TABLE} order by received_at"
+    )
+    reason = "MARA_20250114.csv is older than the current MARA extract (2025-01-15)"
+    assert manifest.drop(columns="run_key").values.tolist() == [
+        ["MARA_20250115.csv", "loaded", None],
+        ["MARA_20250114.csv", "rejected", reason],
+    ]
+    assert manifest.run_key[1] is None
+    assert alerts == [reason]
+
+    # the date decides, not the content: a newer extract with fewer rows replaces it
+    (landing.incoming / "MARA_20250116.csv").write_bytes(older)
+    (landing.incoming / "MARA_20250116.csv.done").write_bytes(b"")
+    [request] = requests_of(landing.tick())
+    assert landing.run(request).success
+    assert landing.sql("select count(*) as n from raw.mara").n.item() == 1
+
+
+def test_the_newest_master_extract_of_a_tick_wins_whatever_the_mtimes(
+    landing: Landing, demo: Path, alerts: list[str]
+) -> None:
+    header, *rows = (demo / "MARA.csv").read_bytes().splitlines(keepends=True)
+    current, late, middle, newest = (header + b"".join(rows[:n]) for n in (4, 1, 2, 3))
+    (landing.incoming / "MARA_20250115.csv").write_bytes(current)
+    (landing.incoming / "MARA_20250115.csv.done").write_bytes(b"")
+    landing.run(requests_of(landing.tick())[0])
+
+    delivered = [  # mtime order: 18, 14, 17; date order: 14 (older than 15), 17, 18
+        ("MARA_20250118.csv", newest, 1),
+        ("MARA_20250114.csv", late, 2),
+        ("MARA_20250117.csv", middle, 3),
+    ]
+    for name, data, second in delivered:
+        (landing.incoming / name).write_bytes(data)
+        os.utime(landing.incoming / name, ns=(second * 10**9, second * 10**9))
+        (landing.incoming / f"{name}.done").write_bytes(b"")
+    [request] = requests_of(landing.tick())
+    assert (landing.root / "MARA.csv").read_bytes() == newest
+    assert landing.run(request).success
+    assert landing.sql("select count(*) as n from raw.mara").n.item() == 3
+
+    assert without_stamp(landing.names("rejected")) == ["MARA_20250114.csv"]
+    archived = {name.split("__")[1]: name for name in landing.names("archive")}
+    assert set(archived) == {sha(current)[:12], sha(middle)[:12]}  # each replaced file kept
+    assert (landing.root / "archive" / archived[sha(current)[:12]]).read_bytes() == current
+    manifest = landing.sql(
+        f"select file_name, status, archive_name from {MANIFEST_TABLE} order by file_name"
+    )
+    assert manifest.values.tolist() == [
+        ["MARA_20250114.csv", "rejected", manifest.archive_name[0]],
+        ["MARA_20250115.csv", "superseded", archived[sha(current)[:12]]],
+        ["MARA_20250117.csv", "superseded", archived[sha(middle)[:12]]],
+        ["MARA_20250118.csv", "loaded", None],
+    ]
+    assert alerts == ["MARA_20250114.csv is older than the current MARA extract (2025-01-15)"]
 
 
 def test_a_marker_makes_a_file_ready_at_once(landing: Landing, demo: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -26,9 +27,11 @@ from pipelines.ingest.landing import (
     LocalLandingStore,
     RunPlan,
     archive_name,
+    extraction_date,
     in_spec_columns,
     landing_store,
     merge_rows,
+    oldest_extracts_first,
     parse_landing_name,
     plan_runs,
     read_rows,
@@ -72,6 +75,7 @@ def test_parse_landing_name_accepts_common_spellings(
 ) -> None:
     parsed = parse_landing_name(name)
     assert (parsed.table, parsed.day) == (table, day)
+    assert extraction_date(name) == (date(2025, 1, 31) if name == "mara_20250131.csv" else None)
     if canonical is not None:
         assert parsed.canonical == canonical
     elif day is not None:
@@ -117,16 +121,78 @@ def test_a_file_is_ready_when_unchanged_for_two_looks_or_marked() -> None:
         LandingEntry(".VBAK_20250131.csv.tmp", 10, 1),
         LandingEntry("EMPTY_FILE.csv", 0, 1),
     ]
-    ready, seen = ready_files(first, {})
+    ready, seen = ready_files(first, {}, now_ns=10)
     assert [e.name for e in ready] == ["MARA.csv"]  # the marker makes it ready at once
-    assert set(seen) == {"MSEG_20250131.csv", "MARA.csv", "EMPTY_FILE.csv"}
+    assert set(seen) == {e.name for e in first} - {"MARA.csv.done"}  # markers are not aged
 
     growing = [LandingEntry("MSEG_20250131.csv", 180, 2), LandingEntry("EMPTY_FILE.csv", 0, 1)]
-    ready, seen = ready_files(growing, seen)
-    assert ready == []  # still growing; an empty file is never taken without a marker
-    ready, seen = ready_files(growing, seen)
+    ready, seen = ready_files(growing, seen, now_ns=20)
+    assert ready == []  # still growing; an empty file is not taken at its second look
+    ready, seen = ready_files(growing, seen, now_ns=30)
     assert [e.name for e in ready] == ["MSEG_20250131.csv"]
-    assert seen["MSEG_20250131.csv"] == [180, 2]
+    assert seen["MSEG_20250131.csv"] == [180, 2, 20]  # size, mtime, unchanged since
+    assert seen["EMPTY_FILE.csv"] == [0, 1, 10]
+
+
+HOUR_NS = 3600 * 10**9
+
+
+def test_an_empty_or_temporary_named_file_is_taken_once_unchanged_for_an_hour() -> None:
+    """Taken to be rejected (`plan_tick` gives the reason), so it cannot wait unreported; one
+    still being written is never taken, however long the transfer runs."""
+    files = [
+        LandingEntry("MSEG_20250117.csv", 0, 1),
+        LandingEntry("..MSEG_20250120.csv", 90, 1),
+        LandingEntry("~MARA.csv", 90, 1),
+        LandingEntry("MARC.csv.part", 90, 1),
+    ]
+    writing = LandingEntry(".MSEG_20250121.csv", 10, 1)
+    ready, seen = ready_files([*files, writing], {}, now_ns=0)
+    assert ready == []
+    writing = replace(writing, size=20, mtime_ns=2)
+    ready, seen = ready_files([*files, writing], seen, now_ns=HOUR_NS - 1)
+    assert ready == []  # unchanged, but not for an hour yet
+    writing = replace(writing, size=30, mtime_ns=3)
+    ready, seen = ready_files([*files, writing], seen, now_ns=HOUR_NS)
+    assert [e.name for e in ready] == [e.name for e in sorted(files, key=lambda e: e.name)]
+    assert seen[writing.name] == [30, 3, HOUR_NS]  # it changed: its hour starts again
+
+    marked = [LandingEntry("MSEG.csv.part", 9, 1), LandingEntry("MSEG.csv.part.done", 0, 1)]
+    assert ready_files(marked, {}, now_ns=0)[0] == []  # a marker does not complete a .part
+
+
+def test_a_cursor_without_since_starts_the_hour_at_this_look() -> None:
+    """Cursors written before files were aged hold (size, mtime) only."""
+    empty = [LandingEntry("MSEG_20250117.csv", 0, 1), LandingEntry("MSEG_20250118.csv", 5, 1)]
+    old = {"MSEG_20250117.csv": [0, 1], "MSEG_20250118.csv": [5, 1]}
+    ready, seen = ready_files(empty, old, now_ns=HOUR_NS)
+    assert [e.name for e in ready] == ["MSEG_20250118.csv"]  # stable as before
+    assert seen["MSEG_20250117.csv"] == [0, 1, HOUR_NS]
+    ready, _ = ready_files(empty, seen, now_ns=2 * HOUR_NS)
+    assert [e.name for e in ready] == ["MSEG_20250117.csv", "MSEG_20250118.csv"]
+
+
+def test_dated_master_extracts_are_taken_oldest_first_whatever_their_mtimes() -> None:
+    ready = [
+        LandingEntry("MARA_20250116.csv", 5, 1),
+        LandingEntry("MSEG_20250101.csv", 5, 2),
+        LandingEntry("mara_2025-01-14.csv", 5, 3),
+        LandingEntry("MARA.csv", 5, 4),  # undated: keeps its place
+        LandingEntry("MAKT_20250110.csv", 5, 5),
+        LandingEntry("MARA_20250115.csv", 5, 6),
+        LandingEntry("MAKT_20250109.csv", 5, 7),
+        LandingEntry("XYZ_20250101.csv", 5, 8),
+    ]
+    assert [e.name for e in oldest_extracts_first(ready)] == [
+        "mara_2025-01-14.csv",
+        "MSEG_20250101.csv",
+        "MARA_20250115.csv",
+        "MARA.csv",
+        "MAKT_20250109.csv",
+        "MARA_20250116.csv",
+        "MAKT_20250110.csv",
+        "XYZ_20250101.csv",
+    ]
 
 
 def test_cursor_round_trips_and_deferred_runs_wait_for_their_partition() -> None:
