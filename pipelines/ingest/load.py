@@ -133,6 +133,11 @@ class FileLoad:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    refused: bool = False  # more rejects than the threshold: its day kept the previous rows
+
+    @property
+    def quarantined_share(self) -> float:
+        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
 
 
 @dataclass
@@ -141,6 +146,11 @@ class LoadReport:
 
     table: str
     file_loads: list[FileLoad] = field(default_factory=list)
+    threshold: float = 1.0  # the largest share of rejected rows a file may have
+
+    @property
+    def refused(self) -> list[FileLoad]:
+        return [f for f in self.file_loads if f.refused]
 
     @property
     def files(self) -> list[str]:
@@ -176,12 +186,37 @@ def _identity(path: Path) -> tuple[int, int, int]:
     return info.st_ino, info.st_size, info.st_mtime_ns
 
 
-def _partition_key(name: str) -> str | None:
+def _file_day(name: str) -> date | None:
     try:
-        day = parse_landing_name(name).day
+        return parse_landing_name(name).day
     except LandingNameError:
         return None
+
+
+def _partition_key(name: str) -> str | None:
+    day = _file_day(name)
     return day.isoformat() if day else None
+
+
+def replaced_ranges(names: Sequence[str], window: tuple[date, date]) -> list[tuple[date, date]]:
+    """The day ranges (end exclusive) a load of these files replaces: a dated file its own day,
+    an undated one (a single extract for the window) the whole window. A day of the window
+    without a file keeps its rows: a missing delivery is not an empty day."""
+    days = {_file_day(name) for name in names}
+    if None in days:
+        return [window]
+    ranges: list[tuple[date, date]] = []
+    for day in sorted(d for d in days if d is not None):
+        if ranges and ranges[-1][1] == day:
+            ranges[-1] = (ranges[-1][0], day + timedelta(days=1))
+        else:
+            ranges.append((day, day + timedelta(days=1)))
+    return ranges
+
+
+def _ranges_sql(column: str, ranges: Sequence[tuple[date, date]]) -> tuple[str, list[str]]:
+    where = " or ".join(f"({column} >= ? and {column} < ?)" for _ in ranges)
+    return f"({where or 'false'})", [day.isoformat() for pair in ranges for day in pair]
 
 
 def load_table(
@@ -192,38 +227,40 @@ def load_table(
     run_id: str,
     settings: ReaderSettings | None = None,
     chunk_rows: int = 100_000,
+    threshold: float | None = None,
 ) -> LoadReport:
-    """Replace the window (or the whole master table) with the rows of `files`.
+    """Replace the days of `files` in the window (or the whole master table) with their rows.
 
-    One transaction: the window's old rows and their quarantine records are deleted, the new
-    ones inserted and the files' manifest rows completed, so a failure midway leaves the
-    previous partition (and manifest) intact. A file replaced on disk while it is read (a new
-    delivery placed by the landing sensor) fails the load: its checksum would not describe
-    what was loaded, and the new delivery has a run of its own. Timestamps are UTC.
+    One transaction: the files' rows and rejects are inserted, then the rows they replace and
+    their old quarantine records deleted, and the files' manifest rows completed, so a failure
+    midway leaves the previous partition (and manifest) intact. A file with more rejected rows
+    than `threshold` (default `SCP_QUARANTINE_THRESHOLD`) is refused: its rejects stay in
+    quarantine with their reasons, but its rows are taken out again and its day keeps what it
+    held, so a broken re-delivery never replaces a good day. A file replaced on disk while it
+    is read (a new delivery placed by the landing sensor) fails the load: its checksum would
+    not describe what was loaded, and the new delivery has a run of its own. Timestamps are
+    UTC; `_loaded_at` tells this load's rows from the ones they replace.
     """
+    if threshold is None:
+        from pipelines.ingest.quality import QualityRules  # quality imports this module
+
+        threshold = QualityRules.from_env().threshold
     table = f"raw.{spec.raw_table}"
-    report = LoadReport(table=table)
-    loaded_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)  # UTC, as the manifest
-    if window is None:
-        where, params = "true", []
-    else:
-        column = str(spec.partition_column).lower()
-        where = f"{column} >= ? and {column} < ?"
-        params = [window[0].isoformat(), window[1].isoformat()]
+    report = LoadReport(table=table, threshold=threshold)
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)  # UTC, as the manifest
 
     with warehouse.transaction() as cur, ThreadPoolExecutor(1) as parser:
         warehouse.run_ddl(cur, raw_table_ddl(warehouse, cur, spec))
+        cur.execute(f"select not exists (select 1 from {table})")
+        was_empty = bool(cur.fetchone()[0])
         # Into an empty table (a first load, a history backfill) the index is built after the
         # rows, with one sort, instead of taking them one by one: 5M MSEG rows load in 17 s
         # instead of 20.6 s. Later loads keep it, as readers may be using it.
         index = partition_index(warehouse, spec)
-        if index is not None:
-            cur.execute(f"select not exists (select from {table})")
-            if cur.fetchone()[0]:
-                cur.execute(f"drop index {index.name}")
-            else:
-                index = None
-        cur.execute(warehouse.placeholders(f"delete from {table} where {where}"), params)
+        if index is not None and was_empty:
+            cur.execute(f"drop index {index.name}")
+        elif index is not None:
+            index = None
         if files:
             marks = ", ".join("?" for _ in files)
             cur.execute(
@@ -241,12 +278,49 @@ def load_table(
                         reader, batch, read_ahead(reader.chunks(), parser), run_id, loaded_at
                     )
                 )
+        for load in report.file_loads:
+            load.refused = load.quarantined_share > threshold
+        _replace_rows(warehouse, cur, spec, report, window, loaded_at, was_empty)
         if index is not None:
             cur.execute(index.create)
         warehouse.analyze(cur, table)
         if report.file_loads:
             record_loaded(warehouse, cur, manifest_rows(spec, report, run_id, loaded_at))
     return report
+
+
+def _replace_rows(
+    warehouse: Warehouse,
+    cur: Cursor,
+    spec: TableSpec,
+    report: LoadReport,
+    window: tuple[date, date] | None,
+    loaded_at: datetime,
+    was_empty: bool,
+) -> None:
+    """Delete the rows this load's accepted files replace, and the refused files' new rows."""
+    table = f"raw.{spec.raw_table}"
+    accepted = [f.name for f in report.file_loads if not f.refused]
+    if not was_empty and accepted:
+        where, params = "true", []
+        if window is not None:
+            where, params = _ranges_sql(
+                str(spec.partition_column).lower(), replaced_ranges(accepted, window)
+            )
+        cur.execute(
+            warehouse.placeholders(
+                f"delete from {table} where {where} and _loaded_at is distinct from ?"
+            ),
+            [*params, loaded_at],
+        )
+    if report.refused:
+        marks = ", ".join("?" for _ in report.refused)
+        cur.execute(
+            warehouse.placeholders(
+                f"delete from {table} where _loaded_at = ? and _source_file in ({marks})"
+            ),
+            [loaded_at, *(f.name for f in report.refused)],
+        )
 
 
 def _load_file(
@@ -340,7 +414,7 @@ def manifest_rows(
             "partition_key": _partition_key(load.name),
             "checksum": load.checksum,
             "size_bytes": load.size_bytes,
-            "status": "loaded",
+            "status": "refused" if load.refused else "loaded",
             "detected_format": json.dumps(load.detected_format, sort_keys=True),
             "rows_read": load.rows_read,
             "rows_loaded": load.rows_loaded,

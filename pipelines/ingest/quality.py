@@ -41,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.ingest.landing import landing_file_name
+from pipelines.ingest.landing import MANIFEST_TABLE, landing_file_name
 from pipelines.ingest.load import raw_table_columns, read_ahead
 from pipelines.ingest.specs import TableSpec
 from resources.warehouse import QUARANTINE_COLUMNS, QUARANTINE_TABLE, Cursor, Warehouse
@@ -540,7 +540,10 @@ def run_table_quality(
                 result = runner.validate(frame)
                 files.update(frame["_source_file"].dropna().unique().tolist())
                 rejected += _tally(report, result, frame, row_ids)
+        if spec.key:
+            rejected.append(_keys_loaded_elsewhere(warehouse, cur, spec, scope, window))
         report.rows_quarantined_before = _quarantined_lines(warehouse, cur, spec, window, files)
+        rejected = [frame for frame in rejected if len(frame)]
         if rejected:
             rejects = pd.concat(rejected, ignore_index=True)
             _quarantine(warehouse, cur, spec, rejects, run_id)
@@ -581,6 +584,56 @@ def _tally(
             }
         )
     ]
+
+
+def _keys_loaded_elsewhere(
+    warehouse: Warehouse,
+    cur: Cursor,
+    spec: TableSpec,
+    scope: _Scope,
+    window: tuple[date, date] | None,
+) -> pd.DataFrame:
+    """The window's rows whose key raw already holds outside the window (the same document in
+    another day's file), as rejects naming that file. GX's uniqueness sees one window; this
+    join sees the rest of the table. Skipped through the partition index when nothing lies
+    outside the window (a first load, the whole history at once)."""
+    table = f"raw.{spec.raw_table}"
+    if window is None or not spec.partition_column:
+        return pd.DataFrame()
+    column = spec.partition_column.lower()
+    cur.execute(
+        warehouse.placeholders(
+            f"select exists (select 1 from {table} where {column} < ?::date) "
+            f"or exists (select 1 from {table} where {column} >= ?::date)"
+        ),
+        [window[0].isoformat(), window[1].isoformat()],
+    )
+    if not cur.fetchone()[0]:
+        return pd.DataFrame()
+    keys = ", ".join(c.lower() for c in spec.key)
+    row_id = _PG_ROW_ID if warehouse.kind == "postgres" else "rowid"
+    cur.execute(
+        warehouse.placeholders(
+            f"select i.{_ROW_ID}, i._source_file, i._source_line, min(o._source_file) "
+            f"from (select {row_id} as {_ROW_ID}, {keys}, _source_file, _source_line "
+            f"from {table} where {scope.where}) as i "
+            f"join (select {keys}, _source_file from {table} where not {scope.where}) as o "
+            f"using ({keys}) group by 1, 2, 3"
+        ),
+        [*scope.params, *scope.params],
+    )
+    found = cur.fetchall()
+    rule = Rule("unique", tuple(spec.key))
+    return pd.DataFrame(
+        {
+            "rule": rule.label,
+            "column_name": rule.column_name,
+            "reason": [f"key ({', '.join(spec.key)}) already loaded from {r[3]}" for r in found],
+            _ROW_ID: [r[0] for r in found],
+            "source_file": [r[1] for r in found],
+            "source_line": pd.array([r[2] for r in found], dtype="Int64"),
+        }
+    )
 
 
 def _checked_columns(rules: Sequence[Rule]) -> list[str]:
@@ -654,6 +707,25 @@ def _quarantine(
     )
     warehouse.insert_frame(cur, QUARANTINE_TABLE, frame[list(QUARANTINE_COLUMNS)])
     cur.execute(f"delete from {table} where {match}", [id_param])
+    _recount_manifest(warehouse, cur, rejects)
+
+
+def _recount_manifest(warehouse: Warehouse, cur: Cursor, rejects: pd.DataFrame) -> None:
+    """Move the rejected lines from loaded to quarantined on their file's current manifest
+    row, so the manifest keeps adding up to what raw and quarantine hold."""
+    if not warehouse.table_columns(cur, MANIFEST_TABLE):
+        return  # raw written without the loader: there is no manifest to keep
+    lines = rejects.drop_duplicates(["source_file", "source_line"])
+    for name, count in lines.groupby("source_file").size().items():
+        cur.execute(
+            warehouse.placeholders(
+                f"update {MANIFEST_TABLE} set rows_loaded = rows_loaded - ?, "
+                "rows_quarantined = rows_quarantined + ? where canonical_name = ? "
+                "and status = 'loaded' and loaded_at = (select max(loaded_at) from "
+                f"{MANIFEST_TABLE} where canonical_name = ? and status = 'loaded')"
+            ),
+            [int(count), int(count), name, name],
+        )
 
 
 def _json_value(value: Any) -> Any:

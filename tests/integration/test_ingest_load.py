@@ -25,6 +25,7 @@ from pipelines.ingest.load import (
     files_for_window,
     load_table,
     raw_table_columns,
+    replaced_ranges,
 )
 from pipelines.ingest.reader import SapFileError
 from pipelines.ingest.specs import TABLE_SPECS
@@ -121,7 +122,7 @@ def test_quarantined_rows_carry_reason_file_and_line(warehouse: Warehouse, tmp_p
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    report = load_table(warehouse, MSEG, [path], WINDOW, "run-q")
+    report = load_table(warehouse, MSEG, [path], WINDOW, "run-q", threshold=1.0)
 
     assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (6, 2, 4)
     allowed = ", ".join(MSEG.allowed_values["BWART"])
@@ -154,6 +155,103 @@ def test_quarantined_rows_carry_reason_file_and_line(warehouse: Warehouse, tmp_p
     assert table_rows(
         warehouse, "select mblnr, menge, _source_file, _source_line from raw.mseg order by mblnr"
     ) == [("4900000001", 5.0, path.name, 2), ("4900000005", -1234.5, path.name, 7)]
+
+
+def write_mseg_day(folder: Path, day: date, lines: list[str]) -> Path:
+    path = folder / f"MSEG_{day:%Y%m%d}.csv"
+    path.write_text("\n".join([HEADER, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_file_over_the_threshold_is_refused_and_its_day_keeps_its_rows(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = DAY, DAY + timedelta(days=1)
+    stamp = f"{second:%Y%m%d}"
+    good = [
+        write_mseg_day(tmp_path, first, [mseg_line(4900000001), mseg_line(4900000002)]),
+        write_mseg_day(tmp_path, second, [mseg_line(4900000003, day=stamp)]),
+    ]
+    window = (first, second + timedelta(days=1))
+    load_table(warehouse, MSEG, good, window, "run-good")
+    kept = table_rows(warehouse, "select mblnr, _source_line from raw.mseg order by mblnr")
+
+    # a re-delivery of the first day whose data rows are comma-separated, with a good second day
+    broken = write_mseg_day(
+        tmp_path, first, [mseg_line(4900000001).replace(";", ","), mseg_line(4900000002)]
+    )
+    corrected = write_mseg_day(
+        tmp_path, second, [mseg_line(4900000003, day=stamp), mseg_line(4900000004, day=stamp)]
+    )
+    monkeypatch.setenv("SCP_QUARANTINE_THRESHOLD", "0.4")
+    report = load_table(warehouse, MSEG, [broken, corrected], window, "run-bad")
+
+    assert [(f.name, f.refused) for f in report.file_loads] == [
+        (broken.name, True),  # 1 of 2 rows rejected: 50 % > 40 %
+        (corrected.name, False),
+    ]
+    assert report.threshold == 0.4
+    assert table_rows(warehouse, "select mblnr from raw.mseg order by mblnr") == [
+        ("4900000001",),
+        ("4900000002",),
+        ("4900000003",),
+        ("4900000004",),
+    ]
+    first_day = table_rows(
+        warehouse, f"select mblnr, _source_line from raw.mseg where _source_file = '{broken.name}'"
+    )
+    assert sorted(first_day) == kept[:2]  # the good delivery's rows, not a mix
+    assert table_rows(
+        warehouse, f"select source_file, source_line, run_id from {QUARANTINE_TABLE}"
+    ) == [(broken.name, 2, "run-bad")]
+    assert table_rows(
+        warehouse, f"select canonical_name, status from {MANIFEST_TABLE} where run_id = 'run-bad'"
+    ) == [(broken.name, "refused"), (corrected.name, "loaded")]
+
+    # with a laxer threshold the same file is loaded, and the manifest row says so
+    load_table(warehouse, MSEG, [broken], window, "run-lax", threshold=0.5)
+    assert table_rows(warehouse, "select mblnr from raw.mseg order by mblnr") == [
+        ("4900000002",),
+        ("4900000003",),
+        ("4900000004",),
+    ]
+    assert table_rows(
+        warehouse,
+        f"select status, run_id from {MANIFEST_TABLE} "
+        f"where canonical_name = '{broken.name}' and checksum = '{sha256(broken)}'",
+    ) == [("loaded", "run-lax")]
+
+
+def test_a_day_without_a_file_keeps_its_rows(warehouse: Warehouse, tmp_path: Path) -> None:
+    first, second = DAY, DAY + timedelta(days=1)
+    stamp = f"{second:%Y%m%d}"
+    window = (first, second + timedelta(days=1))
+    files = [
+        write_mseg_day(tmp_path, first, [mseg_line(4900000001)]),
+        write_mseg_day(tmp_path, second, [mseg_line(4900000002, day=stamp)]),
+    ]
+    load_table(warehouse, MSEG, files, window, "run-1")
+    again = write_mseg_day(tmp_path, second, [mseg_line(4900000003, day=stamp)])
+
+    load_table(warehouse, MSEG, [again], window, "run-2")  # the first day's file is gone
+
+    assert table_rows(warehouse, "select mblnr from raw.mseg order by mblnr") == [
+        ("4900000001",),
+        ("4900000003",),
+    ]
+    load_table(warehouse, MSEG, [], window, "run-3")
+    assert warehouse.scalar("select count(*) from raw.mseg") == 2
+
+
+def test_replaced_ranges_cover_the_delivered_days() -> None:
+    window = (date(2025, 1, 1), date(2025, 2, 1))
+    names = ["MSEG_20250103.csv", "MSEG_20250102.csv", "MSEG_20250110.csv"]
+    assert replaced_ranges(names, window) == [
+        (date(2025, 1, 2), date(2025, 1, 4)),
+        (date(2025, 1, 10), date(2025, 1, 11)),
+    ]
+    assert replaced_ranges(["MSEG.csv", *names], window) == [window]  # one extract for all
+    assert replaced_ranges([], window) == []
 
 
 def big_file(path: Path, rows: int, tail: bytes = b"", day: date = DAY) -> None:

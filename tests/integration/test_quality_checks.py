@@ -15,6 +15,7 @@ import pytest
 from pipelines.demo import DemoConfig, generate
 from pipelines.ingest.assets import raw_asset_key, raw_assets
 from pipelines.ingest.checks import CHECK_NAME, build_quality_check
+from pipelines.ingest.landing import MANIFEST_TABLE
 from pipelines.ingest.load import files_for_window, load_table, raw_table_columns
 from pipelines.ingest.quality import QualityRules, run_table_quality
 from pipelines.ingest.specs import TABLE_SPECS
@@ -236,6 +237,29 @@ def test_a_blocking_failure_stops_downstream(
     assert warehouse.scalar("select count(*) from raw.mseg") == lines
 
 
+def test_a_day_without_a_file_fails_its_run_and_keeps_its_rows(
+    resource: WarehouseResource, demo_landing: Path, tmp_path: Path
+) -> None:
+    warehouse = resource.open()
+    day = busiest_day(demo_landing)
+    rows = load_demo(warehouse, demo_landing, day)
+    (tmp_path / "landing").mkdir()
+
+    result = dg.materialize(
+        [ASSETS["mseg"]],
+        partition_key=day.isoformat(),
+        resources={"warehouse": resource, "landing": LandingZone(path=str(tmp_path / "landing"))},
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = str(failure.event_specific_data.error.cause)
+    assert f"No MSEG extract for {day} .. {day}" in message
+    assert f"MSEG_{day:%Y%m%d}.csv; raw.mseg was not changed" in message
+    assert warehouse.scalar("select count(*) from raw.mseg") == rows
+
+
 def test_duplicates_across_day_files_are_found_across_chunks(
     resource: WarehouseResource, demo_landing: Path, tmp_path: Path
 ) -> None:
@@ -285,6 +309,50 @@ def test_duplicates_across_day_files_are_found_across_chunks(
     assert evaluation.metadata["rows_checked"].value == len(rows) + 3
     assert evaluation.metadata["rows_rejected"].value == 3
     assert warehouse.scalar(f"select count(*) from {QUARANTINE_TABLE}") == 3
+
+
+def test_a_key_loaded_for_another_day_is_quarantined_by_the_later_days_check(
+    resource: WarehouseResource, demo_landing: Path, tmp_path: Path
+) -> None:
+    """Days loaded and checked in runs of their own: the window's suite alone would pass both."""
+    warehouse = resource.open()
+    day = busiest_day(demo_landing)
+    next_day = day + timedelta(days=1)
+    first = (demo_landing / f"MSEG_{day:%Y%m%d}.csv").read_text(encoding="utf-8-sig")
+    header, *rows = first.splitlines()
+    (tmp_path / f"MSEG_{day:%Y%m%d}.csv").write_text(first, encoding="utf-8")
+    repeated = [row.replace(f"{day:%Y%m%d}", f"{next_day:%Y%m%d}") for row in rows[:2]]
+    (tmp_path / f"MSEG_{next_day:%Y%m%d}.csv").write_text(
+        "\n".join([header, *repeated]) + "\n", encoding="utf-8"
+    )
+    load_table(warehouse, T001W, files_for_window(demo_landing, T001W, None), None, "load-t001w")
+    for when in (day, next_day):
+        window = window_of(when)
+        load_table(warehouse, MSEG, files_for_window(tmp_path, MSEG, window), window, "load")
+        report = run_table_quality(warehouse, MSEG, window, f"check-{when}", QualityRules())
+
+    assert (report.rows_checked, report.rows_rejected) == (2, 2)
+    assert report.rejects_by_rule == {"unique(MBLNR,MJAHR,ZEILE)": 2}
+    assert [record[:4] for record in quarantine(warehouse)] == [
+        (
+            f"MSEG_{next_day:%Y%m%d}.csv",
+            line,
+            "MBLNR,MJAHR,ZEILE",
+            f"key (MBLNR, MJAHR, ZEILE) already loaded from MSEG_{day:%Y%m%d}.csv",
+        )
+        for line in (2, 3)
+    ]
+    assert warehouse.scalar("select count(*) from raw.mseg") == len(rows)
+    manifest = warehouse.read_sql(
+        f"select canonical_name, rows_read, rows_loaded, rows_quarantined from {MANIFEST_TABLE} "
+        "where table_name = 'MSEG' order by canonical_name"
+    )
+    assert manifest.values.tolist() == [
+        [f"MSEG_{day:%Y%m%d}.csv", len(rows), len(rows), 0],
+        [f"MSEG_{next_day:%Y%m%d}.csv", 2, 0, 2],  # the check's rejects are counted too
+    ]
+    again = run_table_quality(warehouse, MSEG, window_of(day), "again", QualityRules())
+    assert (again.rows_checked, again.rows_rejected) == (len(rows), 0)
 
 
 def test_master_table_check_warns_for_a_non_critical_table(resource: WarehouseResource) -> None:

@@ -240,18 +240,15 @@ def test_read_ahead_prepares_the_next_item_while_this_one_is_handled() -> None:
     assert made == [1, 2, 3]
 
 
-def test_the_loaders_share_check_reads_the_threshold_when_it_runs(monkeypatch) -> None:
+def test_the_loaders_check_fails_on_any_refused_file_not_on_the_pooled_share() -> None:
     from pipelines.ingest.assets import _check_results
     from pipelines.ingest.load import FileLoad, LoadReport
 
-    spec = TABLE_SPECS["MSEG"]
-    report = LoadReport("raw.mseg", [FileLoad("MSEG_20250106.csv", "0" * 64, 10, {}, 100, 98, 2)])
-    monkeypatch.setenv("SCP_QUARANTINE_THRESHOLD", "0.01")
-    (strict,) = _check_results(spec, report)
-    monkeypatch.setenv("SCP_QUARANTINE_THRESHOLD", "0.05")
-    (lenient,) = _check_results(spec, report)
-    assert (strict.passed, lenient.passed) == (False, True)
-    assert lenient.metadata["threshold"].value == 0.05
-    monkeypatch.setenv("SCP_QUARANTINE_THRESHOLD", "2%")
-    with pytest.raises(QualityError, match="SCP_QUARANTINE_THRESHOLD must be a number.*'2%'"):
-        _check_results(spec, report)
+    good = [FileLoad(f"MSEG_2025010{d}.csv", "0" * 64, 10, {}, 1000, 1000, 0) for d in (6, 7)]
+    broken = FileLoad("MSEG_20250108.csv", "1" * 64, 10, {}, 10, 0, 10, refused=True)
+    (check,) = _check_results(TABLE_SPECS["MSEG"], LoadReport("raw.mseg", [*good, broken], 0.01))
+    assert not check.passed
+    assert check.metadata["quarantined_share"].value == round(10 / 2010, 6)  # under 1 %
+    assert check.metadata["refused_files"].value == {"MSEG_20250108.csv": 1.0}
+    (clean,) = _check_results(TABLE_SPECS["MSEG"], LoadReport("raw.mseg", good, 0.01))
+    assert clean.passed
