@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from pipelines.ingest.reader import normalize_alpha
+from pipelines.ingest.reader import alpha_too_long, normalize_alpha
 from pipelines.ingest.specs import ALPHA_LENGTHS, TableSpec, get_spec
 
 log = logging.getLogger(__name__)
@@ -729,19 +729,6 @@ def fetch_delta(
 # --------------------------------------------------------------------------------------------
 
 
-def _alpha_key(values: pd.Series, length: int | None) -> pd.Series:
-    """ALPHA as the CSV reader applies it, after dropping surplus leading zeros.
-
-    S/4 may send a numeric MATNR in its 40-character internal form; stripping the zeros
-    beyond `length` gives the same key as an SE16N extract of the same material.
-    """
-    text = values.astype("string").str.strip()
-    if length is not None:
-        surplus = text.str.fullmatch(r"0+\d+").fillna(False) & (text.str.len() > length)
-        text = text.where(~surplus, text.str.lstrip("0").str.zfill(length))
-    return normalize_alpha(text, length)
-
-
 def _finish(spec: TableSpec, frame: pd.DataFrame, entity_set: str) -> pd.DataFrame:
     """Type every spec column as the CSV reader does; blanks become nulls."""
     out = pd.DataFrame(index=frame.index)
@@ -749,15 +736,14 @@ def _finish(spec: TableSpec, frame: pd.DataFrame, entity_set: str) -> pd.DataFra
         values = frame[col.name] if col.name in frame else pd.Series(None, index=frame.index)
         where = f"{entity_set} -> {spec.name}.{col.name}"
         if col.kind == "alpha":
-            keys = _alpha_key(values, col.alpha_length)
-            if col.alpha_length is not None:
-                too_long = keys.notna() & (keys.astype("string").str.len() > col.alpha_length)
-                if too_long.any():
-                    position = int(np.flatnonzero(too_long.to_numpy())[0])
-                    raise ValueError(
-                        f"{where}: row {position + 1} value {values.iloc[position]!r} is longer "
-                        f"than its ALPHA length {col.alpha_length}"
-                    )
+            keys = normalize_alpha(values, col.alpha_length)
+            too_long = alpha_too_long(keys, col.alpha_length).to_numpy()
+            if too_long.any():
+                position = int(np.flatnonzero(too_long)[0])
+                raise ValueError(
+                    f"{where}: row {position + 1} value {values.iloc[position]!r} is longer "
+                    f"than its ALPHA length {col.alpha_length}"
+                )
             out[col.name] = keys.to_numpy(dtype=object)
         elif col.kind == "text":
             text = values.astype("string").str.strip()
@@ -888,7 +874,7 @@ def to_raw_table(
         stock_type = own["InventoryStockType"].astype("string").str.strip()
         parts = pd.DataFrame(
             {
-                "MATNR": _alpha_key(own["Material"], ALPHA_LENGTHS["MATNR"]),
+                "MATNR": normalize_alpha(own["Material"], ALPHA_LENGTHS["MATNR"]),
                 "WERKS": own["Plant"],
                 "LGORT": own["StorageLocation"],
                 "LABST": quantity.where(stock_type == "01", 0.0),

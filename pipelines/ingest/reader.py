@@ -13,6 +13,10 @@ quoting or wrong widths go line by line or through Python's csv module, which ke
 record's first physical line. Memory is bounded by `chunk_rows`, plus 8 bytes per accepted row
 for the duplicate-key check (64-bit key hashes; a false "duplicate key" needs a hash
 collision, odds about n^2/2^65 for n rows).
+
+Quotes: SE16N and ALV never quote, so a line that fails CSV quoting but fits the header when
+split plainly (`2;EN;"Premium" bolt`) is read with its quotes as data and counted in
+`DetectedFormat.literal_quotes`; records that use CSV quoting are judged by it.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ _SAMPLE_LINES = 2000
 _MAX_RECORD_LINES = 1000
 _SEPARATOR_NAMES = {";": ";", ",": ",", "\t": "tab", "|": "|"}
 _THOUSANDS_NAMES = {".": ".", ",": ",", " ": "space", "": "none"}
+_CSV_QUOTED = re.compile(r'"(?:[^"]|"")*"')  # one whole RFC-4180 quoted field
 _FILLER = re.compile(r"\s*|[\s|+]*[-=]{3,}[-=+|\s]*")  # blank lines and ALV rule lines
 _DATE_LAYOUTS = {
     # format: shape regex; (start, stop) of year, month, day; fast-path LIKE shape and mark
@@ -143,6 +148,7 @@ class DetectedFormat:
     header: str
     extra_columns: tuple[str, ...]
     missing_columns: tuple[str, ...] = ()
+    literal_quotes: int = 0  # records read with their quotes as data (see `_literal_fields`)
 
     def as_metadata(self) -> dict[str, str]:
         """Readable strings for Dagster metadata and the landing manifest."""
@@ -155,6 +161,7 @@ class DetectedFormat:
             "header": self.header,
             "extra_columns": ", ".join(self.extra_columns) or "none",
             "missing_columns": ", ".join(self.missing_columns) or "none",
+            "literal_quotes": f"{self.literal_quotes} records" if self.literal_quotes else "none",
         }
 
 
@@ -259,21 +266,45 @@ def _upper(values: pa.Array) -> pa.Array:
 
 
 def _alpha(cleaned: pa.Array, length: int | None) -> pa.Array:
+    """ALPHA of trimmed text, as `normalize_alpha` describes it."""
     if length is None:
         return _upper(cleaned)
     numeric = pc.ascii_is_decimal(cleaned)
-    if _all(numeric):
-        return pc.ascii_lpad(cleaned, width=length, padding="0")
     if not _any(numeric):
         return _upper(cleaned)
-    return pc.if_else(numeric, pc.ascii_lpad(cleaned, width=length, padding="0"), _upper(cleaned))
+    digits = cleaned
+    if _any(pc.greater(pc.binary_length(cleaned), length)):
+        digits = pc.ascii_ltrim(cleaned, characters="0")  # surplus zeros, e.g. S/4's MATNR(40)
+    padded = pc.ascii_lpad(digits, width=length, padding="0")
+    return padded if _all(numeric) else pc.if_else(numeric, padded, _upper(cleaned))
+
+
+def _alpha_too_long(keys: pa.Array, length: int | None) -> np.ndarray:
+    """Numeric ALPHA keys with more significant digits than their column's ALPHA length. An
+    alphanumeric key is kept as it is, whatever its length: S/4's MATNR holds 40 characters,
+    and ALPHA pads only numbers."""
+    longer = None if length is None else pc.greater(pc.binary_length(keys), length)
+    if longer is None or not _any(longer):
+        return np.zeros(len(keys), dtype=bool)
+    return _bool_numpy(pc.and_(longer, pc.ascii_is_decimal(keys)))
 
 
 def normalize_alpha(values: pd.Series, length: int | None) -> pd.Series:
-    """SAP conversion exit ALPHA: purely numeric values are left-padded with zeros to `length`,
-    others trimmed and upper-cased; empty becomes None. Without a length, only trim/upper."""
+    """SAP conversion exit ALPHA: a purely numeric value becomes exactly `length` digits (zeros
+    added, or surplus leading zeros dropped: S/4 sends MATNR as 40 characters, SE16N shows 18),
+    others are trimmed and upper-cased; empty becomes None. Without a length, only trim/upper.
+
+    The one ALPHA of flat files, OData and mapped sources, so the same key always joins. A value
+    with more significant characters than `length` is kept whole, since cutting digits would
+    make another key; `alpha_too_long` finds it for the caller to reject.
+    """
     result = _alpha(_clean(_to_arrow(values)), length)
     return pd.Series(_objects(result), index=values.index, name=values.name)
+
+
+def alpha_too_long(keys: pd.Series, length: int | None) -> pd.Series:
+    """Which `normalize_alpha` keys are numbers longer than `length`: no ALPHA form holds them."""
+    return pd.Series(_alpha_too_long(_to_arrow(keys), length), index=keys.index, name=keys.name)
 
 
 def _number_pattern(decimal: str, thousands: str, integer: bool) -> str:
@@ -531,11 +562,31 @@ def _split(line: str, separator: str) -> list[str]:
         return line.split(separator)
 
 
+def _literal_fields(line: str, separator: str, nfields: int) -> list[str] | None:
+    """A line that failed CSV quoting, read as SE16N/ALV write it (quotes are data), if it then
+    has the header's width. None if any field is CSV-quoted: such a record uses CSV quoting and
+    stays judged by it."""
+    fields = line.split(separator)
+    if len(fields) != nfields or any(_CSV_QUOTED.fullmatch(value) for value in fields):
+        return None
+    return fields
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    """The reject reason for a record the csv module refused."""
+    if str(exc) == "unexpected end of data":
+        return "unterminated quoted field"
+    if "new-line character seen in unquoted field" in str(exc):
+        return "malformed record: a carriage return (CR) inside an unquoted field"
+    return f"malformed record: {exc}"
+
+
 def _detect_number_format(values: Sequence[str], separator: str) -> tuple[str, str]:
     """Decimal and thousands separators from sample values of decimal columns.
 
-    `1.234,50` and `12,5` are unambiguous; `1,234` alone is taken as a decimal (SAP prints
-    quantities with 3 decimals); without any evidence `;` files are German-style (`,`).
+    `1.234,50` and `12,5` are unambiguous. Without such evidence `;` files are German-style
+    (SE16N): `1.000` is a thousand, not 1.0. In other files `1,234` or `1.234` alone is taken
+    as a decimal (SAP prints quantities with 3 decimals).
     """
     votes = {",": 0, ".": 0}
     ambiguous = {",": 0, ".": 0}
@@ -557,10 +608,12 @@ def _detect_number_format(values: Sequence[str], separator: str) -> tuple[str, s
                 votes[ch] += 1
     if votes[","] != votes["."]:
         decimal = "," if votes[","] > votes["."] else "."
+    elif separator == ";":
+        decimal = ","
     elif ambiguous[","] != ambiguous["."]:
         decimal = "," if ambiguous[","] > ambiguous["."] else "."
     else:
-        decimal = "," if separator == ";" else "."
+        decimal = "."
     thousands = " " if spaced else ("." if decimal == "," else ",")
     return decimal, thousands
 
@@ -625,6 +678,7 @@ class _Batch:
     raws: Sequence[str]
     problems: list[tuple[int, str, str]]  # (line, reason, raw) for records that could not split
     carry: list[str]  # lines of a quoted record still open at the end of the batch
+    literal: int = 0  # records read by `_literal_fields`
 
 
 class _LazyLines(Sequence[str]):
@@ -702,8 +756,8 @@ class SapFileReader:
     raising SapFileError for file-level problems. `partition_window` is half-open
     `[start, end)` like Dagster's TimeWindow and applies to `spec.partition_column`.
     `detected.encoding` can change from utf-8 to cp1252 during `chunks()` when the first
-    non-ASCII byte after the sample is not UTF-8; read `detected` after iterating for the final
-    value.
+    non-ASCII byte after the sample is not UTF-8, and `detected.literal_quotes` counts up; read
+    `detected` after iterating for the final values.
     """
 
     def __init__(
@@ -1020,6 +1074,9 @@ class SapFileReader:
                 batch = self._split_batch(data, text, count, carry, base, final)
                 del data, text
                 carry = batch.carry
+                if batch.literal:
+                    count = self.detected.literal_quotes + batch.literal
+                    self.detected = replace(self.detected, literal_quotes=count)
                 chunk = self._convert(batch, seen)
                 del batch  # its lines, while the caller holds the chunk
                 if chunk.table.num_rows or len(chunk.rejects):
@@ -1083,7 +1140,8 @@ class SapFileReader:
         if not lines:
             return _Batch([], np.zeros(0, dtype=np.int64), [], [], [])
         if quoted or carry or _has_lone_cr(text):
-            return self._split_quoted(lines, base, final)
+            cut_off = final and bool(text) and not text.endswith("\n")
+            return self._split_quoted(lines, base, final, cut_off)
         return self._split_plain(lines, base)
 
     def _lines_are_strict_csv(self, text: str) -> bool:
@@ -1131,15 +1189,18 @@ class SapFileReader:
         )
         return [column.combine_chunks() for column in table.columns]
 
-    def _split_quoted(self, lines: list[str], base: int, final: bool) -> _Batch:
+    def _split_quoted(self, lines: list[str], base: int, final: bool, cut_off: bool) -> _Batch:
         """Quotes in the batch: Python's csv groups lines into records; the reader's line count
-        gives each record's first physical line. A record that fails to parse loses only its
-        first line, and parsing resumes on the next line."""
+        gives each record's first physical line. A record that fails on its quotes is read from
+        its first line by `_literal_fields` if it can be, else that line is rejected; parsing
+        resumes on the next line. A quote still open where a file is `cut_off` (no final line
+        break) is a truncated field, never read literally."""
         separator, nfields = self._separator, self._nfields
         rows: list[list[str]] = []
         spans: list[tuple[int, int]] = []  # [first, last) line of each record
         problems: list[tuple[int, str, str]] = []
         carry: list[str] = []
+        literal = 0
         position, total = 0, len(lines)
         while position < total:
             reader = csv.reader(
@@ -1167,19 +1228,23 @@ class SapFileReader:
                 if open_quote and not final and total - first <= _MAX_RECORD_LINES:
                     carry = lines[first:]
                     break
-                if open_quote:
-                    reason = "unterminated quoted field"
-                elif "new-line character seen in unquoted field" in str(exc):
-                    reason = "malformed record: a carriage return (CR) inside an unquoted field"
+                quote_error = open_quote or str(exc).endswith("expected after '\"'")
+                truncated = open_quote and cut_off  # the quote ran into the cut
+                literal_row = None
+                if quote_error and not truncated:
+                    literal_row = _literal_fields(lines[first], separator, nfields)
+                if literal_row is not None:
+                    rows.append(literal_row)
+                    spans.append((first, first + 1))
+                    literal += 1
                 else:
-                    reason = f"malformed record: {exc}"
-                problems.append((base + first, reason, lines[first]))
+                    problems.append((base + first, _csv_problem(exc), lines[first]))
                 position = first + 1
         fields = [
             _empty_to_null(pa.array(values, type=pa.string())) for values in zip(*rows, strict=True)
         ]
         starts = base + np.array([first for first, _ in spans], dtype=np.int64)
-        return _Batch(fields, starts, _RecordText(lines, spans), problems, carry)
+        return _Batch(fields, starts, _RecordText(lines, spans), problems, carry, literal)
 
     # -- conversion and checks -------------------------------------------------------------------
 
@@ -1192,9 +1257,14 @@ class SapFileReader:
             return lambda row: template.format(cleaned[row].as_py())
 
         fmt = self.detected
-        if col.kind in ("text", "alpha"):
-            text = _alpha(cleaned, col.alpha_length) if col.kind == "alpha" else cleaned
-            return text, text, _bool_numpy(pc.is_null(text)), []
+        if col.kind == "text":
+            return cleaned, cleaned, _bool_numpy(pc.is_null(cleaned)), []
+        if col.kind == "alpha":
+            length = col.alpha_length
+            keys = _alpha(cleaned, length)
+            too_long = _alpha_too_long(keys, length)
+            reason = quoted(f"value {{!r}} is longer than its ALPHA length {length}")
+            return keys, keys, _bool_numpy(pc.is_null(keys)), [(too_long, col.name, reason)]
         if col.kind in ("decimal", "integer"):
             integer = col.kind == "integer"
             values, invalid = _number_array(cleaned, fmt.decimal, fmt.thousands, integer)
@@ -1336,6 +1406,7 @@ __all__ = [
     "ReaderSettings",
     "SapFileError",
     "SapFileReader",
+    "alpha_too_long",
     "normalize_alpha",
     "parse_sap_date",
     "parse_sap_number",

@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,8 @@ from pipelines.ingest.odata import (
     parse_rows,
     to_raw_table,
 )
+from pipelines.ingest.reader import SapFileReader
+from pipelines.ingest.specs import TABLE_SPECS
 from tests.odata_server import (
     DEFAULT_ROW_COUNTS,
     METADATA_DIR,
@@ -554,6 +557,28 @@ def test_to_raw_table_errors_are_explicit(server: ODataTestServer) -> None:
         ValueError, match=r"MARA.MATNR: row 1 value '1{19}' is longer than its ALPHA length 18"
     ):
         to_raw_table("A_Product", long)
+
+
+def test_to_raw_table_keys_are_the_flat_file_readers_keys(
+    server: ODataTestServer, tmp_path: Path
+) -> None:
+    """One ALPHA for OData and extracts: the same material gives the same key whichever way it
+    came (here S/4's 40-character form), and a key too long for its column is refused by both."""
+    sent = ["0" * 35 + "12345", " 00000000000000000042 ", "tg-7"]
+    too_long = "0" + "1" * 19
+    products = client_for(server, page_size=100).fetch("A_Product").head(3).copy()
+    _, mara = to_raw_table("A_Product", products.assign(Product=sent))
+    path = tmp_path / "MARA.csv"
+    path.write_text(
+        "".join(f"{line}\n" for line in ["MATNR;MTART", *(f"{m};HAWA" for m in [*sent, too_long])])
+    )
+    chunks = list(SapFileReader(path, TABLE_SPECS["MARA"]).chunks())
+    expected = ["000000000000012345", "000000000000000042", "TG-7"]
+    assert list(mara["MATNR"]) == list(pd.concat([c.rows for c in chunks])["MATNR"]) == expected
+    reason = "is longer than its ALPHA length 18"
+    assert [r.endswith(reason) for r in pd.concat([c.rejects for c in chunks])["reason"]] == [True]
+    with pytest.raises(ValueError, match=reason):
+        to_raw_table("A_Product", products.assign(Product=too_long))
 
 
 def test_to_raw_table_takes_internal_keys_and_nulls_open_dates(

@@ -18,6 +18,7 @@ from pipelines.ingest.reader import (
     ReaderSettings,
     SapFileError,
     SapFileReader,
+    alpha_too_long,
     normalize_alpha,
     parse_sap_date,
     parse_sap_number,
@@ -221,6 +222,7 @@ def test_detected_format_as_metadata_is_readable(tmp_path: Path) -> None:
         "header": "technical",
         "extra_columns": "ZZEXTRA",
         "missing_columns": "none",
+        "literal_quotes": "none",
     }
 
 
@@ -255,6 +257,27 @@ def test_malformed_numbers_are_invalid_and_do_not_disturb_the_rest(bad: str) -> 
     fast, fast_invalid = parse_sap_number(pd.Series(good), ",", ".")
     assert numbers.iloc[:4].tolist() == fast.tolist() == [-1234.5, 0.001, 12345678.9, 3.0]
     assert not fast_invalid.any()
+
+
+@pytest.mark.parametrize(("separator", "decimal", "thousands"), [(";", ",", "."), ("\t", ".", ",")])
+def test_numbers_without_evidence_follow_the_separator(
+    tmp_path: Path, separator: str, decimal: str, thousands: str
+) -> None:
+    """`1.000` and `2.500` fit either style. A `;` file is a German SE16N export, where they
+    are thousands (read as 1.0 they would be off by a factor of 1,000, silently); elsewhere
+    they are SAP's 3 decimals. Configuration still decides when given."""
+    readings = {",": [1000.0, 2500.0], ".": [1.0, 2.5]}  # by decimal mark
+    records = [
+        with_value("MENGE", "1.000"),
+        with_value("POSNR", "20", with_value("MENGE", "2.500")),
+    ]
+    path = write_extract(tmp_path / "Z.csv", TECHNICAL, records, separator)
+    detected = SapFileReader(path, SPEC).detected.as_metadata()
+    assert (detected["decimal"], detected["thousands"]) == (decimal, thousands)
+    rows, rejects = read_all(path)
+    assert rejects.empty and rows["MENGE"].tolist() == readings[decimal]
+    configured, _ = read_all(path, settings=ReaderSettings(decimal=thousands))
+    assert configured["MENGE"].tolist() == readings[thousands]
 
 
 def test_dates_in_every_format_with_zero_and_empty_as_null() -> None:
@@ -310,6 +333,45 @@ def test_normalize_alpha_pads_numbers_and_uppercases_the_rest() -> None:
 def test_alpha_trims_unicode_padding_and_uppercases_non_ascii(raw: str, expected: str) -> None:
     """Each value alone, so the fast tests (no padding, no lower case) see it in the block."""
     assert normalize_alpha(pd.Series([raw]), 10).tolist() == [expected]
+
+
+def test_normalize_alpha_drops_surplus_zeros_and_never_truncates() -> None:
+    cases = [  # raw, key, too long for ALPHA length 18
+        ("0" * 35 + "12345", "000000000000012345", False),  # S/4's 40-character MATNR
+        (" 00000000000000001234 ", "000000000000001234", False),
+        ("0" * 40, "0" * 18, False),
+        ("0" + "1" * 19, "1" * 19, True),  # 19 significant digits: kept whole, never cut
+        ("1" * 18, "1" * 18, False),
+        ("HT-1000-" + "X" * 32, "HT-1000-" + "X" * 32, False),  # S/4 MATNR(40), not a number
+        ("Ä" * 19, "Ä" * 19, False),
+    ]
+    keys = normalize_alpha(pd.Series([raw for raw, _, _ in cases]), 18)
+    assert keys.tolist() == [key for _, key, _ in cases]
+    assert alpha_too_long(keys, 18).tolist() == [long for _, _, long in cases]
+    assert not alpha_too_long(keys, None).any()
+
+
+def test_long_alpha_keys_read_as_their_short_form_and_overlong_ones_are_quarantined(
+    tmp_path: Path,
+) -> None:
+    """S/4HANA sends MATNR in 40 characters and other keys with surplus zeros: they must give
+    the key of the short form, or the two never join. A key with more significant digits than
+    its ALPHA length is not cut (that would be another key) but quarantined."""
+    tail = "1000;1;ST;H;20250115"
+    lines = [
+        "MBLNR;MJAHR;ZEILE;BWART;MATNR;WERKS;MENGE;MEINS;SHKZG;BUDAT_MKPF;EBELN;LIFNR",
+        f"1;2025;1;601;{'0' * 35}12345;{tail};0000004500000001;00000000000000001234",
+        f"2;2025;1;601;12345;{tail};4500000001;1234",
+        f"3;2025;1;601;abc;{tail};4500000001;1234",
+        f"4;2025;1;601;{'9' * 19};{tail};4500000001;1234",
+    ]
+    rows, rejects = read_all(write_lines(tmp_path / "MSEG.csv", lines), TABLE_SPECS["MSEG"])
+    assert rows["MATNR"].tolist() == ["000000000000012345"] * 2 + ["ABC"]
+    assert rows["EBELN"].tolist() == ["4500000001"] * 3
+    assert rows["LIFNR"].tolist() == ["0000001234"] * 3
+    reject = only_reject(rejects)
+    assert (reject.source_line, reject.column_name) == (5, "MATNR")
+    assert reject.reason == f"value {'9' * 19!r} is longer than its ALPHA length 18"
 
 
 def test_alpha_columns_are_normalised_in_rows(tmp_path: Path) -> None:
@@ -445,8 +507,13 @@ def test_quoted_record_spanning_a_chunk_boundary(tmp_path: Path) -> None:
     assert rows.loc[2, "NAME1"] == "x\ny\nz"
 
 
+def quoted_record(record: list[str]) -> str:
+    """A record as BODS writes it: every field CSV-quoted."""
+    return ";".join(f'"{value}"' for value in record)
+
+
 def test_unterminated_quote_rejects_its_line_and_parsing_resumes(tmp_path: Path) -> None:
-    bad = ";".join(with_value("NAME1", '"open'))
+    bad = quoted_record(GOOD).removesuffix('"')  # the last field's closing quote lost
     path = write_lines(
         tmp_path / "Z.csv",
         [";".join(TECHNICAL), ";".join(GOOD), bad, ";".join(with_value("POSNR", "30"))],
@@ -475,11 +542,47 @@ def test_literal_quote_inside_an_unquoted_field_is_kept(tmp_path: Path) -> None:
 
 
 def test_malformed_quoting_is_rejected(tmp_path: Path) -> None:
-    records = [with_value("NAME1", '"abc"def'), with_value("POSNR", "20")]
-    rows, rejects = read_all(good_file(tmp_path, records))
+    bad = quoted_record(GOOD).replace('"Müller"', '"abc"def')
+    path = write_lines(
+        tmp_path / "Z.csv", [";".join(TECHNICAL), bad, ";".join(with_value("POSNR", "20"))]
+    )
+    rows, rejects = read_all(path)
     assert rows["_source_line"].tolist() == [3]
     reject = only_reject(rejects)
     assert reject.source_line == 2 and reject.reason.startswith("malformed record")
+
+
+@pytest.mark.parametrize("chunk_rows", [100_000, 2, 1])
+def test_se16n_text_starting_with_a_quote_is_read_literally(
+    tmp_path: Path, chunk_rows: int
+) -> None:
+    """SE16N does not quote: `"Premium" bolt` and `"Open quote` are descriptions, not broken CSV
+    fields, when the line split plainly has the header's width."""
+    texts = ['Screw 3/4" steel', '"Premium" bolt', '"Open quote', "normal", 'ok "x" y']
+    lines = ["MATNR;SPRAS;MAKTX", *(f"{i};EN;{text}" for i, text in enumerate(texts, 1))]
+    reader = SapFileReader(
+        write_lines(tmp_path / "MAKT.csv", lines), TABLE_SPECS["MAKT"], chunk_rows=chunk_rows
+    )
+    chunks = list(reader.chunks())
+    rows = pd.concat([c.rows for c in chunks], ignore_index=True)
+    assert all(c.rejects.empty for c in chunks)
+    assert rows["MAKTX"].tolist() == texts
+    assert rows["_source_line"].tolist() == [2, 3, 4, 5, 6]
+    assert reader.detected.as_metadata()["literal_quotes"] == "2 records"
+
+
+@pytest.mark.parametrize("cut", ['2;EN;"Premium bo', '2;EN;"Premium\nbo'])
+def test_quote_left_open_where_a_file_is_cut_off_is_still_rejected(
+    tmp_path: Path, cut: str
+) -> None:
+    """Without a final line break an open quote is a truncated field, whatever its width."""
+    path = tmp_path / "MAKT.csv"
+    path.write_text(f"MATNR;SPRAS;MAKTX\n1;EN;normal\n{cut}")
+    rows, rejects = read_all(path, TABLE_SPECS["MAKT"])
+    assert rows["_source_line"].tolist() == [2]
+    reject = rejects.iloc[0]
+    assert (reject.source_file, reject.source_line) == ("MAKT.csv", 3)
+    assert reject.reason == "unterminated quoted field"
 
 
 @pytest.mark.parametrize("fillers", [["", "   "], [""], ["   "]])
