@@ -46,7 +46,10 @@ ENCODINGS = ("utf-8-sig", "utf-8", "cp1252")
 DECIMALS = (",", ".")
 THOUSANDS = (".", ",", " ", "")
 DATE_FORMATS = ("YYYYMMDD", "DD.MM.YYYY", "ISO")
-HEADER_STYLES = ("technical", "label")
+#: Header styles and the Column field naming a column in each: technical name, English or
+#: German SE16N label (a German logon exports `Materialbeleg;...;Buchungsdatum`).
+_HEADER_FIELDS = {"technical": "name", "label": "label", "label_de": "label_de"}
+HEADER_STYLES = tuple(_HEADER_FIELDS)
 REJECT_COLUMNS = ("table", "source_file", "source_line", "column_name", "reason", "raw_record")
 
 _SAMPLE_BYTES = 256 * 1024
@@ -145,7 +148,7 @@ class DetectedFormat:
     decimal: str
     thousands: str
     date_format: str
-    header: str
+    header: str  # technical, label (English) or label_de (German): HEADER_STYLES
     extra_columns: tuple[str, ...]
     missing_columns: tuple[str, ...] = ()
     literal_quotes: int = 0  # records read with their quotes as data (see `_literal_fields`)
@@ -507,9 +510,14 @@ def parse_sap_date(values: pd.Series, date_format: str = "YYYYMMDD") -> tuple[pd
 # -- format detection ----------------------------------------------------------------------------
 
 
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
+
+
 def _norm(name: str) -> str:
-    """Header names match case- and whitespace-insensitively (SE16N labels vary in both)."""
-    return "".join(name.replace("\ufeff", "").split()).casefold()
+    """Header names match case- and whitespace-insensitively (SE16N labels vary in both), and
+    with umlauts transliterated as exports through ASCII-only tools write them ("Waehrung";
+    casefold already makes ß "ss")."""
+    return "".join(name.replace("\ufeff", "").split()).casefold().translate(_UMLAUTS)
 
 
 def _is_filler(line: str) -> bool:
@@ -883,12 +891,19 @@ class SapFileReader:
             self._seen_non_ascii = True
         return text
 
+    def _header_columns(self, style: str) -> dict[str, list[str]]:
+        """Normalised header name in `style` -> the spec columns it names, in spec order (a
+        label may repeat: EKBE has two columns labelled Item / Position)."""
+        columns: dict[str, list[str]] = {}
+        for col in self.spec.columns:
+            name = getattr(col, _HEADER_FIELDS[style])
+            if name is not None:
+                columns.setdefault(_norm(name), []).append(col.name)
+        return columns
+
     def _header_score(self, header: list[str], style: str) -> int:
         mapped = {_norm(k) for k in self.settings.column_map}
-        if style == "technical":
-            names = {_norm(c.name) for c in self.spec.columns}
-        else:
-            names = {_norm(c.label) for c in self.spec.columns}
+        names = self._header_columns(style)
         return sum(_norm(h) in names or _norm(h) in mapped for h in header)
 
     def _best_separator(self, header_line: str, data_lines: list[str]) -> tuple[str, int]:
@@ -929,14 +944,10 @@ class SapFileReader:
         """Header style, field index -> spec column, and the unknown (extra) header names."""
         line = self._header_lines
         style = self.settings.header
-        if style is None:
-            technical = self._header_score(header, "technical")
-            style = "label" if self._header_score(header, "label") > technical else "technical"
+        if style is None:  # the best-matching style; a tie keeps the earlier one
+            style = max(HEADER_STYLES, key=lambda s: self._header_score(header, s))
         column_map = {_norm(source): target for source, target in self.settings.column_map.items()}
-        technical_names = {_norm(c.name): c.name for c in self.spec.columns}
-        label_columns: dict[str, list[str]] = {}
-        for col in self.spec.columns:
-            label_columns.setdefault(_norm(col.label), []).append(col.name)
+        named = self._header_columns(style)
         label_seen: dict[str, int] = {}
         frame = {0, len(header) - 1} if len(header) > 1 else set()
 
@@ -949,9 +960,9 @@ class SapFileReader:
             if key in column_map:
                 target = column_map[key]
             elif style == "technical":
-                target = technical_names.get(key)
+                target = named[key][0] if key in named else None
             else:  # a label may repeat (EKBE: Item, Item): take the spec's columns in order
-                candidates = label_columns.get(key, [])
+                candidates = named.get(key, [])
                 seen = label_seen.get(key, 0)
                 label_seen[key] = seen + 1
                 target = candidates[seen] if seen < len(candidates) else None

@@ -6,7 +6,7 @@ these specs, so a column is named, typed and described exactly once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 ColumnKind = Literal["text", "alpha", "decimal", "integer", "date"]
@@ -26,7 +26,10 @@ ALPHA_LENGTHS = {
 
 @dataclass(frozen=True)
 class Column:
-    """One SAP field: technical name, kind, SE16N label and meaning."""
+    """One SAP field: technical name, kind, SE16N labels (English, German) and meaning.
+
+    `label_de` comes from `GERMAN_LABELS` for every spec column; None only in ad-hoc specs.
+    """
 
     name: str
     kind: ColumnKind
@@ -34,6 +37,7 @@ class Column:
     description: str
     required: bool = False
     alpha_length: int | None = None
+    label_de: str | None = None
 
     @property
     def sql_name(self) -> str:
@@ -91,8 +95,227 @@ MEINS = _c("MEINS", "text", "Base Unit of Measure", "Base unit of measure (ST = 
 
 MOVEMENT_TYPES = ("101", "102", "261", "262", "601", "602", "551", "552", "561")
 
+#: German SE16N/ALV column headings per table and column: the field label of the column's data
+#: element in the DDIC, as a system logged on in German shows it (most systems that export flat
+#: files do). Per table, since the data element differs (MENGE: EKPO "Bestellmenge", MSEG
+#: "Menge"). Columns that are no SAP field (LATITUDE, LONGITUDE, MARD-DATUM) get a plain German
+#: name. A label repeats only where SAP repeats it: EKBE "Position" (EBELP and BUZEI).
+GERMAN_LABELS: dict[str, dict[str, str]] = {
+    "T001W": {
+        "WERKS": "Werk",
+        "NAME1": "Name 1",
+        "ORT01": "Ort",
+        "LAND1": "Land",
+        "LATITUDE": "Breitengrad",
+        "LONGITUDE": "Längengrad",
+    },
+    "MARA": {
+        "MATNR": "Material",
+        "MTART": "Materialart",
+        "MATKL": "Warengruppe",
+        "MEINS": "Basismengeneinheit",
+        "BRGEW": "Bruttogewicht",
+        "GEWEI": "Gewichtseinheit",
+        "ERSDA": "Angelegt am",
+        "LVORM": "Löschvormerkung",
+    },
+    "MAKT": {"MATNR": "Material", "SPRAS": "Sprache", "MAKTX": "Materialkurztext"},
+    "MARC": {
+        "MATNR": "Material",
+        "WERKS": "Werk",
+        "DISMM": "Dispomerkmal",
+        "PLIFZ": "Planlieferzeit",
+        "EISBE": "Sicherheitsbestand",
+        "DISLS": "Dispolosgröße",
+        "BSTMI": "Mindestlosgröße",
+        "BSTRF": "Rundungswert",
+        "MMSTA": "Werksspez. Mat.-Status",
+    },
+    "MARD": {
+        "MATNR": "Material",
+        "WERKS": "Werk",
+        "LGORT": "Lagerort",
+        "DATUM": "Stichtag",
+        "LABST": "Frei verwendbar",
+        "INSME": "In Qualitätsprüfung",
+        "SPEME": "Gesperrt",
+    },
+    "MBEW": {
+        "MATNR": "Material",
+        "BWKEY": "Bewertungskreis",
+        "VPRSV": "Preissteuerung",
+        "VERPR": "Gleitender Preis",
+        "STPRS": "Standardpreis",
+        "PEINH": "Preiseinheit",
+        "WAERS": "Währung",
+    },
+    "LFA1": {"LIFNR": "Lieferant", "NAME1": "Name 1", "LAND1": "Land", "ORT01": "Ort"},
+    "KNA1": {
+        "KUNNR": "Kunde",
+        "NAME1": "Name 1",
+        "LAND1": "Land",
+        "ORT01": "Ort",
+        "PSTLZ": "Postleitzahl",
+        "LATITUDE": "Breitengrad",
+        "LONGITUDE": "Längengrad",
+    },
+    "EINA": {"INFNR": "Infosatz", "MATNR": "Material", "LIFNR": "Lieferant"},
+    "EINE": {
+        "INFNR": "Infosatz",
+        "EKORG": "Einkaufsorganisation",
+        "WERKS": "Werk",
+        "NETPR": "Nettopreis",
+        "PEINH": "Preiseinheit",
+        "WAERS": "Währung",
+        "APLFZ": "Planlieferzeit",
+        "MINBM": "Mindestbestellmenge",
+        "NORBM": "Normalbestellmenge",
+    },
+    "EKKO": {
+        "EBELN": "Einkaufsbeleg",
+        "BSART": "Belegart",
+        "LIFNR": "Lieferant",
+        "EKORG": "Einkaufsorganisation",
+        "BEDAT": "Belegdatum",
+        "WAERS": "Währung",
+    },
+    "EKPO": {
+        "EBELN": "Einkaufsbeleg",
+        "EBELP": "Position",
+        "MATNR": "Material",
+        "WERKS": "Werk",
+        "MENGE": "Bestellmenge",
+        "MEINS": "Bestellmengeneinheit",
+        "NETPR": "Nettopreis",
+        "PEINH": "Preiseinheit",
+        "AEDAT": "Geändert am",
+    },
+    "EKET": {
+        "EBELN": "Einkaufsbeleg",
+        "EBELP": "Position",
+        "ETENR": "Einteilung",
+        "EINDT": "Lieferdatum",
+        "MENGE": "Eingeteilte Menge",
+        "WEMNG": "Gelieferte Menge",
+        "BEDAT": "Bestelldatum",
+    },
+    "EKBE": {
+        "EBELN": "Einkaufsbeleg",
+        "EBELP": "Position",
+        "VGABE": "Vorgangsart",
+        "GJAHR": "Materialbelegjahr",
+        "BELNR": "Materialbeleg",
+        "BUZEI": "Position",
+        "BWART": "Bewegungsart",
+        "BUDAT": "Buchungsdatum",
+        "MENGE": "Menge",
+        "DMBTR": "Betrag in HW",
+        "WAERS": "Währung",
+        "MATNR": "Material",
+        "WERKS": "Werk",
+    },
+    "VBAK": {
+        "VBELN": "Verkaufsbeleg",
+        "AUART": "Verkaufsbelegart",
+        "ERDAT": "Angelegt am",
+        "KUNNR": "Auftraggeber",
+        "VKORG": "Verkaufsorganisation",
+        "VDATU": "Wunschlieferdatum",
+        "WAERK": "Belegwährung",
+    },
+    "VBAP": {
+        "VBELN": "Verkaufsbeleg",
+        "POSNR": "Position",
+        "MATNR": "Material",
+        "WERKS": "Werk",
+        "KWMENG": "Auftragsmenge",
+        "VRKME": "Verkaufsmengeneinheit",
+        "NETWR": "Nettowert",
+        "WAERK": "Belegwährung",
+        "ERDAT": "Angelegt am",
+        "ABGRU": "Absagegrund",
+    },
+    "MKPF": {
+        "MBLNR": "Materialbeleg",
+        "MJAHR": "Materialbelegjahr",
+        "BUDAT": "Buchungsdatum",
+        "BLDAT": "Belegdatum",
+        "VGART": "Vorgangsart",
+    },
+    "MSEG": {
+        "MBLNR": "Materialbeleg",
+        "MJAHR": "Materialbelegjahr",
+        "ZEILE": "Position",
+        "BWART": "Bewegungsart",
+        "MATNR": "Material",
+        "WERKS": "Werk",
+        "LGORT": "Lagerort",
+        "MENGE": "Menge",
+        "MEINS": "Basismengeneinheit",
+        "SHKZG": "Soll/Haben-Kennz.",
+        "DMBTR": "Betrag in HW",
+        "WAERS": "Währung",
+        "LIFNR": "Lieferant",
+        "KUNNR": "Kunde",
+        "EBELN": "Einkaufsbeleg",
+        "KDAUF": "Kundenauftrag",
+        "BUDAT_MKPF": "Buchungsdatum",
+    },
+    "LIKP": {
+        "VBELN": "Lieferung",
+        "LFART": "Lieferart",
+        "ERDAT": "Angelegt am",
+        "VSTEL": "Versandstelle",
+        "KUNNR": "Warenempfänger",
+        "LFDAT": "Lieferdatum",
+        "WADAT": "Plan-Warenbewegung",
+        "WADAT_IST": "Ist-Warenbewegung",
+        "BTGEW": "Gesamtgewicht",
+        "GEWEI": "Gewichtseinheit",
+    },
+    "LIPS": {
+        "VBELN": "Lieferung",
+        "POSNR": "Position",
+        "MATNR": "Material",
+        "WERKS": "Werk",
+        "LGORT": "Lagerort",
+        "LFIMG": "Liefermenge",
+        "VRKME": "Verkaufsmengeneinheit",
+        "MEINS": "Basismengeneinheit",
+        "VGBEL": "Vorlagebeleg",
+        "VGPOS": "Vorlageposition",
+        "ERDAT": "Angelegt am",
+    },
+    "ADRC": {
+        "ADDRNUMBER": "Adressnummer",
+        "NAME1": "Name 1",
+        "STREET": "Straße",
+        "HOUSE_NUM1": "Hausnummer",
+        "POST_CODE1": "Postleitzahl",
+        "CITY1": "Ort",
+        "COUNTRY": "Land",
+        "TIME_ZONE": "Zeitzone",
+        "LATITUDE": "Breitengrad",
+        "LONGITUDE": "Längengrad",
+    },
+    "ADRV": {
+        "ADDRNUMBER": "Adressnummer",
+        "APPL_TABLE": "Tabellenname",
+        "APPL_FIELD": "Feldname",
+        "APPL_KEY": "Schlüssel",
+    },
+    "MARM": {"MATNR": "Material", "MEINH": "Alternative ME", "UMREZ": "Zähler", "UMREN": "Nenner"},
+    "TCURX": {"CURRKEY": "Währung", "CURRDEC": "Dezimalstellen"},
+}
+
+
+def _with_german_labels(spec: TableSpec) -> TableSpec:
+    labels = GERMAN_LABELS[spec.name]
+    return replace(spec, columns=tuple(replace(c, label_de=labels[c.name]) for c in spec.columns))
+
+
 TABLE_SPECS: dict[str, TableSpec] = {
-    spec.name: spec
+    spec.name: _with_german_labels(spec)
     for spec in [
         TableSpec(
             "T001W",

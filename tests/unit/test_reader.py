@@ -868,3 +868,73 @@ def test_many_rows_take_the_fast_path_and_keep_exact_line_numbers(tmp_path: Path
     assert rows["_source_line"].tolist() == [i + 2 for i in range(2000) if i != 999]
     assert rows["POSNR"].tolist() == [i for i in range(1, 2001) if i != 1000]
     assert only_reject(rejects).source_line == 1001
+
+
+# -- German SE16N labels ---------------------------------------------------------------------------
+
+#: MSEG as SE16N exports it from a system logged on in German (Materialbeleg ... Buchungsdatum).
+GERMAN_MSEG_HEADER = (
+    "Materialbeleg;Materialbelegjahr;Position;Bewegungsart;Material;Werk;Lagerort;Menge;"
+    "Basismengeneinheit;Soll/Haben-Kennz.;Betrag in HW;Währung;Lieferant;Kunde;Einkaufsbeleg;"
+    "Kundenauftrag;Buchungsdatum"
+)
+MSEG_RECORDS = [
+    "4900000001;2025;1;601;1234;1000;0001;1.234,500-;ST;H;12,50-;EUR;;4711;;;15.01.2025",
+    "5000000001;2025;1;101;1234;1000;0001;10,000;ST;S;125,00;EUR;100200;;4500000001;;15.01.2025",
+]
+
+
+def _mseg_file(folder: Path, header: str, encoding: str = "utf-8") -> Path:
+    folder.mkdir()
+    path = folder / "MSEG_20250115.csv"
+    path.write_bytes("".join(f"{line}\r\n" for line in [header, *MSEG_RECORDS]).encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_german_se16n_mseg_export_reads_like_the_technical_one(
+    tmp_path: Path, encoding: str
+) -> None:
+    spec = TABLE_SPECS["MSEG"]
+    german = _mseg_file(tmp_path / "de", GERMAN_MSEG_HEADER, encoding)
+    technical = _mseg_file(tmp_path / "technical", ";".join(spec.column_names))
+
+    reader = SapFileReader(german, spec)
+    rows, rejects = read_all(german, spec)
+
+    assert reader.detected.header == "label_de" and reader.detected.encoding == encoding
+    assert reader.detected.missing_columns == () and reader.detected.extra_columns == ()
+    assert reader.detected.as_metadata()["header"] == "label_de"
+    assert rejects.empty, rejects.to_dict("records")
+    expected, _ = read_all(technical, spec)
+    assert len(rows) == 2 and rows["WAERS"].tolist() == ["EUR", "EUR"]
+    pd.testing.assert_frame_equal(rows, expected)
+    configured, _ = read_all(german, spec, settings=ReaderSettings(header="label_de"))
+    pd.testing.assert_frame_equal(configured, expected)
+
+
+def test_german_labels_match_with_transliterated_umlauts_case_and_spacing(tmp_path: Path) -> None:
+    header = GERMAN_MSEG_HEADER.replace("Währung", "WAEHRUNG").replace(
+        "Betrag in HW", "betrag  inHW"
+    )
+    path = _mseg_file(tmp_path / "de", header)
+    reader = SapFileReader(path, TABLE_SPECS["MSEG"])
+    rows, rejects = read_all(path, TABLE_SPECS["MSEG"])
+    assert reader.detected.header == "label_de" and reader.detected.extra_columns == ()
+    assert rejects.empty and rows["WAERS"].tolist() == ["EUR", "EUR"]
+    assert rows["DMBTR"].tolist() == [-12.5, 125.0]
+
+
+@pytest.mark.parametrize("spec", TABLE_SPECS.values(), ids=list(TABLE_SPECS))
+def test_every_spec_detects_its_english_and_german_label_headers(
+    tmp_path: Path, spec: TableSpec
+) -> None:
+    """Each style wins on its own header, and every column (repeated labels too) is found."""
+    for style, names in [
+        ("label", [c.label for c in spec.columns]),
+        ("label_de", [c.label_de for c in spec.columns]),
+    ]:
+        path = write_lines(tmp_path / f"{spec.name}_{style}.csv", [";".join(names)], "cp1252")
+        detected = SapFileReader(path, spec).detected
+        assert (detected.header, detected.missing_columns) == (style, ()), names
+        assert detected.extra_columns == ()
