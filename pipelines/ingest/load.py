@@ -234,12 +234,12 @@ def load_table(
     One transaction: the files' rows and rejects are inserted, then the rows they replace and
     their old quarantine records deleted, and the files' manifest rows completed, so a failure
     midway leaves the previous partition (and manifest) intact. A file with more rejected rows
-    than `threshold` (default `SCP_QUARANTINE_THRESHOLD`) is refused: its rejects stay in
-    quarantine with their reasons, but its rows are taken out again and its day keeps what it
-    held, so a broken re-delivery never replaces a good day. A file replaced on disk while it
-    is read (a new delivery placed by the landing sensor) fails the load: its checksum would
-    not describe what was loaded, and the new delivery has a run of its own. Timestamps are
-    UTC; `_loaded_at` tells this load's rows from the ones they replace.
+    than `threshold` allows (default `SCP_QUARANTINE_THRESHOLD`, see `is_refused`) is refused:
+    its rejects stay in quarantine with their reasons, but its rows are taken out again and its
+    day keeps what it held, so a broken re-delivery never replaces a good day. A file replaced
+    on disk while it is read (a new delivery placed by the landing sensor) fails the load: its
+    checksum would not describe what was loaded, and the new delivery has a run of its own.
+    Timestamps are UTC; `_loaded_at` tells this load's rows from the ones they replace.
     """
     if threshold is None:
         from pipelines.ingest.quality import QualityRules  # quality imports this module
@@ -279,7 +279,7 @@ def load_table(
                     )
                 )
         for load in report.file_loads:
-            load.refused = load.quarantined_share > threshold
+            load.refused = is_refused(load, threshold)
         _replace_rows(warehouse, cur, spec, report, window, loaded_at, was_empty)
         if index is not None:
             cur.execute(index.create)
@@ -287,6 +287,13 @@ def load_table(
         if report.file_loads:
             record_loaded(warehouse, cur, manifest_rows(spec, report, run_id, loaded_at))
     return report
+
+
+def is_refused(load: FileLoad, threshold: float) -> bool:
+    """More than `threshold` of the file's rows rejected, and more than one: a share says
+    little of a small file (one bad row of a 35-row day is 2.9 %), so one row is tolerated;
+    the pooled share of the load still fails the check."""
+    return load.rows_quarantined > max(threshold * load.rows_read, 1)
 
 
 def _replace_rows(

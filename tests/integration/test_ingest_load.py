@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -21,8 +22,10 @@ import pytest
 from pipelines.demo import DemoConfig, generate
 from pipelines.ingest.landing import MANIFEST_TABLE
 from pipelines.ingest.load import (
+    FileLoad,
     ensure_raw_tables,
     files_for_window,
+    is_refused,
     load_table,
     raw_table_columns,
     replaced_ranges,
@@ -177,9 +180,8 @@ def test_a_file_over_the_threshold_is_refused_and_its_day_keeps_its_rows(
     kept = table_rows(warehouse, "select mblnr, _source_line from raw.mseg order by mblnr")
 
     # a re-delivery of the first day whose data rows are comma-separated, with a good second day
-    broken = write_mseg_day(
-        tmp_path, first, [mseg_line(4900000001).replace(";", ","), mseg_line(4900000002)]
-    )
+    commas = [mseg_line(document).replace(";", ",") for document in (4900000001, 4900000005)]
+    broken = write_mseg_day(tmp_path, first, [*commas, mseg_line(4900000002)])
     corrected = write_mseg_day(
         tmp_path, second, [mseg_line(4900000003, day=stamp), mseg_line(4900000004, day=stamp)]
     )
@@ -187,7 +189,7 @@ def test_a_file_over_the_threshold_is_refused_and_its_day_keeps_its_rows(
     report = load_table(warehouse, MSEG, [broken, corrected], window, "run-bad")
 
     assert [(f.name, f.refused) for f in report.file_loads] == [
-        (broken.name, True),  # 1 of 2 rows rejected: 50 % > 40 %
+        (broken.name, True),  # 2 of 3 rows rejected: 67 % > 40 %
         (corrected.name, False),
     ]
     assert report.threshold == 0.4
@@ -203,13 +205,13 @@ def test_a_file_over_the_threshold_is_refused_and_its_day_keeps_its_rows(
     assert sorted(first_day) == kept[:2]  # the good delivery's rows, not a mix
     assert table_rows(
         warehouse, f"select source_file, source_line, run_id from {QUARANTINE_TABLE}"
-    ) == [(broken.name, 2, "run-bad")]
+    ) == [(broken.name, 2, "run-bad"), (broken.name, 3, "run-bad")]
     assert table_rows(
         warehouse, f"select canonical_name, status from {MANIFEST_TABLE} where run_id = 'run-bad'"
     ) == [(broken.name, "refused"), (corrected.name, "loaded")]
 
     # with a laxer threshold the same file is loaded, and the manifest row says so
-    load_table(warehouse, MSEG, [broken], window, "run-lax", threshold=0.5)
+    load_table(warehouse, MSEG, [broken], window, "run-lax", threshold=0.7)
     assert table_rows(warehouse, "select mblnr from raw.mseg order by mblnr") == [
         ("4900000002",),
         ("4900000003",),
@@ -220,6 +222,14 @@ def test_a_file_over_the_threshold_is_refused_and_its_day_keeps_its_rows(
         f"select status, run_id from {MANIFEST_TABLE} "
         f"where canonical_name = '{broken.name}' and checksum = '{sha256(broken)}'",
     ) == [("loaded", "run-lax")]
+
+
+def test_one_rejected_row_never_refuses_a_file_on_its_own() -> None:
+    small = FileLoad("MSEG_20150114.csv", "0" * 64, 1, rows_read=35, rows_quarantined=1)
+    assert not is_refused(small, 0.01)  # 2.9 %, but a single row
+    assert is_refused(replace(small, rows_quarantined=2), 0.01)
+    assert not is_refused(replace(small, rows_read=1000, rows_quarantined=10), 0.01)
+    assert is_refused(replace(small, rows_read=1000, rows_quarantined=11), 0.01)
 
 
 def test_a_day_without_a_file_keeps_its_rows(warehouse: Warehouse, tmp_path: Path) -> None:

@@ -252,3 +252,6 @@ def test_the_loaders_check_fails_on_any_refused_file_not_on_the_pooled_share() -
     assert check.metadata["refused_files"].value == {"MSEG_20250108.csv": 1.0}
     (clean,) = _check_results(TABLE_SPECS["MSEG"], LoadReport("raw.mseg", good, 0.01))
     assert clean.passed
+    one_bad_each = [FileLoad(f"MSEG_2025010{d}.csv", "2" * 64, 10, {}, 20, 19, 1) for d in (6, 7)]
+    (pooled,) = _check_results(TABLE_SPECS["MSEG"], LoadReport("raw.mseg", one_bad_each, 0.01))
+    assert not pooled.passed  # no file refused, but 5 % of the load rejected
