@@ -40,6 +40,9 @@ def _metadata(report: QualityReport) -> dict[str, object]:
         "rows_rejected": report.rows_rejected,
         "rows_quarantined_before": report.rows_quarantined_before,
         "quarantined_share": dg.FloatMetadataValue(round(report.quarantined_share, 6)),
+        "files_over_threshold": dg.JsonMetadataValue(
+            {name: round(share, 6) for name, share in report.files_over_threshold.items()}
+        ),
         "threshold": dg.FloatMetadataValue(report.threshold),
         "expectations": len(report.rules),
         "unexpected_by_expectation": dg.JsonMetadataValue(failing),

@@ -289,11 +289,15 @@ def load_table(
     return report
 
 
+def over_threshold(rejected: int, rows: int, threshold: float) -> bool:
+    """More than `threshold` of a file's rows rejected, and more than one: a share says little
+    of a small file (one bad row of a 35-row day is 2.9 %), so one row is tolerated; the
+    pooled share of the load still fails the checks."""
+    return rejected > max(threshold * rows, 1)
+
+
 def is_refused(load: FileLoad, threshold: float) -> bool:
-    """More than `threshold` of the file's rows rejected, and more than one: a share says
-    little of a small file (one bad row of a 35-row day is 2.9 %), so one row is tolerated;
-    the pooled share of the load still fails the check."""
-    return load.rows_quarantined > max(threshold * load.rows_read, 1)
+    return over_threshold(load.rows_quarantined, load.rows_read, threshold)
 
 
 def _replace_rows(

@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.ingest.landing import MANIFEST_TABLE, landing_file_name
-from pipelines.ingest.load import raw_table_columns, read_ahead
+from pipelines.ingest.load import over_threshold, raw_table_columns, read_ahead
 from pipelines.ingest.specs import TableSpec
 from resources.warehouse import QUARANTINE_COLUMNS, QUARANTINE_TABLE, Cursor, Warehouse
 
@@ -470,6 +470,9 @@ class QualityReport:
     rows_rejected: int = 0
     quarantine_records: int = 0
     rows_quarantined_before: int = 0
+    rows_by_file: dict[str, int] = field(default_factory=dict)  # checked rows per source file
+    before_by_file: dict[str, int] = field(default_factory=dict)  # quarantined before
+    rejected_by_file: dict[str, int] = field(default_factory=dict)  # now and before
     chunks: int = 0
     unexpected: dict[str, int] = field(default_factory=dict)
     rejects_by_rule: dict[str, int] = field(default_factory=dict)
@@ -485,8 +488,20 @@ class QualityReport:
         return quarantined / total if total else 0.0
 
     @property
+    def files_over_threshold(self) -> dict[str, float]:
+        """Files of the window with too many rejected rows (`over_threshold`), and their share:
+        one broken day must fail a range however good the other days are."""
+        over = {}
+        for name, rejected in self.rejected_by_file.items():
+            rows = self.rows_by_file.get(name, 0) + self.before_by_file.get(name, 0)
+            if over_threshold(rejected, rows, self.threshold):
+                over[name] = rejected / rows
+        return over
+
+    @property
     def passed(self) -> bool:
-        return not self.problems and self.quarantined_share <= self.threshold
+        pooled = self.quarantined_share <= self.threshold
+        return not self.problems and pooled and not self.files_over_threshold
 
 
 def run_table_quality(
@@ -538,16 +553,22 @@ def run_table_quality(
         with closing(frames), ThreadPoolExecutor(1) as thread:
             for row_ids, frame in read_ahead(frames, thread):
                 result = runner.validate(frame)
-                files.update(frame["_source_file"].dropna().unique().tolist())
+                _count_rows_by_file(report.rows_by_file, frame["_source_file"])
                 rejected += _tally(report, result, frame, row_ids)
         if spec.key:
             rejected.append(_keys_loaded_elsewhere(warehouse, cur, spec, scope, window))
-        report.rows_quarantined_before = _quarantined_lines(warehouse, cur, spec, window, files)
+        files.update(report.rows_by_file)
+        report.before_by_file = _quarantined_lines(warehouse, cur, spec, window, files)
+        report.rows_quarantined_before = sum(report.before_by_file.values())
+        report.rejected_by_file = dict(report.before_by_file)
         rejected = [frame for frame in rejected if len(frame)]
         if rejected:
             rejects = pd.concat(rejected, ignore_index=True)
             _quarantine(warehouse, cur, spec, rejects, run_id)
-            report.rows_rejected = int(rejects[_ROW_ID].nunique())
+            rows = rejects.drop_duplicates(_ROW_ID)
+            report.rows_rejected = len(rows)
+            for name, count in rows.groupby("source_file").size().items():
+                report.rejected_by_file[name] = report.rejected_by_file.get(name, 0) + count
             report.quarantine_records = len(rejects)
             counts = rejects.groupby("rule", sort=True).size()
             report.rejects_by_rule = {str(k): int(v) for k, v in counts.items()}
@@ -656,18 +677,24 @@ def _quarantined_lines(
     spec: TableSpec,
     window: tuple[date, date] | None,
     files: set[str],
-) -> int:
-    """Distinct (file, line) already in quarantine for this table and the window's files."""
-    sql = "select count(*) from (select distinct source_file, source_line "
+) -> dict[str, int]:
+    """Distinct lines already in quarantine for this table and the window's files, per file."""
+    sql = "select source_file, count(*) from (select distinct source_file, source_line "
     sql += f"from {QUARANTINE_TABLE} where table_name = ?"
     params: list[Any] = [spec.name]
     if window is not None:
         if not files:
-            return 0
+            return {}
         sql += f" and source_file in ({', '.join('?' for _ in files)})"
         params += sorted(files)
-    cur.execute(warehouse.placeholders(sql + ") as q"), params)
-    return int(cur.fetchone()[0])
+    cur.execute(warehouse.placeholders(sql + ") as q group by source_file"), params)
+    return {str(name): int(count) for name, count in cur.fetchall()}
+
+
+def _count_rows_by_file(counts: dict[str, int], source_files: pd.Series) -> None:
+    for name, count in source_files.value_counts(sort=False).items():
+        if count:
+            counts[str(name)] = counts.get(str(name), 0) + int(count)
 
 
 def _quarantine(

@@ -17,6 +17,7 @@ from pipelines.ingest.load import read_ahead
 from pipelines.ingest.quality import (
     DEFAULT_UNITS,
     QualityError,
+    QualityReport,
     QualityRules,
     SuiteRunner,
     split_sorted_chunks,
@@ -255,3 +256,15 @@ def test_the_loaders_check_fails_on_any_refused_file_not_on_the_pooled_share() -
     one_bad_each = [FileLoad(f"MSEG_2025010{d}.csv", "2" * 64, 10, {}, 20, 19, 1) for d in (6, 7)]
     (pooled,) = _check_results(TABLE_SPECS["MSEG"], LoadReport("raw.mseg", one_bad_each, 0.01))
     assert not pooled.passed  # no file refused, but 5 % of the load rejected
+
+
+def test_a_window_fails_on_one_broken_file_however_good_the_rest() -> None:
+    report = QualityReport("raw.mseg", None, [], 0.01, rows_checked=10_000, rows_rejected=40)
+    report.rows_by_file = {"MSEG_20250106.csv": 9_950, "MSEG_20250107.csv": 50}
+    report.rejected_by_file = {"MSEG_20250107.csv": 40}
+    assert report.quarantined_share == 0.004  # pooled: under 1 %
+    assert report.files_over_threshold == {"MSEG_20250107.csv": 0.8}
+    assert not report.passed
+    report.rejected_by_file = {"MSEG_20250107.csv": 1}  # one row of a small day is tolerated
+    report.rows_rejected = 1
+    assert report.passed
