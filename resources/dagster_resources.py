@@ -8,6 +8,7 @@ through `dg.EnvVar`, so they never appear in run config or logs.
 from __future__ import annotations
 
 import os
+from typing import TypeVar
 
 import dagster as dg
 
@@ -18,6 +19,8 @@ from resources.warehouse import DUCKDB_LOCK_WAIT_SECONDS, Warehouse, WarehouseSe
 #: Every asset that touches the warehouse claims a slot in this pool. The local instance
 #: limits it to 1 (a DuckDB file allows one writing process); production raises it.
 WAREHOUSE_POOL = "warehouse"
+
+N = TypeVar("N", int, float)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -70,6 +73,22 @@ def _setting(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name) or default
 
 
+def _number(name: str, default: N, kind: type[N], minimum: N) -> N:
+    """A numeric setting of at least `minimum`; a typo fails loading the definitions, naming
+    the setting, rather than surfacing later as a pydantic error about a resource field."""
+    text = _setting(name)
+    if text is None:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"{name} must be {what}, got {text!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {text!r}")
+    return value
+
+
 def warehouse_from_env() -> WarehouseResource:
     """The resource for `SCP_WAREHOUSE`; user and password stay `EnvVar`s, never plain config."""
     settings = WarehouseSettings.from_env()
@@ -90,7 +109,9 @@ def landing_from_env() -> LandingZone:
 
 
 def sap_odata_from_env() -> SapODataResource:
-    """S/4HANA OData; the delta sensor only runs when SCP_ODATA_BASE_URL is set."""
+    """S/4HANA OData; the delta sensor only runs when SCP_ODATA_BASE_URL is set. Paging, per
+    request timeout, retries and the sensor tick's budget are settings: what suits one S/4
+    system (its page limit, its throttling) does not suit another."""
     return SapODataResource(
         base_url=_setting("SCP_ODATA_BASE_URL", "http://sap-odata.invalid/sap/opu/odata/sap"),
         auth=_setting("SCP_ODATA_AUTH", "basic"),
@@ -99,4 +120,8 @@ def sap_odata_from_env() -> SapODataResource:
         client_id=_setting("SCP_ODATA_CLIENT_ID"),
         client_secret=_env_or("SCP_ODATA_CLIENT_SECRET", None),
         token_url=_setting("SCP_ODATA_TOKEN_URL"),
+        page_size=_number("SCP_ODATA_PAGE_SIZE", 1000, int, 1),
+        timeout_s=_number("SCP_ODATA_TIMEOUT", 60.0, float, 1.0),
+        max_retries=_number("SCP_ODATA_MAX_RETRIES", 5, int, 0),
+        tick_budget_s=_number("SCP_ODATA_TICK_BUDGET", 45.0, float, 1.0),
     )

@@ -27,6 +27,13 @@ class SapODataResource(dg.ConfigurableResource):
     page_size: int = Field(default=1000, description="Rows per $top window")
     timeout_s: float = Field(default=60.0, description="Connect and read timeout per request")
     max_retries: int = Field(default=5, description="Retries on 429/5xx/timeouts/broken pages")
+    tick_budget_s: float = Field(
+        default=45.0,
+        description=(
+            "Seconds one sensor tick may spend on OData; past it the tick stops and the next "
+            "one retries. Keep it below Dagster's sensor timeout (60 s by default)."
+        ),
+    )
 
     _client: SapODataClient | None = PrivateAttr(default=None)
 
@@ -60,7 +67,8 @@ class SapODataResource(dg.ConfigurableResource):
             f"username={self.username!r}, password={password!r}, "
             f"client_id={self.client_id!r}, client_secret={secret!r}, "
             f"token_url={self.token_url!r}, page_size={self.page_size}, "
-            f"timeout_s={self.timeout_s}, max_retries={self.max_retries})"
+            f"timeout_s={self.timeout_s}, max_retries={self.max_retries}, "
+            f"tick_budget_s={self.tick_budget_s})"
         )
 
     __str__ = __repr__

@@ -44,15 +44,18 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.ingest.reader import SapFileError, SapFileReader, rows_schema, safe_landing_name
 from pipelines.ingest.specs import TABLE_SPECS, TableSpec, get_spec
@@ -257,6 +260,10 @@ class LandingStore(Protocol):
         """Write atomically: readers see the old file or the whole new one."""
         ...
 
+    def put(self, folder: str, name: str, local: Path) -> None:
+        """`write` the bytes of a local file, streamed: a large file is never held in memory."""
+        ...
+
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
         """Rename; refuses to overwrite an existing file."""
         ...
@@ -309,10 +316,20 @@ class LocalLandingStore:
         yield self.path(folder, name)
 
     def write(self, folder: str, name: str, data: bytes) -> None:
+        with self._replacing(folder, name) as temporary:
+            temporary.write_bytes(data)
+
+    def put(self, folder: str, name: str, local: Path) -> None:
+        with self._replacing(folder, name) as temporary:
+            shutil.copyfile(local, temporary)
+
+    @contextmanager
+    def _replacing(self, folder: str, name: str) -> Iterator[Path]:
+        """A temporary path to fill, renamed over the target once the block completes."""
         target = self.path(folder, name)
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{name}.tmp")
-        temporary.write_bytes(data)
+        yield temporary
         os.replace(temporary, target)
 
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
@@ -388,6 +405,9 @@ class FsspecLandingStore:
 
     def write(self, folder: str, name: str, data: bytes) -> None:
         self.fs.pipe_file(self.path(folder, name), data)
+
+    def put(self, folder: str, name: str, local: Path) -> None:
+        self.fs.put_file(str(local), self.path(folder, name))
 
     def move(self, folder: str, name: str, to_folder: str, to_name: str) -> None:
         if self.exists(to_folder, to_name):
@@ -656,33 +676,37 @@ def _decide(
     with store.open(INCOMING, entry.name) as handle:
         checksum = sha256_stream(handle)
     known = {"table": spec.name, "checksum": checksum}
-    try:
-        with store.local_file(INCOMING, entry.name) as path:
-            SapFileReader(path, spec)  # the header and format must be readable
-            parts = split_by_day(path, spec) if parsed.canonical is None else None
-    except SapFileError as exc:  # named as delivered, not by the path it was read from
-        return [_reject(entry, exc.naming(entry.name), now, **known)]
+    with ExitStack() as cleanup:  # a split's day parts live in scratch until they are staged
+        try:
+            with store.local_file(INCOMING, entry.name) as path:
+                SapFileReader(path, spec)  # the header and format must be readable
+                parts = None
+                if parsed.canonical is None:
+                    scratch = tempfile.TemporaryDirectory(prefix="scp-split-")
+                    parts = split_by_day(path, spec, Path(cleanup.enter_context(scratch)))
+        except SapFileError as exc:  # named as delivered, not by the path it was read from
+            return [_reject(entry, exc.naming(entry.name), now, **known)]
 
-    if parts is None or len(parts) == 1:  # one day: the file is placed as it came
-        day = parsed.day if parts is None else next(iter(parts))
-        if first_day is not None and day is not None and day < first_day:
-            reason = f"{entry.name}: day {day} is before the first partition day {first_day}"
-            return [_reject(entry, reason, now, **known, day=day)]
-        candidate = Decision(
-            status="received",
-            file_name=entry.name,
-            source=(INCOMING, entry.name),
-            table=spec.name,
-            canonical_name=landing_file_name(spec, day),
-            day=day,
-            checksum=checksum,
-            size=entry.size,
-        )
-        return [_settle(candidate, currents, now)]
-    if not parts:
-        reason = f"{entry.name}: no row has a readable {spec.partition_column}"
-        return [_reject(entry, reason, now, **known)]
-    return _split(store, entry, spec, parts, checksum, now, first_day, currents)
+        if parts is None or len(parts) == 1:  # one day: the file is placed as it came
+            day = parsed.day if parts is None else next(iter(parts))
+            if first_day is not None and day is not None and day < first_day:
+                reason = f"{entry.name}: day {day} is before the first partition day {first_day}"
+                return [_reject(entry, reason, now, **known, day=day)]
+            candidate = Decision(
+                status="received",
+                file_name=entry.name,
+                source=(INCOMING, entry.name),
+                table=spec.name,
+                canonical_name=landing_file_name(spec, day),
+                day=day,
+                checksum=checksum,
+                size=entry.size,
+            )
+            return [_settle(candidate, currents, now)]
+        if not parts:
+            reason = f"{entry.name}: no row has a readable {spec.partition_column}"
+            return [_reject(entry, reason, now, **known)]
+        return _split(store, entry, spec, parts, checksum, now, first_day, currents)
 
 
 def _settle(candidate: Decision, currents: _Currents, now: datetime) -> Decision:
@@ -706,6 +730,16 @@ def _settle(candidate: Decision, currents: _Currents, now: datetime) -> Decision
 # -- undated files: split by day -----------------------------------------------------------------
 
 
+#: The day of a record whose day cannot be read: it goes to the earliest day's part.
+_UNASSIGNED = np.iinfo(np.int32).min
+#: Bytes of day parts buffered while splitting, in all.
+_PART_BUFFER = 2 << 20
+#: Runs of records made Python ints at a time (a file that switches day at every record
+#: has as many runs as records).
+_RUN_BATCH = 1 << 16
+_EPOCH = date(1970, 1, 1)
+
+
 def _day_spec(spec: TableSpec) -> TableSpec:
     """The spec with every column but the partition column read as plain text, so that only a
     missing or unreadable day (or a malformed record) keeps a record from being assigned."""
@@ -718,59 +752,111 @@ def _day_spec(spec: TableSpec) -> TableSpec:
     return replace(spec, columns=columns, allowed_values={})
 
 
-def _record_days(path: Path, spec: TableSpec) -> tuple[dict[int, date], list[int]]:
-    """First physical line of every record -> its day; and the lines of unassigned records."""
-    reader = SapFileReader(path, _day_spec(spec))
+def _day_runs(path: Path, spec: TableSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of consecutive records of one day, in file order: the first physical line of each
+    run (int64) and its day in days since 1970 (int32, `_UNASSIGNED` for a record without a
+    readable day). One entry per change of day, not per record: extracts are mostly grouped by
+    day, so this stays small whatever the file's size."""
     column = str(spec.partition_column)
-    days: dict[int, date] = {}
-    unassigned: set[int] = set()
-    for chunk in reader.chunks():
-        values = chunk.rows[column].to_numpy(dtype="datetime64[D]")
-        for line, value in zip(chunk.rows["_source_line"].tolist(), values, strict=True):
-            days[int(line)] = value.astype(date)
-        unassigned.update(int(line) for line in chunk.rejects["source_line"].tolist())
-    return days, sorted(unassigned - days.keys())
+    starts, days = [np.zeros(0, np.int64)], [np.zeros(0, np.int32)]
+    last: int | None = None
+    for chunk in SapFileReader(path, _day_spec(spec)).chunks():
+        lines = chunk.table["_source_line"].to_numpy().astype(np.int64, copy=False)
+        values = pc.cast(chunk.table[column], pa.int32()).fill_null(_UNASSIGNED).to_numpy()
+        rejected = np.setdiff1d(chunk.rejects["source_line"].to_numpy(np.int64), lines)
+        lines = np.concatenate([lines, rejected])
+        values = np.concatenate([values, np.full(len(rejected), _UNASSIGNED, np.int32)])
+        order = np.argsort(lines, kind="stable")
+        lines, values = lines[order], values[order]
+        change = np.ones(len(values), dtype=bool)
+        change[1:] = values[1:] != values[:-1]
+        change[0] = last is None or values[0] != last
+        starts.append(lines[change])
+        days.append(values[change])
+        last = int(values[-1])
+    return np.concatenate(starts), np.concatenate(days)
 
 
-def _lines(data: bytes) -> list[bytes]:
-    """Physical lines with their terminators, split on `\\n` as the reader counts them."""
-    lines = data.split(b"\n")
-    tail = lines.pop()
-    lines = [line + b"\n" for line in lines]
-    if tail:
-        lines.append(tail)
-    return lines
+class _DayParts:
+    """Per-day part files in a folder: the header block, then records appended in file order.
+
+    Lines are buffered per day, `_PART_BUFFER` bytes in all; past that every buffer is
+    appended to its file. Memory stays bounded, and files are opened rarely even when days
+    alternate at every record.
+    """
+
+    def __init__(self, folder: Path, header: bytes) -> None:
+        self.folder, self.header = folder, header
+        self.paths: dict[int, Path] = {}
+        self._buffers: dict[int, bytearray] = {}
+        self._buffered = 0
+
+    def append(self, day: int, lines: Iterable[bytes]) -> None:
+        buffer = self._buffers.setdefault(day, bytearray())
+        for line in lines:
+            buffer += line
+            self._buffered += len(line)
+            if self._buffered > _PART_BUFFER:
+                self._flush()
+                buffer = self._buffers.setdefault(day, bytearray())
+
+    def finish(self) -> dict[date, Path]:
+        """Write what is buffered; the part of each day, by day."""
+        self._flush()
+        return {_EPOCH + timedelta(days=day): self.paths[day] for day in sorted(self.paths)}
+
+    def _flush(self) -> None:
+        for day, buffer in self._buffers.items():
+            self._write(day, buffer)
+        self._buffers.clear()
+        self._buffered = 0
+
+    def _write(self, day: int, buffer: bytearray) -> None:
+        if day in self.paths:
+            with self.paths[day].open("ab") as part:
+                part.write(buffer)
+        else:
+            self.paths[day] = self.folder / f"{_EPOCH + timedelta(days=day):%Y%m%d}.csv"
+            with self.paths[day].open("xb") as part:
+                part.write(self.header)
+                part.write(buffer)
 
 
-def split_by_day(path: Path, spec: TableSpec) -> dict[date, bytes]:
-    """An undated extract cut into one file per day, byte for byte: every part starts with the
-    original header block, then the original text of its records (quoted multi-line records
-    stay whole). Records without a readable day go to the earliest day's file, where the load
-    quarantines them with their reason. The file is held in memory while it is cut."""
-    days, unassigned = _record_days(path, spec)
-    if not days:
+def split_by_day(path: Path, spec: TableSpec, into: Path) -> dict[date, Path]:
+    """An undated extract cut into one file per day in the folder `into` (new, or without
+    parts), byte for byte: every part starts with the original header block, then the original
+    text of its records (quoted multi-line records stay whole). Records without a readable day
+    go to the earliest day's file, where the load quarantines them with their reason.
+
+    Streamed, as the sensor's process must not hold a large file: a pass of the reader notes
+    where the day changes (`_day_runs`), a pass over the physical lines copies each run of
+    records to its day's file."""
+    starts, days = _day_runs(path, spec)
+    dated = days[days != _UNASSIGNED]
+    if not len(dated):
         return {}
-    data = path.read_bytes()
-    lines = _lines(data)
-    starts = sorted([*days, *unassigned])
-    newline = b"\r\n" if lines[0].endswith(b"\r\n") else b"\n"
-    header = b"".join(lines[: starts[0] - 1])
-    first = min(days.values())
-    parts: dict[date, list[bytes]] = {}
-    for index, start in enumerate(starts):
-        stop = starts[index + 1] - 1 if index + 1 < len(starts) else len(lines)
-        record = b"".join(lines[start - 1 : stop])
-        if not record.endswith(b"\n"):
-            record += newline
-        parts.setdefault(days.get(start, first), []).append(record)
-    return {day: header + b"".join(records) for day, records in sorted(parts.items())}
+    days = np.where(days == _UNASSIGNED, dated.min(), days)
+    counts = np.diff(starts, append=np.iinfo(np.int64).max)  # the last run takes the rest
+    into.mkdir(parents=True, exist_ok=True)
+    with path.open("rb") as source:
+        header = list(islice(source, int(starts[0]) - 1))
+        newline = b"\r\n" if header[0].endswith(b"\r\n") else b"\n"
+        parts = _DayParts(into, b"".join(header))
+        for begin in range(0, len(starts), _RUN_BATCH):  # lists of ints, a batch at a time
+            batch = slice(begin, begin + _RUN_BATCH)
+            for day, count in zip(days[batch].tolist(), counts[batch].tolist(), strict=True):
+                parts.append(day, islice(source, count))
+        source.seek(-1, os.SEEK_END)
+        if source.read(1) != b"\n":  # the last record, cut off without a line break
+            parts.append(int(days[-1]), [newline])
+    return parts.finish()
 
 
 def _split(
     store: LandingStore,
     entry: LandingEntry,
     spec: TableSpec,
-    parts: dict[date, bytes],
+    parts: dict[date, Path],
     checksum: str,
     now: datetime,
     first_day: date | None,
@@ -788,9 +874,9 @@ def _split(
             archive_name=archive_name(entry.name, checksum, now),
         )
     ]
-    for day, data in parts.items():
+    for day, part in parts.items():
         canonical = landing_file_name(spec, day)
-        part_checksum = hashlib.sha256(data).hexdigest()
+        part_checksum, size = file_checksum(part), part.stat().st_size
         if first_day is not None and day < first_day:
             decisions.append(
                 Decision(
@@ -801,14 +887,14 @@ def _split(
                     canonical_name=canonical,
                     day=day,
                     checksum=part_checksum,
-                    size=len(data),
+                    size=size,
                     reason=f"day {day} is before the first partition day {first_day}",
                     archive_name=decisions[0].archive_name,
                 )
             )
             continue
         staged = f"{checksum[:12]}__{canonical}"
-        store.write(STAGING, staged, data)
+        store.put(STAGING, staged, part)
         candidate = Decision(
             status="received",
             file_name=entry.name,
@@ -817,7 +903,7 @@ def _split(
             canonical_name=canonical,
             day=day,
             checksum=part_checksum,
-            size=len(data),
+            size=size,
         )
         candidate = _settle(candidate, currents, now)
         if candidate.status == "duplicate":
@@ -1131,37 +1217,67 @@ def split_available(
 
 @dataclass(frozen=True)
 class DeltaFeed:
-    """An entity set read by `LastChangeDateTime` delta, and optionally its items.
+    """How one entity set (and optionally its items) becomes landing files; `kind` says how,
+    because only some S/4 entity sets carry a change timestamp:
 
-    Items have no change timestamp of their own: they are read for the changed headers
-    (`link` is the item property holding the header key) and replace the headers' old items.
+    - `delta`: rows with `LastChangeDateTime` after the cursor, merged into their files.
+    - `snapshot`: the whole entity set once per day (no change timestamp), the complete content
+      of its master file, or of the day file of the last complete day (stock: `snapshot_date`).
+      `related` names a second entity set completing each row (MARC's MRP view).
+    - `postings`: documents by `date_property` over a window of days that is re-read in full
+      every day, so postings entered late are caught; the window's day files are replaced.
+
+    Items have no change timestamp of their own: they are read for the headers read (`link` is
+    the item property holding the header key) and replace the headers' old items.
     """
 
     entity_set: str
     items: str | None = None
     link: str | None = None
+    kind: Literal["delta", "snapshot", "postings"] = "delta"
+    related: str | None = None
+    date_property: str | None = None
 
 
 DELTA_FEEDS: dict[str, DeltaFeed] = {
     "A_SalesOrder": DeltaFeed("A_SalesOrder", items="A_SalesOrderItem", link="SalesOrder"),
     "A_Product": DeltaFeed("A_Product"),
+    "A_ProductPlant": DeltaFeed(
+        "A_ProductPlant", kind="snapshot", related="A_ProductSupplyPlanning"
+    ),
+    "A_MatlStkInAcctMod": DeltaFeed("A_MatlStkInAcctMod", kind="snapshot"),
+    "A_MaterialDocumentHeader": DeltaFeed(
+        "A_MaterialDocumentHeader",
+        items="A_MaterialDocumentItem",
+        link="MaterialDocument",
+        kind="postings",
+        date_property="PostingDate",
+    ),
 }
 #: Header keys per `$filter` (`SalesOrder eq '1' or ...`): keeps URLs well under 8 KB.
 ITEM_KEY_BATCH = 40
 #: Above this many changed headers, one paged read of all items is cheaper than key filters.
 ITEM_FULL_SCAN_ABOVE = 400
+#: Days of postings read in one go when catching up: a long gap is read over several ticks.
+POSTING_DAYS_PER_READ = 7
 ODATA_TAG = "odata"
 
 
 @dataclass
 class DeltaExtract:
-    """Changed rows of one feed in raw-table shape, and the cursor to keep afterwards."""
+    """Rows of one feed in raw-table shape, and the cursor to keep afterwards.
+
+    `complete`: each table holds the whole content of its master file, or of each day in
+    `days` (a day without rows gets a header-only file); otherwise the rows are changes.
+    """
 
     feed: DeltaFeed
     cursor: str | None
     header_table: str | None = None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     undated: int = 0
+    complete: bool = False
+    days: tuple[date, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -1180,7 +1296,9 @@ def fetch_items(
     full_scan_above: int = ITEM_FULL_SCAN_ABOVE,
 ) -> pd.DataFrame:
     """The items of the given header keys: key filters in batches, or one full read when there
-    are many keys (an initial load)."""
+    are many keys (an initial load). No keys, no request."""
+    from pipelines.ingest.odata import parse_rows
+
     items, link = str(feed.items), str(feed.link)
     if len(keys) > full_scan_above:
         frame = client.fetch(items)
@@ -1190,7 +1308,25 @@ def fetch_items(
         batch = keys[start : start + key_batch]
         condition = " or ".join(f"{link} eq {_odata_literal(key)}" for key in batch)
         frames.append(client.fetch(items, filter=condition))
-    return pd.concat(frames, ignore_index=True) if frames else client.fetch(items).iloc[:0]
+    if not frames:
+        return parse_rows(client.entity_type(items), [], source=items)
+    return pd.concat(frames, ignore_index=True)
+
+
+def header_items(
+    client: SapODataClient,
+    feed: DeltaFeed,
+    headers: pd.DataFrame,
+    key_batch: int = ITEM_KEY_BATCH,
+    full_scan_above: int = ITEM_FULL_SCAN_ABOVE,
+) -> pd.DataFrame:
+    """The items of `headers`, matched on the header's whole key: the `link` filter alone
+    (MaterialDocument) also returns a same-numbered document of another year."""
+    keys = sorted(headers[str(feed.link)].astype("string").dropna().unique().tolist())
+    items = fetch_items(client, feed, keys, key_batch, full_scan_above)
+    on = client.entity_type(feed.entity_set).keys
+    wanted = pd.MultiIndex.from_frame(headers[on].astype("string"))
+    return items[pd.MultiIndex.from_frame(items[on].astype("string")).isin(wanted)]
 
 
 def extract_delta(
@@ -1203,6 +1339,8 @@ def extract_delta(
     """Rows changed since `cursor`, mapped onto raw tables (headers and their items)."""
     from pipelines.ingest.odata import fetch_delta, to_raw_table
 
+    if feed.kind != "delta":
+        raise ValueError(f"{feed.entity_set} is a {feed.kind} feed, not a delta feed")
     headers, new_cursor = fetch_delta(client, feed.entity_set, cursor)
     extract = DeltaExtract(feed, new_cursor)
     if headers.empty:
@@ -1217,11 +1355,88 @@ def extract_delta(
     extract.header_table = table
     extract.tables[table] = header_rows
     if feed.items and len(headers):
-        keys = sorted(headers[str(feed.link)].astype("string").dropna().unique().tolist())
-        items = fetch_items(client, feed, keys, key_batch, full_scan_above)
+        items = header_items(client, feed, headers, key_batch, full_scan_above)
         item_table, item_rows = to_raw_table(feed.items, items, related={feed.entity_set: headers})
         extract.tables[item_table] = item_rows
     return extract
+
+
+def extract_snapshot(client: SapODataClient, feed: DeltaFeed, day: date) -> DeltaExtract:
+    """The whole entity set as the complete content of its master file, or of `day`'s file
+    (stock: the current stock, dated `day`). The cursor is `day`: one read per day."""
+    from pipelines.ingest.odata import to_raw_table
+
+    frame = client.fetch(feed.entity_set)
+    related = {feed.related: client.fetch(feed.related)} if feed.related else None
+    table, rows = to_raw_table(feed.entity_set, frame, related=related, snapshot_date=day)
+    days = (day,) if get_spec(table).is_partitioned else ()
+    return DeltaExtract(feed, day.isoformat(), table, {table: rows}, complete=True, days=days)
+
+
+def posting_window(
+    cursor: str | None, day: date, lookback_days: int, since: str | None = None
+) -> tuple[date, date] | None:
+    """The posting days to read when `day` is the last complete day, or None when done.
+
+    The last `lookback_days` days are re-read in full (postings are entered late), plus any
+    days after the cursor (the last day read) missed since; without a cursor, from `since`
+    (an ISO timestamp) when given. A long gap is read `POSTING_DAYS_PER_READ` days at a time.
+    """
+    if lookback_days < 1:
+        raise ValueError(f"lookback_days must be at least 1, got {lookback_days}")
+    done = date.fromisoformat(cursor) if cursor else None
+    if done is not None and done >= day:
+        return None
+    first = day - timedelta(days=lookback_days - 1)
+    if done is not None:
+        first = min(first, done + timedelta(days=1))
+    elif since:
+        first = min(first, pd.Timestamp(since).date())
+    last = min(day, first + timedelta(days=max(lookback_days, POSTING_DAYS_PER_READ) - 1))
+    return first, last
+
+
+def extract_postings(
+    client: SapODataClient,
+    feed: DeltaFeed,
+    first: date,
+    last: date,
+    key_batch: int = ITEM_KEY_BATCH,
+) -> DeltaExtract:
+    """Documents posted from `first` to `last` with their items, the complete content of those
+    days' files. Items are read by header key, never in full: the table only grows."""
+    from pipelines.ingest.odata import fetch_days, to_raw_table
+
+    headers = fetch_days(client, feed.entity_set, str(feed.date_property), first, last)
+    days = tuple(first + timedelta(days=n) for n in range((last - first).days + 1))
+    table, header_rows = to_raw_table(feed.entity_set, headers)
+    tables = {table: header_rows}
+    extract = DeltaExtract(feed, last.isoformat(), table, tables, complete=True, days=days)
+    if feed.items:
+        items = header_items(client, feed, headers, key_batch, full_scan_above=len(headers))
+        item_table, item_rows = to_raw_table(feed.items, items, related={feed.entity_set: headers})
+        extract.tables[item_table] = item_rows
+    return extract
+
+
+def extract_feed(
+    client: SapODataClient,
+    feed: DeltaFeed,
+    cursor: str | None,
+    day: date | None,
+    lookback_days: int,
+    since: str | None = None,
+) -> DeltaExtract | None:
+    """This tick's read of a feed, or None when a daily feed has nothing due. `day` is the last
+    complete day (None before the first one); `since` the first cursor of a feed without one."""
+    if feed.kind == "delta":
+        return extract_delta(client, feed, cursor or since)
+    if day is None or (cursor is not None and date.fromisoformat(cursor) >= day):
+        return None
+    if feed.kind == "snapshot":
+        return extract_snapshot(client, feed, day)
+    window = posting_window(cursor, day, lookback_days, since)
+    return None if window is None else extract_postings(client, feed, *window)
 
 
 def read_rows(path: Path, spec: TableSpec) -> pd.DataFrame:
@@ -1309,47 +1524,61 @@ def _pending_base(store: LandingStore, canonical: str) -> tuple[str, str] | None
     return (CURRENT, canonical) if store.exists(CURRENT, canonical) else None
 
 
+def _extract_files(
+    extract: DeltaExtract,
+) -> Iterator[tuple[TableSpec, date | None, pd.DataFrame, pd.DataFrame | None]]:
+    """Each file an extract touches: (spec, day, its new rows, the header rows whose old rows
+    they replace, or None when the new rows are the file's whole content)."""
+    header_spec = get_spec(str(extract.header_table))
+    headers = extract.tables[str(extract.header_table)]
+    for table, rows in extract.tables.items():
+        spec = get_spec(table)
+        if not spec.is_partitioned:
+            yield spec, None, rows, None if extract.complete else headers
+            continue
+        row_days = rows[spec.partition_column].dt.date
+        if extract.complete:
+            for day in extract.days:
+                yield spec, day, rows[row_days == day], None
+            continue
+        header_days = headers[header_spec.partition_column].dt.date
+        for day in sorted(header_days.unique()):
+            yield spec, day, rows[row_days == day], headers[header_days == day]
+
+
 def write_delta_files(store: LandingStore, extract: DeltaExtract) -> list[str]:
     """Write the extract as complete landing files into incoming/, with `.done` markers.
 
     A landing file replaces its whole table-day, so each file is the current file of that day
-    (or the newest pending one) with the changed rows merged in. Files whose content would
-    not change are not written. Returns the names written.
+    (or the newest pending one) with the changed rows merged in, or, for a complete extract,
+    exactly its rows. Files whose content would not change are not written. Returns the names
+    written.
     """
     if extract.empty or extract.header_table is None:
         return []
-    header_spec = get_spec(extract.header_table)
-    by = list(header_spec.key)
-    headers = extract.tables[extract.header_table]
+    by = list(get_spec(extract.header_table).key)
     tag = re.sub(r"[^0-9A-Za-z]", "", str(extract.cursor))
     written = []
-    for table, rows in extract.tables.items():
-        spec = get_spec(table)
-        if spec.is_partitioned:
-            header_days = headers[header_spec.partition_column].dt.date
-            row_days = rows[spec.partition_column].dt.date
-            groups = [
-                (day, rows[row_days == day], headers[header_days == day])
-                for day in sorted(header_days.unique())
-            ]
+    for spec, day, new, replaced in _extract_files(extract):
+        canonical = landing_file_name(spec, day)
+        base_at = _pending_base(store, canonical)
+        if base_at is None:
+            base = new.iloc[:0]
         else:
-            groups = [(None, rows, headers)]
-        for day, new, replaced in groups:
-            canonical = landing_file_name(spec, day)
-            base_at = _pending_base(store, canonical)
-            if base_at is None:
-                base = new.iloc[:0]
-            else:
-                with store.local_file(*base_at) as path:
-                    base = read_rows(path, spec)
-            before = to_landing_csv(base.sort_values(list(spec.key), ignore_index=True), spec)
-            data = to_landing_csv(merge_rows(spec, base, new, by, replaced), spec)
-            if base_at is not None and data == before:
-                continue
-            name = f"{canonical[:-4]}__{ODATA_TAG}-{tag}.csv"
-            store.write(INCOMING, name, data)
-            store.write(INCOMING, name + MARKER_SUFFIX, b"")
-            written.append(name)
+            with store.local_file(*base_at) as path:
+                base = read_rows(path, spec)
+        before = to_landing_csv(base.sort_values(list(spec.key), ignore_index=True), spec)
+        if replaced is None:
+            rows = new.sort_values(list(spec.key), kind="stable", ignore_index=True)
+        else:
+            rows = merge_rows(spec, base, new, by, replaced)
+        data = to_landing_csv(rows, spec)
+        if base_at is not None and data == before:
+            continue
+        name = f"{canonical[:-4]}__{ODATA_TAG}-{tag}.csv"
+        store.write(INCOMING, name, data)
+        store.write(INCOMING, name + MARKER_SUFFIX, b"")
+        written.append(name)
     return written
 
 
@@ -1380,6 +1609,9 @@ __all__ = [
     "commit_tick",
     "current_extracts",
     "extract_delta",
+    "extract_feed",
+    "extract_postings",
+    "extract_snapshot",
     "extraction_date",
     "file_checksum",
     "landing_file_name",
@@ -1390,6 +1622,7 @@ __all__ = [
     "parse_landing_name",
     "plan_runs",
     "plan_tick",
+    "posting_window",
     "ready_files",
     "reject_older_extracts",
     "split_available",

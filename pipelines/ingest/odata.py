@@ -20,6 +20,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
@@ -68,6 +69,19 @@ class ODataError(RuntimeError):
 
 class ODataAuthError(ODataError):
     """The server or the token endpoint rejected the credentials."""
+
+
+class ODataRetryLater(ODataError):
+    """The next wait or request would pass the caller's deadline (`SapODataClient.deadline`).
+
+    Nothing is wrong with the read: the server asked for patience (429/503 with
+    `Retry-After`) or is slow, and the caller should try again later, e.g. at the next
+    sensor tick. `retry_after` is the server's `Retry-After` in seconds, when it sent one.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class _BrokenPayload(Exception):
@@ -313,6 +327,15 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def basic_authorization(user: str, secret: str) -> str:
+    """An `Authorization: Basic` value with the credentials UTF-8 encoded (RFC 7617).
+
+    requests encodes them as Latin-1, which fails on any other character (and its
+    UnicodeEncodeError names the character and its position in the password).
+    """
+    return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
+
+
 def _sap_message(response: requests.Response) -> str:
     """The human part of an SAP error body (`{"error": {"message": {"value": ...}}}`)."""
     try:
@@ -390,14 +413,16 @@ class SapODataClient:
         self._client_id = client_id
         self._client_secret = client_secret
         self._secrets: set[str] = {s for s in (password, client_secret) if s}
-        if auth == "basic":
-            self._secrets.add(base64.b64encode(f"{username}:{password}".encode()).decode())
+        for user, secret in ((username, password), (client_id, client_secret)):
+            if user and secret:
+                self._secrets.add(basic_authorization(user, secret).removeprefix("Basic "))
         self._token: str | None = None
         self._token_expires_at = 0.0
         self._token_lock = threading.Lock()
         self._metadata: dict[str, ServiceMetadata] = dict(metadata or {})
         self._session = requests.Session()
         self._random = random.Random()
+        self._local = threading.local()  # the deadline of the calling thread
 
     # -- secrets ---------------------------------------------------------------------------
 
@@ -426,6 +451,55 @@ class SapODataClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # -- deadline --------------------------------------------------------------------------
+
+    @contextmanager
+    def deadline(self, seconds: float | None) -> Iterator[None]:
+        """Within this block, no request or retry wait of this thread runs past `seconds` from
+        now: the call raises ODataRetryLater instead (None: no deadline). A Dagster sensor tick
+        is killed after 60 s, with an error that says nothing about OData or Retry-After."""
+        previous: tuple[float, float] | None = getattr(self._local, "deadline", None)
+        if seconds is not None:
+            if seconds <= 0:
+                raise ValueError(f"deadline seconds must be positive, got {seconds}")
+            ends = time.monotonic() + seconds
+            if previous is None or ends < previous[0]:
+                self._local.deadline = (ends, seconds)
+        try:
+            yield
+        finally:
+            self._local.deadline = previous
+
+    def _time_left(self) -> tuple[float, float] | None:
+        """(seconds left, seconds granted) of the current deadline, or None without one."""
+        deadline: tuple[float, float] | None = getattr(self._local, "deadline", None)
+        return None if deadline is None else (deadline[0] - time.monotonic(), deadline[1])
+
+    def _request_timeout(self, what: str) -> float:
+        """The per-request timeout, cut to the time left before the deadline."""
+        left = self._time_left()
+        if left is None:
+            return self.timeout_s
+        if left[0] <= 0:
+            raise ODataRetryLater(
+                self.redact(f"{what}: not sent, the {left[1]:g} s deadline has passed")
+            )
+        return min(self.timeout_s, left[0])
+
+    def _before_wait(self, what: str, reason: str, wait: float, retry_after: float | None) -> None:
+        """Raise ODataRetryLater when waiting `wait` s before the next retry passes the deadline."""
+        left = self._time_left()
+        if left is None or wait < left[0]:
+            return
+        asked = f" with Retry-After {retry_after:g} s" if retry_after is not None else ""
+        raise ODataRetryLater(
+            self.redact(
+                f"{what}: {reason}{asked}; waiting {wait:.1f} s would pass the {left[1]:g} s "
+                f"deadline ({max(left[0], 0.0):.1f} s left), so the read stops here"
+            ),
+            retry_after=retry_after,
+        )
 
     # -- transport -------------------------------------------------------------------------
 
@@ -461,20 +535,21 @@ class SapODataClient:
         self._secrets.add(token)
         return token, float(payload.get("expires_in") or 3600)
 
-    def _send(self, method: str, url: str, *, token_request: bool) -> requests.Response:
-        timeout = (self.timeout_s, self.timeout_s)
-        if token_request:
-            return self._session.post(
-                url,
-                data={"grant_type": "client_credentials"},
-                auth=(str(self._client_id), str(self._client_secret)),
-                headers={"Accept": "application/json"},
-                timeout=timeout,
-            )
+    def _send(
+        self, method: str, url: str, *, token_request: bool, timeout_s: float
+    ) -> requests.Response:
+        timeout = (timeout_s, timeout_s)
         headers = {"Accept": "application/json"}
+        if token_request:
+            headers["Authorization"] = basic_authorization(
+                str(self._client_id), str(self._client_secret)
+            )
+            return self._session.post(
+                url, data={"grant_type": "client_credentials"}, headers=headers, timeout=timeout
+            )
         if self.auth == "basic":
-            basic = (str(self.username), str(self._password))
-            return self._session.request(method, url, headers=headers, auth=basic, timeout=timeout)
+            headers["Authorization"] = basic_authorization(str(self.username), str(self._password))
+            return self._session.request(method, url, headers=headers, timeout=timeout)
         if self.auth == "none":
             return self._session.request(method, url, headers=headers, timeout=timeout)
         headers["Authorization"] = f"Bearer {self._access_token()}"
@@ -494,12 +569,17 @@ class SapODataClient:
         parse: Callable[[requests.Response], T],
         token_request: bool = False,
     ) -> T:
-        """Send a request, retrying 429/5xx, timeouts, broken connections and broken bodies."""
+        """Send a request, retrying 429/5xx, timeouts, broken connections and broken bodies.
+
+        Other failures become an ODataError without their exception as cause: a message or
+        a chained traceback of the HTTP stack must not carry a credential.
+        """
         failures = 0
         while True:
             retry_after: float | None = None
+            timeout_s = self._request_timeout(what)
             try:
-                response = self._send(method, url, token_request=token_request)
+                response = self._send(method, url, token_request=token_request, timeout_s=timeout_s)
                 status = response.status_code
                 if status in _RETRYABLE_STATUS:
                     reason = f"HTTP {status}"
@@ -516,11 +596,17 @@ class SapODataClient:
                 else:
                     return parse(response)
             except (requests.Timeout, requests.ConnectionError) as exc:
-                reason = f"{type(exc).__name__} (timeout {self.timeout_s} s)"
+                reason = f"{type(exc).__name__} (timeout {timeout_s:.3g} s)"
             except requests.exceptions.ChunkedEncodingError as exc:
                 reason = f"connection broken while reading the body ({type(exc).__name__})"
             except _BrokenPayload as exc:
                 reason = str(exc)
+            except requests.RequestException as exc:
+                raise ODataError(
+                    self.redact(f"{what} failed: {type(exc).__name__}: {exc}")
+                ) from None
+            except UnicodeError as exc:  # its message would quote part of the header
+                raise ODataError(self.redact(f"{what} failed: {type(exc).__name__}")) from None
             failures += 1
             if failures > self.max_retries:
                 raise ODataError(
@@ -534,6 +620,7 @@ class SapODataClient:
                 if retry_after is not None
                 else self._backoff(failures)
             )
+            self._before_wait(what, reason, wait, retry_after)
             log.warning(
                 "%s",
                 self.redact(
@@ -689,6 +776,35 @@ def format_cursor(stamp: pd.Timestamp) -> str:
     return stamp.tz_localize(None).isoformat(timespec=spec) + "Z"
 
 
+def _time_literal(prop: EdmProperty, stamp: pd.Timestamp) -> str:
+    """A `$filter` literal of the property's type: `datetimeoffset'...Z'` or `datetime'...'`."""
+    if prop.edm_type == "Edm.DateTimeOffset":
+        return f"datetimeoffset'{format_cursor(stamp)}'"
+    return f"datetime'{format_cursor(stamp)[:-1]}'"
+
+
+def fetch_days(
+    client: SapODataClient, entity_set: str, date_property: str, first: date, last: date
+) -> pd.DataFrame:
+    """Rows whose `date_property` falls on a day from `first` to `last` (both included).
+
+    For entity sets without a change timestamp but with a business date, e.g. material
+    documents by PostingDate: a window re-read in full catches late postings.
+    """
+    prop = client.entity_type(entity_set).get(date_property)
+    if prop is None or prop.edm_type not in ("Edm.DateTimeOffset", "Edm.DateTime"):
+        raise ValueError(f"{entity_set} has no date property {date_property!r}")
+    if last < first:
+        raise ValueError(f"empty day window {first}..{last}")
+    start = pd.Timestamp(first, tz="UTC")
+    end = pd.Timestamp(last, tz="UTC") + pd.Timedelta(days=1)
+    filter_ = (
+        f"{date_property} ge {_time_literal(prop, start)} "
+        f"and {date_property} lt {_time_literal(prop, end)}"
+    )
+    return client.fetch(entity_set, filter=filter_)
+
+
 def fetch_delta(
     client: SapODataClient, entity_set: str, cursor: str | None
 ) -> tuple[pd.DataFrame, str | None]:
@@ -707,13 +823,7 @@ def fetch_delta(
             "fetch it in full with client.fetch() (or through its header entity set)"
         )
     since = None if cursor is None else _parse_cursor(cursor)
-    filter_ = None
-    if since is not None:
-        if prop.edm_type == "Edm.DateTimeOffset":
-            literal = f"datetimeoffset'{format_cursor(since)}'"
-        else:
-            literal = f"datetime'{format_cursor(since)[:-1]}'"
-        filter_ = f"{DELTA_PROPERTY} gt {literal}"
+    filter_ = None if since is None else f"{DELTA_PROPERTY} gt {_time_literal(prop, since)}"
     frame = client.fetch(entity_set, filter=filter_)
     changed = frame[DELTA_PROPERTY]
     if changed.dt.tz is None:

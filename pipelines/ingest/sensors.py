@@ -3,8 +3,9 @@
 `landing_sensor` takes stable deliveries from `<landing>/incoming/`, puts them in place (the
 replaced file goes to the archive), records them in `raw.landing_manifest` and requests a run
 of exactly the raw partitions they touch; downstream partitions follow through their
-automation conditions. `sap_odata_delta_sensor` turns OData deltas into landing files, so
-both sources share one load path, one archive and one manifest.
+automation conditions. `sap_odata_delta_sensor` turns OData reads into landing files, so
+both sources share one load path, one archive and one manifest: it only writes into
+`incoming/`, and `landing_sensor` must run to load what it writes.
 
 Both are STOPPED by default. On a laptop `make demo` writes extracts straight into the
 landing root and materializes them itself, so a running landing sensor would only tick over
@@ -38,13 +39,14 @@ from pipelines.ingest.landing import (
     RunPlan,
     TickPlan,
     commit_tick,
-    extract_delta,
+    extract_feed,
     landing_store,
     plan_tick,
     ready_files,
     split_available,
     write_delta_files,
 )
+from pipelines.ingest.odata import ODataRetryLater
 from pipelines.ingest.specs import TABLE_SPECS
 from pipelines.partitions import daily_partitions
 from resources.dagster_resources import LandingZone, WarehouseResource
@@ -56,6 +58,8 @@ ODATA_SENSOR_INTERVAL = int(os.getenv("SCP_ODATA_SENSOR_INTERVAL", "300"))
 ODATA_FEEDS = os.getenv("SCP_ODATA_FEEDS", "A_SalesOrder,A_Product")
 #: First delta cursor when the sensor has none (ISO 8601); unset means a full first read.
 ODATA_DELTA_SINCE = os.getenv("SCP_ODATA_DELTA_SINCE") or None
+#: Days of material documents re-read in full every day, to catch postings entered late.
+ODATA_LOOKBACK_DAYS = int(os.getenv("SCP_ODATA_LOOKBACK_DAYS") or "3")
 RAW_KEYS = [raw_asset_key(table) for table in TABLE_SPECS]
 
 
@@ -179,28 +183,48 @@ def odata_feeds() -> list[str]:
     minimum_interval_seconds=ODATA_SENSOR_INTERVAL,
     default_status=_status(bool(os.getenv("SCP_ODATA_BASE_URL"))),
     description=(
-        "Reads S/4HANA OData deltas (LastChangeDateTime) and writes the changed table-days as "
-        "landing files into <landing>/incoming/, where landing_sensor takes them."
+        "Reads S/4HANA OData (LastChangeDateTime deltas; daily snapshots of product plants and "
+        "stock; material documents by posting day) and writes the changed table-days as "
+        "landing files into <landing>/incoming/, where landing_sensor (SCP_LANDING_SENSOR=on) "
+        "takes them."
     ),
 )
 def sap_odata_delta_sensor(
     context: dg.SensorEvaluationContext, sap_odata: SapODataResource, landing: LandingZone
 ) -> dg.SensorResult:
+    """Within `tick_budget_s`: a read the server throttles past it stops with a skip reason
+    saying so, and the feed's cursor stays where it was, so the next tick reads it again."""
     cursors: dict[str, str | None] = json.loads(context.cursor) if context.cursor else {}
     store = landing_store(landing.path)
     client = sap_odata.get_client()
+    day = _last_partition_day()
     written: list[str] = []
+    stopped: str | None = None
     try:
-        for name in odata_feeds():
-            extract = extract_delta(
-                client, DELTA_FEEDS[name], cursors.get(name) or ODATA_DELTA_SINCE
-            )
-            if extract.undated:
-                context.log.warning(
-                    f"{name}: {extract.undated} changed rows without a date skipped"
+        with client.deadline(sap_odata.tick_budget_s):
+            for name in odata_feeds():
+                extract = extract_feed(
+                    client,
+                    DELTA_FEEDS[name],
+                    cursors.get(name),
+                    day,
+                    ODATA_LOOKBACK_DAYS,
+                    since=ODATA_DELTA_SINCE,
                 )
-            written += write_delta_files(store, extract)
-            cursors[name] = extract.cursor
+                if extract is None:
+                    continue
+                if extract.undated:
+                    context.log.warning(
+                        f"{name}: {extract.undated} changed rows without a date skipped"
+                    )
+                written += write_delta_files(store, extract)
+                cursors[name] = extract.cursor
+    except ODataRetryLater as exc:
+        stopped = (
+            f"OData read of {name} stopped within this tick's {sap_odata.tick_budget_s:g} s "
+            f"budget (SCP_ODATA_TICK_BUDGET): {exc}. Its cursor is kept; the next tick retries"
+        )
+        context.log.warning(stopped)
     finally:
         client.close()
     cursor = json.dumps(cursors, sort_keys=True)
@@ -209,7 +233,9 @@ def sap_odata_delta_sensor(
         reason = f"Wrote {len(written)} files into incoming/; landing_sensor loads them"
     else:
         reason = "No changed rows"
-    return dg.SensorResult(skip_reason=reason, cursor=cursor)
+    return dg.SensorResult(
+        skip_reason=f"{stopped} ({reason})" if stopped else reason, cursor=cursor
+    )
 
 
 ingest_sensors: list[dg.SensorDefinition] = [landing_sensor, sap_odata_delta_sensor]

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -463,8 +464,16 @@ def test_an_object_store_landing_zone_takes_and_replaces_deliveries(
 
 
 def test_an_undated_file_is_split_by_day_and_loaded_as_one_range(
-    landing: Landing, demo: Path
+    landing: Landing, demo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    scratches: list[str] = []  # temporary folders made during the tick
+    make = tempfile.mkdtemp
+
+    def mkdtemp(*args: object, **kwargs: object) -> str:
+        scratches.append(make(*args, **kwargs))  # type: ignore[arg-type]
+        return scratches[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
     days = [date(2024, 1, d) for d in (2, 3, 4, 5)]
     header, bodies = b"", []
     for day in days:
@@ -492,6 +501,8 @@ def test_an_undated_file_is_split_by_day_and_loaded_as_one_range(
     [archived] = landing.names("archive")
     assert archived.endswith(f"{sha(undated)[:12]}__MSEG.csv")
     assert landing.names("staging") == [] and landing.names("incoming") == []
+    [scratch] = [Path(s) for s in scratches if Path(s).name.startswith("scp-split-")]
+    assert not scratch.exists()  # the parts were cut in a temporary folder, removed since
 
     landing.run(request)
     per_day = landing.sql(

@@ -22,6 +22,7 @@ import pytest
 from pipelines.ingest.odata import (
     ODataAuthError,
     ODataError,
+    ODataRetryLater,
     SapODataClient,
     fetch_delta,
     load_edmx,
@@ -313,6 +314,39 @@ def test_gives_up_after_max_retries_with_a_clear_error(server: ODataTestServer) 
     assert len(at_10) == 3
 
 
+def test_a_retry_after_past_the_deadline_stops_the_read_at_once(server: ODataTestServer) -> None:
+    """A sensor tick has 60 s: a 120 s Retry-After must end the read with a reason, not the tick."""
+    server.add_fault("A_SalesOrder", "429", offset=10, retry_after="120")
+    client = client_for(server)
+    started = time.monotonic()
+    with pytest.raises(ODataRetryLater) as excinfo, client.deadline(5.0):
+        client.fetch("A_SalesOrder")
+    assert time.monotonic() - started < 2.0  # neither the 120 s nor the rest of the 5 s waited
+    message = str(excinfo.value)
+    assert "page 2 of A_SalesOrder" in message and "HTTP 429 with Retry-After 120 s" in message
+    assert "would pass the 5 s deadline" in message
+    assert excinfo.value.retry_after == 120.0
+    assert [r.status for r in server.data_requests("A_SalesOrder")] == [200, 429]
+
+    assert_every_row_once(server, "A_SalesOrder", client.fetch("A_SalesOrder"))  # no deadline
+
+
+def test_a_slow_answer_is_cut_at_the_deadline_not_at_the_request_timeout(
+    server: ODataTestServer,
+) -> None:
+    server.add_fault("A_Product", "timeout", offset=0, delay_s=4.0)
+    client = client_for(server, timeout_s=60.0)
+    started = time.monotonic()
+    with (
+        pytest.raises(
+            ODataRetryLater, match=r"\(page 1 of A_Product\): ReadTimeout \(timeout 0\.\d+ s\)"
+        ),
+        client.deadline(1.0),
+    ):
+        client.fetch("A_Product")
+    assert time.monotonic() - started < 2.5
+
+
 def test_refused_connections_are_retried_then_reported() -> None:
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -360,6 +394,28 @@ def test_basic_auth_never_reveals_the_password(caplog: pytest.LogCaptureFixture)
         for text in texts:
             assert PASSWORD not in text and encoded not in text
         assert "password='***'" in repr(client)
+
+
+@pytest.mark.parametrize("auth", ["basic", "oauth2"])
+def test_credentials_beyond_latin_1_are_sent_as_utf_8_and_never_shown(
+    auth: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RFC 7617: requests alone raises UnicodeEncodeError naming the password's '€' and where."""
+    secret = "Geh€im-Pw"
+    caplog.set_level(logging.DEBUG)
+    user = {"basic": {"username": "PLANNER", "password": secret},
+            "oauth2": {"client_id": "planner-app", "client_secret": secret}}[auth]  # fmt: skip
+    with ODataTestServer(auth=auth, **user) as srv:  # it compares UTF-8 base64 credentials
+        extra = {"token_url": srv.token_url} if auth == "oauth2" else {}
+        client = client_for(srv, auth=auth, **user, **extra)
+        assert_every_row_once(srv, "A_Product", client.fetch("A_Product"))
+        wrong = {k: v + "ü" if v == secret else v for k, v in user.items()}
+        with pytest.raises(ODataAuthError) as rejected:
+            client_for(srv, auth=auth, **wrong, **extra).fetch("A_Product")
+    name = next(iter(user.values()))
+    encoded = base64.b64encode(f"{name}:{secret}".encode()).decode()
+    for text in (caplog.text, str(rejected.value), repr(rejected.value), repr(client)):
+        assert secret not in text and encoded not in text and "€" not in text
 
 
 def test_oauth2_token_is_cached_refreshed_on_401_and_expiry(
@@ -414,6 +470,27 @@ def test_resource_redacts_secrets_and_builds_a_working_client(
         assert len(client.fetch("A_SalesOrder")) == 37
         for text in (repr(built.sap), str(built.sap), repr(client)):
             assert PASSWORD not in text and "password='***'" in text
+
+
+def test_client_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from resources.dagster_resources import sap_odata_from_env
+
+    monkeypatch.setenv("SCP_ODATA_AUTH", "none")
+    settings = {"PAGE_SIZE": "250", "TIMEOUT": "20", "MAX_RETRIES": "0", "TICK_BUDGET": "30"}
+    for name, value in settings.items():
+        monkeypatch.setenv(f"SCP_ODATA_{name}", value)
+    resource = sap_odata_from_env()
+    assert (resource.page_size, resource.timeout_s) == (250, 20.0)
+    assert (resource.max_retries, resource.tick_budget_s) == (0, 30.0)
+    client = resource.get_client()
+    assert (client.page_size, client.timeout_s, client.max_retries) == (250, 20.0, 0)
+    monkeypatch.setenv("SCP_ODATA_PAGE_SIZE", "1k")
+    with pytest.raises(ValueError, match="SCP_ODATA_PAGE_SIZE must be an integer, got '1k'"):
+        sap_odata_from_env()
+    monkeypatch.setenv("SCP_ODATA_PAGE_SIZE", "100")
+    monkeypatch.setenv("SCP_ODATA_TICK_BUDGET", "0")
+    with pytest.raises(ValueError, match="SCP_ODATA_TICK_BUDGET must be at least 1.0, got '0'"):
+        sap_odata_from_env()
 
 
 # -- raw SAP tables -------------------------------------------------------------------------

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import subprocess
+import sys
 import uuid
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines.ingest import landing
 from pipelines.ingest.landing import (
     ARCHIVE,
     CURRENT,
     INCOMING,
+    STAGING,
     Decision,
     FsspecLandingStore,
     LandingCursor,
@@ -280,7 +286,7 @@ def test_split_by_day_keeps_records_byte_for_byte(tmp_path: Path) -> None:
     path = tmp_path / "MSEG.csv"
     path.write_bytes(text.encode("cp1252"))
 
-    parts = split_by_day(path, TABLE_SPECS["MSEG"])
+    parts = split_by_day(path, TABLE_SPECS["MSEG"], tmp_path / "parts")
     head = "\r\n" + MSEG_HEADER + "\r\n"
     expected = {
         date(2025, 1, 1): head
@@ -297,12 +303,10 @@ def test_split_by_day_keeps_records_byte_for_byte(tmp_path: Path) -> None:
         + "\r\n",
         date(2025, 1, 3): head + mseg_line(4900000006, "20250103") + "\r\n",
     }
-    assert {day: data.decode("cp1252") for day, data in parts.items()} == expected
+    assert {day: part.read_bytes().decode("cp1252") for day, part in parts.items()} == expected
 
     # every part reads back with the full spec: the day of each row is its file's day
-    for day, data in parts.items():
-        part = tmp_path / f"MSEG_{day:%Y%m%d}.csv"
-        part.write_bytes(data)
+    for day, part in parts.items():
         reader = SapFileReader(
             part, TABLE_SPECS["MSEG"], partition_window=(day, day + timedelta(days=1))
         )
@@ -318,7 +322,100 @@ def test_split_by_day_keeps_records_byte_for_byte(tmp_path: Path) -> None:
 def test_split_by_day_of_a_file_without_readable_days_is_empty(tmp_path: Path) -> None:
     path = tmp_path / "MSEG.csv"
     path.write_text(f"{MSEG_HEADER}\n{mseg_line(1, '00000000')}\n", encoding="utf-8")
-    assert split_by_day(path, TABLE_SPECS["MSEG"]) == {}
+    assert split_by_day(path, TABLE_SPECS["MSEG"], tmp_path / "parts") == {}
+
+
+def test_split_by_day_keeps_interleaved_days_and_records_across_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Days that alternate, runs of a day that cross the reader's chunks (7 records here) and
+    the part buffers' flushes (500 bytes here), quoted multi-line records: each part holds its
+    day's records in file order, the unreadable days in the earliest day's part even though
+    that day comes last, and the cut-off last record gets its line break."""
+    monkeypatch.setattr(landing, "_PART_BUFFER", 500)
+    monkeypatch.setattr(landing, "SapFileReader", partial(SapFileReader, chunk_rows=7))
+    days = [date(2025, 3, d) for d in (5, 6, 7, 8)] + [date(2025, 3, 1)]
+    header = f"{MSEG_HEADER}\n"
+    expected = dict.fromkeys(days, header)
+    records = []
+    for i in range(200):
+        day = days[(i // 3) % 4] if i < 190 else days[4]
+        plant = '"10\n00"' if i % 11 == 5 else "1000"
+        written = "2025XX01" if i % 13 == 7 else "00000000" if i % 17 == 3 else f"{day:%Y%m%d}"
+        record = mseg_line(4900000000 + i, written, text_plant=plant)
+        records.append(record)
+        expected[days[4] if written != f"{day:%Y%m%d}" else day] += record + "\n"
+    path = tmp_path / "MSEG.csv"
+    path.write_text(header + "\n".join(records), encoding="utf-8")  # no line break at the end
+
+    parts = split_by_day(path, TABLE_SPECS["MSEG"], tmp_path / "parts")
+    assert list(parts) == sorted(days)
+    assert {day: part.read_text(encoding="utf-8") for day, part in parts.items()} == expected
+
+
+_SPLIT_UNDER_A_CAP = """
+import json, resource, sys
+from functools import partial
+from pathlib import Path
+from pipelines.ingest import landing
+from pipelines.ingest.specs import TABLE_SPECS
+
+big, small, out = map(Path, sys.argv[1:4])
+headroom = int(sys.argv[4])
+landing.SapFileReader = partial(landing.SapFileReader, chunk_rows=2_000)  # a chunk fits the cap
+landing.split_by_day(small, TABLE_SPECS["MSEG"], out / "warm-up")  # every code path, uncapped
+with open("/proc/self/status") as status:
+    mapped = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (mapped + headroom, mapped + headroom))
+parts = landing.split_by_day(big, TABLE_SPECS["MSEG"], out / "parts")
+print(json.dumps({str(day): part.stat().st_size for day, part in parts.items()}))
+"""
+
+
+def test_split_by_day_streams_a_file_several_times_larger_than_its_memory_cap(
+    tmp_path: Path,
+) -> None:
+    """A subprocess splits a 25 MB file with its address space capped at 8 MB above what it
+    had mapped after a warm-up split. Holding the file, as the split did in the sensor's
+    process before, needs its size and more: MemoryError."""
+    days = [date(2025, 1, 1) + timedelta(days=d) for d in range(30)]
+    per_day = 12_000
+    header = MSEG_HEADER + "\r\n"
+    path, small = tmp_path / "MSEG.csv", tmp_path / "small" / "MSEG.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(header)
+        for n, day in enumerate(days):
+            stamp = f"{day:%Y%m%d}"
+            handle.writelines(
+                mseg_line(4_900_000_000 + n * per_day + i, stamp) + "\r\n" for i in range(per_day)
+            )
+    size = path.stat().st_size
+    headroom = 8 << 20
+    assert size > 3 * headroom
+    small.parent.mkdir()
+    with path.open("rb") as handle:
+        small.write_bytes(b"".join(handle.readlines(4 << 20)))  # its first 4 MB
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _SPLIT_UNDER_A_CAP,
+            str(path),
+            str(small),
+            str(tmp_path),
+            str(headroom),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[2],
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    sizes = json.loads(done.stdout)
+    assert list(sizes) == [str(day) for day in days]
+    assert sum(sizes.values()) == size + (len(days) - 1) * len(header)  # a header on each
 
 
 # -- landing CSV writer and merge ----------------------------------------------------------------
@@ -428,6 +525,16 @@ def test_landing_store_never_overwrites_and_keeps_the_replaced_file(store: Landi
         assert local.name == "MARA.csv" and local.read_bytes() == b"new"
     store.remove(ARCHIVE, "kept.csv")
     assert not store.exists(ARCHIVE, "kept.csv") and store.exists(ARCHIVE, "old-MARA.csv")
+
+
+def test_a_store_puts_a_local_file_in_place(store: LandingStore, tmp_path: Path) -> None:
+    local = tmp_path / "part.csv"
+    local.write_bytes(b"h\r\n1\r\n")
+    store.put(STAGING, "MSEG_20250101.csv", local)
+    local.write_bytes(b"h\r\n2\r\n")
+    store.put(STAGING, "MSEG_20250101.csv", local)  # a staged part is replaced, not refused
+    assert read(store, STAGING, "MSEG_20250101.csv") == b"h\r\n2\r\n"
+    assert [e.name for e in store.list(STAGING)] == ["MSEG_20250101.csv"]
 
 
 def test_a_store_listing_changes_when_a_file_grows(store: LandingStore) -> None:

@@ -1,0 +1,257 @@
+"""The OData sensor's feeds beyond deltas, and its tick budget, against the real test server.
+
+Product plants and stock have no change timestamp: they are read in full once per day.
+Material documents are read by posting day over a window re-read every day. Each lands as
+landing files that `landing_sensor` loads, like the delta feeds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.ingest import sensors
+from pipelines.ingest.landing import INCOMING, posting_window, read_rows
+from pipelines.ingest.odata import SapODataClient, to_raw_table
+from pipelines.ingest.sensors import sap_odata_delta_sensor
+from pipelines.ingest.specs import get_spec
+from resources.odata import SapODataResource
+from tests.integration.test_landing_sensor import (
+    KeyFilterServer,
+    Landing,
+    duckdb_landing,
+    requests_of,
+)
+from tests.odata_server import wire_ms
+
+DAY = date(2024, 1, 10)
+
+
+class PostingServer(KeyFilterServer):
+    """Plus `$filter=P ge datetime'...' and P lt datetime'...'`, as S/4 supports."""
+
+    def page(self, entity_set: str, query: dict[str, str]) -> tuple[int, dict, bytes]:
+        condition = query.get("$filter", "")
+        match = re.fullmatch(r"(\w+) ge datetime'([^']+)' and \1 lt datetime'([^']+)'", condition)
+        if match is None:
+            return super().page(entity_set, query)
+        prop, first, end = match[1], _ms(match[2]), _ms(match[3])
+        rows = self.rows[entity_set]
+        self.rows[entity_set] = [r for r in rows if first <= (wire_ms(r[prop]) or -1) < end]
+        try:
+            return super().page(entity_set, {k: v for k, v in query.items() if k != "$filter"})
+        finally:
+            self.rows[entity_set] = rows
+
+
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _wire_day(day: date) -> str:
+    return f"/Date({_ms(day.isoformat())})/"
+
+
+@pytest.fixture
+def odata_server() -> Iterator[PostingServer]:
+    with PostingServer() as server:
+        yield server
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Landing:
+    return duckdb_landing(tmp_path)
+
+
+@pytest.fixture
+def today(monkeypatch: pytest.MonkeyPatch) -> list[date]:
+    """The sensors' last complete day, settable: the server's documents are from January 2024."""
+    current = [DAY]
+    monkeypatch.setattr(sensors, "_last_partition_day", lambda: current[0])
+    monkeypatch.setattr(sensors, "ODATA_LOOKBACK_DAYS", 3)
+    return current
+
+
+def resource(server: PostingServer, **options: object) -> SapODataResource:
+    return SapODataResource(base_url=server.base_url, auth="none", page_size=25, **options)
+
+
+def new_files(landing: Landing) -> list[str]:
+    return sorted(n for n in landing.names(INCOMING) if n.endswith(".csv"))
+
+
+def load_all(landing: Landing) -> None:
+    """What landing_sensor does with the files: take them and run their raw partitions. The
+    harness keeps one cursor, the OData sensor's here; files with `.done` markers need none."""
+    odata_cursor, landing.cursor = landing.cursor, None
+    for request in requests_of(landing.tick()):
+        assert landing.run(request).success
+    landing.cursor = odata_cursor
+
+
+def file_rows(landing: Landing, name: str) -> pd.DataFrame:
+    return read_rows(landing.root / INCOMING / name, get_spec(name[:4]))
+
+
+def test_product_plants_and_stock_are_read_once_a_day_and_loaded(
+    landing: Landing,
+    odata_server: PostingServer,
+    today: list[date],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_ProductPlant,A_MatlStkInAcctMod")
+    odata = resource(odata_server)
+    client = SapODataClient(odata_server.base_url, auth="none")
+    planning = {
+        (r["Product"], r["Plant"]): int(r["PlannedDeliveryDurationInDays"])
+        for r in odata_server.rows["A_ProductSupplyPlanning"]
+    }
+
+    first = landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    assert "Wrote 2 files" in str(first.skip_reason.skip_message)
+    assert new_files(landing) == ["MARC__odata-20240110.csv", "MARD_20240110__odata-20240110.csv"]
+    marc = file_rows(landing, "MARC__odata-20240110.csv")
+    wire = {(r["Product"], r["Plant"]) for r in odata_server.rows["A_ProductPlant"]}
+    _, expected_marc = to_raw_table("A_ProductPlant", client.fetch("A_ProductPlant"))
+    assert len(marc) == len(wire) == 40
+    assert sorted(zip(marc.MATNR, marc.WERKS, strict=True)) == sorted(
+        zip(expected_marc.MATNR, expected_marc.WERKS, strict=True)
+    )
+    assert sorted(marc.PLIFZ.tolist()) == sorted(planning.values())  # the MRP view is joined
+    mard = file_rows(landing, "MARD_20240110__odata-20240110.csv")
+    _, expected_mard = to_raw_table(
+        "A_MatlStkInAcctMod", client.fetch("A_MatlStkInAcctMod"), snapshot_date=DAY
+    )
+    assert len(mard) == len(expected_mard) == 12
+    assert mard.DATUM.eq(pd.Timestamp(DAY)).all()
+    assert mard.LABST.sum() == pytest.approx(expected_mard.LABST.sum())
+
+    load_all(landing)
+    assert landing.sql("select count(*) as n from raw.marc").n.item() == 40
+    loaded = landing.sql("select datum, count(*) as n from raw.mard group by datum")
+    assert loaded.to_dict("records") == [{"datum": DAY, "n": 12}]
+
+    # the same day again: nothing is read
+    before = len(odata_server.state.requests)
+    again = landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    assert "No changed rows" in str(again.skip_reason.skip_message)
+    assert len(odata_server.state.requests) == before
+
+    # the next day: stock for the new day; MARC unchanged, so no file
+    plant_reads = len(odata_server.data_requests("A_ProductPlant"))
+    today[0] = date(2024, 1, 11)
+    odata_server.rows["A_MatlStkInAcctMod"][0]["MatlWrhsStkQtyInMatlBaseUnit"] = "99.5"
+    landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    assert new_files(landing) == ["MARD_20240111__odata-20240111.csv"]
+    assert len(odata_server.data_requests("A_ProductPlant")) == plant_reads + 2  # read again
+    load_all(landing)
+    days = landing.sql("select datum, sum(labst) as labst from raw.mard group by datum")
+    by_day = days.set_index("datum").labst
+    assert by_day[date(2024, 1, 11)] == pytest.approx(by_day[DAY] + 99)
+
+
+def test_material_documents_land_by_posting_day_and_late_postings_replace_their_day(
+    landing: Landing,
+    odata_server: PostingServer,
+    today: list[date],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_MaterialDocumentHeader")
+    odata = resource(odata_server)
+    headers = odata_server.rows["A_MaterialDocumentHeader"]
+    items = odata_server.rows["A_MaterialDocumentItem"]
+    posted = {h["MaterialDocument"]: pd.Timestamp(wire_ms(h["PostingDate"]), unit="ms").date()
+              for h in headers}  # fmt: skip
+
+    def documents_of(day: date) -> list[str]:
+        return sorted(doc for doc, when in posted.items() if when == day)
+
+    landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    window = ["20240108", "20240109", "20240110"]  # the last 3 days
+    assert new_files(landing) == sorted(
+        f"{t}_{d}__odata-20240110.csv" for t in ("MKPF", "MSEG") for d in window
+    )
+    for d in window:
+        day = datetime.strptime(d, "%Y%m%d").date()
+        mkpf = file_rows(landing, f"MKPF_{d}__odata-20240110.csv")
+        assert mkpf.MBLNR.tolist() == documents_of(day) and len(mkpf) == 1
+        mseg = file_rows(landing, f"MSEG_{d}__odata-20240110.csv")
+        lines = [i for i in items if i["MaterialDocument"] in documents_of(day)]
+        assert sorted(zip(mseg.MBLNR, mseg.ZEILE, strict=True)) == sorted(
+            (i["MaterialDocument"], int(i["MaterialDocumentItem"])) for i in lines
+        )
+    [header_read] = odata_server.data_requests("A_MaterialDocumentHeader")
+    assert header_read.query["$filter"] == (
+        "PostingDate ge datetime'2024-01-08T00:00:00' "
+        "and PostingDate lt datetime'2024-01-11T00:00:00'"
+    )
+    load_all(landing)
+    assert landing.sql("select count(*) as n from raw.mseg").n.item() == 6
+
+    # A document posted late into 01-09; another year's document with the number of 01-10's.
+    late = headers[20]["MaterialDocument"]
+    headers[20]["PostingDate"] = _wire_day(date(2024, 1, 9))
+    posted[late] = date(2024, 1, 9)
+    same_number = {**items[18], "MaterialDocumentYear": "2023", "MaterialDocumentItem": "7"}
+    assert same_number["MaterialDocument"] in documents_of(DAY)
+    items.append(same_number)
+    today[0] = date(2024, 1, 11)
+    item_reads = len(odata_server.data_requests("A_MaterialDocumentItem"))
+    landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    # 01-09 is replaced with the late document, 01-11 is new; 01-10 is unchanged: not written
+    assert new_files(landing) == sorted(
+        f"{t}_{d}__odata-20240111.csv" for t in ("MKPF", "MSEG") for d in ("20240109", "20240111")
+    )
+    assert file_rows(landing, "MKPF_20240109__odata-20240111.csv").MBLNR.tolist() == sorted(
+        ["4900000008", late]
+    )
+    new_item_reads = odata_server.data_requests("A_MaterialDocumentItem")[item_reads:]
+    assert new_item_reads and all(" or " in r.query["$filter"] for r in new_item_reads)
+    load_all(landing)
+    loaded = landing.sql(
+        "select mblnr, mjahr, budat_mkpf from raw.mseg where mblnr = '" + late + "'"
+    )
+    assert loaded.budat_mkpf.tolist() == [date(2024, 1, 9)] * 2
+    assert landing.sql("select count(*) as n from raw.mseg where mjahr = 2023").n.item() == 0
+    assert landing.sql("select count(*) as n from raw.mkpf").n.item() == 5  # 01-08 .. 01-11
+
+
+def test_posting_window_rereads_the_lookback_and_catches_up_in_steps() -> None:
+    assert posting_window(None, DAY, 3) == (date(2024, 1, 8), DAY)
+    assert posting_window("2024-01-10", DAY, 3) is None  # done for today
+    assert posting_window("2024-01-09", DAY, 3) == (date(2024, 1, 8), DAY)
+    assert posting_window("2023-12-01", DAY, 3) == (date(2023, 12, 2), date(2023, 12, 8))
+    assert posting_window(None, DAY, 3, since="2024-01-01T00:00:00Z") == (
+        date(2024, 1, 1),
+        date(2024, 1, 7),
+    )
+
+
+def test_a_throttled_read_ends_the_tick_with_its_reason_and_keeps_the_cursor(
+    landing: Landing, odata_server: PostingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a budget the client would sleep out the 120 s and Dagster kill the tick at 60 s
+    with a timeout that names neither OData nor the throttling."""
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_Product,A_SalesOrder")
+    odata_server.add_fault("A_SalesOrder", "429", offset=0, retry_after="120")
+    odata = resource(odata_server, tick_budget_s=3.0)
+    started = time.monotonic()
+    throttled = landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    assert time.monotonic() - started < 3.0
+    message = str(throttled.skip_reason.skip_message)
+    assert "OData read of A_SalesOrder stopped within this tick's 3 s budget" in message
+    assert "page 1 of A_SalesOrder" in message and "Retry-After 120 s" in message
+    assert "Its cursor is kept; the next tick retries" in message
+    assert "Wrote 1 files" in message  # A_Product, read first, is done and kept
+    assert list(json.loads(str(landing.cursor))) == ["A_Product"]
+
+    landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    assert sorted(json.loads(str(landing.cursor))) == ["A_Product", "A_SalesOrder"]
+    assert any(n.startswith("VBAK_") for n in new_files(landing))
