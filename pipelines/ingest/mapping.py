@@ -11,11 +11,14 @@ The output is the canonical landing files the demo generator writes (`<TABLE>.cs
 `<TABLE>_<YYYYMMDD>.csv`, SE16N style), so the landing sensor, raw assets, quarantine and checks
 run unchanged on mapped data. A value that cannot be read as its column's type is written as it
 came, so the load quarantines its row with a reason; the report lists such rows beforehand, with
-their source file and line.
+their source file and line. A constant of the YAML that cannot be its column's type, or a unit
+constant missing from the units, is a configuration error instead. Rows outside the `window` are
+left out before anything else is computed from them, so they cannot fail the mapping.
 
-Configuration errors raise `MappingError` naming the key path (`tables.VBAP.columns.KWMENG:
-unknown source column 'QTY' in salesOrderItem.csv`); data errors that no landing file can hold
-(an unknown unit, an unmapped code, a row without its partition date) name file, line and column.
+Configuration errors raise `MappingError` naming the key path and, for a mapping read by
+`load_mapping`, its file and line (`shine-epm.yaml line 175, tables.VBAP.columns.KWMENG: unknown
+source column 'QTY' in salesOrderItem.csv`); data errors that no landing file can hold (an unknown
+unit, an unmapped code, a row without its partition date) name file, line and column.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ import itertools
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -59,12 +63,52 @@ Kind = Literal["text", "number", "date"]
 
 
 class MappingError(ValueError):
-    """A mapping that cannot be applied; `where` is the YAML key path, or file and line."""
+    """A mapping that cannot be applied. `path` is the YAML key path at fault (None when no YAML
+    node is), `origin` the source file and line (or option) being read, `line` the mapping file
+    and line of `path`; `where` combines them for the message."""
 
-    def __init__(self, where: str, message: str) -> None:
-        self.where = where
-        self.message = message
-        super().__init__(f"{where}: {message}")
+    def __init__(
+        self, path: str | None, message: str, origin: str | None = None, line: str | None = None
+    ) -> None:
+        self.path, self.message, self.origin, self.line = path, message, origin, line
+        in_yaml = ", ".join(part for part in (line, path) if part)
+        if origin is None:
+            self.where = in_yaml
+        else:
+            self.where = f"{origin} ({in_yaml})" if in_yaml else origin
+        super().__init__(f"{self.where}: {message}")
+
+    def located(self, lines: YamlLines | None) -> MappingError:
+        """The same error naming the mapping file and line of its key path, when known."""
+        if lines is None or self.path is None or self.line is not None:
+            return self
+        return MappingError(self.path, self.message, self.origin, lines.at(self.path))
+
+
+@dataclass(frozen=True)
+class YamlLines:
+    """Where a mapping file writes each key path, so errors can point at the line to fix."""
+
+    file: str
+    lines: Mapping[str, int]
+
+    def at(self, path: str) -> str | None:
+        """`<file> line <n>` of the path, or of its nearest written ancestor (a missing key is
+        reported on its parent's line, a key under a repeated anchor on the alias's)."""
+        while path not in self.lines:
+            if not path:
+                return None
+            path = path[: max(path.rfind("."), path.rfind("["), 0)]
+        return f"{self.file} line {self.lines[path]}"
+
+
+@contextmanager
+def _locating(lines: YamlLines | None) -> Iterator[None]:
+    """MappingErrors raised inside name the mapping file and line of their key path."""
+    try:
+        yield
+    except MappingError as error:
+        raise error.located(lines) from None
 
 
 # -- the configuration -------------------------------------------------------------------------
@@ -216,47 +260,104 @@ class MappingConfig:
     defaults: Mapping[str, Any]
     window: tuple[date, date] | None
     tables: Mapping[str, tuple[TablePart, ...]]
+    lines: YamlLines | None = None  # set by load_mapping
 
 
 # -- parsing the YAML --------------------------------------------------------------------------
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe loading that refuses a key given twice (YAML would silently keep the last one)."""
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
-def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        if key in seen:
-            raise MappingError(
-                f"line {line}", f"key {key!r} given twice (first on line {seen[key]})"
-            )
-        seen[key] = line
-    return loader.construct_mapping(node, deep=True)
+def _key_lines(loader: yaml.SafeLoader, root: yaml.Node, file: str) -> dict[str, int]:
+    """The line of every key path of a composed document (of a mapping entry: its key's line).
+
+    It also refuses what YAML itself would get wrong: a key given twice (YAML keeps the last one
+    silently) and an impossible date such as 2015-13-01 (PyYAML fails with a bare ValueError).
+    A node repeated by an alias is walked once; paths below the alias fall back to its line.
+    """
+    lines: dict[str, int] = {}
+    walked: set[int] = set()
+
+    def walk(node: yaml.Node, path: str, line: int) -> None:
+        lines.setdefault(path, line)
+        if id(node) in walked:
+            return
+        walked.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            _check_timestamp(loader, node, path, f"{file} line {line}")
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, _at(path, i), item.start_mark.line + 1)
+        elif isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                key_line = key_node.start_mark.line + 1
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue  # a complex key: construction refuses it as unhashable
+                _check_timestamp(
+                    loader, key_node, _at(path, key_node.value), f"{file} line {key_line}"
+                )
+                key = loader.construct_object(key_node)
+                where = _at(path, str(key))
+                if key in first:
+                    raise MappingError(
+                        where,
+                        f"key {key!r} given twice (first on line {first[key]})",
+                        line=f"{file} line {key_line}",
+                    )
+                first[key] = key_line
+                walk(value_node, where, key_line)
+
+    walk(root, "", root.start_mark.line + 1)
+    return lines
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
-)
+def _check_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode, path: str, line: str) -> None:
+    if node.tag != _TIMESTAMP_TAG:
+        return
+    try:
+        loader.construct_yaml_timestamp(node)
+    except ValueError as exc:
+        raise MappingError(path, f"{node.value!r} is not a valid date: {exc}", line=line) from None
 
 
 def load_mapping(path: str | Path) -> MappingConfig:
-    """Read and validate a mapping file (structure only; `check_mapping` checks the sources)."""
+    """Read and validate a mapping file (structure only; `check_mapping` checks the sources).
+    Errors, also those of mapping with it later, name the file and line of their key path."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise MappingError(str(path), f"cannot read the mapping: {exc.strerror}") from None
+        raise MappingError(None, f"cannot read the mapping: {exc.strerror}", str(path)) from None
+    except UnicodeDecodeError as exc:
+        line = text_line(path.read_bytes(), exc.start)
+        raise MappingError(
+            None,
+            f"line {line}: byte {exc.object[exc.start : exc.start + 1]!r} is not UTF-8; "
+            "save the mapping as UTF-8",
+            str(path),
+        ) from None
+    loader = yaml.SafeLoader(text)
     try:
-        document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except MappingError as exc:
-        raise MappingError(f"{path}, {exc.where}", exc.message) from None
+        root = loader.get_single_node()
+        # An empty document has nothing but its top level, on line 1.
+        lines = YamlLines(
+            str(path), {"": 1} if root is None else _key_lines(loader, root, str(path))
+        )
+        document = None if root is None else loader.construct_document(root)
     except yaml.YAMLError as exc:
-        raise MappingError(str(path), f"not valid YAML: {exc}") from None
-    return parse_mapping(document, name=path.name)
+        raise MappingError(None, f"not valid YAML: {exc}", str(path)) from None
+    finally:
+        loader.dispose()
+    with _locating(lines):
+        config = parse_mapping(document, name=path.name)
+    return replace(config, lines=lines)
+
+
+def text_line(data: bytes, offset: int) -> int:
+    """The 1-based line of a byte offset."""
+    return data.count(b"\n", 0, offset) + 1
 
 
 def _at(path: str, key: str | int) -> str:
@@ -406,11 +507,11 @@ def _format(value: Any, path: str, base: SourceFormat, allow_columns: bool) -> S
     return SourceFormat(**fields)
 
 
-def _no_duplicates(names: Sequence[str], where: str) -> None:
+def _no_duplicates(names: Sequence[str], path: str | None, origin: str | None = None) -> None:
     seen = set()
     for name in names:
         if name in seen:
-            raise MappingError(where, f"column {name!r} appears twice")
+            raise MappingError(path, f"column {name!r} appears twice", origin)
         seen.add(name)
 
 
@@ -533,8 +634,10 @@ def _part(
         source = _file_pattern(data["source"], _at(path, "source"))
         for column, expr in _mapping(data.get("columns", {}), _at(path, "columns")).items():
             where = _at(_at(path, "columns"), str(column))
-            _target_column(table, column, where)
+            target = _target_column(table, column, where)
             columns[str(column)] = _expression(expr, where, named)
+            if isinstance(columns[str(column)], Constant):
+                _typed_constant(columns[str(column)].value, target, where)
     else:
         if "columns" in data:
             raise MappingError(_at(path, "columns"), "inline rows name their columns themselves")
@@ -543,8 +646,9 @@ def _part(
             where = _at(_at(path, "rows"), i)
             checked = {}
             for column, cell in _mapping(row, where).items():
-                _target_column(table, column, _at(where, str(column)))
+                target = _target_column(table, column, _at(where, str(column)))
                 checked[str(column)] = _scalar(cell, _at(where, str(column)))
+                _typed_constant(checked[str(column)], target, _at(where, str(column)))
             rows.append(checked)
         if not rows:
             raise MappingError(_at(path, "rows"), "no rows given")
@@ -555,13 +659,17 @@ def _part(
     for_each = {}
     for column, values in _mapping(data.get("for_each", {}), _at(path, "for_each")).items():
         where = _at(_at(path, "for_each"), str(column))
-        _target_column(table, column, where)
+        target = _target_column(table, column, where)
         if column in columns:
             raise MappingError(where, "is also mapped in 'columns'; keep one")
+        if column == TABLE_SPECS[table].partition_column:
+            raise MappingError(where, "the partition date cannot fan out; map it in 'columns'")
         items = _list(values, where)
         if not items:
             raise MappingError(where, "needs at least one value")
         for_each[str(column)] = tuple(_scalar(v, _at(where, i)) for i, v in enumerate(items))
+        for i, item in enumerate(for_each[str(column)]):
+            _typed_constant(item, target, _at(where, i))
     filters = tuple(
         _filter(f, _at(_at(path, "where"), i), table, named)
         for i, f in enumerate(_list(data.get("where", []), _at(path, "where")))
@@ -570,18 +678,36 @@ def _part(
         for column, where in _target_references(flt):
             if column not in columns:
                 raise MappingError(where, f"{column} is not mapped in 'columns' of this block")
-    spec = TABLE_SPECS[table]
-    for col in spec.columns:
-        if not col.required:
-            continue
-        if col.name in columns or col.name in for_each:
-            continue
-        if col.name in defaults or col.name in global_defaults:
-            continue
+    part = TablePart(table, path, source, rows, columns, defaults, for_each, filters)
+    for col in part.spec.columns:
+        default, where = _default(col, part, global_defaults)
+        _typed_constant(default, col, where)
+        unmapped = col.name not in columns and col.name not in for_each
+        if col.required and unmapped and default is None:
+            raise MappingError(
+                _at(_at(path, "columns"), col.name), "required column has no mapping and no default"
+            )
+    return part
+
+
+def _typed_constant(value: Any, column: Column, path: str) -> None:
+    """A constant that cannot be its column's type (integer, decimal, date) is a mistake in the
+    mapping: refuse it once instead of writing it into every row for the load to quarantine."""
+    if value is None:
+        return
+    if _target_values(_broadcast(value, 1), column, path).bad is not None:
         raise MappingError(
-            _at(_at(path, "columns"), col.name), "required column has no mapping and no default"
+            path, f"{_scalar_text(value)!r} is not a valid {column.kind} value of {column.name}"
         )
-    return TablePart(table, path, source, rows, columns, defaults, for_each, filters)
+
+
+def _default(
+    column: Column, part: TablePart, global_defaults: Mapping[str, Any]
+) -> tuple[Any, str]:
+    """The default that fills the column's empty values (the block's wins), and its key path."""
+    if column.name in part.defaults:
+        return part.defaults[column.name], _at(_at(part.path, "defaults"), column.name)
+    return global_defaults.get(column.name), _at("defaults", column.name)
 
 
 def _target_references(flt: Filter) -> list[tuple[str, str]]:
@@ -814,7 +940,9 @@ def read_source_file(path: Path, fmt: SourceFormat) -> SourceFrame:
     try:
         text = path.read_text(encoding=fmt.encoding)
     except UnicodeDecodeError as exc:
-        raise MappingError(path.name, f"cannot be read as {fmt.encoding}: {exc.reason}") from None
+        raise MappingError(
+            None, f"cannot be read as {fmt.encoding}: {exc.reason}", path.name
+        ) from None
     physical = text.replace("\r\n", "\n").split("\n")
     if physical[-1] == "":
         physical.pop()
@@ -825,17 +953,18 @@ def read_source_file(path: Path, fmt: SourceFormat) -> SourceFrame:
         names = list(fmt.columns)
     elif records:
         names = [name.replace("\ufeff", "").strip() for name in records[0]]
-        _no_duplicates(names, f"{path.name} line {lines[0]} (header)")
+        _no_duplicates(names, None, f"{path.name} line {lines[0]} (header)")
         records, lines = records[1:], lines[1:]
     else:
-        raise MappingError(path.name, "is empty: no header row")
+        raise MappingError(None, "is empty: no header row", path.name)
     widths = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
     wrong = np.flatnonzero(widths != len(names))
     if len(wrong):
         row = int(wrong[0])
         raise MappingError(
-            f"{path.name} line {lines[row]}",
+            None,
             f"{widths[row]} fields, expected {len(names)} (separator {fmt.separator!r})",
+            f"{path.name} line {lines[row]}",
         )
     data = pd.DataFrame(records, columns=names, dtype=object) if records else None
     if data is None:
@@ -861,7 +990,9 @@ def _records(physical: list[str], separator: str, name: str) -> tuple[list[list[
             lines.append(previous + 1)
             previous = reader.line_num
     except csv.Error as exc:
-        raise MappingError(f"{name} line {previous + 1}", f"malformed record: {exc}") from None
+        raise MappingError(
+            None, f"malformed record: {exc}", f"{name} line {previous + 1}"
+        ) from None
     return records, np.asarray(lines, dtype=np.int64)
 
 
@@ -872,7 +1003,7 @@ class Sources:
         self.config = config
         self.source_dir = Path(source_dir)
         if not self.source_dir.is_dir():
-            raise MappingError("--source", f"{self.source_dir} is not a folder")
+            raise MappingError(None, f"{self.source_dir} is not a folder", "--source")
         self._frames: dict[str, SourceFrame] = {}
 
     def format_of(self, file_name: str) -> SourceFormat:
@@ -973,6 +1104,7 @@ def _check_expression(expr: Expression, frame: SourceFrame, sources: Sources) ->
         _check_expression(expr.unit, frame, sources)
         if expr.to is not None:
             _check_expression(expr.to, frame, sources)
+        known: Mapping[str, Any] | None = expr.factors
         if expr.units_file is not None:
             units = sources.frame(expr.units_file, _at(expr.path, "units"))
             missing = [c for c in UNIT_TABLE_COLUMNS if c not in units.data.columns]
@@ -981,8 +1113,20 @@ def _check_expression(expr: Expression, frame: SourceFrame, sources: Sources) ->
                     _at(expr.path, "units"),
                     f"{units.name} lacks the T006 columns {missing} (name them in files.columns)",
                 )
+            known = _unit_table(units, expr)
+        assert known is not None
+        for unit in (expr.unit, expr.to):
+            _check_unit_constant(unit, known, expr.units_file or "factors")
     elif isinstance(expr, ParseDate | CodeMap | Year):
         _check_expression(expr.operand, frame, sources)
+
+
+def _check_unit_constant(unit: Expression | None, known: Mapping[str, Any], table: str) -> None:
+    """A constant unit missing from the units is a mistake in the mapping, not in some row."""
+    if not isinstance(unit, Constant) or unit.value is None:
+        return
+    if _scalar_text(unit.value) not in known:
+        raise MappingError(unit.path, f"unit {_scalar_text(unit.value)!r} is not in {table}")
 
 
 def _check_filter(flt: Filter, frame: SourceFrame, sources: Sources) -> None:
@@ -1192,9 +1336,10 @@ def _convert(expr: Convert, ctx: _Context) -> Values:
             row = int(np.flatnonzero(differs)[0])
             source, goal = units.iloc[row], target.iloc[row]
             raise MappingError(
-                f"{ctx.origin(row)} ({expr.path})",
+                expr.path,
                 f"cannot convert {source!r} ({dimension[source]}) to {goal!r} "
                 f"({dimension[goal]}): different dimensions in {expr.units_file}",
+                ctx.origin(row),
             )
         factor = from_factor / to_factor
     return Values("number", quantity.data * factor, CANONICAL, quantity.bad)
@@ -1215,7 +1360,7 @@ def _unit_factors(
         unit = units.iloc[row]
         what = "has no unit" if unit is None else f"unit {unit!r} is not in {table_name}"
         more = f" ({int(unknown.sum())} rows)" if unknown.sum() > 1 else ""
-        raise MappingError(f"{ctx.origin(row)} ({path})", what + more)
+        raise MappingError(path, what + more, ctx.origin(row))
     return mapped.to_numpy(dtype=float, na_value=np.nan)
 
 
@@ -1233,7 +1378,7 @@ def _unit_table(frame: SourceFrame, expr: Convert) -> dict[str, tuple[str, float
         if invalid.any():
             row = int(np.flatnonzero(invalid.to_numpy())[0])
             raise MappingError(
-                f"{frame.origin(row)}, column {name}", f"not a number: {text.iloc[row]!r}"
+                None, f"not a number: {text.iloc[row]!r}", f"{frame.origin(row)}, column {name}"
             )
         numbers[name] = values.fillna(0).to_numpy()
     units = frame.column("MSEHI", path).data
@@ -1256,10 +1401,11 @@ def _code(expr: CodeMap, ctx: _Context) -> Values:
         row = int(np.flatnonzero(unknown)[0])
         others = sorted(set(values.data[unknown]))
         raise MappingError(
-            f"{ctx.origin(row)} ({expr.path})",
+            expr.path,
             f"code {values.data.iloc[row]!r} is not in code table {expr.name!r} "
             f"(unmapped codes: {', '.join(map(repr, others[:_MAX_LISTED]))}); add it, or set "
             "unmapped: keep or empty",
+            ctx.origin(row),
         )
     mapped = values.data.map(dict(expr.table)).astype(object)
     mapped = mapped.where(pd.Series(known), None)
@@ -1314,8 +1460,9 @@ def _one_filter(flt: Filter, ctx: _Context, targets: Mapping[str, Values] | None
     if typed.bad is not None:
         row = int(np.flatnonzero(typed.bad.notna().to_numpy())[0])
         raise MappingError(
-            f"{ctx.origin(row)} ({flt.path})",
+            flt.path,
             f"cannot compare {typed.bad.iloc[row]!r} with {flt.value!r}: not a {kind}",
+            ctx.origin(row),
         )
     data = typed.data
     present = data.notna().to_numpy()
@@ -1411,8 +1558,14 @@ def _no_values(column: Column, n: int) -> Values:
     return Values(kind, _empty(kind, n))
 
 
-def map_part(part: TablePart, sources: Sources, global_defaults: Mapping[str, Any]) -> MappedTable:
-    """Map one block of a table: filter, evaluate the columns, fan out, fill the defaults."""
+def map_part(
+    part: TablePart,
+    sources: Sources,
+    global_defaults: Mapping[str, Any],
+    window: tuple[date, date] | None = None,
+) -> MappedTable:
+    """Map one block of a table: keep the window, filter, evaluate the columns, fan out, fill
+    the defaults. Rows outside the window are left out first, so their values cannot fail."""
     spec = part.spec
     if part.rows is not None:
         frame = _inline_frame(part)
@@ -1420,6 +1573,13 @@ def map_part(part: TablePart, sources: Sources, global_defaults: Mapping[str, An
         assert part.source is not None
         frame = sources.frame(part.source, _at(part.path, "source"))
     source_rows = len(frame)
+    outside = 0
+    if window is not None and spec.partition_column is not None:
+        column = spec.column(spec.partition_column)
+        days = _column_values(column, part, _Context(frame, sources), global_defaults)
+        inside = _inside_window(days, window)
+        outside = int((~inside).sum())
+        frame = frame.take(np.flatnonzero(inside))
     early = [f for f in part.where if not _uses_target(f)]
     late = [f for f in part.where if _uses_target(f)]
     if early:
@@ -1436,7 +1596,7 @@ def map_part(part: TablePart, sources: Sources, global_defaults: Mapping[str, An
         targets = {name: values.take(keep) for name, values in targets.items()}
         ctx = _Context(frame, sources)
     n = len(frame)
-    filtered = source_rows - n
+    filtered = source_rows - outside - n
 
     origins = [frame.origin(row) for row in range(n)]
     if part.for_each:
@@ -1457,17 +1617,7 @@ def map_part(part: TablePart, sources: Sources, global_defaults: Mapping[str, An
     bad: dict[str, pd.Series] = {}
     for col in spec.columns:
         values = targets[col.name] if col.name in targets else _no_values(col, n)
-        if col.name in part.defaults:
-            default, where = part.defaults[col.name], _at(_at(part.path, "defaults"), col.name)
-        else:
-            default, where = global_defaults.get(col.name), _at("defaults", col.name)
-        if default is not None:
-            filler = _target_values(_broadcast(default, n), col, where)
-            empty = values.data.isna().to_numpy()
-            if values.bad is not None:
-                empty &= values.bad.isna().to_numpy()
-            filled = values.data.where(pd.Series(~empty), filler.data)
-            values = Values(values.kind, filled, values.fmt, values.bad)
+        values = _with_default(values, col, *_default(col, part, global_defaults))
         data[col.name] = _as_typed(values, col).reset_index(drop=True)
         bad[col.name] = (
             values.bad.reset_index(drop=True)
@@ -1481,21 +1631,54 @@ def map_part(part: TablePart, sources: Sources, global_defaults: Mapping[str, An
         origins,
         source_rows=source_rows,
         filtered_rows=filtered,
+        outside_window=outside,
     )
+
+
+def _with_default(values: Values, column: Column, default: Any, where: str) -> Values:
+    """Empty values take the default; values that did not convert stay, to be quarantined."""
+    if default is None:
+        return values
+    filler = _target_values(_broadcast(default, len(values.data)), column, where)
+    empty = values.data.isna().to_numpy()
+    if values.bad is not None:
+        empty &= values.bad.isna().to_numpy()
+    filled = values.data.where(pd.Series(~empty), filler.data)
+    return Values(values.kind, filled, values.fmt, values.bad)
+
+
+def _column_values(
+    column: Column, part: TablePart, ctx: _Context, global_defaults: Mapping[str, Any]
+) -> Values:
+    """One target column on every row of the context, its default filled in."""
+    expr = part.columns.get(column.name)
+    values = (
+        _no_values(column, len(ctx.frame))
+        if expr is None
+        else _target_values(evaluate(expr, ctx), column, expr.path)
+    )
+    return _with_default(values, column, *_default(column, part, global_defaults))
+
+
+def _inside_window(days: Values, window: tuple[date, date]) -> np.ndarray:
+    """Rows whose partition date is in the window; rows without a valid one stay, so that
+    map_tables reports them instead of dropping them unseen."""
+    first, last = (pd.Timestamp(day) for day in window)
+    data = days.data
+    return (data.isna() | ((data >= first) & (data <= last))).to_numpy(dtype=bool)
 
 
 def map_tables(config: MappingConfig, sources: Sources) -> dict[str, MappedTable]:
     """Every table of the mapping, its blocks concatenated; transactional rows are kept inside
     `window` (by partition date). A row without a partition date fits no landing file: error."""
-    check_mapping(config, sources)
     tables = {}
-    for table, parts in config.tables.items():
-        blocks = [map_part(part, sources, config.defaults) for part in parts]
-        mapped = _concat(blocks)
-        spec = mapped.spec
-        if spec.partition_column is not None:
-            mapped = _place_in_days(mapped, config, parts[0].path)
-        tables[table] = mapped
+    with _locating(config.lines):
+        check_mapping(config, sources)
+        for table, parts in config.tables.items():
+            mapped = _concat([map_part(p, sources, config.defaults, config.window) for p in parts])
+            if mapped.spec.partition_column is not None:
+                _require_days(mapped, parts[0].path)
+            tables[table] = mapped
     return tables
 
 
@@ -1510,22 +1693,12 @@ def _concat(blocks: Sequence[MappedTable]) -> MappedTable:
         [origin for b in blocks for origin in b.origins],
         source_rows=sum(b.source_rows for b in blocks),
         filtered_rows=sum(b.filtered_rows for b in blocks),
+        outside_window=sum(b.outside_window for b in blocks),
     )
 
 
-def _select(mapped: MappedTable, rows: np.ndarray) -> MappedTable:
-    return MappedTable(
-        mapped.spec,
-        mapped.data.iloc[rows].reset_index(drop=True),
-        mapped.bad.iloc[rows].reset_index(drop=True),
-        [mapped.origins[i] for i in rows],
-        mapped.source_rows,
-        mapped.filtered_rows,
-        mapped.outside_window,
-    )
-
-
-def _place_in_days(mapped: MappedTable, config: MappingConfig, path: str) -> MappedTable:
+def _require_days(mapped: MappedTable, path: str) -> None:
+    """Every transactional row needs its partition date: no landing file holds it otherwise."""
     column = str(mapped.spec.partition_column)
     days = mapped.data[column]
     missing = days.isna().to_numpy()
@@ -1541,13 +1714,6 @@ def _place_in_days(mapped: MappedTable, config: MappingConfig, path: str) -> Map
             f"{len(rows)} rows have no valid {column} (the partition date), so no landing file "
             f"can hold them: {shown}. Filter them out with 'where' or give a default",
         )
-    if config.window is None:
-        return mapped
-    first, last = (pd.Timestamp(day) for day in config.window)
-    inside = ((days >= first) & (days <= last)).to_numpy()
-    kept = _select(mapped, np.flatnonzero(inside))
-    kept.outside_window = int((~inside).sum())
-    return kept
 
 
 def mapping_issues(mapped: MappedTable) -> list[MappingIssue]:
@@ -1690,9 +1856,10 @@ def write_landing(
     if existing and not replace:
         shown = ", ".join(path.name for path in existing[:_MAX_LISTED])
         raise MappingError(
-            "--out",
+            None,
             f"{out} already holds {len(existing)} landing files of mapped tables ({shown}); "
             "replace them with --replace, or write to an empty folder",
+            "--out",
         )
     for path in existing:
         path.unlink()

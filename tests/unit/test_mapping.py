@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -492,6 +493,22 @@ def test_blocks_stack_and_window_keeps_transactional_days(source: Path):
     assert table.source_rows == 8
 
 
+def test_rows_outside_the_window_are_left_out_before_filters_and_conversions(source: Path):
+    replace_file(
+        source,
+        "items.csv",
+        FILES["items.csv"].replace("500000002,10,AD-1000,5,EA,0", "500000002,10,AD-1000,x,XX,0"),
+    )
+    document = base_document()
+    document["tables"]["VBAP"]["where"] = [{"source": "QTY", "min": 0}]
+    document["window"] = {"from": "2015-01-01", "to": "2015-12-31"}
+    table = mapped(source, document)["VBAP"]  # the 2016 order's damaged item is outside
+    assert (len(table), table.outside_window, table.filtered_rows) == (3, 1, 0)
+    del document["window"]
+    with pytest.raises(MappingError, match=r"^items\.csv line 5 \(tables\.VBAP\.where\[0\]\)"):
+        mapped(source, document)
+
+
 # -- landing files -----------------------------------------------------------------------------
 
 
@@ -889,10 +906,51 @@ STRUCTURE_ERRORS = [
         lambda d: d["tables"]["VBAP"].update(where=[{"source": "QTY", "min": None}]),
         r"^tables\.VBAP\.where\[0\]\.min: needs a value$",
     ),
+    (
+        lambda d: (
+            vbap_columns(d).pop("ERDAT"),
+            d["tables"]["VBAP"].update(for_each={"ERDAT": [date(2015, 1, 1)]}),
+        ),
+        r"^tables\.VBAP\.for_each\.ERDAT: the partition date cannot fan out; map it in 'columns'$",
+    ),
+]
+
+# A constant that cannot be its column's type would be quarantined in every row it fills.
+CONSTANT_TYPE_ERRORS = [
+    (
+        lambda d: vbap_columns(d).update(NETWR={"const": "thirty"}),
+        r"^tables\.VBAP\.columns\.NETWR: 'thirty' is not a valid decimal value of NETWR$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(POSNR={"const": 1.5}),
+        r"^tables\.VBAP\.columns\.POSNR: '1\.5' is not a valid integer value of POSNR$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(ERDAT={"const": "soon"}),
+        r"^tables\.VBAP\.columns\.ERDAT: 'soon' is not a valid date value of ERDAT$",
+    ),
+    (
+        lambda d: d["tables"]["VBAP"].update(defaults={"NETWR": "n/a"}),
+        r"^tables\.VBAP\.defaults\.NETWR: 'n/a' is not a valid decimal value of NETWR$",
+    ),
+    (
+        lambda d: d["defaults"].update(KWMENG="lots"),
+        r"^defaults\.KWMENG: 'lots' is not a valid decimal value of KWMENG$",
+    ),
+    (
+        lambda d: d["tables"].update(
+            MARC={"source": "products.csv", "for_each": {"PLIFZ": [30, "ten"]}, "columns": {}}
+        ),
+        r"^tables\.MARC\.for_each\.PLIFZ\[1\]: 'ten' is not a valid integer value of PLIFZ$",
+    ),
+    (
+        lambda d: d["tables"].update(T001W={"rows": [{"WERKS": "1", "LATITUDE": "north"}]}),
+        r"^tables\.T001W\.rows\[0\]\.LATITUDE: 'north' is not a valid decimal value of ",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("change", "message"), STRUCTURE_ERRORS)
+@pytest.mark.parametrize(("change", "message"), STRUCTURE_ERRORS + CONSTANT_TYPE_ERRORS)
 def test_structure_errors_name_the_key_path(change, message):
     with pytest.raises(MappingError, match=message):
         parse_mapping(edit(change))
@@ -930,6 +988,16 @@ SOURCE_ERRORS = [
     (
         lambda d: d["files"]["T006.csv"].update(columns=[f"C{i}" for i in range(23)]),
         r"^tables\.VBAP\.columns\.KWMENG\.units: T006\.csv lacks the T006 columns \['MSEHI', ",
+    ),
+    (  # a unit written in the mapping is checked once, not found wanting in every row
+        lambda d: vbap_columns(d)["KWMENG"].update(to={"const": "KGX"}),
+        r"^tables\.VBAP\.columns\.KWMENG\.to: unit 'KGX' is not in T006\.csv$",
+    ),
+    (
+        lambda d: vbap_columns(d).update(
+            NETWR={"convert": "QTY", "from": {"const": "LB"}, "factors": {"KG": 1}}
+        ),
+        r"^tables\.VBAP\.columns\.NETWR\.from: unit 'LB' is not in factors$",
     ),
 ]
 
@@ -1107,13 +1175,136 @@ def test_uncomparable_filter_value_names_file_and_line(source: Path):
 def test_yaml_errors_name_file_and_line(tmp_path: Path):
     path = tmp_path / "m.yaml"
     path.write_text("version: 1\ntables:\n  VBAK: {}\n  VBAK: {}\n")
-    with pytest.raises(MappingError, match=r"m\.yaml, line 4: key 'VBAK' given twice \(first on"):
+    with pytest.raises(
+        MappingError,
+        match=r"m\.yaml line 4, tables\.VBAK: key 'VBAK' given twice \(first on line 3\)$",
+    ):
         load_mapping(path)
     path.write_text("version: 1\ntables: [\n")
     with pytest.raises(MappingError, match=r"m\.yaml: not valid YAML: "):
         load_mapping(path)
+    path.write_text("")
+    with pytest.raises(MappingError, match=r"m\.yaml line 1, \(top level\): expected a mapping"):
+        load_mapping(path)
     with pytest.raises(MappingError, match=r"missing\.yaml: cannot read the mapping"):
         load_mapping(tmp_path / "missing.yaml")
+    path.write_bytes("version: 1\n# Bestellmenge in Stück\n".encode("cp1252"))
+    with pytest.raises(MappingError, match=r"m\.yaml: line 2: byte b'\\xfc' is not UTF-8"):
+        load_mapping(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "version: 1\nwindow:\n  from: 2015-13-01\n  to: 2015-12-31\ntables: {}\n",
+            r"m\.yaml line 3, window\.from: '2015-13-01' is not a valid date: month must be in "
+            r"1\.\.12$",
+        ),
+        (
+            "version: 1\ntables:\n  VBAK:\n    where: [{source: CREATED, min: 2015-02-30}]\n",
+            r"m\.yaml line 4, tables\.VBAK\.where\[0\]\.min: '2015-02-30' is not a valid date: "
+            r"day is out of range for month$",
+        ),
+        (
+            "version: 1\ncodes:\n  c: {2015-02-29: X}\ntables: {}\n",
+            r"m\.yaml line 3, codes\.c\.2015-02-29: '2015-02-29' is not a valid date: ",
+        ),
+    ],
+    ids=["window", "filter", "code"],
+)
+def test_impossible_yaml_dates_name_file_line_and_key(tmp_path: Path, text, message):
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    with pytest.raises(MappingError, match=message):
+        load_mapping(path)
+
+
+# base_document() as a file, so errors can be checked for the line they name.
+MAPPING_YAML = f"""\
+version: 1
+files:
+  T006.csv: {{columns: {T006_COLUMNS}}}
+codes:
+  unit: {{EA: ST, KG: KG, G: G, TO: TO}}
+lookups:
+  order: {{file: orders.csv, key: ORDER, by: ORDER}}
+defaults:
+  WERKS: "1000"
+tables:
+  VBAP:
+    source: items.csv
+    columns:
+      VBELN: ORDER
+      POSNR: ITEM
+      MATNR: PRODUCT
+      KWMENG: {{convert: QTY, from: UNIT, to: {{const: ST}}, units: T006.csv}}
+      VRKME: {{code: UNIT, map: unit}}
+      NETWR: AMOUNT
+      ERDAT: {{lookup: order, value: CREATED}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("VBAP:", "VBAX:", r"line 11, tables\.VBAX: unknown SAP table"),
+        ("source: items", "sauce: items", r"line 12, tables\.VBAP\.sauce: unknown key"),
+        (
+            "convert: QTY",
+            "convert: QTTY",
+            r"line 17, tables\.VBAP\.columns\.KWMENG\.convert: unknown source column 'QTTY' in "
+            r"items\.csv; did you mean 'QTY'\?",
+        ),
+        ("const: ST", "const: PCS", r"line 17, tables\.VBAP\.columns\.KWMENG\.to: unit 'PCS' "),
+        ("map: unit", "map: units", r"line 18, tables\.VBAP\.columns\.VRKME\.map: unknown code "),
+        ("key: ORDER", "key: ORDERID", r"line 7, lookups\.order\.key: unknown source column "),
+        (
+            "NETWR: AMOUNT",
+            "NETWR: {const: lots}",
+            r"line 19, tables\.VBAP\.columns\.NETWR: 'lots' ",
+        ),
+        (  # a key that is missing: its parent's line
+            "      MATNR: PRODUCT\n",
+            "",
+            r"line 13, tables\.VBAP\.columns\.MATNR: required column has no mapping",
+        ),
+        (
+            "    columns:\n",
+            "    where: [{source: STATE, equals: N}]\n    columns:\n",
+            r"line 13, tables\.VBAP\.where\[0\]\.source: unknown source column 'STATE' in items",
+        ),
+        (  # inside a named lookup
+            "key: ORDER",
+            "key: ORDER, where: [{source: CREATED, min: 2014-02-30}]",
+            r"line 7, lookups\.order\.where\[0\]\.min: '2014-02-30' is not a valid date",
+        ),
+    ],
+)
+def test_errors_of_a_loaded_mapping_name_its_file_and_line(
+    source: Path, tmp_path: Path, old, new, message
+):
+    path = tmp_path / "m.yaml"
+    assert old in MAPPING_YAML
+    path.write_text(MAPPING_YAML.replace(old, new, 1))
+    with pytest.raises(MappingError, match="^" + re.escape(str(path)) + " " + message):
+        config = load_mapping(path)
+        map_tables(config, Sources(config, source))
+
+
+def test_data_errors_of_a_loaded_mapping_name_its_line_too(source: Path, tmp_path: Path):
+    path = tmp_path / "m.yaml"
+    path.write_text(MAPPING_YAML)
+    replace_file(
+        source, "items.csv", "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n500000000,10,A,1,BOX,1\n"
+    )
+    config = load_mapping(path)
+    with pytest.raises(
+        MappingError,
+        match=r"^items\.csv line 2 \(" + re.escape(str(path)) + r" line 17, "
+        r"tables\.VBAP\.columns\.KWMENG\): unit 'BOX' is not in T006\.csv$",
+    ):
+        map_tables(config, Sources(config, source))
 
 
 def test_issues_list_nothing_for_clean_data(source: Path):
