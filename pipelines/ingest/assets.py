@@ -124,7 +124,7 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
         )
         missing = sorted(set(window_file_names(spec, window)) - set(names))
         if missing:
-            context.log.warning(
+            context.log.info(  # days without postings are common (weekends)
                 f"{len(missing)} day(s) of the window have no {spec.name} file and keep their "
                 f"rows, e.g. {', '.join(missing[:3])}"
             )
