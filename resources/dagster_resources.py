@@ -8,7 +8,7 @@ through `dg.EnvVar`, so they never appear in run config or logs.
 from __future__ import annotations
 
 import os
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import dagster as dg
 
@@ -73,7 +73,7 @@ def _setting(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name) or default
 
 
-def _number(name: str, default: N, kind: type[N], minimum: N) -> N:
+def number_setting(name: str, default: N, kind: type[N], minimum: N) -> N:
     """A numeric setting of at least `minimum`; a typo fails loading the definitions, naming
     the setting, rather than surfacing later as a pydantic error about a resource field."""
     text = _setting(name)
@@ -108,6 +108,11 @@ def landing_from_env() -> LandingZone:
     return LandingZone(path=os.getenv("SCP_LANDING_DIR", str(LOCAL_DIR / "landing")))
 
 
+def _default(field: str) -> Any:
+    """A `SapODataResource` field's default: the settings fall back to it, not to a copy."""
+    return SapODataResource.model_fields[field].default
+
+
 def sap_odata_from_env() -> SapODataResource:
     """S/4HANA OData; the delta sensor only runs when SCP_ODATA_BASE_URL is set. Paging, per
     request timeout, retries and the sensor tick's budget are settings: what suits one S/4
@@ -120,8 +125,10 @@ def sap_odata_from_env() -> SapODataResource:
         client_id=_setting("SCP_ODATA_CLIENT_ID"),
         client_secret=_env_or("SCP_ODATA_CLIENT_SECRET", None),
         token_url=_setting("SCP_ODATA_TOKEN_URL"),
-        page_size=_number("SCP_ODATA_PAGE_SIZE", 1000, int, 1),
-        timeout_s=_number("SCP_ODATA_TIMEOUT", 60.0, float, 1.0),
-        max_retries=_number("SCP_ODATA_MAX_RETRIES", 5, int, 0),
-        tick_budget_s=_number("SCP_ODATA_TICK_BUDGET", 45.0, float, 1.0),
+        page_size=number_setting("SCP_ODATA_PAGE_SIZE", _default("page_size"), int, 1),
+        timeout_s=number_setting("SCP_ODATA_TIMEOUT", _default("timeout_s"), float, 1.0),
+        max_retries=number_setting("SCP_ODATA_MAX_RETRIES", _default("max_retries"), int, 0),
+        tick_budget_s=number_setting(
+            "SCP_ODATA_TICK_BUDGET", _default("tick_budget_s"), float, 1.0
+        ),
     )

@@ -49,7 +49,7 @@ from pipelines.ingest.landing import (
 from pipelines.ingest.odata import ODataRetryLater
 from pipelines.ingest.specs import TABLE_SPECS
 from pipelines.partitions import daily_partitions
-from resources.dagster_resources import LandingZone, WarehouseResource
+from resources.dagster_resources import LandingZone, WarehouseResource, number_setting
 from resources.odata import SapODataResource
 from resources.warehouse import is_lock_conflict
 
@@ -59,7 +59,7 @@ ODATA_FEEDS = os.getenv("SCP_ODATA_FEEDS", "A_SalesOrder,A_Product")
 #: First delta cursor when the sensor has none (ISO 8601); unset means a full first read.
 ODATA_DELTA_SINCE = os.getenv("SCP_ODATA_DELTA_SINCE") or None
 #: Days of material documents re-read in full every day, to catch postings entered late.
-ODATA_LOOKBACK_DAYS = int(os.getenv("SCP_ODATA_LOOKBACK_DAYS") or "3")
+ODATA_LOOKBACK_DAYS = number_setting("SCP_ODATA_LOOKBACK_DAYS", 3, int, 0)
 RAW_KEYS = [raw_asset_key(table) for table in TABLE_SPECS]
 
 
