@@ -1354,11 +1354,26 @@ def extract_delta(
         headers = headers[dated].reset_index(drop=True)
     extract.header_table = table
     extract.tables[table] = header_rows
-    if feed.items and len(headers):
+    if len(headers):
+        _add_items(client, feed, headers, extract, key_batch, full_scan_above)
+    return extract
+
+
+def _add_items(
+    client: SapODataClient,
+    feed: DeltaFeed,
+    headers: pd.DataFrame,
+    extract: DeltaExtract,
+    key_batch: int,
+    full_scan_above: int,
+) -> None:
+    """The feed's items of `headers`, as their raw table, into `extract`."""
+    from pipelines.ingest.odata import to_raw_table
+
+    if feed.items:
         items = header_items(client, feed, headers, key_batch, full_scan_above)
         item_table, item_rows = to_raw_table(feed.items, items, related={feed.entity_set: headers})
         extract.tables[item_table] = item_rows
-    return extract
 
 
 def extract_snapshot(client: SapODataClient, feed: DeltaFeed, day: date) -> DeltaExtract:
@@ -1412,10 +1427,7 @@ def extract_postings(
     table, header_rows = to_raw_table(feed.entity_set, headers)
     tables = {table: header_rows}
     extract = DeltaExtract(feed, last.isoformat(), table, tables, complete=True, days=days)
-    if feed.items:
-        items = header_items(client, feed, headers, key_batch, full_scan_above=len(headers))
-        item_table, item_rows = to_raw_table(feed.items, items, related={feed.entity_set: headers})
-        extract.tables[item_table] = item_rows
+    _add_items(client, feed, headers, extract, key_batch, full_scan_above=len(headers))
     return extract
 
 

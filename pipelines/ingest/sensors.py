@@ -59,7 +59,7 @@ ODATA_FEEDS = os.getenv("SCP_ODATA_FEEDS", "A_SalesOrder,A_Product")
 #: First delta cursor when the sensor has none (ISO 8601); unset means a full first read.
 ODATA_DELTA_SINCE = os.getenv("SCP_ODATA_DELTA_SINCE") or None
 #: Days of material documents re-read in full every day, to catch postings entered late.
-ODATA_LOOKBACK_DAYS = number_setting("SCP_ODATA_LOOKBACK_DAYS", 3, int, 0)
+ODATA_LOOKBACK_DAYS = number_setting("SCP_ODATA_LOOKBACK_DAYS", 3, int, 1)
 RAW_KEYS = [raw_asset_key(table) for table in TABLE_SPECS]
 
 
