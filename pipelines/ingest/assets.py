@@ -42,9 +42,9 @@ def _column_schema(spec: TableSpec) -> dg.TableSchema:
 
 
 def _check_results(spec: TableSpec, report: LoadReport) -> list[dg.AssetCheckResult]:
-    """Fails when the loader refused a file (a share pooled over a range would let one broken
-    day pass among good ones) or when the load's pooled share passes the threshold (many
-    small files with a rejected row each)."""
+    """Fails when the loader refused a file (unreadable, or too many rejects: a share pooled
+    over a range would let one broken day pass among good ones) or when the load's pooled
+    share passes the threshold (many small files with a rejected row each)."""
     worst = max((f.quarantined_share for f in report.file_loads), default=0.0)
     return [
         dg.AssetCheckResult(
@@ -57,7 +57,7 @@ def _check_results(spec: TableSpec, report: LoadReport) -> list[dg.AssetCheckRes
                 "threshold": dg.FloatMetadataValue(report.threshold),
                 "rows_quarantined": report.rows_quarantined,
                 "refused_files": dg.JsonMetadataValue(
-                    {f.name: round(f.quarantined_share, 6) for f in report.refused}
+                    {f.name: f.refusal(report.threshold) for f in report.refused}
                 ),
             },
         )
@@ -130,9 +130,8 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
             )
         for load in report.refused:
             context.log.error(
-                f"{load.name} refused: {load.rows_quarantined} of {load.rows_read} rows "
-                f"rejected ({load.quarantined_share:.2%} > {report.threshold:.2%}); its day "
-                "keeps the previous rows, the rejects are in quarantine.rejected_rows"
+                f"{load.name} refused: {load.refusal(report.threshold)}. Its day keeps the "
+                "previous rows; the rejects are in quarantine.rejected_rows"
             )
         metadata = {
             "dagster/row_count": report.rows_loaded,

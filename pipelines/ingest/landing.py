@@ -101,7 +101,8 @@ MANIFEST_COLUMNS = {
 # Manifest statuses. received: placed as current, run requested; loaded: load committed;
 # superseded: replaced by a newer delivery; duplicate: same bytes as the current file;
 # rejected: not loadable; split: an undated multi-day file, placed as one file per day;
-# refused: read, but more rows rejected than SCP_QUARANTINE_THRESHOLD, so its day kept its rows.
+# refused: read, but more rows rejected than SCP_QUARANTINE_THRESHOLD, or not readable to its end
+# (reason), so its day kept its rows.
 
 _NAME = re.compile(
     r"^(?P<table>[A-Za-z][A-Za-z0-9]*)"
@@ -1004,7 +1005,14 @@ def record_loaded(warehouse: Warehouse, cur: Cursor, rows: Sequence[Mapping[str,
         columns = ", ".join(f'"{name}" {kind}' for name, kind in MANIFEST_COLUMNS.items())
         cur.execute(f"create temp table {batch} ({columns}) on commit drop")
         warehouse.insert_frame(cur, batch, frame)
-    updated = ("status", "detected_format", "rows_read", "rows_loaded", "rows_quarantined")
+    updated = (
+        "status",
+        "reason",
+        "detected_format",
+        "rows_read",
+        "rows_loaded",
+        "rows_quarantined",
+    )
     assignments = ", ".join(f"{name} = b.{name}" for name in (*updated, "run_id", "loaded_at"))
     cur.execute(
         f"update {MANIFEST_TABLE} as m set {assignments} from {batch} as b "

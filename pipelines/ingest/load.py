@@ -12,6 +12,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +26,12 @@ from pipelines.ingest.landing import (
     parse_landing_name,
     record_loaded,
 )
-from pipelines.ingest.reader import ParsedChunk, ReaderSettings, SapFileError, SapFileReader
+from pipelines.ingest.reader import (
+    REJECT_COLUMNS,
+    ReaderSettings,
+    SapFileError,
+    SapFileReader,
+)
 from pipelines.ingest.specs import TABLE_SPECS, TableSpec
 from resources.warehouse import (
     QUARANTINE_COLUMNS,
@@ -133,11 +139,23 @@ class FileLoad:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
-    refused: bool = False  # more rejects than the threshold: its day kept the previous rows
+    refused: bool = False  # not loaded (`reason`): its day kept the previous rows
+    error: str | None = None  # a file-level problem that stopped its reading
 
     @property
     def quarantined_share(self) -> float:
         return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+    def refusal(self, threshold: float) -> str | None:
+        """Why this file must not replace its day, if it must not."""
+        if self.error is not None:
+            return self.error
+        if over_threshold(self.rows_quarantined, self.rows_read, threshold):
+            return (
+                f"{self.rows_quarantined} of {self.rows_read} rows rejected "
+                f"({self.quarantined_share:.2%} > {threshold:.2%})"
+            )
+        return None
 
 
 @dataclass
@@ -233,10 +251,13 @@ def load_table(
 
     One transaction: the files' rows and rejects are inserted, then the rows they replace and
     their old quarantine records deleted, and the files' manifest rows completed, so a failure
-    midway leaves the previous partition (and manifest) intact. A file with more rejected rows
-    than `threshold` allows (default `SCP_QUARANTINE_THRESHOLD`, see `is_refused`) is refused:
-    its rejects stay in quarantine with their reasons, but its rows are taken out again and its
-    day keeps what it held, so a broken re-delivery never replaces a good day. A file replaced
+    midway leaves the previous partition (and manifest) intact. A file is refused when it has
+    more rejected rows than `threshold` allows (default `SCP_QUARANTINE_THRESHOLD`, see
+    `over_threshold`) or cannot be read to its end (`SapFileError`: an encoding error midway, a
+    missing column): its rejects, and the file-level error with its line and column, stay in
+    quarantine, but its rows are taken out again and its day keeps what it held. So a broken
+    re-delivery never replaces a good day, and one broken file of a range run does not hold
+    back the others. A file replaced
     on disk while it is read (a new delivery placed by the landing sensor) fails the load: its
     checksum would not describe what was loaded, and the new delivery has a run of its own.
     Timestamps are UTC; `_loaded_at` tells this load's rows from the ones they replace.
@@ -270,16 +291,21 @@ def load_table(
                 ),
                 [spec.name, *(path.name for path in files)],
             )
+        open_reader = partial(
+            SapFileReader,
+            spec=spec,
+            settings=settings,
+            chunk_rows=chunk_rows,
+            partition_window=window,
+        )
         with InsertBatch(warehouse, cur, max(chunk_rows, warehouse.bulk_insert_rows)) as batch:
             for path in files:
-                reader = SapFileReader(path, spec, settings, chunk_rows, partition_window=window)
-                report.file_loads.append(
-                    _load_file(
-                        reader, batch, read_ahead(reader.chunks(), parser), run_id, loaded_at
-                    )
-                )
+                load = _load_file(path, spec, open_reader, batch, parser, run_id, loaded_at)
+                report.file_loads.append(load)
         for load in report.file_loads:
-            load.refused = is_refused(load, threshold)
+            load.refused = load.refusal(threshold) is not None
+            if load.refused:
+                load.rows_loaded = 0  # taken out again by _replace_rows
         _replace_rows(warehouse, cur, spec, report, window, loaded_at, was_empty)
         if index is not None:
             cur.execute(index.create)
@@ -294,10 +320,6 @@ def over_threshold(rejected: int, rows: int, threshold: float) -> bool:
     of a small file (one bad row of a 35-row day is 2.9 %), so one row is tolerated; the
     pooled share of the load still fails the checks."""
     return rejected > max(threshold * rows, 1)
-
-
-def is_refused(load: FileLoad, threshold: float) -> bool:
-    return over_threshold(load.rows_quarantined, load.rows_read, threshold)
 
 
 def _replace_rows(
@@ -335,29 +357,56 @@ def _replace_rows(
 
 
 def _load_file(
-    reader: SapFileReader,
+    path: Path,
+    spec: TableSpec,
+    open_reader: Callable[[Path], SapFileReader],
     batch: InsertBatch,
-    chunks: Iterator[ParsedChunk],
+    parser: Executor,
     run_id: str,
     loaded_at: datetime,
 ) -> FileLoad:
-    """Add one file's parsed chunks and rejects to `batch`; its manifest counts."""
-    path, spec = reader.path, reader.spec
+    """Add one file's parsed chunks and rejects to `batch`; its manifest counts. A file-level
+    error ends the file, not the load: it is recorded (`FileLoad.error`, one quarantine record
+    with its line and column) and the file is refused."""
     before = _identity(path)
     stats = FileLoad(path.name, file_checksum(path), before[1])
-    for chunk in chunks:
-        rejected_lines = chunk.rejects["source_line"].nunique() if len(chunk.rejects) else 0
-        stats.rows_read += chunk.table.num_rows + rejected_lines
-        if chunk.table.num_rows:
-            batch.add(f"raw.{spec.raw_table}", raw_rows(chunk.table, spec, loaded_at))
-            stats.rows_loaded += chunk.table.num_rows
-        if rejected_lines:
-            batch.add(QUARANTINE_TABLE, to_quarantine_frame(chunk.rejects, run_id, loaded_at))
-            stats.rows_quarantined += rejected_lines
+    reader: SapFileReader | None = None
+    try:
+        reader = open_reader(path)
+        for chunk in read_ahead(reader.chunks(), parser):
+            rejected_lines = chunk.rejects["source_line"].nunique() if len(chunk.rejects) else 0
+            stats.rows_read += chunk.table.num_rows + rejected_lines
+            if chunk.table.num_rows:
+                batch.add(f"raw.{spec.raw_table}", raw_rows(chunk.table, spec, loaded_at))
+                stats.rows_loaded += chunk.table.num_rows
+            if rejected_lines:
+                batch.add(QUARANTINE_TABLE, to_quarantine_frame(chunk.rejects, run_id, loaded_at))
+                stats.rows_quarantined += rejected_lines
+    except SapFileError as exc:
+        stats.error = exc.naming(path.name)
+        batch.add(QUARANTINE_TABLE, file_error_record(spec, path.name, exc, run_id, loaded_at))
     if _identity(path) != before:
         raise SapFileError(path, "the file was replaced while it was being loaded")
-    stats.detected_format = reader.detected.as_metadata()  # final (encoding may change)
+    if reader is not None:  # a reader that was constructed has detected its format
+        stats.detected_format = reader.detected.as_metadata()  # final (encoding may change)
     return stats
+
+
+def file_error_record(
+    spec: TableSpec, name: str, error: SapFileError, run_id: str, at: datetime
+) -> pd.DataFrame:
+    """The quarantine record of a file that could not be read to its end."""
+    record = {
+        "table": spec.name,
+        "source_file": name,
+        "source_line": error.line,
+        "column_name": error.column,
+        "reason": f"file refused: {error.problem}",
+        "raw_record": None,
+    }
+    frame = pd.DataFrame([record], columns=list(REJECT_COLUMNS))
+    frame["source_line"] = frame["source_line"].astype("Int64")
+    return to_quarantine_frame(frame, run_id, at)
 
 
 class InsertBatch:
@@ -426,6 +475,7 @@ def manifest_rows(
             "checksum": load.checksum,
             "size_bytes": load.size_bytes,
             "status": "refused" if load.refused else "loaded",
+            "reason": load.refusal(report.threshold),
             "detected_format": json.dumps(load.detected_format, sort_keys=True),
             "rows_read": load.rows_read,
             "rows_loaded": load.rows_loaded,

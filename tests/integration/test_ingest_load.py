@@ -25,7 +25,6 @@ from pipelines.ingest.load import (
     FileLoad,
     ensure_raw_tables,
     files_for_window,
-    is_refused,
     load_table,
     raw_table_columns,
     replaced_ranges,
@@ -226,10 +225,14 @@ def test_a_file_over_the_threshold_is_refused_and_its_day_keeps_its_rows(
 
 def test_one_rejected_row_never_refuses_a_file_on_its_own() -> None:
     small = FileLoad("MSEG_20150114.csv", "0" * 64, 1, rows_read=35, rows_quarantined=1)
-    assert not is_refused(small, 0.01)  # 2.9 %, but a single row
-    assert is_refused(replace(small, rows_quarantined=2), 0.01)
-    assert not is_refused(replace(small, rows_read=1000, rows_quarantined=10), 0.01)
-    assert is_refused(replace(small, rows_read=1000, rows_quarantined=11), 0.01)
+    assert small.refusal(0.01) is None  # 2.9 %, but a single row
+    assert replace(small, rows_quarantined=2).refusal(0.01) == (
+        "2 of 35 rows rejected (5.71% > 1.00%)"
+    )
+    assert replace(small, rows_read=1000, rows_quarantined=10).refusal(0.01) is None
+    assert replace(small, rows_read=1000, rows_quarantined=11).refusal(0.01) is not None
+    unreadable = replace(small, rows_quarantined=0, error="MSEG_20150114.csv, line 9: bad")
+    assert unreadable.refusal(0.01) == "MSEG_20150114.csv, line 9: bad"
 
 
 def test_a_day_without_a_file_keeps_its_rows(warehouse: Warehouse, tmp_path: Path) -> None:
@@ -303,14 +306,14 @@ def before_each_append(
     monkeypatch.setattr(warehouse, "appender", hooked)
 
 
-def test_a_load_that_fails_midway_leaves_the_previous_partition_intact(
+def test_a_file_unreadable_midway_is_refused_and_its_day_keeps_its_rows(
     warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "MSEG_20250131.csv"
     path.write_text(f"{HEADER}\n{mseg_line(1)}\n{mseg_line(2, quantity='x')}\n", encoding="utf-8")
     before = load_table(warehouse, MSEG, [path], WINDOW, "run-good")
     assert (before.rows_loaded, before.rows_quarantined) == (1, 1)
-    raw, quarantined, manifest = snapshot(warehouse)
+    raw, _, _ = snapshot(warehouse)
 
     # 4000 good rows, then a cp1252 byte: the BOM promised UTF-8, so the reader raises late
     big_file(path, 4000, tail=mseg_line(99, quantity="1,000").encode() + b";caf\xe9\r\n")
@@ -322,14 +325,56 @@ def test_a_load_that_fails_midway_leaves_the_previous_partition_intact(
             inserted.append(len(frame))
 
     before_each_append(monkeypatch, warehouse, count)
-    with pytest.raises(SapFileError, match=r"MSEG_20250131\.csv, line 4002: cannot decode"):
-        load_table(warehouse, MSEG, [path], WINDOW, "run-bad", chunk_rows=500)
+    report = load_table(warehouse, MSEG, [path], WINDOW, "run-bad", chunk_rows=500)
 
-    assert sum(inserted) >= 3000  # chunks were written before the failure ...
-    after_raw, after_quarantined, after_manifest = snapshot(warehouse)
-    pd.testing.assert_frame_equal(after_raw, raw)  # ... and rolled back with it
-    assert after_quarantined == quarantined
-    pd.testing.assert_frame_equal(after_manifest, manifest)
+    assert sum(inserted) >= 3000  # chunks were written before the error ...
+    (load,) = report.file_loads
+    assert load.refused and report.rows_loaded == 0
+    assert re.fullmatch(r"MSEG_20250131\.csv, line 4002: cannot decode .*", str(load.error))
+    pd.testing.assert_frame_equal(snapshot(warehouse)[0], raw)  # ... and taken out again
+    file_records = [
+        row[:4]
+        for row in table_rows(
+            warehouse,
+            f"select source_file, source_line, run_id, raw_record is null, reason "
+            f"from {QUARANTINE_TABLE} where raw_record is null",
+        )
+        if row[4].startswith("file refused: cannot decode")
+    ]
+    assert file_records == [(path.name, 4002, "run-bad", True)]
+    assert table_rows(
+        warehouse,
+        f"select status, reason, rows_loaded from {MANIFEST_TABLE} where run_id = 'run-bad'",
+    ) == [("refused", load.error, 0)]
+
+
+def test_an_unreadable_file_does_not_hold_back_the_other_days_of_a_range(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    first, second = DAY, DAY + timedelta(days=1)
+    window = (first, second + timedelta(days=1))
+    good = write_mseg_day(tmp_path, first, [mseg_line(4900000001)])
+    unreadable = tmp_path / f"MSEG_{second:%Y%m%d}.csv"
+    unreadable.write_text("MBLNR;MJAHR\n4900000002;2025\n", encoding="utf-8")
+
+    report = load_table(warehouse, MSEG, [good, unreadable], window, "run-range")
+
+    assert [(f.name, f.refused) for f in report.file_loads] == [
+        (good.name, False),
+        (unreadable.name, True),
+    ]
+    assert "missing required column" in str(report.file_loads[1].error)
+    assert table_rows(warehouse, "select mblnr, _source_file from raw.mseg") == [
+        ("4900000001", good.name)
+    ]
+    ((source_file, reason),) = table_rows(
+        warehouse, f"select source_file, reason from {QUARANTINE_TABLE}"
+    )
+    assert source_file == unreadable.name
+    assert reason.startswith("file refused: missing required column")
+    assert table_rows(
+        warehouse, f"select canonical_name, status from {MANIFEST_TABLE} order by canonical_name"
+    ) == [(good.name, "loaded"), (unreadable.name, "refused")]
 
 
 def test_a_file_replaced_during_its_load_fails_the_load(

@@ -237,6 +237,58 @@ def test_a_blocking_failure_stops_downstream(
     assert warehouse.scalar("select count(*) from raw.mseg") == lines
 
 
+def test_an_unreadable_file_fails_the_range_run_but_its_good_days_are_loaded(
+    resource: WarehouseResource, demo_landing: Path, tmp_path: Path
+) -> None:
+    """A single-run backfill of two days whose second file breaks midway (a cp1252 byte in a
+    file whose BOM promised UTF-8): the first day is loaded, the second keeps nothing of the
+    broken file, and the blocking check stops downstream, naming file, line and reason."""
+    warehouse = resource.open()
+    day = busiest_day(demo_landing)
+    next_day = day + timedelta(days=1)
+    load_table(warehouse, T001W, files_for_window(demo_landing, T001W, None), None, "load-t001w")
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    good = (demo_landing / f"MSEG_{day:%Y%m%d}.csv").read_text(encoding="utf-8-sig")
+    (landing / f"MSEG_{day:%Y%m%d}.csv").write_text(good, encoding="utf-8")
+    header, *rows = good.splitlines()
+    broken = landing / f"MSEG_{next_day:%Y%m%d}.csv"
+    moved = [
+        row.replace(f"{day:%Y%m%d}", f"{next_day:%Y%m%d}").replace(";49", ";59") for row in rows
+    ]
+    broken.write_bytes(
+        ("\ufeff" + "\n".join([header, *moved]) + "\n").encode("utf-8") + b"caf\xe9\n"
+    )
+
+    result = dg.materialize(
+        [ASSETS["mseg"], MSEG_CHECK, movements_summary],
+        selection=dg.AssetSelection.assets(ASSETS["mseg"], movements_summary)
+        | dg.AssetSelection.checks(MSEG_CHECK),
+        tags={
+            "dagster/asset_partition_range_start": day.isoformat(),
+            "dagster/asset_partition_range_end": next_day.isoformat(),
+        },
+        resources={"warehouse": resource, "landing": LandingZone(path=str(landing))},
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    loader = checks["quarantine_share_below_threshold"]
+    assert not loader.passed
+    (reason,) = loader.metadata["refused_files"].value.values()
+    assert reason.startswith(f"{broken.name}, line {len(rows) + 2}: cannot decode")
+    started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert "movements_summary" not in started
+    assert warehouse.scalar("select count(*) from raw.mseg") == len(rows)
+    assert warehouse.scalar("select count(distinct _source_file) from raw.mseg") == 1
+    statuses = warehouse.read_sql(
+        f"select canonical_name, status from {MANIFEST_TABLE} where table_name = 'MSEG' "
+        "order by canonical_name"
+    )
+    assert statuses["status"].tolist() == ["loaded", "refused"]
+
+
 def test_a_day_without_a_file_keeps_its_rows(
     resource: WarehouseResource, demo_landing: Path, tmp_path: Path
 ) -> None:

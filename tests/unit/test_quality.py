@@ -250,7 +250,9 @@ def test_the_loaders_check_fails_on_any_refused_file_not_on_the_pooled_share() -
     (check,) = _check_results(TABLE_SPECS["MSEG"], LoadReport("raw.mseg", [*good, broken], 0.01))
     assert not check.passed
     assert check.metadata["quarantined_share"].value == round(10 / 2010, 6)  # under 1 %
-    assert check.metadata["refused_files"].value == {"MSEG_20250108.csv": 1.0}
+    assert check.metadata["refused_files"].value == {
+        "MSEG_20250108.csv": "10 of 10 rows rejected (100.00% > 1.00%)"
+    }
     (clean,) = _check_results(TABLE_SPECS["MSEG"], LoadReport("raw.mseg", good, 0.01))
     assert clean.passed
     one_bad_each = [FileLoad(f"MSEG_2025010{d}.csv", "2" * 64, 10, {}, 20, 19, 1) for d in (6, 7)]
