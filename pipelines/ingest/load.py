@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipelines.ingest.landing import (
+    MANIFEST_TABLE,
     LandingNameError,
     file_checksum,
     landing_file_name,
@@ -282,15 +283,6 @@ def load_table(
             cur.execute(f"drop index {index.name}")
         elif index is not None:
             index = None
-        if files:
-            marks = ", ".join("?" for _ in files)
-            cur.execute(
-                warehouse.placeholders(
-                    f"delete from {QUARANTINE_TABLE} where table_name = ? "
-                    f"and source_file in ({marks})"
-                ),
-                [spec.name, *(path.name for path in files)],
-            )
         open_reader = partial(
             SapFileReader,
             spec=spec,
@@ -307,6 +299,7 @@ def load_table(
             if load.refused:
                 load.rows_loaded = 0  # taken out again by _replace_rows
         _replace_rows(warehouse, cur, spec, report, window, loaded_at, was_empty)
+        _replace_quarantine(warehouse, cur, spec, report, loaded_at)
         if index is not None:
             cur.execute(index.create)
         warehouse.analyze(cur, table)
@@ -354,6 +347,36 @@ def _replace_rows(
             ),
             [loaded_at, *(f.name for f in report.refused)],
         )
+
+
+def _replace_quarantine(
+    warehouse: Warehouse, cur: Cursor, spec: TableSpec, report: LoadReport, loaded_at: datetime
+) -> None:
+    """Delete the quarantine records this load's files replace. An accepted file's rows were
+    all read again, so every older record of its name goes (the loader's and the checks').
+    A refused file's day keeps the rows of the delivery before it, and with them that
+    delivery's records; only those of an earlier refused reading of the same bytes go (they
+    carry its `loaded_at`, which the manifest row of that checksum keeps)."""
+    accepted = [f.name for f in report.file_loads if not f.refused]
+    if accepted:
+        marks = ", ".join("?" for _ in accepted)
+        cur.execute(
+            warehouse.placeholders(
+                f"delete from {QUARANTINE_TABLE} where table_name = ? and source_file in "
+                f"({marks}) and rejected_at is distinct from ?"
+            ),
+            [spec.name, *accepted, loaded_at],
+        )
+    if report.refused and warehouse.table_columns(cur, MANIFEST_TABLE):
+        for load in report.refused:
+            cur.execute(
+                warehouse.placeholders(
+                    f"delete from {QUARANTINE_TABLE} where table_name = ? and source_file = ? "
+                    f"and rejected_at in (select loaded_at from {MANIFEST_TABLE} where "
+                    "canonical_name = ? and checksum = ? and status = 'refused')"
+                ),
+                [spec.name, load.name, load.name, load.checksum],
+            )
 
 
 def _load_file(

@@ -332,20 +332,20 @@ def test_a_file_unreadable_midway_is_refused_and_its_day_keeps_its_rows(
     assert load.refused and report.rows_loaded == 0
     assert re.fullmatch(r"MSEG_20250131\.csv, line 4002: cannot decode .*", str(load.error))
     pd.testing.assert_frame_equal(snapshot(warehouse)[0], raw)  # ... and taken out again
-    file_records = [
-        row[:4]
-        for row in table_rows(
-            warehouse,
-            f"select source_file, source_line, run_id, raw_record is null, reason "
-            f"from {QUARANTINE_TABLE} where raw_record is null",
-        )
-        if row[4].startswith("file refused: cannot decode")
-    ]
-    assert file_records == [(path.name, 4002, "run-bad", True)]
+    records = f"select source_line, run_id, reason from {QUARANTINE_TABLE} order by rejected_at"
+    kept, refused = table_rows(warehouse, records)
+    assert kept[:2] == (3, "run-good")  # the kept rows' reject stays with them
+    assert refused[:2] == (4002, "run-bad") and refused[2].startswith("file refused: cannot")
     assert table_rows(
         warehouse,
         f"select status, reason, rows_loaded from {MANIFEST_TABLE} where run_id = 'run-bad'",
     ) == [("refused", load.error, 0)]
+
+    load_table(warehouse, MSEG, [path], WINDOW, "run-retry", chunk_rows=500)  # the same bytes
+    assert [row[:2] for row in table_rows(warehouse, records)] == [
+        (3, "run-good"),
+        (4002, "run-retry"),
+    ]
 
 
 def test_an_unreadable_file_does_not_hold_back_the_other_days_of_a_range(
