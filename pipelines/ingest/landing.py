@@ -1110,7 +1110,9 @@ def commit_tick(store: LandingStore, warehouse: Warehouse, plan: TickPlan) -> No
 
 
 def _record_tick(warehouse: Warehouse, cur: Cursor, plan: TickPlan) -> None:
-    """The plan's manifest rows, and the current rows it supersedes."""
+    """The plan's manifest rows, and the current rows it supersedes. A row that is archived
+    already keeps its archive name: a delivery whose rows a refused successor left in raw
+    (`load._restore_kept_deliveries`) was moved out of current/ before."""
     rows = [_manifest_row(decision, plan.received_at) for decision in plan.decisions]
     first_placed: dict[str, int] = {}  # canonical name -> index of its first placement
     previous: dict[str, int] = {}
@@ -1128,8 +1130,9 @@ def _record_tick(warehouse: Warehouse, cur: Cursor, plan: TickPlan) -> None:
         if decision.replaces is not None:
             cur.execute(
                 warehouse.placeholders(
-                    f"update {MANIFEST_TABLE} set status = 'superseded', archive_name = ? "
-                    "where canonical_name = ? and status in ('received', 'loaded', 'refused')"
+                    f"update {MANIFEST_TABLE} set status = 'superseded', "
+                    "archive_name = coalesce(archive_name, ?) where canonical_name = ? "
+                    "and status in ('received', 'loaded', 'refused')"
                 ),
                 [decision.superseded_name, decision.canonical_name],
             )

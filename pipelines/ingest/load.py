@@ -12,7 +12,6 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -217,6 +216,16 @@ def _partition_key(name: str) -> str | None:
     return day.isoformat() if day else None
 
 
+def file_window(name: str, window: tuple[date, date] | None) -> tuple[date, date] | None:
+    """The days a file's rows may lie on: its own day when its name has one, else the run's
+    window. A file then loads the same rows in a range run as in a run of its day alone, and
+    a later load of another day never deletes a row this file brought."""
+    day = _file_day(name)
+    if window is None or day is None:
+        return window
+    return day, day + timedelta(days=1)
+
+
 def replaced_ranges(names: Sequence[str], window: tuple[date, date]) -> list[tuple[date, date]]:
     """The day ranges (end exclusive) a load of these files replaces: a dated file its own day,
     an undated one (a single extract for the window) the whole window. A day of the window
@@ -283,13 +292,11 @@ def load_table(
             cur.execute(f"drop index {index.name}")
         elif index is not None:
             index = None
-        open_reader = partial(
-            SapFileReader,
-            spec=spec,
-            settings=settings,
-            chunk_rows=chunk_rows,
-            partition_window=window,
-        )
+
+        def open_reader(path: Path) -> SapFileReader:
+            days = file_window(path.name, window)
+            return SapFileReader(path, spec, settings, chunk_rows, partition_window=days)
+
         with InsertBatch(warehouse, cur, max(chunk_rows, warehouse.bulk_insert_rows)) as batch:
             for path in files:
                 load = _load_file(path, spec, open_reader, batch, parser, run_id, loaded_at)
@@ -300,6 +307,7 @@ def load_table(
                 load.rows_loaded = 0  # taken out again by _replace_rows
         _replace_rows(warehouse, cur, spec, report, window, loaded_at, was_empty)
         _replace_quarantine(warehouse, cur, spec, report, loaded_at)
+        _restore_kept_deliveries(warehouse, cur, spec, report)
         if index is not None:
             cur.execute(index.create)
         warehouse.analyze(cur, table)
@@ -377,6 +385,26 @@ def _replace_quarantine(
                 ),
                 [spec.name, load.name, load.name, load.checksum],
             )
+
+
+def _restore_kept_deliveries(
+    warehouse: Warehouse, cur: Cursor, spec: TableSpec, report: LoadReport
+) -> None:
+    """The landing sensor marks a day's delivery superseded when the next one arrives. If that
+    next one is refused, the day keeps the earlier delivery's rows, so its manifest row says
+    `loaded` again: the one whose load time the rows carry."""
+    if not report.refused or not warehouse.table_columns(cur, MANIFEST_TABLE):
+        return
+    table = f"raw.{spec.raw_table}"
+    for load in report.refused:
+        cur.execute(
+            warehouse.placeholders(
+                f"update {MANIFEST_TABLE} set status = 'loaded' where canonical_name = ? "
+                "and table_name = ? and status = 'superseded' and loaded_at = "
+                f"(select max(_loaded_at) from {table} where _source_file = ?)"
+            ),
+            [load.name, spec.name, load.name],
+        )
 
 
 def _load_file(

@@ -256,6 +256,29 @@ def test_a_day_without_a_file_keeps_its_rows(warehouse: Warehouse, tmp_path: Pat
     assert warehouse.scalar("select count(*) from raw.mseg") == 2
 
 
+def test_a_row_of_another_day_is_rejected_in_a_range_run_as_in_a_run_of_its_day(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """Accepted in a range that covers both days, the row would be deleted without a trace by
+    the next load of the day it is dated on."""
+    first, second = DAY, DAY + timedelta(days=1)
+    stamp = f"{second:%Y%m%d}"
+    window = (first, second + timedelta(days=1))
+    files = [
+        write_mseg_day(tmp_path, first, [mseg_line(4900000001), mseg_line(4900000003, day=stamp)]),
+        write_mseg_day(tmp_path, second, [mseg_line(4900000002, day=stamp)]),
+    ]
+
+    report = load_table(warehouse, MSEG, files, window, "run-range")
+
+    assert [(f.rows_loaded, f.rows_quarantined) for f in report.file_loads] == [(1, 1), (1, 0)]
+    ((source_file, line, reason),) = table_rows(
+        warehouse, f"select source_file, source_line, reason from {QUARANTINE_TABLE}"
+    )
+    assert (source_file, line) == (files[0].name, 3)
+    assert f"outside partition window [{first}, {second})" in reason
+
+
 def test_replaced_ranges_cover_the_delivered_days() -> None:
     window = (date(2025, 1, 1), date(2025, 2, 1))
     names = ["MSEG_20250103.csv", "MSEG_20250102.csv", "MSEG_20250110.csv"]

@@ -72,7 +72,7 @@ class Landing:
         self.cursor = result.cursor
         return result
 
-    def run(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    def run(self, request: dg.RunRequest, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
         """Execute a run request as the daemon would: its asset, partition or partition range."""
         assets = [a for a in raw_assets if a.key in request.asset_selection]
         tags = {k: v for k, v in request.tags.items() if k.startswith("dagster/asset_partition")}
@@ -82,6 +82,7 @@ class Landing:
             tags=tags,
             resources=self.resources,
             instance=self.instance,
+            raise_on_error=raise_on_error,
         )
 
     def sql(self, query: str) -> pd.DataFrame:
@@ -238,6 +239,49 @@ def test_deliveries_load_once_and_corrections_replace_their_day(
     got = manifest.drop(columns="canonical_name").astype(object)
     got = got.where(got.notna(), None).values.tolist()
     assert got == expected
+
+
+def test_a_refused_redelivery_leaves_the_kept_delivery_loaded_in_the_manifest(
+    any_landing: Landing, demo: Path
+) -> None:
+    landing = any_landing
+    good = (demo / "MSEG_20240102.csv").read_bytes()
+    (landing.incoming / "MSEG_20240102.csv").write_bytes(good)
+    (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
+    (first,) = requests_of(landing.tick())
+    landing.run(first)
+    rows = landing.sql("select * from raw.mseg order by mblnr, zeile")
+
+    # a re-delivery whose every quantity is broken: refused, the day keeps the first one's rows
+    header, *lines = good.decode("utf-8-sig").split("\r\n")
+    broken = [";".join([*line.split(";")[:7], "x", *line.split(";")[8:]]) for line in lines[:-1]]
+    (landing.incoming / "MSEG_20240102.csv").write_text("\r\n".join([header, *broken, ""]))
+    (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
+    (second,) = requests_of(landing.tick())
+    assert not landing.run(second, raise_on_error=False).success  # the blocking check fails
+
+    pd.testing.assert_frame_equal(landing.sql("select * from raw.mseg order by mblnr, zeile"), rows)
+    manifest = landing.sql(
+        f"select checksum, status, archive_name is not null as archived, reason "
+        f"from {MANIFEST_TABLE} order by received_at"
+    )
+    assert manifest[["checksum", "status", "archived"]].values.tolist() == [
+        [sha(good), "loaded", True],  # its rows are in raw; its file in archive/
+        [sha((landing.root / "MSEG_20240102.csv").read_bytes()), "refused", False],
+    ]
+    assert manifest.reason.iloc[1].startswith(f"{len(broken)} of {len(broken)} rows rejected")
+    archived = landing.sql(f"select archive_name from {MANIFEST_TABLE} where status = 'loaded'")
+
+    # the next delivery supersedes both, and the kept one's archive name stays its own
+    (landing.incoming / "MSEG_20240102.csv").write_bytes(good.replace(b"12,000-", b"13,000-", 1))
+    (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
+    (third,) = requests_of(landing.tick())
+    landing.run(third)
+    statuses = landing.sql(
+        f"select status, archive_name from {MANIFEST_TABLE} order by received_at"
+    ).values.tolist()
+    assert [status for status, _ in statuses] == ["superseded", "superseded", "loaded"]
+    assert statuses[0][1] == archived.archive_name.item() != statuses[1][1]
 
 
 def test_two_versions_of_a_day_in_one_tick_run_once_with_the_newer(
