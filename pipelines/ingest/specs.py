@@ -57,6 +57,9 @@ class TableSpec:
     #: Optional master data (addresses, unit conversions, currency decimals): a system that
     #: does not deliver it keeps the table as it is instead of failing the load.
     optional: bool = False
+    #: Partitioned by a change date (EKPO by AEDAT): a changed row arrives again in the file of
+    #: the day it changed, so a key is unique per day, and the latest day's version wins.
+    redelivered_when_changed: bool = False
 
     @property
     def raw_table(self) -> str:
@@ -65,6 +68,13 @@ class TableSpec:
     @property
     def is_partitioned(self) -> bool:
         return self.partition_column is not None
+
+    @property
+    def unique_key(self) -> tuple[str, ...]:
+        """The columns no two rows of raw may share."""
+        if self.redelivered_when_changed and self.partition_column:
+            return (*self.key, self.partition_column)
+        return self.key
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -483,6 +493,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
             ),
             key=("EBELN", "EBELP"),
             partition_column="AEDAT",
+            redelivered_when_changed=True,
         ),
         TableSpec(
             "EKET",

@@ -361,6 +361,41 @@ def test_duplicates_across_day_files_are_found_across_chunks(
     assert warehouse.scalar(f"select count(*) from {QUARANTINE_TABLE}") == 3
 
 
+def test_a_changed_po_item_on_a_later_day_is_a_new_version_not_a_duplicate(
+    resource: WarehouseResource, tmp_path: Path
+) -> None:
+    """EKPO is partitioned by change date: the item changed on the 12th arrives again in that
+    day's file. Both versions stay in raw (staging keeps the latest change date); the same
+    key twice in one day is still a duplicate."""
+    warehouse = resource.open()
+    plants = tmp_path / "T001W.csv"
+    plants.write_text("WERKS;NAME1;ORT01;LAND1\n1000;Werk;Hamburg;DE\n", encoding="utf-8")
+    load_table(warehouse, T001W, [plants], None, "load-t001w")
+    ekpo = TABLE_SPECS["EKPO"]
+    header = "EBELN;EBELP;MATNR;WERKS;MENGE;MEINS;NETPR;PEINH;AEDAT"
+
+    def deliver(day: date, *items: str) -> tuple[date, date]:
+        path = tmp_path / f"EKPO_{day:%Y%m%d}.csv"
+        path.write_text("\n".join([header, *items]) + "\n", encoding="utf-8")
+        load_table(warehouse, ekpo, [path], window_of(day), f"load-{day}")
+        return window_of(day)
+
+    first = deliver(date(2025, 1, 10), "4500000001;10;1234;1000;100,000;ST;12,50;1;10.01.2025")
+    assert run_table_quality(warehouse, ekpo, first, "check-10").passed
+    changed = deliver(date(2025, 1, 12), "4500000001;10;1234;1000;80,000;ST;12,50;1;12.01.2025")
+
+    report = run_table_quality(warehouse, ekpo, changed, "check-12")
+
+    assert report.passed and report.rows_rejected == 0
+    assert warehouse.scalar("select count(*) from raw.ekpo") == 2
+    both = (date(2025, 1, 10), date(2025, 1, 13))
+    with warehouse.transaction() as cur:  # the same item twice on the 12th
+        cur.execute("insert into raw.ekpo select * from raw.ekpo where aedat = '2025-01-12'")
+    again = run_table_quality(warehouse, ekpo, both, "check-both")
+    assert again.rows_rejected == 1
+    assert again.rejects_by_rule == {"unique(EBELN,EBELP,AEDAT)": 1}
+
+
 def test_a_key_loaded_for_another_day_is_quarantined_by_the_later_days_check(
     resource: WarehouseResource, demo_landing: Path, tmp_path: Path
 ) -> None:
