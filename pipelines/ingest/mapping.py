@@ -11,9 +11,11 @@ The output is the canonical landing files the demo generator writes (`<TABLE>.cs
 `<TABLE>_<YYYYMMDD>.csv`, SE16N style), so the landing sensor, raw assets, quarantine and checks
 run unchanged on mapped data. A value that cannot be read as its column's type is written as it
 came, so the load quarantines its row with a reason; the report lists such rows beforehand, with
-their source file and line. A constant of the YAML that cannot be its column's type, or a unit
-constant missing from the units, is a configuration error instead. Rows outside the `window` are
-left out before anything else is computed from them, so they cannot fail the mapping.
+their source file and line. A constant of the YAML, at any depth, that cannot be the type it is
+read as (its column's, or the number or date an operation reads), a constant code missing from its
+code table or a unit constant missing from the units, is a configuration error instead. Rows
+outside the `window` are left out before anything else is computed from them, so they cannot fail
+the mapping.
 
 Configuration errors raise `MappingError` naming the key path and, for a mapping read by
 `load_mapping`, its file and line (`shine-epm.yaml line 175, tables.VBAP.columns.KWMENG: unknown
@@ -44,7 +46,7 @@ import yaml
 from pipelines.demo.se16n import NO_DATE, file_pattern, format_column
 from pipelines.ingest.landing import landing_file_name
 from pipelines.ingest.reader import DATE_FORMATS, normalize_alpha, parse_sap_date, parse_sap_number
-from pipelines.ingest.specs import TABLE_SPECS, Column, TableSpec
+from pipelines.ingest.specs import TABLE_SPECS, Column, ColumnKind, TableSpec
 
 MAPPING_VERSION = 1
 SUMMARY_FILE = "_mapping_summary.json"
@@ -636,8 +638,8 @@ def _part(
             where = _at(_at(path, "columns"), str(column))
             target = _target_column(table, column, where)
             columns[str(column)] = _expression(expr, where, named)
-            if isinstance(columns[str(column)], Constant):
-                _typed_constant(columns[str(column)].value, target, where)
+            for constant, need, date_format in _constants(columns[str(column)], target):
+                _typed_constant(constant.value, need, constant.path, date_format)
     else:
         if "columns" in data:
             raise MappingError(_at(path, "columns"), "inline rows name their columns themselves")
@@ -690,15 +692,63 @@ def _part(
     return part
 
 
-def _typed_constant(value: Any, column: Column, path: str) -> None:
+def _typed_constant(value: Any, column: Column, path: str, date_format: str | None = None) -> None:
     """A constant that cannot be its column's type (integer, decimal, date) is a mistake in the
-    mapping: refuse it once instead of writing it into every row for the load to quarantine."""
+    mapping: refuse it once instead of writing it into every row for the load to quarantine.
+    `date_format` reads a text date as a `date` operation with a format would."""
     if value is None:
         return
-    if _target_values(_broadcast(value, 1), column, path).bad is not None:
+    values = _broadcast(value, 1)
+    if date_format is not None:
+        values = replace(values, fmt=replace(CANONICAL, date_format=date_format))
+    if _target_values(values, column, path).bad is not None:
         raise MappingError(
             path, f"{_scalar_text(value)!r} is not a valid {column.kind} value of {column.name}"
         )
+
+
+def _operand(operation: str, kind: ColumnKind) -> Column:
+    """The type an operation reads its operands as, named after it in `_typed_constant`'s
+    message (a factor of multiply is a decimal whatever the target column's type)."""
+    return Column(f"a {operation} operand", kind, operation, f"read by {operation}")
+
+
+def _constants(
+    expr: Expression, need: Column | None, date_format: str | None = None
+) -> Iterator[tuple[Constant, Column, str | None]]:
+    """Every literal constant of an expression, at any depth, with the type it is read as: the
+    column's where it becomes the column's value (also as a lookup's value or a kept code), a
+    number or a date where an operation reads it so. Text positions (None) take any constant."""
+    if isinstance(expr, Constant):
+        if need is not None:
+            yield expr, need, date_format
+    elif isinstance(expr, Concat):
+        for part in expr.parts:
+            yield from _constants(part, None)
+    elif isinstance(expr, Lookup):
+        for by in expr.spec.by:
+            yield from _constants(by, None)
+        yield from _constants(expr.value, need, date_format)
+    elif isinstance(expr, ParseDate):
+        yield from _constants(expr.operand, _operand("date", "date"), expr.date_format)
+    elif isinstance(expr, Multiply):
+        for operand in (expr.operand, expr.by):
+            yield from _constants(operand, _operand("multiply", "decimal"))
+    elif isinstance(expr, Convert):
+        yield from _constants(expr.operand, _operand("convert", "decimal"))
+        for unit in (expr.unit, expr.to):  # units are text, looked up in the units
+            if unit is not None:
+                yield from _constants(unit, None)
+    elif isinstance(expr, CodeMap):
+        # A constant code the table lacks is kept as the value under `unmapped: keep`.
+        kept = (
+            expr.unmapped == "keep"
+            and isinstance(expr.operand, Constant)
+            and _scalar_text(expr.operand.value) not in expr.table
+        )
+        yield from _constants(expr.operand, need if kept else None, date_format)
+    elif isinstance(expr, Year):
+        yield from _constants(expr.operand, _operand("year", "date"))
 
 
 def _default(
@@ -794,7 +844,11 @@ def _expression(value: Any, path: str, named: _Named) -> Expression:
                 if isinstance(factor, bool) or not isinstance(factor, int | float):
                     raise MappingError(at, f"expected a number, got {_kind_of(factor)}")
                 factors[_code_text(unit, at)] = float(factor)
+            if not factors:
+                raise MappingError(_at(path, "factors"), "needs at least one unit")
         unit = _expression(value["from"], _at(path, "from"), named)
+        if factors is not None:
+            _check_unit_constant(unit, factors, "factors")
         return Convert(_expression(arg, where, named), unit, to, units_file, factors, path)
     if op == "code":
         _keys(value, path, ["code", "map", "unmapped"], required=["map"])
@@ -814,7 +868,16 @@ def _expression(value: Any, path: str, named: _Named) -> Expression:
                 _at(path, "unmapped"),
                 f"expected one of {list(UNMAPPED_POLICIES)}, got {unmapped!r}",
             )
-        return CodeMap(_expression(arg, where, named), name, codes, unmapped, path)
+        operand = _expression(arg, where, named)
+        if isinstance(operand, Constant) and operand.value is not None and unmapped == "error":
+            code = _scalar_text(operand.value)
+            if code not in codes:
+                raise MappingError(
+                    where,
+                    f"code {code!r} is not in code table {name!r}; add it, or set unmapped: "
+                    "keep or empty",
+                )
+        return CodeMap(operand, name, codes, unmapped, path)
     _keys(value, path, ["year"])
     return Year(_expression(arg, where, named), path)
 
@@ -1104,8 +1167,7 @@ def _check_expression(expr: Expression, frame: SourceFrame, sources: Sources) ->
         _check_expression(expr.unit, frame, sources)
         if expr.to is not None:
             _check_expression(expr.to, frame, sources)
-        known: Mapping[str, Any] | None = expr.factors
-        if expr.units_file is not None:
+        if expr.units_file is not None:  # constant units against factors: checked at parsing
             units = sources.frame(expr.units_file, _at(expr.path, "units"))
             missing = [c for c in UNIT_TABLE_COLUMNS if c not in units.data.columns]
             if missing:
@@ -1114,9 +1176,8 @@ def _check_expression(expr: Expression, frame: SourceFrame, sources: Sources) ->
                     f"{units.name} lacks the T006 columns {missing} (name them in files.columns)",
                 )
             known = _unit_table(units, expr)
-        assert known is not None
-        for unit in (expr.unit, expr.to):
-            _check_unit_constant(unit, known, expr.units_file or "factors")
+            for unit in (expr.unit, expr.to):
+                _check_unit_constant(unit, known, expr.units_file)
     elif isinstance(expr, ParseDate | CodeMap | Year):
         _check_expression(expr.operand, frame, sources)
 

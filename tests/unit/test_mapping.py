@@ -879,6 +879,10 @@ STRUCTURE_ERRORS = [
         r"^tables\.VBAP\.columns\.NETWR\.factors\.X: expected a number, got text$",
     ),
     (
+        lambda d: vbap_columns(d).update(NETWR={"convert": "A", "from": "B", "factors": {}}),
+        r"^tables\.VBAP\.columns\.NETWR\.factors: needs at least one unit$",
+    ),
+    (
         lambda d: d["tables"].update(T001W={"rows": []}),
         r"^tables\.T001W\.rows: no rows given$",
     ),
@@ -1090,10 +1094,13 @@ def test_data_errors_name_file_and_line(source: Path, file, text, message):
     ("expression", "message"),
     [
         (
-            {"multiply": {"const": date(2015, 1, 1)}, "by": 2},
+            {"multiply": {"date": "QTY"}, "by": 2},
             r"^tables\.VBAP\.columns\.NETWR: a date cannot be used as a number$",
         ),
-        ({"year": {"const": 2015}}, r"^tables\.VBAP\.columns\.NETWR: a number cannot be used "),
+        (
+            {"year": {"multiply": "QTY", "by": 2}},
+            r"^tables\.VBAP\.columns\.NETWR: a number cannot be used as a date$",
+        ),
         (
             {"convert": "QTY", "from": "UNIT", "factors": {"KG": 1}},
             r"^items\.csv line 2 \(tables\.VBAP\.columns\.NETWR\): unit 'EA' is not in factors "
@@ -1290,6 +1297,110 @@ def test_errors_of_a_loaded_mapping_name_its_file_and_line(
     with pytest.raises(MappingError, match="^" + re.escape(str(path)) + " " + message):
         config = load_mapping(path)
         map_tables(config, Sources(config, source))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "NETWR: AMOUNT",
+            "NETWR: {multiply: AMOUNT, by: {const: ten}}",
+            r"line 19, tables\.VBAP\.columns\.NETWR\.by: 'ten' is not a valid decimal value of a "
+            r"multiply operand$",
+        ),
+        (
+            "NETWR: AMOUNT",
+            "NETWR: {multiply: {const: 2015-01-01}, by: 2}",
+            r"line 19, tables\.VBAP\.columns\.NETWR\.multiply: a date cannot be used as a number$",
+        ),
+        (
+            "convert: QTY,",
+            "convert: {const: lots},",
+            r"line 17, tables\.VBAP\.columns\.KWMENG\.convert: 'lots' is not a valid decimal "
+            r"value of a convert operand$",
+        ),
+        (  # two operations deep
+            "convert: QTY,",
+            "convert: {multiply: QTY, by: {const: twice}},",
+            r"line 17, tables\.VBAP\.columns\.KWMENG\.convert\.by: 'twice' is not a valid decimal ",
+        ),
+        (  # concat takes any constant, but the year inside it reads a date
+            "MATNR: PRODUCT",
+            "MATNR: {concat: [PRODUCT, {year: {const: soon}}]}",
+            r"line 16, tables\.VBAP\.columns\.MATNR\.concat\[1\]\.year: 'soon' is not a valid "
+            r"date value of a year operand$",
+        ),
+        (
+            "NETWR: AMOUNT",
+            "NETWR: {year: {const: 2015}}",
+            r"line 19, tables\.VBAP\.columns\.NETWR\.year: a number cannot be used as a date$",
+        ),
+        (  # read in the date operation's format
+            "NETWR: AMOUNT",
+            'NETWR: {year: {date: {const: "2015-02-01"}, format: DD.MM.YYYY}}',
+            r"line 19, tables\.VBAP\.columns\.NETWR\.year\.date: '2015-02-01' is not a valid date "
+            r"value of a date operand$",
+        ),
+        (  # a lookup's value becomes the column's
+            "value: CREATED",
+            "value: {const: soon}",
+            r"line 20, tables\.VBAP\.columns\.ERDAT\.value: 'soon' is not a valid date value of "
+            r"ERDAT$",
+        ),
+        (  # so does a code the table lacks, under unmapped: keep
+            "POSNR: ITEM",
+            "POSNR: {code: {const: X1}, map: unit, unmapped: keep}",
+            r"line 15, tables\.VBAP\.columns\.POSNR\.code: 'X1' is not a valid integer value of "
+            r"POSNR$",
+        ),
+        (
+            "code: UNIT",
+            "code: {const: PCS}",
+            r"line 18, tables\.VBAP\.columns\.VRKME\.code: code 'PCS' is not in code table "
+            r"'unit'; add it, or set unmapped: keep or empty$",
+        ),
+        (
+            "from: UNIT, to: {const: ST}, units: T006.csv",
+            "from: {const: LB}, factors: {KG: 1}",
+            r"line 17, tables\.VBAP\.columns\.KWMENG\.from: unit 'LB' is not in factors$",
+        ),
+    ],
+)
+def test_nested_constants_are_checked_when_the_mapping_is_loaded(tmp_path: Path, old, new, message):
+    """One configuration error naming file, line and key path, before any source row is read
+    (no source folder at all), instead of the same quarantined value in every row."""
+    path = tmp_path / "m.yaml"
+    assert old in MAPPING_YAML
+    path.write_text(MAPPING_YAML.replace(old, new, 1))
+    with pytest.raises(MappingError, match="^" + re.escape(str(path)) + " " + message):
+        load_mapping(path)
+
+
+def test_nested_constants_of_the_right_type_are_mapped(source: Path):
+    document = base_document()
+    columns = vbap_columns(document)
+    columns["NETWR"] = {"multiply": "AMOUNT", "by": {"const": "0.5"}}
+    columns["KWMENG"] = {"multiply": copy.deepcopy(columns["KWMENG"]), "by": -1}
+    columns["MATNR"] = {"concat": ["PRODUCT", {"const": date(2015, 1, 2)}], "sep": "/"}
+    columns["VRKME"] = {"code": {"const": "KG"}, "map": "unit"}
+    document["tables"]["VBAP"]["where"] = [{"target": "ERDAT", "max": date(2015, 1, 1)}]
+    document["tables"]["VBAK"] = {
+        "source": "orders.csv",
+        "columns": {
+            "VBELN": "ORDER",
+            "KUNNR": "CUSTOMER",
+            "ERDAT": {"date": {"const": "01.02.2015"}, "format": "DD.MM.YYYY"},
+            "VDATU": {"code": {"const": "2015-03-01"}, "map": "unit", "unmapped": "keep"},
+        },
+    }
+    tables = mapped(source, document)
+    assert column(tables, "VBAP", "NETWR") == [956.0, 1874.25]
+    assert column(tables, "VBAP", "KWMENG") == [-2.0, -3.0]
+    assert column(tables, "VBAP", "MATNR") == ["HT-1000/2015-01-02", "HT-1001/2015-01-02"]
+    assert column(tables, "VBAP", "VRKME") == ["KG", "KG"]
+    assert column(tables, "VBAK", "ERDAT") == dates("2015-02-01", "2015-02-01", "2015-02-01")
+    assert column(tables, "VBAK", "VDATU") == dates("2015-03-01", "2015-03-01", "2015-03-01")
+    assert mapping_issues(tables["VBAP"]) == mapping_issues(tables["VBAK"]) == []
 
 
 def test_data_errors_of_a_loaded_mapping_name_its_line_too(source: Path, tmp_path: Path):
