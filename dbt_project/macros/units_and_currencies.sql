@@ -48,3 +48,14 @@
     (round({{ amount_column }} * 100)
         / cast(power(10, coalesce({{ alias }}.decimals, 2)) as {{ type_double() }}))
 {%- endmacro %}
+
+
+{#- A quantity or amount signed by its debit/credit indicator (SHKZG): H (credit, an issue)
+    negative, S (debit, a receipt) positive, anything else as delivered. -#}
+{% macro signed_by_shkzg(value, indicator) -%}
+    case {{ indicator }}
+        when 'H' then -abs({{ value }})
+        when 'S' then abs({{ value }})
+        else {{ value }}
+    end
+{%- endmacro %}

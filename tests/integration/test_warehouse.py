@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +165,76 @@ def test_amounts_are_in_their_currency_decimals(built: Built) -> None:
     assert np.isclose(
         lines.loc[lines["currency_code"] == "JPY", "net_value"].sum(), yen["netwr"].sum() * 100
     )
+
+
+class RolledBack(Exception):
+    """Raised to undo a test's raw rows: the staging views read them inside the transaction."""
+
+
+def staged_with(wh: Warehouse, table: str, rows: list[dict], query: str) -> list[tuple]:
+    """`query`'s rows while `rows` (raw columns; the rest copied from a row of `table`) are in
+    raw, inside one transaction that is rolled back, so the module's warehouse is unchanged."""
+    with pytest.raises(RolledBack), wh.transaction() as cur:
+        cur.execute(f"select * from raw.{table} limit 1")
+        names = [d[0] for d in cur.description]
+        template = dict(zip(names, cur.fetchone(), strict=True))
+        for row in rows:
+            values = template | row
+            marks = ", ".join("?" for _ in names)
+            cur.execute(
+                wh.placeholders(f"insert into raw.{table} values ({marks})"),
+                [values[n] for n in names],
+            )
+        cur.execute(query)
+        found = [tuple(r) for r in cur.fetchall()]
+        raise RolledBack
+    return found
+
+
+def test_movements_are_signed_by_debit_credit_whether_delivered_signed_or_not(
+    engine_built: Built,
+) -> None:
+    """MB51 extracts sign issues negative; SE16N's MSEG is unsigned with SHKZG alone."""
+    rows = [
+        {"mblnr": "SIGN00001", "zeile": 1, "menge": 5.0, "dmbtr": 12.5, "shkzg": "H"},  # SE16N
+        {"mblnr": "SIGN00001", "zeile": 2, "menge": -5.0, "dmbtr": -12.5, "shkzg": "H"},  # MB51
+        {"mblnr": "SIGN00001", "zeile": 3, "menge": 7.0, "dmbtr": 3.0, "shkzg": "S"},
+    ]
+    found = staged_with(
+        engine_built.warehouse,
+        "mseg",
+        rows,
+        "select material_document_item, quantity, amount_local from staging.stg_sap__mseg "
+        "where material_document_id = 'SIGN00001' order by 1",
+    )
+    assert [(int(i), float(q)) for i, q, _ in found] == [(1, -5.0), (2, -5.0), (3, 7.0)]
+    assert [float(a) < 0 for *_, a in found] == [True, True, False]
+
+
+def test_the_latest_change_date_of_a_po_item_wins_whatever_the_load_order(
+    engine_built: Built,
+) -> None:
+    """EKPO is partitioned by change date: a backfill that reloads the older day after the
+    newer one must not bring the older version back."""
+    later = datetime(2030, 1, 1)
+    rows = [
+        {"ebeln": "PO-CHANGED", "ebelp": 10, "menge": 80.0, "aedat": date(2025, 1, 12)},
+        {
+            "ebeln": "PO-CHANGED",
+            "ebelp": 10,
+            "menge": 100.0,
+            "aedat": date(2025, 1, 10),
+            "_loaded_at": later,
+        },
+    ]
+    found = staged_with(
+        engine_built.warehouse,
+        "ekpo",
+        rows,
+        "select ordered_qty_order_unit, changed_on from staging.stg_sap__ekpo "
+        "where purchase_order_id = 'PO-CHANGED'",
+    )
+    assert [(float(q), d) for q, d in found] == [(80.0, date(2025, 1, 12))]
 
 
 def test_customers_and_plants_carry_their_adrc_address(built: Built) -> None:

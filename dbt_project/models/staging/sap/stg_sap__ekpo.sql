@@ -1,14 +1,15 @@
 -- A view per SAP day: built with the daily partition that fills it.
 {{ config(tags=['partitioned'], meta={'partition_column': 'changed_on'}) }}
 -- Partitioned by change date: a changed item arrives again in a later day's file, so the
--- latest delivery per PO item wins. The quantity is converted from the order unit to the
+-- version of the latest change date wins (then the latest delivery), whatever order the days
+-- were loaded in. The quantity is converted from the order unit to the
 -- material's base unit (MARM); base_qty_per_order_unit converts the item's schedule lines
 -- (EKET) and history (EKBE), which are kept in the order unit. The net price is in the
 -- header's currency (EKKO.WAERS), shifted to its decimals (TCURX).
 with
 
 source as (
-    {{ latest_per_key(source('sap', 'ekpo'), ['ebeln', 'ebelp']) }}
+    {{ latest_per_key(source('sap', 'ekpo'), ['ebeln', 'ebelp'], newest_by='aedat') }}
 ),
 
 headers as (
