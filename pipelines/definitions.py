@@ -9,7 +9,7 @@ from pipelines.automation import schedules, sensors, with_freshness_policies
 from pipelines.forecasting.assets import forecasting_assets
 from pipelines.ingest.assets import raw_assets
 from pipelines.ingest.checks import raw_quality_checks
-from pipelines.ingest.sensors import ingest_sensors
+from pipelines.ingest.sensors import ingest_jobs, ingest_sensors
 from pipelines.jobs import jobs
 from pipelines.planning.assets import planning_assets
 from pipelines.warehouse.assets import dbt_daily_models, dbt_models, dbt_project
@@ -41,7 +41,7 @@ def defs() -> dg.Definitions:
             [*raw_assets, dbt_daily_models, dbt_models, *forecasting_assets, *planning_assets]
         ),
         asset_checks=raw_quality_checks,
-        jobs=jobs,
+        jobs=[*jobs, *ingest_jobs],
         executor=STEP_EXECUTOR,
         schedules=schedules,
         sensors=[*sensors, *ingest_sensors],

@@ -30,8 +30,9 @@ class SapODataResource(dg.ConfigurableResource):
     tick_budget_s: float = Field(
         default=45.0,
         description=(
-            "Seconds one sensor tick may spend on OData; past it the tick stops and the next "
-            "one retries. Keep it below Dagster's sensor timeout (60 s by default)."
+            "Seconds one sensor tick may spend on OData; past it the tick stops and a later "
+            "one retries. Keep it below Dagster's sensor timeout (60 s by default). The job "
+            "sap_odata_full_read has no budget."
         ),
     )
 

@@ -14,6 +14,8 @@ Layout under the landing root (`LandingZone.path`):
   a master-data extract dated before the current one), with the reason in the log and in the
   manifest.
 - `<root>/staging/` is private scratch space for files split by day.
+- `<root>/odata/` holds, per OData feed, the cursor its last full read reached (`<feed>.json`,
+  `sap_odata_full_read`), for the OData sensor to continue from.
 
 Every decision is recorded in `raw.landing_manifest`; the load (`load.load_table`) completes
 the row of each file it loads, in the same transaction as the data.
@@ -46,7 +48,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -244,7 +246,8 @@ class LandingStore(Protocol):
     """Where the landing folders live: `LocalLandingStore` (a directory or mounted share) or
     `FsspecLandingStore` (S3, Azure, GCS, SFTP, ... by URL); `landing_store` picks one.
 
-    Folders are `CURRENT` (""), `INCOMING`, `ARCHIVE`, `REJECTED` and `STAGING`.
+    Folders are `CURRENT` (""), `INCOMING`, `ARCHIVE`, `REJECTED`, `STAGING` and
+    `ODATA_WATERMARKS`.
     """
 
     def list(self, folder: str) -> list[LandingEntry]: ...
@@ -1280,6 +1283,8 @@ class DeltaExtract:
 
     `complete`: each table holds the whole content of its master file, or of each day in
     `days` (a day without rows gets a header-only file); otherwise the rows are changes.
+    `missed_days`: days between the last dated snapshot (stock) and this one. The API serves
+    only the current state, so those days have no snapshot, now or later.
     """
 
     feed: DeltaFeed
@@ -1289,6 +1294,7 @@ class DeltaExtract:
     undated: int = 0
     complete: bool = False
     days: tuple[date, ...] = ()
+    missed_days: tuple[date, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -1457,9 +1463,96 @@ def extract_feed(
     if day is None or (cursor is not None and date.fromisoformat(cursor) >= day):
         return None
     if feed.kind == "snapshot":
-        return extract_snapshot(client, feed, day)
+        extract = extract_snapshot(client, feed, day)
+        if extract.days and cursor is not None:
+            last = date.fromisoformat(cursor)
+            gap = range(1, (day - last).days)
+            extract.missed_days = tuple(last + timedelta(days=n) for n in gap)
+        return extract
     window = posting_window(cursor, day, lookback_days, since)
     return None if window is None else extract_postings(client, feed, *window)
+
+
+def catch_up(
+    client: SapODataClient,
+    feed: DeltaFeed,
+    day: date | None,
+    lookback_days: int,
+    since: str | None = None,
+) -> Iterator[DeltaExtract]:
+    """The reads of a feed from `since` (from scratch when None) until it has caught up: the
+    reads the sensor's ticks would make, without their budget. A snapshot is read once,
+    material documents a week at a time up to `day`, deltas until one finds nothing newer."""
+    cursor: str | None = None
+    while (extract := extract_feed(client, feed, cursor, day, lookback_days, since)) is not None:
+        yield extract
+        if extract.cursor == cursor:
+            return
+        cursor = extract.cursor
+
+
+@dataclass
+class ODataCursor:
+    """The OData sensor's state: each feed's cursor, and the feed the next tick starts with.
+
+    JSON `{"feeds": {name: cursor}, "start": name}`; the earlier form, a bare
+    `{name: cursor}`, reads as `feeds` (no entity set is called "feeds").
+    """
+
+    feeds: dict[str, str | None] = field(default_factory=dict)
+    start: str | None = None
+
+    @classmethod
+    def from_json(cls, text: str | None) -> ODataCursor:
+        state = json.loads(text) if text else {}
+        if isinstance(state.get("feeds"), dict):
+            return cls(dict(state["feeds"]), state.get("start"))
+        return cls(dict(state))
+
+    def to_json(self) -> str:
+        return json.dumps({"feeds": self.feeds, "start": self.start}, sort_keys=True)
+
+    def order(self, names: Sequence[str]) -> list[str]:
+        """`names` in a circle from `start` (from the first when `start` is not among them)."""
+        at = names.index(self.start) if self.start in names else 0
+        return [*names[at:], *names[:at]]
+
+
+def next_start(order: Sequence[str], stopped: str | None) -> str | None:
+    """The feed the next tick starts with, after a tick that read `order` and ran out of its
+    budget on `stopped` (None: every feed was read, the next tick starts from the first).
+
+    A feed that stopped after others had used part of the budget starts the next tick, with
+    all of it; one that had all of it and still stopped goes last, after the others. So no
+    feed keeps the ones after it from being read, and none is kept from the whole budget.
+    """
+    if stopped is None or stopped != order[0]:
+        return stopped
+    return order[1 % len(order)]
+
+
+#: Where `sap_odata_full_read` leaves the cursor each feed reached, `<feed>.json`.
+ODATA_WATERMARKS = "odata"
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Where a full read of a feed ended (`cursor`), and which run read it."""
+
+    cursor: str
+    run_id: str
+
+
+def write_watermark(store: LandingStore, feed: str, mark: Watermark) -> None:
+    store.write(ODATA_WATERMARKS, f"{feed}.json", json.dumps(asdict(mark)).encode())
+
+
+def read_watermark(store: LandingStore, feed: str) -> Watermark | None:
+    name = f"{feed}.json"
+    if not store.exists(ODATA_WATERMARKS, name):
+        return None
+    with store.open(ODATA_WATERMARKS, name) as stream:
+        return Watermark(**json.load(stream))
 
 
 def read_rows(path: Path, spec: TableSpec) -> pd.DataFrame:
@@ -1613,6 +1706,7 @@ __all__ = [
     "MANIFEST_COLUMNS",
     "MANIFEST_TABLE",
     "MARKER_SUFFIX",
+    "ODATA_WATERMARKS",
     "REJECTED",
     "STAGING",
     "STALE_AFTER",
@@ -1626,9 +1720,12 @@ __all__ = [
     "LandingStore",
     "FsspecLandingStore",
     "LocalLandingStore",
+    "ODataCursor",
     "RunPlan",
     "TickPlan",
+    "Watermark",
     "archive_name",
+    "catch_up",
     "commit_tick",
     "current_extracts",
     "extract_delta",
@@ -1641,15 +1738,18 @@ __all__ = [
     "landing_store",
     "local_files",
     "merge_rows",
+    "next_start",
     "oldest_extracts_first",
     "parse_landing_name",
     "plan_runs",
     "plan_tick",
     "posting_window",
+    "read_watermark",
     "ready_files",
     "reject_older_extracts",
     "split_available",
     "split_by_day",
     "to_landing_csv",
     "write_delta_files",
+    "write_watermark",
 ]

@@ -758,7 +758,8 @@ class SapODataClient:
 # --------------------------------------------------------------------------------------------
 
 
-def _parse_cursor(cursor: str) -> pd.Timestamp:
+def parse_cursor(cursor: str) -> pd.Timestamp:
+    """An ISO 8601 cursor as a UTC timestamp (naive means UTC); else a ValueError quoting it."""
     try:
         stamp = pd.Timestamp(cursor)
     except ValueError:
@@ -822,7 +823,7 @@ def fetch_delta(
             f"{entity_set} has no {DELTA_PROPERTY} timestamp, so it cannot be read as a delta; "
             "fetch it in full with client.fetch() (or through its header entity set)"
         )
-    since = None if cursor is None else _parse_cursor(cursor)
+    since = None if cursor is None else parse_cursor(cursor)
     filter_ = None if since is None else f"{DELTA_PROPERTY} gt {_time_literal(prop, since)}"
     frame = client.fetch(entity_set, filter=filter_)
     changed = frame[DELTA_PROPERTY]

@@ -5,7 +5,9 @@ replaced file goes to the archive), records them in `raw.landing_manifest` and r
 of exactly the raw partitions they touch; downstream partitions follow through their
 automation conditions. `sap_odata_delta_sensor` turns OData reads into landing files, so
 both sources share one load path, one archive and one manifest: it only writes into
-`incoming/`, and `landing_sensor` must run to load what it writes.
+`incoming/`, and `landing_sensor` must run to load what it writes. The job
+`sap_odata_full_read` makes the reads a tick's budget cannot hold (a first full read) with the
+same functions, and the OData sensor continues each feed from where it ended.
 
 Both are STOPPED by default. On a laptop `make demo` writes extracts straight into the
 landing root and materializes them itself, so a running landing sensor would only tick over
@@ -18,11 +20,13 @@ sent to the alert channels (`SCP_ALERT_*`): no run fails for it, so the run-fail
 would never say that a day is missing.
 """
 
-import json
+import logging
 import os
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 import dagster as dg
+from pydantic import Field, field_validator
 
 from pipelines.alerts import (
     AlertConfigError,
@@ -35,18 +39,26 @@ from pipelines.ingest.assets import raw_asset_key
 from pipelines.ingest.landing import (
     DELTA_FEEDS,
     INCOMING,
+    DeltaExtract,
     LandingCursor,
+    LandingStore,
+    ODataCursor,
     RunPlan,
     TickPlan,
+    Watermark,
+    catch_up,
     commit_tick,
     extract_feed,
     landing_store,
+    next_start,
     plan_tick,
+    read_watermark,
     ready_files,
     split_available,
     write_delta_files,
+    write_watermark,
 )
-from pipelines.ingest.odata import ODataRetryLater
+from pipelines.ingest.odata import ODataRetryLater, format_cursor, parse_cursor
 from pipelines.ingest.specs import TABLE_SPECS
 from pipelines.partitions import daily_partitions
 from resources.dagster_resources import LandingZone, WarehouseResource, number_setting
@@ -168,14 +180,42 @@ def landing_sensor(
     return dg.SensorResult(run_requests=[run_request(run) for run in requested], cursor=cursor)
 
 
-def odata_feeds() -> list[str]:
-    names = [name.strip() for name in ODATA_FEEDS.split(",") if name.strip()]
+def _feed_names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def odata_feeds(names: Sequence[str] | None = None, setting: str = "SCP_ODATA_FEEDS") -> list[str]:
+    """`names` (SCP_ODATA_FEEDS when None); an unknown one is an error naming `setting`."""
+    names = _feed_names(ODATA_FEEDS) if names is None else list(names)
     unknown = [name for name in names if name not in DELTA_FEEDS]
     if unknown:
         raise ValueError(
-            f"SCP_ODATA_FEEDS has unknown entity sets {unknown}; known: {sorted(DELTA_FEEDS)}"
+            f"{setting} has unknown entity sets {unknown}; known: {sorted(DELTA_FEEDS)}"
         )
     return names
+
+
+def _missed_days_warning(name: str, days: Sequence[date]) -> str:
+    span = str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]} ({len(days)} days)"
+    return (
+        f"{name}: no stock snapshot for {span}: the API serves the current stock only, so a "
+        "day no read was made on has none, now or later. Nothing fills the gap in: raw.mard "
+        "and fct_inventory_daily have no rows for those days, fct_demand_daily marks them "
+        "is_stock_observed = false (not stockouts), and replenishment starts from the latest "
+        "snapshot before its plan date"
+    )
+
+
+def _land_extract(
+    log: logging.Logger, store: LandingStore, name: str, extract: DeltaExtract
+) -> list[str]:
+    """Write an extract's landing files (the sensor and the full read alike), warning of what
+    the files cannot hold: rows without a date, days of stock that have no snapshot."""
+    if extract.undated:
+        log.warning(f"{name}: {extract.undated} changed rows without a date skipped")
+    if extract.missed_days:
+        log.warning(_missed_days_warning(name, extract.missed_days))
+    return write_delta_files(store, extract)
 
 
 @dg.sensor(
@@ -186,56 +226,135 @@ def odata_feeds() -> list[str]:
         "Reads S/4HANA OData (LastChangeDateTime deltas; daily snapshots of product plants and "
         "stock; material documents by posting day) and writes the changed table-days as "
         "landing files into <landing>/incoming/, where landing_sensor (SCP_LANDING_SENSOR=on) "
-        "takes them."
+        "takes them. A feed without a cursor continues where sap_odata_full_read ended."
     ),
 )
 def sap_odata_delta_sensor(
     context: dg.SensorEvaluationContext, sap_odata: SapODataResource, landing: LandingZone
 ) -> dg.SensorResult:
     """Within `tick_budget_s`: a read the server throttles past it stops with a skip reason
-    saying so, and the feed's cursor stays where it was, so the next tick reads it again."""
-    cursors: dict[str, str | None] = json.loads(context.cursor) if context.cursor else {}
+    saying so, and the feed's cursor stays where it was, so a later tick reads it again. The
+    tick's first feed moves on (`next_start`), so a read that never fits the budget does not
+    keep the feeds after it from being read."""
+    state = ODataCursor.from_json(context.cursor)
     store = landing_store(landing.path)
+    order = state.order(odata_feeds())
+    for name in order:
+        if state.feeds.get(name) is None and (mark := read_watermark(store, name)):
+            state.feeds[name] = mark.cursor
+            context.log.info(
+                f"{name}: continues from {mark.cursor}, where sap_odata_full_read ended "
+                f"(run {mark.run_id})"
+            )
     client = sap_odata.get_client()
     day = _last_partition_day()
     written: list[str] = []
-    stopped: str | None = None
+    reason: str | None = None
     try:
         with client.deadline(sap_odata.tick_budget_s):
-            for name in odata_feeds():
+            for name in order:
                 extract = extract_feed(
                     client,
                     DELTA_FEEDS[name],
-                    cursors.get(name),
+                    state.feeds.get(name),
                     day,
                     ODATA_LOOKBACK_DAYS,
                     since=ODATA_DELTA_SINCE,
                 )
-                if extract is None:
-                    continue
-                if extract.undated:
-                    context.log.warning(
-                        f"{name}: {extract.undated} changed rows without a date skipped"
-                    )
-                written += write_delta_files(store, extract)
-                cursors[name] = extract.cursor
+                if extract is not None:
+                    written += _land_extract(context.log, store, name, extract)
+                    state.feeds[name] = extract.cursor
+        state.start = None
     except ODataRetryLater as exc:
-        stopped = (
+        state.start = next_start(order, name)
+        reason = (
             f"OData read of {name} stopped within this tick's {sap_odata.tick_budget_s:g} s "
-            f"budget (SCP_ODATA_TICK_BUDGET): {exc}. Its cursor is kept; the next tick retries"
+            f"budget (SCP_ODATA_TICK_BUDGET): {exc}. Its cursor is kept; the next tick "
+            f"retries, starting with {state.start}"
         )
-        context.log.warning(stopped)
+        context.log.warning(reason)
     finally:
         client.close()
-    cursor = json.dumps(cursors, sort_keys=True)
     if written:
         context.log.info(f"Wrote {len(written)} landing files: {', '.join(written)}")
-        reason = f"Wrote {len(written)} files into incoming/; landing_sensor loads them"
+        done = f"Wrote {len(written)} files into incoming/; landing_sensor loads them"
     else:
-        reason = "No changed rows"
+        done = "No changed rows"
     return dg.SensorResult(
-        skip_reason=f"{stopped} ({reason})" if stopped else reason, cursor=cursor
+        skip_reason=f"{reason} ({done})" if reason else done, cursor=state.to_json()
     )
 
 
+class ODataFullReadConfig(dg.Config):
+    """The feeds to read in full, and from when."""
+
+    feeds: list[str] = Field(
+        default=_feed_names(ODATA_FEEDS),
+        description="OData entity sets to read, any of those SCP_ODATA_FEEDS takes (default: it)",
+    )
+    since: str | None = Field(
+        default=None,
+        description=(
+            "ISO 8601: read what changed after it, and material documents posted from its day "
+            "on. Unset: everything, and material documents of the last SCP_ODATA_LOOKBACK_DAYS "
+            "days only. Snapshots (product plants, stock) are read as they are now."
+        ),
+    )
+
+    @field_validator("since")
+    @classmethod
+    def _iso(cls, since: str | None) -> str | None:
+        return None if since is None else format_cursor(parse_cursor(since))
+
+
+@dg.op
+def read_odata_feeds_in_full(
+    context: dg.OpExecutionContext,
+    config: ODataFullReadConfig,
+    sap_odata: SapODataResource,
+    landing: LandingZone,
+) -> None:
+    """Each feed is read until it has caught up and its watermark is written as soon as it
+    is done, so a run that fails part way keeps the feeds it finished."""
+    names = odata_feeds(config.feeds, setting="feeds")
+    store = landing_store(landing.path)
+    client = sap_odata.get_client()
+    day = _last_partition_day()
+    for name in names:
+        cursor: str | None = None
+        written: list[str] = []
+        for extract in catch_up(client, DELTA_FEEDS[name], day, ODATA_LOOKBACK_DAYS, config.since):
+            written += _land_extract(context.log, store, name, extract)
+            cursor = extract.cursor
+        if cursor is not None:
+            write_watermark(store, name, Watermark(cursor, context.run_id))
+        context.log.info(
+            f"{name}: read to {cursor}, {len(written)} landing files written"
+            + (f" ({', '.join(written)})" if written else "")
+        )
+
+
+@dg.job(
+    description=(
+        "Reads OData feeds in full, without the sensor's tick budget, into landing files in "
+        "<landing>/incoming/ (as sap_odata_delta_sensor writes them); the sensor continues "
+        "each feed from where this read ended."
+    ),
+)
+def sap_odata_full_read() -> None:
+    """The first full read, or a fresh one, of S/4HANA OData feeds, launched from the UI.
+
+    A run cannot set a sensor's cursor cleanly: Dagster keeps it in the sensor's instigator
+    state, which only the sensor's own ticks (and an operator, `dagster sensor cursor`)
+    write, and a tick running meanwhile would overwrite it with the cursor it started from.
+    So the run leaves, per feed, the cursor its read reached in `<landing>/odata/<feed>.json`
+    (`write_watermark`), and the sensor takes it for a feed it has no cursor for (a first
+    read that never fitted a tick). A feed the sensor already has a cursor for keeps it:
+    reading from there again only re-reads rows, which the idempotent loads absorb, whereas
+    jumping to the run's cursor could skip changes the run did not read (a later `since`).
+    """
+    read_odata_feeds_in_full()
+
+
 ingest_sensors: list[dg.SensorDefinition] = [landing_sensor, sap_odata_delta_sensor]
+ingest_jobs: list[dg.JobDefinition] = [sap_odata_full_read]

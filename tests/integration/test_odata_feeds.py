@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import pytest
 
 from pipelines.ingest import sensors
-from pipelines.ingest.landing import INCOMING, posting_window, read_rows
+from pipelines.ingest.landing import INCOMING, ODataCursor, next_start, posting_window, read_rows
 from pipelines.ingest.odata import SapODataClient, to_raw_table
 from pipelines.ingest.sensors import sap_odata_delta_sensor
 from pipelines.ingest.specs import get_spec
@@ -248,10 +249,186 @@ def test_a_throttled_read_ends_the_tick_with_its_reason_and_keeps_the_cursor(
     message = str(throttled.skip_reason.skip_message)
     assert "OData read of A_SalesOrder stopped within this tick's 3 s budget" in message
     assert "page 1 of A_SalesOrder" in message and "Retry-After 120 s" in message
-    assert "Its cursor is kept; the next tick retries" in message
+    assert "Its cursor is kept; the next tick retries, starting with A_SalesOrder" in message
     assert "Wrote 1 files" in message  # A_Product, read first, is done and kept
-    assert list(json.loads(str(landing.cursor))) == ["A_Product"]
+    assert list(ODataCursor.from_json(landing.cursor).feeds) == ["A_Product"]
 
     landing.tick(sap_odata_delta_sensor, sap_odata=odata)
-    assert sorted(json.loads(str(landing.cursor))) == ["A_Product", "A_SalesOrder"]
+    assert sorted(ODataCursor.from_json(landing.cursor).feeds) == ["A_Product", "A_SalesOrder"]
     assert any(n.startswith("VBAK_") for n in new_files(landing))
+
+
+# -- each feed gets its turn -------------------------------------------------------------------
+
+
+def test_a_feed_that_never_fits_the_budget_does_not_starve_the_feeds_after_it(
+    landing: Landing, odata_server: PostingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S/4 throttles A_Product for good: before, every tick stopped there, and A_SalesOrder,
+    after it in SCP_ODATA_FEEDS, was never read."""
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_Product,A_SalesOrder")
+    odata_server.add_fault("A_Product", "429", offset=0, times=100, retry_after="120")
+    odata = resource(odata_server, tick_budget_s=3.0)
+    starts = []
+    for _ in range(3):
+        landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+        starts.append(ODataCursor.from_json(landing.cursor).start)
+
+    assert any(n.startswith("VBAK_") for n in new_files(landing))
+    assert list(ODataCursor.from_json(landing.cursor).feeds) == ["A_SalesOrder"]
+    # A_Product is tried at every tick, and every other tick first, with the whole budget
+    assert len(odata_server.data_requests("A_Product")) == 3
+    assert starts == ["A_SalesOrder", "A_Product", "A_SalesOrder"]
+
+
+def _reads(costs: dict[str, float], budget: float, ticks: int) -> dict[str, int]:
+    """How often each feed is read over `ticks` ticks, each feed's read taking `costs` s."""
+    state = ODataCursor()
+    reads = dict.fromkeys(costs, 0)
+    for _ in range(ticks):
+        order, left, stopped = state.order(list(costs)), budget, None
+        for name in order:
+            if costs[name] > left:
+                stopped = name
+                break
+            left -= costs[name]
+            reads[name] += 1
+        state.start = next_start(order, stopped)
+    return reads
+
+
+def test_every_feed_that_fits_the_budget_alone_is_read_and_none_blocks_the_others() -> None:
+    # Restarting after the feed that stopped would put A, which needs most of the budget,
+    # behind B and C at every tick: A stopping after them must start the next tick instead.
+    assert min(_reads({"A": 40, "B": 10, "C": 10}, budget=45, ticks=6).values()) >= 3
+    never = _reads({"A": float("inf"), "B": 10, "C": 10}, budget=45, ticks=6)
+    assert never["A"] == 0 and never["B"] >= 3 and never["C"] >= 3
+    assert next_start(["A", "B", "C"], None) is None  # all read: the next tick starts at A
+    assert next_start(["A"], "A") == "A"
+
+
+def test_a_cursor_of_the_earlier_form_is_continued(
+    landing: Landing, odata_server: PostingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_SalesOrder,A_Product")
+    newest = "2024-01-07T12:00:00.572Z"  # the last change of A_Product
+    landing.cursor = json.dumps({"A_Product": newest})  # as sensors before this one kept it
+    landing.tick(sap_odata_delta_sensor, sap_odata=resource(odata_server))
+    [read] = odata_server.data_requests("A_Product")
+    assert read.query["$filter"] == f"LastChangeDateTime gt datetimeoffset'{newest}'"
+    assert ODataCursor.from_json(landing.cursor).feeds["A_Product"] == newest
+
+    state = ODataCursor({"A_Product": newest}, start="A_Product")
+    assert ODataCursor.from_json(state.to_json()) == state
+    names = ["A_SalesOrder", "A_Product", "A_ProductPlant"]
+    assert state.order(names) == ["A_Product", "A_ProductPlant", "A_SalesOrder"]
+    assert ODataCursor().order(names) == names
+
+
+# -- stock is current-only: missed days are named, not invented ---------------------------------
+
+
+def test_days_the_stock_was_not_read_on_are_named_in_a_warning(
+    landing: Landing,
+    odata_server: PostingServer,
+    today: list[date],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_MatlStkInAcctMod")
+    odata = resource(odata_server)
+
+    def tick_on(day: date) -> list[str]:
+        """The warnings of a tick on `day`, as the sensor's log (a console logger) prints them."""
+        today[0] = day
+        capsys.readouterr()
+        landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+        return re.findall(r" - WARNING - (.*)", capsys.readouterr().err)
+
+    assert tick_on(DAY) == []  # the first snapshot: no day before it is expected
+    assert tick_on(date(2024, 1, 11)) == []
+    [warning] = tick_on(date(2024, 1, 14))
+    assert warning.startswith(
+        "A_MatlStkInAcctMod: no stock snapshot for 2024-01-12..2024-01-13 (2 days): the API "
+        "serves the current stock only"
+    )
+    assert "fct_demand_daily marks them is_stock_observed = false (not stockouts)" in warning
+    [warning] = tick_on(date(2024, 1, 16))
+    assert warning.startswith("A_MatlStkInAcctMod: no stock snapshot for 2024-01-15: ")
+    stock_days = [n.split("__")[0] for n in new_files(landing)]
+    assert stock_days == ["MARD_20240110", "MARD_20240111", "MARD_20240114", "MARD_20240116"]
+
+
+# -- the first full read: a job, and the sensor continues after it ------------------------------
+
+
+FULL_READ = ["A_SalesOrder", "A_MaterialDocumentHeader", "A_MatlStkInAcctMod"]
+
+
+def incoming_bytes(landing: Landing) -> dict[str, bytes]:
+    return {name: (landing.root / INCOMING / name).read_bytes() for name in new_files(landing)}
+
+
+def test_the_full_read_job_lands_what_the_sensor_would_and_the_sensor_continues_after_it(
+    tmp_path: Path,
+    odata_server: PostingServer,
+    today: list[date],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    odata = resource(odata_server, tick_budget_s=30.0)
+    job = duckdb_landing(tmp_path / "job")
+    config = sensors.ODataFullReadConfig(feeds=FULL_READ, since="2024-01-02")
+    result = sensors.sap_odata_full_read.execute_in_process(
+        run_config=dg.RunConfig(ops={"read_odata_feeds_in_full": config}),
+        resources={"sap_odata": odata, "landing": job.resources["landing"]},
+        instance=job.instance,
+    )
+    assert result.success
+    files = incoming_bytes(job)
+    # material documents of 2024-01-02..10 (in two reads of a week), orders changed since
+    assert [n for n in files if n.startswith("MKPF_")] == [
+        f"MKPF_202401{d:02d}__odata-{'20240108' if d < 9 else '20240110'}.csv" for d in range(2, 11)
+    ]
+    assert "MARD_20240110__odata-20240110.csv" in files
+
+    # byte for byte what the sensor writes over its ticks, from the same `since`
+    sensor = duckdb_landing(tmp_path / "sensor")
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", ",".join(FULL_READ))
+    monkeypatch.setattr(sensors, "ODATA_DELTA_SINCE", "2024-01-02T00:00:00Z")
+    for _ in range(2):  # material documents: a week per tick
+        sensor.tick(sap_odata_delta_sensor, sap_odata=odata)
+    assert incoming_bytes(sensor) == files
+
+    # the sensor, with no cursor of its own, continues where the run ended: only newer changes
+    monkeypatch.setattr(sensors, "ODATA_DELTA_SINCE", None)
+    requests = len(odata_server.state.requests)
+    quiet = job.tick(sap_odata_delta_sensor, sap_odata=odata)
+    assert "No changed rows" in str(quiet.skip_reason.skip_message)
+    newest = "2024-01-08T12:00:00.108Z"  # order 37's LastChangeDateTime: the run's cursor
+    assert ODataCursor.from_json(job.cursor).feeds == {
+        "A_SalesOrder": newest,
+        "A_MaterialDocumentHeader": "2024-01-10",
+        "A_MatlStkInAcctMod": "2024-01-10",
+    }
+    read = [r for r in odata_server.state.requests[requests:] if "$metadata" not in r.path]
+    assert [(r.path.rsplit("/", 1)[-1], r.query.get("$filter")) for r in read] == [
+        ("A_SalesOrder", f"LastChangeDateTime gt datetimeoffset'{newest}'")
+    ]
+    assert incoming_bytes(job) == files
+
+    odata_server.rows["A_SalesOrder"][20]["SoldToParty"] = "17100099"
+    odata_server.touch("A_SalesOrder", 20, datetime(2024, 1, 9, tzinfo=UTC))
+    job.tick(sap_odata_delta_sensor, sap_odata=odata)
+    [changed] = set(new_files(job)) - set(files)
+    assert changed == "VBAK_20240121__odata-20240109T000000Z.csv"  # order 21, created 01-21
+
+
+def test_the_full_read_job_is_launchable_with_the_sensor_feeds_by_default() -> None:
+    from pipelines.definitions import defs
+
+    job = defs().resolve_job_def("sap_odata_full_read")
+    assert {"sap_odata", "landing"} <= set(job.resource_defs)
+    assert sensors.ODataFullReadConfig().feeds == sensors.odata_feeds()
+    assert sensors.ODataFullReadConfig(since="2024-01-02").since == "2024-01-02T00:00:00Z"
+    with pytest.raises(ValueError, match="not an ISO 8601 timestamp"):
+        sensors.ODataFullReadConfig(since="last week")
