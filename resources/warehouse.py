@@ -39,6 +39,9 @@ QUARANTINE_COLUMNS = {
     "raw_record": "VARCHAR",
     "run_id": "VARCHAR",
     "rejected_at": "TIMESTAMP",
+    # the file as delivered and the line in it (a split delivery's day part names its part)
+    "delivered_file": "VARCHAR",
+    "delivered_line": "BIGINT",
 }
 
 
@@ -198,8 +201,14 @@ class Warehouse:
         with self.transaction() as cur:
             present = self._existing(cur, "schema_name", "information_schema.schemata")
             statements = [f"create schema if not exists {s}" for s in SCHEMAS if s not in present]
-            if not self.table_columns(cur, QUARANTINE_TABLE):
+            existing = self.table_columns(cur, QUARANTINE_TABLE)
+            if not existing:
                 statements.append(create_table_sql(QUARANTINE_TABLE, QUARANTINE_COLUMNS))
+            statements += [
+                add_column_sql(QUARANTINE_TABLE, name, kind)
+                for name, kind in QUARANTINE_COLUMNS.items()
+                if existing and name not in existing
+            ]
             self.run_ddl(cur, statements)
 
     def ensure_table(self, table: str, columns: dict[str, str]) -> None:

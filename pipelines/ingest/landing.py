@@ -61,7 +61,7 @@ import pyarrow.compute as pc
 
 from pipelines.ingest.reader import SapFileError, SapFileReader, rows_schema, safe_landing_name
 from pipelines.ingest.specs import TABLE_SPECS, TableSpec, get_spec
-from resources.warehouse import Cursor, Warehouse
+from resources.warehouse import Cursor, Warehouse, add_column_sql
 
 if TYPE_CHECKING:
     from pipelines.ingest.odata import SapODataClient
@@ -99,6 +99,7 @@ MANIFEST_COLUMNS = {
     "run_id": "VARCHAR",
     "received_at": "TIMESTAMP",
     "loaded_at": "TIMESTAMP",
+    "source_lines": "VARCHAR",  # a split day part's lines in the delivered file (`Origin`)
 }
 # Manifest statuses. received: placed as current, run requested; loaded: load committed;
 # superseded: replaced by a newer delivery; duplicate: same bytes as the current file;
@@ -538,6 +539,7 @@ class Decision:
     replaces: str | None = None
     superseded_name: str | None = None
     marker: str | None = None
+    source_lines: str | None = None  # a split day part's `Origin`
 
 
 @dataclass(frozen=True)
@@ -795,19 +797,23 @@ class _DayParts:
         self._buffers: dict[int, bytearray] = {}
         self._buffered = 0
 
-    def append(self, day: int, lines: Iterable[bytes]) -> None:
+    def append(self, day: int, lines: Iterable[bytes]) -> int:
+        """Append `lines` to the day's part; how many there were."""
         buffer = self._buffers.setdefault(day, bytearray())
+        count = 0
         for line in lines:
+            count += 1
             buffer += line
             self._buffered += len(line)
             if self._buffered > _PART_BUFFER:
                 self._flush()
                 buffer = self._buffers.setdefault(day, bytearray())
+        return count
 
-    def finish(self) -> dict[date, Path]:
-        """Write what is buffered; the part of each day, by day."""
+    def finish(self) -> dict[int, Path]:
+        """Write what is buffered; the part of each day."""
         self._flush()
-        return {_EPOCH + timedelta(days=day): self.paths[day] for day in sorted(self.paths)}
+        return self.paths
 
     def _flush(self) -> None:
         for day, buffer in self._buffers.items():
@@ -826,7 +832,63 @@ class _DayParts:
                 part.write(buffer)
 
 
-def split_by_day(path: Path, spec: TableSpec, into: Path) -> dict[date, Path]:
+@dataclass(frozen=True)
+class Origin:
+    """Where a current file's lines were delivered, so quarantine can name them there: the
+    delivered file's name and, for a day part of a split delivery, the runs of consecutive
+    lines it was cut from (`first`: the part's first record line, the header block being the
+    delivered one; `runs`: [first delivered line, line count] in part order). A part cut
+    from more than `MAX_LINE_RUNS` runs keeps no runs, and its lines are not mapped."""
+
+    file_name: str
+    first: int = 1
+    runs: tuple[tuple[int, int], ...] | None = ()
+
+    @classmethod
+    def of_manifest(cls, file_name: str, source_lines: str | None) -> Origin:
+        if not source_lines:
+            return cls(file_name)
+        kept = json.loads(source_lines)
+        runs = kept["runs"]
+        return cls(file_name, kept["first"], None if runs is None else tuple(map(tuple, runs)))
+
+    def as_manifest(self) -> str:
+        runs = None if self.runs is None else [list(run) for run in self.runs]
+        return json.dumps({"first": self.first, "runs": runs}, separators=(",", ":"))
+
+    def lines(self, lines: Sequence[int | None]) -> pd.Series:
+        """The delivered line of each of this file's lines (null where not known)."""
+        found = pd.Series(pd.array(lines, dtype="Int64"))
+        if self.runs == ():  # placed as delivered
+            return found
+        header = (found < self.first).fillna(False)
+        if self.runs is None:
+            return found.where(header)
+        starts = np.array([run[0] for run in self.runs], dtype=np.int64)
+        sizes = np.array([run[1] for run in self.runs], dtype=np.int64)
+        ends = np.cumsum(sizes)  # the part's offsets past each run
+        offsets = (found - self.first).fillna(-1).to_numpy(dtype=np.int64)
+        index = np.searchsorted(ends, offsets, side="right")
+        inside = (offsets >= 0) & (index < len(ends))
+        at = index.clip(max=len(ends) - 1)
+        mapped = pd.Series(starts[at] + offsets - (ends[at] - sizes[at]), dtype="Int64")
+        return found.where(header, mapped.where(inside))
+
+
+#: The most runs of consecutive lines a split part's `Origin` keeps (16 bytes each in the
+#: manifest); a file whose days alternate at nearly every record has a run per record.
+MAX_LINE_RUNS = 10_000
+
+
+@dataclass(frozen=True)
+class DayPart:
+    """One day of a split delivery: its part file and where its lines were delivered."""
+
+    path: Path
+    origin: Origin
+
+
+def split_by_day(path: Path, spec: TableSpec, into: Path) -> dict[date, DayPart]:
     """An undated extract cut into one file per day in the folder `into` (new, or without
     parts), byte for byte: every part starts with the original header block, then the original
     text of its records (quoted multi-line records stay whole). Records without a readable day
@@ -849,18 +911,34 @@ def split_by_day(path: Path, spec: TableSpec, into: Path) -> dict[date, Path]:
         for begin in range(0, len(starts), _RUN_BATCH):  # lists of ints, a batch at a time
             batch = slice(begin, begin + _RUN_BATCH)
             for day, count in zip(days[batch].tolist(), counts[batch].tolist(), strict=True):
-                parts.append(day, islice(source, count))
+                last = parts.append(day, islice(source, count))
+        counts[-1] = last
         source.seek(-1, os.SEEK_END)
         if source.read(1) != b"\n":  # the last record, cut off without a line break
             parts.append(int(days[-1]), [newline])
-    return parts.finish()
+    paths = parts.finish()
+    return {
+        _EPOCH + timedelta(days=day): DayPart(
+            paths[day], _part_origin(path.name, int(starts[0]), starts, counts, days == day)
+        )
+        for day in sorted(paths)
+    }
+
+
+def _part_origin(
+    name: str, first: int, starts: np.ndarray, counts: np.ndarray, runs_of_part: np.ndarray
+) -> Origin:
+    if runs_of_part.sum() > MAX_LINE_RUNS:
+        return Origin(name, first, None)
+    pairs = zip(starts[runs_of_part].tolist(), counts[runs_of_part].tolist(), strict=True)
+    return Origin(name, first, tuple(pairs))
 
 
 def _split(
     store: LandingStore,
     entry: LandingEntry,
     spec: TableSpec,
-    parts: dict[date, Path],
+    parts: dict[date, DayPart],
     checksum: str,
     now: datetime,
     first_day: date | None,
@@ -880,7 +958,7 @@ def _split(
     ]
     for day, part in parts.items():
         canonical = landing_file_name(spec, day)
-        part_checksum, size = file_checksum(part), part.stat().st_size
+        part_checksum, size = file_checksum(part.path), part.path.stat().st_size
         if first_day is not None and day < first_day:
             decisions.append(
                 Decision(
@@ -898,7 +976,7 @@ def _split(
             )
             continue
         staged = f"{checksum[:12]}__{canonical}"
-        store.put(STAGING, staged, part)
+        store.put(STAGING, staged, part.path)
         candidate = Decision(
             status="received",
             file_name=entry.name,
@@ -908,6 +986,7 @@ def _split(
             day=day,
             checksum=part_checksum,
             size=size,
+            source_lines=part.origin.as_manifest(),
         )
         candidate = _settle(candidate, currents, now)
         if candidate.status == "duplicate":
@@ -977,6 +1056,7 @@ def _manifest_row(decision: Decision, received_at: datetime) -> dict[str, Any]:
         "run_id": None,
         "received_at": received_at,
         "loaded_at": None,
+        "source_lines": decision.source_lines,
     }
 
 
@@ -993,13 +1073,42 @@ def manifest_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return frame
 
 
+def ensure_manifest(warehouse: Warehouse, cur: Cursor) -> None:
+    """Create the manifest, or add the columns a newer version records."""
+    existing = warehouse.create_table(cur, MANIFEST_TABLE, MANIFEST_COLUMNS)
+    if existing:
+        missing = [n for n in MANIFEST_COLUMNS if n not in existing]
+        warehouse.run_ddl(
+            cur, [add_column_sql(MANIFEST_TABLE, n, MANIFEST_COLUMNS[n]) for n in missing]
+        )
+
+
+def delivered_origins(
+    warehouse: Warehouse, cur: Cursor, table: str, names: Sequence[str], by: str
+) -> dict[tuple[str, Any], Origin]:
+    """The `Origin` of current files by (canonical name, `by`): `checksum` for a file about to
+    be loaded, `loaded_at` for rows in raw. A file placed without the sensor has none."""
+    if not names or not warehouse.table_columns(cur, MANIFEST_TABLE):
+        return {}
+    ensure_manifest(warehouse, cur)  # a manifest older than `source_lines`
+    cur.execute(
+        warehouse.placeholders(
+            f"select canonical_name, {by}, file_name, source_lines from {MANIFEST_TABLE} "
+            "where table_name = ? and status in ('received', 'loaded', 'refused', 'superseded') "
+            f"and canonical_name in ({', '.join('?' for _ in names)})"
+        ),
+        [table, *names],
+    )
+    return {(row[0], row[1]): Origin.of_manifest(row[2], row[3]) for row in cur.fetchall()}
+
+
 def record_loaded(warehouse: Warehouse, cur: Cursor, rows: Sequence[Mapping[str, Any]]) -> None:
     """Complete the manifest rows of loaded files, in the caller's (the load's) transaction.
 
     A row is matched by file name and checksum, so a run always updates the delivery it really
     read; a file placed without the sensor (the demo, a manual copy) gets a row of its own.
     """
-    warehouse.create_table(cur, MANIFEST_TABLE, MANIFEST_COLUMNS)
+    ensure_manifest(warehouse, cur)
     batch = "_scp_loaded_files"
     frame = manifest_frame(rows)
     if warehouse.kind == "duckdb":
@@ -1105,7 +1214,7 @@ def commit_tick(store: LandingStore, warehouse: Warehouse, plan: TickPlan) -> No
     here (`reject_older_extracts`), since only the manifest knows the current one's date.
     """
     with warehouse.transaction() as cur:
-        warehouse.create_table(cur, MANIFEST_TABLE, MANIFEST_COLUMNS)
+        ensure_manifest(warehouse, cur)
         master = sorted({str(d.canonical_name) for d in _master_deliveries(plan)})
         reject_older_extracts(store, plan, current_extracts(warehouse, cur, master))
         _record_tick(warehouse, cur, plan)

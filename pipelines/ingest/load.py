@@ -21,6 +21,8 @@ import pyarrow as pa
 from pipelines.ingest.landing import (
     MANIFEST_TABLE,
     LandingNameError,
+    Origin,
+    delivered_origins,
     file_checksum,
     landing_file_name,
     parse_landing_name,
@@ -297,9 +299,12 @@ def load_table(
             days = file_window(path.name, window)
             return SapFileReader(path, spec, settings, chunk_rows, partition_window=days)
 
+        origins = delivered_origins(warehouse, cur, spec.name, [p.name for p in files], "checksum")
         with InsertBatch(warehouse, cur, max(chunk_rows, warehouse.bulk_insert_rows)) as batch:
             for path in files:
-                load = _load_file(path, spec, open_reader, batch, parser, run_id, loaded_at)
+                load = _load_file(
+                    path, spec, open_reader, origins, batch, parser, run_id, loaded_at
+                )
                 report.file_loads.append(load)
         for load in report.file_loads:
             load.refused = load.refusal(threshold) is not None
@@ -411,6 +416,7 @@ def _load_file(
     path: Path,
     spec: TableSpec,
     open_reader: Callable[[Path], SapFileReader],
+    origins: dict[tuple[str, Any], Origin],
     batch: InsertBatch,
     parser: Executor,
     run_id: str,
@@ -421,6 +427,7 @@ def _load_file(
     with its line and column) and the file is refused."""
     before = _identity(path)
     stats = FileLoad(path.name, file_checksum(path), before[1])
+    origin = origins.get((path.name, stats.checksum), Origin(path.name))
     reader: SapFileReader | None = None
     try:
         reader = open_reader(path)
@@ -431,11 +438,13 @@ def _load_file(
                 batch.add(f"raw.{spec.raw_table}", raw_rows(chunk.table, spec, loaded_at))
                 stats.rows_loaded += chunk.table.num_rows
             if rejected_lines:
-                batch.add(QUARANTINE_TABLE, to_quarantine_frame(chunk.rejects, run_id, loaded_at))
+                rejects = to_quarantine_frame(chunk.rejects, run_id, loaded_at, origin)
+                batch.add(QUARANTINE_TABLE, rejects)
                 stats.rows_quarantined += rejected_lines
     except SapFileError as exc:
         stats.error = exc.naming(path.name)
-        batch.add(QUARANTINE_TABLE, file_error_record(spec, path.name, exc, run_id, loaded_at))
+        record = file_error_record(spec, path.name, exc, run_id, loaded_at, origin)
+        batch.add(QUARANTINE_TABLE, record)
     if _identity(path) != before:
         raise SapFileError(path, "the file was replaced while it was being loaded")
     if reader is not None:  # a reader that was constructed has detected its format
@@ -444,7 +453,7 @@ def _load_file(
 
 
 def file_error_record(
-    spec: TableSpec, name: str, error: SapFileError, run_id: str, at: datetime
+    spec: TableSpec, name: str, error: SapFileError, run_id: str, at: datetime, origin: Origin
 ) -> pd.DataFrame:
     """The quarantine record of a file that could not be read to its end."""
     record = {
@@ -457,7 +466,7 @@ def file_error_record(
     }
     frame = pd.DataFrame([record], columns=list(REJECT_COLUMNS))
     frame["source_line"] = frame["source_line"].astype("Int64")
-    return to_quarantine_frame(frame, run_id, at)
+    return to_quarantine_frame(frame, run_id, at, origin)
 
 
 class InsertBatch:
@@ -549,10 +558,15 @@ def raw_rows(parsed: pa.Table, spec: TableSpec, loaded_at: datetime) -> pa.Table
     return rows.append_column("_loaded_at", loaded)
 
 
-def to_quarantine_frame(rejects: pd.DataFrame, run_id: str, at: datetime) -> pd.DataFrame:
+def to_quarantine_frame(
+    rejects: pd.DataFrame, run_id: str, at: datetime, origin: Origin
+) -> pd.DataFrame:
+    """The reader's rejects as quarantine records, located in the file as delivered too."""
     frame = rejects.rename(columns={"table": "table_name"}).copy()
     frame["run_id"] = run_id
     frame["rejected_at"] = at
+    frame["delivered_file"] = origin.file_name
+    frame["delivered_line"] = origin.lines(frame["source_line"].tolist()).array
     return frame[list(QUARANTINE_COLUMNS)]
 
 

@@ -41,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.ingest.landing import MANIFEST_TABLE, landing_file_name
+from pipelines.ingest.landing import MANIFEST_TABLE, delivered_origins, landing_file_name
 from pipelines.ingest.load import over_threshold, raw_table_columns, read_ahead
 from pipelines.ingest.specs import TableSpec
 from resources.warehouse import QUARANTINE_COLUMNS, QUARANTINE_TABLE, Cursor, Warehouse
@@ -714,11 +714,13 @@ def _quarantine(
     names = [d[0] for d in cur.description]
     spec_columns = [c.sql_name for c in spec.columns]
     records: dict[Any, str] = {}
+    loaded_at: dict[Any, Any] = {}
     for values in cur.fetchall():
         row = dict(zip(names, values, strict=True))
         records[row[_ROW_ID]] = json.dumps(
             {c: _json_value(row[c]) for c in spec_columns}, ensure_ascii=False
         )
+        loaded_at[row[_ROW_ID]] = row["_loaded_at"]
     at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)  # UTC, as the loader's records
     frame = pd.DataFrame(
         {
@@ -730,11 +732,37 @@ def _quarantine(
             "raw_record": [records.get(i) for i in rejects[_ROW_ID]],
             "run_id": run_id,
             "rejected_at": at,
+            "loaded_at": [loaded_at.get(i) for i in rejects[_ROW_ID]],
         }
     )
+    _locate_as_delivered(warehouse, cur, spec, frame)
     warehouse.insert_frame(cur, QUARANTINE_TABLE, frame[list(QUARANTINE_COLUMNS)])
     cur.execute(f"delete from {table} where {match}", [id_param])
     _recount_manifest(warehouse, cur, rejects)
+
+
+def _locate_as_delivered(
+    warehouse: Warehouse, cur: Cursor, spec: TableSpec, frame: pd.DataFrame
+) -> None:
+    """Fill `delivered_file` and `delivered_line` of quarantine records from the `Origin` of
+    the delivery each rejected row came with (the manifest row of its file and load time)."""
+    names = sorted(set(frame["source_file"].dropna()))
+    origins = {
+        (name, pd.Timestamp(at)): origin
+        for (name, at), origin in delivered_origins(
+            warehouse, cur, spec.name, names, "loaded_at"
+        ).items()
+        if at is not None
+    }
+    frame["delivered_file"] = frame["source_file"]
+    frame["delivered_line"] = frame["source_line"].astype("Int64")
+    keys = frame[["source_file", "loaded_at"]].astype(object)
+    for (name, at), group in keys.groupby(["source_file", "loaded_at"], sort=False).groups.items():
+        origin = origins.get((name, pd.Timestamp(at)))
+        if origin is not None:
+            frame.loc[group, "delivered_file"] = origin.file_name
+            lines = origin.lines(frame.loc[group, "source_line"].tolist())
+            frame.loc[group, "delivered_line"] = lines.to_numpy()
 
 
 def _recount_manifest(warehouse: Warehouse, cur: Cursor, rejects: pd.DataFrame) -> None:

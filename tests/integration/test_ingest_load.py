@@ -31,7 +31,13 @@ from pipelines.ingest.load import (
 )
 from pipelines.ingest.reader import SapFileError
 from pipelines.ingest.specs import TABLE_SPECS
-from resources.warehouse import QUARANTINE_TABLE, Warehouse, WarehouseSettings, create_table_sql
+from resources.warehouse import (
+    QUARANTINE_COLUMNS,
+    QUARANTINE_TABLE,
+    Warehouse,
+    WarehouseSettings,
+    create_table_sql,
+)
 
 MSEG = TABLE_SPECS["MSEG"]
 HEADER = ";".join(MSEG.column_names)
@@ -489,6 +495,38 @@ def test_a_column_added_to_a_spec_is_added_to_an_existing_raw_table(warehouse: W
     ensure_raw_tables(warehouse)  # idempotent
     rows = warehouse.read_sql("select vbeln, posnr, abgru from raw.vbap")
     assert rows.to_dict("records") == [{"vbeln": "0000000001", "posnr": 10, "abgru": None}]
+
+
+def test_quarantine_and_manifest_of_an_older_warehouse_get_the_delivered_columns(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """Built before quarantine named delivered files and lines, and before the manifest kept
+    split parts' line maps: both tables keep their rows and gain the columns."""
+    from pipelines.ingest.landing import MANIFEST_COLUMNS
+
+    older = {n: t for n, t in QUARANTINE_COLUMNS.items() if not n.startswith("delivered_")}
+    with warehouse.transaction() as cur:
+        cur.execute(f"drop table {QUARANTINE_TABLE}")
+        cur.execute(create_table_sql(QUARANTINE_TABLE, older))
+        cur.execute(f"insert into {QUARANTINE_TABLE} (table_name, reason) values ('X', 'old')")
+        manifest = {n: t for n, t in MANIFEST_COLUMNS.items() if n != "source_lines"}
+        cur.execute(create_table_sql(MANIFEST_TABLE, manifest))
+    warehouse.ensure_schemas()  # as every open does
+    reopened = warehouse
+    path = write_mseg_day(tmp_path, DAY, [mseg_line(4900000001, quantity="x")])
+
+    load_table(reopened, MSEG, [path], WINDOW, "run-new")
+
+    assert table_rows(
+        reopened,
+        f"select reason, delivered_file, delivered_line is null from {QUARANTINE_TABLE} "
+        "order by delivered_line nulls first",
+    )[0] == ("old", None, True)
+    assert table_rows(
+        reopened,
+        f"select delivered_file, delivered_line from {QUARANTINE_TABLE} where run_id = 'run-new'",
+    ) == [(path.name, 2)]
+    assert table_rows(reopened, f"select source_lines from {MANIFEST_TABLE}") == [(None,)]
 
 
 @pytest.mark.postgres

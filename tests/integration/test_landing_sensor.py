@@ -34,8 +34,11 @@ from pipelines.ingest.landing import (
     extract_delta,
     landing_store,
 )
+from pipelines.ingest.load import files_for_window, load_table
 from pipelines.ingest.odata import SapODataClient, to_raw_table
+from pipelines.ingest.quality import run_table_quality
 from pipelines.ingest.sensors import landing_sensor, sap_odata_delta_sensor
+from pipelines.ingest.specs import TABLE_SPECS
 from resources.dagster_resources import LandingZone, WarehouseResource
 from resources.odata import SapODataResource
 from tests.odata_server import ODataTestServer
@@ -559,6 +562,44 @@ def test_an_undated_file_is_split_by_day_and_loaded_as_one_range(
     )
     assert manifest.status.tolist() == ["loaded"] * 4 + ["split"]
     assert set(manifest.run_key[:4]) == {request.run_key}
+
+
+def test_quarantine_names_the_line_of_a_split_delivery_as_delivered(
+    any_landing: Landing, demo: Path
+) -> None:
+    """Days interleaved in one undated file: a bad quantity (reader) and an unknown plant
+    (quality check) are quarantined with their part's file and line and the delivered ones."""
+    landing = any_landing
+    warehouse = landing.resources["warehouse"].open()
+    plants = TABLE_SPECS["T001W"]
+    load_table(warehouse, plants, files_for_window(demo, plants, None), None, "plants")
+    header, *second = (demo / "MSEG_20240102.csv").read_text(encoding="utf-8-sig").splitlines()
+    third = (demo / "MSEG_20240103.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
+    half = len(second) // 2
+    fields = second[half].split(";")
+    fields[7] = "abc"  # MENGE
+    second[half] = ";".join(fields)
+    fields = third[0].split(";")
+    fields[5] = "9999"  # WERKS
+    third[0] = ";".join(fields)
+    lines = [header, *second[:half], *third, *second[half:]]
+    (landing.incoming / "MSEG.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (landing.incoming / "MSEG.csv.done").write_bytes(b"")
+
+    (request,) = requests_of(landing.tick())
+    landing.run(request, raise_on_error=False)  # 1 of a few rows: the pooled share fails
+    window = (date(2024, 1, 2), date(2024, 1, 4))
+    run_table_quality(warehouse, TABLE_SPECS["MSEG"], window, "check")
+
+    found = landing.sql(
+        "select source_file, source_line, delivered_file, delivered_line, column_name "
+        "from quarantine.rejected_rows order by delivered_line"
+    ).values.tolist()
+    assert found == [
+        ["MSEG_20240103.csv", 2, "MSEG.csv", half + 2, "WERKS"],
+        ["MSEG_20240102.csv", half + 2, "MSEG.csv", half + len(third) + 2, "MENGE"],
+    ]
+    assert lines[half + 1].split(";")[5] == "9999" and lines[half + len(third) + 1] == second[half]
 
 
 def test_a_day_without_a_partition_yet_waits_in_the_cursor(

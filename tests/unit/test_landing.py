@@ -303,12 +303,19 @@ def test_split_by_day_keeps_records_byte_for_byte(tmp_path: Path) -> None:
         + "\r\n",
         date(2025, 1, 3): head + mseg_line(4900000006, "20250103") + "\r\n",
     }
-    assert {day: part.read_bytes().decode("cp1252") for day, part in parts.items()} == expected
+    assert {day: p.path.read_bytes().decode("cp1252") for day, p in parts.items()} == expected
+    # each part's lines map back to the delivered file's: header 1-2, records from 3
+    first = parts[date(2025, 1, 1)].origin
+    assert (first.file_name, first.first) == ("MSEG.csv", 3)
+    assert first.runs == ((4, 1), (6, 2), (8, 1))  # the unreadable day is a run of its own
+    assert first.lines([1, 2, 3, 4, 5, 6, 7, None]).tolist() == [1, 2, 4, 6, 7, 8, pd.NA, pd.NA]
+    assert parts[date(2025, 1, 2)].origin.lines([3, 4]).tolist() == [3, 5]
+    assert parts[date(2025, 1, 3)].origin.lines([3]).tolist() == [9]
 
     # every part reads back with the full spec: the day of each row is its file's day
     for day, part in parts.items():
         reader = SapFileReader(
-            part, TABLE_SPECS["MSEG"], partition_window=(day, day + timedelta(days=1))
+            part.path, TABLE_SPECS["MSEG"], partition_window=(day, day + timedelta(days=1))
         )
         chunks = list(reader.chunks())
         rows = pd.concat([c.rows for c in chunks])
@@ -350,7 +357,17 @@ def test_split_by_day_keeps_interleaved_days_and_records_across_chunks(
 
     parts = split_by_day(path, TABLE_SPECS["MSEG"], tmp_path / "parts")
     assert list(parts) == sorted(days)
-    assert {day: part.read_text(encoding="utf-8") for day, part in parts.items()} == expected
+    assert {day: p.path.read_text(encoding="utf-8") for day, p in parts.items()} == expected
+    # every part line maps back to the delivered line that holds the same text
+    delivered = path.read_text(encoding="utf-8").split("\n")
+    for part in parts.values():
+        text = part.path.read_text(encoding="utf-8").split("\n")[:-1]
+        mapped = part.origin.lines(range(1, len(text) + 1)).tolist()
+        assert [delivered[line - 1] for line in mapped] == text
+
+    monkeypatch.setattr(landing, "MAX_LINE_RUNS", 5)  # more runs than kept: records unknown
+    kept = split_by_day(path, TABLE_SPECS["MSEG"], tmp_path / "capped")[days[0]].origin
+    assert kept.runs is None and kept.lines([1, 2]).tolist() == [1, pd.NA]
 
 
 _SPLIT_UNDER_A_CAP = """
@@ -368,7 +385,7 @@ with open("/proc/self/status") as status:
     mapped = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
 resource.setrlimit(resource.RLIMIT_AS, (mapped + headroom, mapped + headroom))
 parts = landing.split_by_day(big, TABLE_SPECS["MSEG"], out / "parts")
-print(json.dumps({str(day): part.stat().st_size for day, part in parts.items()}))
+print(json.dumps({str(day): part.path.stat().st_size for day, part in parts.items()}))
 """
 
 
