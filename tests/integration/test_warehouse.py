@@ -191,11 +191,13 @@ def staged_with(wh: Warehouse, table: str, rows: list[dict], query: str) -> list
     return found
 
 
-def test_movements_are_signed_by_debit_credit_whether_delivered_signed_or_not(
+def test_staging_signs_movements_by_debit_credit_and_keeps_the_latest_po_change(
     engine_built: Built,
 ) -> None:
-    """MB51 extracts sign issues negative; SE16N's MSEG is unsigned with SHKZG alone."""
-    rows = [
+    """MB51 extracts sign issues negative; SE16N's MSEG is unsigned, with SHKZG alone. EKPO is
+    partitioned by change date: a backfill that reloads the older day after the newer one
+    must not bring the older version back. (One test: each Postgres build costs a minute.)"""
+    movements = [
         {"mblnr": "SIGN00001", "zeile": 1, "menge": 5.0, "dmbtr": 12.5, "shkzg": "H"},  # SE16N
         {"mblnr": "SIGN00001", "zeile": 2, "menge": -5.0, "dmbtr": -12.5, "shkzg": "H"},  # MB51
         {"mblnr": "SIGN00001", "zeile": 3, "menge": 7.0, "dmbtr": 3.0, "shkzg": "S"},
@@ -203,34 +205,27 @@ def test_movements_are_signed_by_debit_credit_whether_delivered_signed_or_not(
     found = staged_with(
         engine_built.warehouse,
         "mseg",
-        rows,
+        movements,
         "select material_document_item, quantity, amount_local from staging.stg_sap__mseg "
         "where material_document_id = 'SIGN00001' order by 1",
     )
     assert [(int(i), float(q)) for i, q, _ in found] == [(1, -5.0), (2, -5.0), (3, 7.0)]
     assert [float(a) < 0 for *_, a in found] == [True, True, False]
 
-
-def test_the_latest_change_date_of_a_po_item_wins_whatever_the_load_order(
-    engine_built: Built,
-) -> None:
-    """EKPO is partitioned by change date: a backfill that reloads the older day after the
-    newer one must not bring the older version back."""
-    later = datetime(2030, 1, 1)
-    rows = [
+    versions = [
         {"ebeln": "PO-CHANGED", "ebelp": 10, "menge": 80.0, "aedat": date(2025, 1, 12)},
         {
             "ebeln": "PO-CHANGED",
             "ebelp": 10,
             "menge": 100.0,
             "aedat": date(2025, 1, 10),
-            "_loaded_at": later,
+            "_loaded_at": datetime(2030, 1, 1),  # reloaded last
         },
     ]
     found = staged_with(
         engine_built.warehouse,
         "ekpo",
-        rows,
+        versions,
         "select ordered_qty_order_unit, changed_on from staging.stg_sap__ekpo "
         "where purchase_order_id = 'PO-CHANGED'",
     )
