@@ -17,6 +17,22 @@ collision, odds about n^2/2^65 for n rows).
 Quotes: SE16N and ALV never quote, so a line that fails CSV quoting but fits the header when
 split plainly (`2;EN;"Premium" bolt`) is read with its quotes as data and counted in
 `DetectedFormat.literal_quotes`; records that use CSV quoting are judged by it.
+
+Lines that are no records are skipped: blank lines, ALV rule lines (`----`) and rows of only
+separators (Excel's `;;;;`), and, counted in `DetectedFormat`, an ALV list's title lines (before
+the header, which is the first line naming spec columns, and repeated on later pages), its
+repeated page headers, and its totals lines (`|`-framed files only: every key column empty or
+`*`). A block holding any of these goes line by line; other blocks stay on the fast path.
+
+Numbers: `1.000` is a thousand or one. The sample decides by values that show the decimal mark
+(`1.234,5`, `12,5`) and by SAP's decimals (`Column.decimals`: a quantity shows 3, so `5.000` is
+5; an amount shows 2 or none, so `1.500` is 1,500 if nothing else tells). A sample that
+contradicts a quantity, or shows nothing but such values, is refused: the file must say its
+format (`ReaderSettings`). Later values the format may misread that way are rejected.
+
+Control characters (C0 but tab, CR, LF) in a field reject its record: Postgres cannot store
+NUL. UTF-16 files with a byte-order mark (SAP GUI's "Unicode text") are transcoded to UTF-8 as
+they are read; UTF-8 and cp1252 files are not touched by that.
 """
 
 from __future__ import annotations
@@ -24,6 +40,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -42,7 +59,7 @@ import pyarrow.csv as pacsv
 from pipelines.ingest.specs import Column, TableSpec
 
 SEPARATORS = (";", "\t", "|", ",")
-ENCODINGS = ("utf-8-sig", "utf-8", "cp1252")
+ENCODINGS = ("utf-8-sig", "utf-8", "cp1252", "utf-16")
 DECIMALS = (",", ".")
 THOUSANDS = (".", ",", " ", "")
 DATE_FORMATS = ("YYYYMMDD", "DD.MM.YYYY", "ISO")
@@ -59,7 +76,32 @@ _MAX_RECORD_LINES = 1000
 _SEPARATOR_NAMES = {";": ";", ",": ",", "\t": "tab", "|": "|"}
 _THOUSANDS_NAMES = {".": ".", ",": ",", " ": "space", "": "none"}
 _CSV_QUOTED = re.compile(r'"(?:[^"]|"")*"')  # one whole RFC-4180 quoted field
-_FILLER = re.compile(r"\s*|[\s|+]*[-=]{3,}[-=+|\s]*")  # blank lines and ALV rule lines
+#: Lines without a value: blank, only separators (Excel writes `;;;;` rows) or ALV rules (----).
+_FILLER = re.compile(r"[\s;,|]*|[\s|+]*[-=]{3,}[-=+|\s]*")
+#: How many lines may come before the header (an ALV list's title and selection lines).
+_HEADER_SEARCH_LINES = 100
+#: C0 control characters a field must not hold (tab, CR and LF are the file's own business).
+_CONTROL_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+_CONTROL = re.compile(_CONTROL_CHARACTERS)
+_CONTROL_TO_NUL = bytes(0 if re.fullmatch(_CONTROL_CHARACTERS, chr(b)) else b for b in range(256))
+#: Rejected records show control characters as their Unicode pictures (NUL as U+2400).
+_CONTROL_PICTURES = {b: 0x2400 + b for b in range(32) if _CONTROL_TO_NUL[b] == 0}
+
+
+def _lone_group(marks: str) -> str:
+    """`1.000` with a mark of `marks`: a thousand, or 1 with 3 decimals (a leading 0 would be
+    no thousands group). For Python's re and RE2 alike."""
+    return rf"[1-9]\d{{0,2}}([{marks}])\d{{3}}"
+
+
+_LONE_GROUP = re.compile(_lone_group(".,"))
+#: Currencies SAP keeps with 3 decimals (TCURX): in them, an amount `1.500` is 1.5.
+_THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
+_NUMBER_SETTINGS_HINT = (
+    "set the format where the file is read (ReaderSettings(decimal=',', thousands='.') for "
+    "load_table), or map the export with a mapping whose format gives decimal and thousands "
+    "(config/mappings/README.md)"
+)
 _DATE_LAYOUTS = {
     # format: shape regex; (start, stop) of year, month, day; fast-path LIKE shape and mark
     "YYYYMMDD": (r"^\d{8}$", (0, 4), (4, 6), (6, 8), "________", ""),
@@ -152,9 +194,16 @@ class DetectedFormat:
     extra_columns: tuple[str, ...]
     missing_columns: tuple[str, ...] = ()
     literal_quotes: int = 0  # records read with their quotes as data (see `_literal_fields`)
+    title_lines: int = 0  # ALV title lines: before the header, and repeated on later pages
+    repeated_headers: int = 0  # header lines repeated on an ALV list's later pages
+    totals_lines: int = 0  # ALV totals and subtotals lines (every key column empty or `*`)
 
     def as_metadata(self) -> dict[str, str]:
         """Readable strings for Dagster metadata and the landing manifest."""
+
+        def lines(count: int) -> str:
+            return f"{count} lines" if count else "none"
+
         return {
             "separator": _SEPARATOR_NAMES[self.separator],
             "encoding": self.encoding,
@@ -165,6 +214,9 @@ class DetectedFormat:
             "extra_columns": ", ".join(self.extra_columns) or "none",
             "missing_columns": ", ".join(self.missing_columns) or "none",
             "literal_quotes": f"{self.literal_quotes} records" if self.literal_quotes else "none",
+            "title_lines": lines(self.title_lines),
+            "repeated_headers": lines(self.repeated_headers),
+            "totals_lines": lines(self.totals_lines),
         }
 
 
@@ -175,7 +227,8 @@ class ParsedChunk:
     `table` is the Arrow form the loader bulk-loads as is (text as strings, numbers as
     float64/int64, dates as date32); `rows` is the same data as pandas (`rows_schema` dtypes),
     built on first use. A rejected record appears once per problem found in it, so count
-    rejected records with `rejects["source_line"].nunique()`.
+    rejected records with `rejects["source_line"].nunique()`. Its `raw_record` shows control
+    characters as their Unicode pictures (NUL as U+2400): Postgres text cannot hold NUL.
     """
 
     table: pa.Table
@@ -257,6 +310,11 @@ def _objects(values: pa.Array) -> np.ndarray:
     return np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)
 
 
+def _blank(values: pa.Array) -> pa.Array:
+    """Which fields are empty or only whitespace (never null)."""
+    return pc.or_kleene(pc.is_null(values), pc.utf8_is_space(values))
+
+
 def _clean(values: pa.Array) -> pa.Array:
     """Trim SE16N/ALV padding (empty cells are null already); skipped if nothing is padded."""
     if _only_bytes(values, _NO_WHITESPACE_BYTES):
@@ -327,6 +385,16 @@ def _number_pattern(decimal: str, thousands: str, integer: bool) -> str:
 
 def _thousands_marks(thousands: str) -> str:
     return " \u00a0" if thousands == " " else thousands
+
+
+def _lone_groups(cleaned: pa.Array, marks: str) -> np.ndarray:
+    """Values like `1.000` (`_LONE_GROUP`, either sign) with one of `marks`: a thousand, or
+    one with 3 decimals. A regex pass only over columns that hold a mark at all."""
+    encoded = [mark.encode() for mark in marks]
+    if _only_bytes(cleaned, lambda data: not any(mark in data for mark in encoded)):
+        return np.zeros(len(cleaned), dtype=bool)
+    pattern = rf"^[-+]?{_lone_group(marks)}-?$"
+    return _bool_numpy(pc.match_substring_regex(cleaned, pattern))
 
 
 @dataclass
@@ -524,6 +592,17 @@ def _is_filler(line: str) -> bool:
     return _FILLER.fullmatch(line) is not None
 
 
+def _visible(raw: str) -> str:
+    """A rejected record's text with control characters shown as their Unicode pictures."""
+    return raw.translate(_CONTROL_PICTURES) if _CONTROL.search(raw) else raw
+
+
+def _title_shape(line: str) -> str:
+    """A title line with its numbers and spacing blurred: the same title on every page of an
+    ALV list differs only in its page number (and date)."""
+    return " ".join(re.sub(r"\d+", "0", line).split())
+
+
 def _split_lines(text: str) -> list[str]:
     """Physical lines without terminators; CRLF counts as one line break, as in SAP GUI files."""
     if not text:
@@ -589,41 +668,94 @@ def _csv_problem(exc: csv.Error) -> str:
     return f"malformed record: {exc}"
 
 
-def _detect_number_format(values: Sequence[str], separator: str) -> tuple[str, str]:
+#: A sample value of a decimal column: (column, line, value).
+_Sample = tuple[str, int, str]
+
+
+@dataclass(frozen=True)
+class _NumberFormat:
+    """The number format a sample shows, or why it cannot tell (a problem and its example)."""
+
+    decimal: str
+    thousands: str
+    proven: bool  # some value showed the decimal mark
+    problem: tuple[str, _Sample] | None = None
+
+
+def _value_decimal(text: str) -> str | None:
+    """The decimal mark an unsigned number proves by itself, if any: the last of two marks
+    (`1.234,5`), the other one of a repeated mark (`1.234.567`), or a single mark that cannot
+    group thousands (`12,5`, `1234.5`, `0,500`). Call only for values `_LONE_GROUP` does not fit."""
+    marks = [ch for ch in ",." if ch in text]
+    if len(marks) == 2:
+        return text[max(text.rfind(","), text.rfind("."))]
+    if not marks:
+        return None
+    mark = marks[0]
+    return ("." if mark == "," else ",") if text.count(mark) > 1 else mark
+
+
+def _detect_number_format(
+    values: Sequence[_Sample], decimals: dict[str, int | None], separator: str
+) -> _NumberFormat:
     """Decimal and thousands separators from sample values of decimal columns.
 
-    `1.234,50` and `12,5` are unambiguous. Without such evidence `;` files are German-style
-    (SE16N): `1.000` is a thousand, not 1.0. In other files `1,234` or `1.234` alone is taken
-    as a decimal (SAP prints quantities with 3 decimals).
+    A value proves the decimal mark by itself (`_value_decimal`) or by its column's SAP
+    decimals: `5.000` of a quantity (always 3 decimals) shows it. `1.500` of an amount (2
+    decimals, 0 in JPY) groups thousands, but amounts computed outside SAP may have 3, so they
+    only decide when nothing else does. Proofs by values alone that disagree are settled by
+    majority: the others then fail to parse and are rejected. Any disagreement with a proof by
+    SAP decimals is a problem, as is a sample of values like `1.000` without any proof, whose
+    reading would be a guess (a factor of 1,000). Without such values (`5`, `12`) either
+    reading is the same: `;` files read German (SE16N), others English.
     """
-    votes = {",": 0, ".": 0}
-    ambiguous = {",": 0, ".": 0}
+    proofs: list[tuple[str, _Sample, int | None]] = []  # (decimal mark, value, SAP decimals used)
+    unclear: list[_Sample] = []
     spaced = False
-    for raw in values:
-        value = raw.strip().strip("+-")
-        if re.fullmatch(r"\d{1,3}(?:[ \u00a0]\d{3})+(?:[.,]\d*)?", value):
-            spaced = True
-        has = [ch for ch in ",." if ch in value]
-        if len(has) == 2:
-            votes[value[max(value.rfind(","), value.rfind("."))]] += 1
-        elif has:
-            ch = has[0]
-            if value.count(ch) > 1:
-                votes["." if ch == "," else ","] += 1
-            elif re.fullmatch(rf"\d{{1,3}}{re.escape(ch)}\d{{3}}", value):
-                ambiguous[ch] += 1
-            else:
-                votes[ch] += 1
-    if votes[","] != votes["."]:
-        decimal = "," if votes[","] > votes["."] else "."
-    elif separator == ";":
-        decimal = ","
-    elif ambiguous[","] != ambiguous["."]:
-        decimal = "," if ambiguous[","] > ambiguous["."] else "."
-    else:
-        decimal = "."
+    for sample in values:
+        text = sample[2].strip().strip("+-")
+        spaced = spaced or re.fullmatch(r"\d{1,3}(?:[ \u00a0]\d{3})+(?:[.,]\d*)?", text) is not None
+        lone = _LONE_GROUP.fullmatch(text)
+        places = decimals.get(sample[0])
+        if lone is None:
+            mark = _value_decimal(text)
+            if mark is not None:
+                proofs.append((mark, sample, None))
+        elif places is None:
+            unclear.append(sample)
+        else:
+            mark = lone.group(1)
+            proofs.append((mark if places == 3 else ("." if mark == "," else ","), sample, places))
+
+    used = [proof for proof in proofs if proof[2] in (None, 3)] or proofs
+    comma = sum(mark == "," for mark, *_ in used)
+    point = len(used) - comma
+    decimal = "," if comma > point or (comma == point and separator == ";") else "."
     thousands = " " if spaced else ("." if decimal == "," else ",")
-    return decimal, thousands
+    problem = None
+    by_decimals = next((proof for proof in used if proof[2] is not None), None)
+    if comma and point and by_decimals is not None:
+        mark, sample, places = by_decimals
+        other = next(proof[1] for proof in used if proof[0] != mark)
+        problem = (
+            f"numbers disagree on the decimal separator: {sample[2].strip()!r} means {mark!r} "
+            f"(SAP writes {sample[0]} with {places} decimals), but {other[2].strip()!r} "
+            f"({other[0]}, line {other[1]}) means {'.' if mark == ',' else ','!r}; "
+            f"{_NUMBER_SETTINGS_HINT}",
+            sample,
+        )
+    elif not used and unclear:
+        sample = unclear[0]
+        text = sample[2].strip()
+        digits = text.strip("+-")
+        mark = next(ch for ch in ",." if ch in digits)
+        problem = (
+            f"cannot tell the decimal separator: {text!r} is {digits.replace(mark, '')} if "
+            f"{mark!r} groups thousands, {float(digits.replace(mark, '.')):g} if it is the "
+            f"decimal mark, and no value of the sample shows which; {_NUMBER_SETTINGS_HINT}",
+            sample,
+        )
+    return _NumberFormat(decimal, thousands, bool(used), problem)
 
 
 def _detect_date_format(values: Sequence[str]) -> str | None:
@@ -686,7 +818,58 @@ class _Batch:
     raws: Sequence[str]
     problems: list[tuple[int, str, str]]  # (line, reason, raw) for records that could not split
     carry: list[str]  # lines of a quoted record still open at the end of the batch
-    literal: int = 0  # records read by `_literal_fields`
+    counts: Counter[str] = field(default_factory=Counter)  # DetectedFormat counters to add
+    controls: bool = False  # the batch's bytes hold a control character (`_CONTROL_CHARACTERS`)
+
+
+class _Utf16AsUtf8:
+    """A UTF-16 file (BOM first) read as UTF-8 bytes, so it takes the UTF-8 path unchanged.
+
+    Supports what the reader uses of a binary file: `read(size)`, `readline()` and `with`.
+    """
+
+    def __init__(self, raw: BinaryIO, path: Path) -> None:
+        self._raw = raw
+        self._path = path
+        self._decoder = codecs.getincrementaldecoder("utf-16")()  # reads and drops the BOM
+        self._buffer = bytearray()
+        self._eof = False
+        self._lines = 0  # line breaks handed out, to name the line of a decoding error
+
+    def __enter__(self) -> _Utf16AsUtf8:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._raw.close()
+
+    def _fill(self, size: int) -> None:
+        while not self._eof and len(self._buffer) < size:
+            data = self._raw.read(max(2 * (size - len(self._buffer)), 1 << 16))
+            self._eof = not data
+            try:
+                text = self._decoder.decode(data, final=self._eof)
+            except UnicodeDecodeError as exc:
+                before = exc.object[: exc.start].decode(exc.encoding, errors="replace")
+                line = self._lines + self._buffer.count(b"\n") + before.count("\n") + 1
+                raise SapFileError(
+                    self._path, f"cannot decode as UTF-16: {exc.reason}", line
+                ) from None
+            self._buffer += text.encode("utf-8")
+
+    def _take(self, size: int) -> bytes:
+        data = bytes(_take_front(self._buffer, size))
+        self._lines += data.count(b"\n")
+        return data
+
+    def read(self, size: int) -> bytes:
+        self._fill(size)
+        return self._take(size)
+
+    def readline(self) -> bytes:
+        while b"\n" not in self._buffer and not self._eof:
+            self._fill(len(self._buffer) + (1 << 16))
+        end = self._buffer.find(b"\n")
+        return self._take(end + 1 if end >= 0 else len(self._buffer))
 
 
 class _LazyLines(Sequence[str]):
@@ -764,8 +947,9 @@ class SapFileReader:
     raising SapFileError for file-level problems. `partition_window` is half-open
     `[start, end)` like Dagster's TimeWindow and applies to `spec.partition_column`.
     `detected.encoding` can change from utf-8 to cp1252 during `chunks()` when the first
-    non-ASCII byte after the sample is not UTF-8, and `detected.literal_quotes` counts up; read
-    `detected` after iterating for the final values.
+    non-ASCII byte after the sample is not UTF-8, and its counters (`literal_quotes`,
+    `title_lines`, `repeated_headers`, `totals_lines`) count up; read `detected` after
+    iterating for the final values.
     """
 
     def __init__(
@@ -806,7 +990,17 @@ class SapFileReader:
             self._error("file not found")
         if self.path.stat().st_size == 0:
             self._error("empty file (0 bytes)")
-        with self.path.open("rb") as handle:
+        configured = self.settings.encoding
+        with self.path.open("rb") as raw:
+            utf16_bom = raw.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+        if utf16_bom and configured is not None and _codec_name(configured) != "utf-16":
+            self._error(
+                f"file starts with a UTF-16 byte-order mark but encoding {configured} is "
+                "configured",
+                line=1,
+            )
+        self._utf16 = utf16_bom or (configured is not None and _codec_name(configured) == "utf-16")
+        with self._open() as handle:
             head = handle.read(_SAMPLE_BYTES)
             complete = not handle.read(1)
         if not complete:
@@ -815,11 +1009,12 @@ class SapFileReader:
                 self._error(f"no line break in the first {_SAMPLE_BYTES} bytes")
             head = head[: cut + 1]
 
-        configured = self.settings.encoding
         bom = head.startswith(codecs.BOM_UTF8)
         # Only a guessed utf-8 may turn into cp1252 later; a BOM or a setting is a promise.
-        self._may_fall_back = configured is None and not bom
-        if configured is None:
+        self._may_fall_back = configured is None and not bom and not self._utf16
+        if self._utf16:
+            encoding = "utf-16"
+        elif configured is None:
             encoding = "utf-8-sig" if bom else "utf-8"
             if not bom:
                 try:
@@ -833,14 +1028,13 @@ class SapFileReader:
                     "file starts with a UTF-8 byte-order mark but encoding cp1252 is configured",
                     line=1,
                 )
-        self._codec = "utf-8" if encoding == "utf-8-sig" else encoding
-        sample = self._decode(head, first_line=1, encoding=encoding)
+        self._codec = "utf-8" if encoding in ("utf-8-sig", "utf-16") else encoding
+        # utf-8-sig drops a UTF-8 BOM; UTF-16 arrives as UTF-8 without one.
+        sample = self._decode(head, first_line=1, encoding=self._codec if self._utf16 else encoding)
 
         lines = _split_lines(sample)
         self._line_bytes = max(1, len(head) // max(1, len(lines)))
-        header_at = next((i for i, line in enumerate(lines) if not _is_filler(line)), None)
-        if header_at is None:
-            self._error("no header line: the file holds only blank lines")
+        header_at = self._find_header(lines)
         self._header_lines = header_at + 1
         header_line = lines[header_at]
         if "\r" in header_line.rstrip("\r"):
@@ -850,6 +1044,14 @@ class SapFileReader:
                 "CRLF line breaks",
                 line=self._header_lines,
             )
+        if "\x00" in header_line:
+            self._error(
+                "the header line holds NUL bytes: UTF-16 without a byte-order mark? Save the file "
+                "as UTF-8, or as UTF-16 with one (SAP GUI 'Unicode text')",
+                line=self._header_lines,
+            )
+        titles = [line for line in lines[:header_at] if not _is_filler(line)]
+        self._title_shapes = {_title_shape(line) for line in titles}
         data_lines = lines[header_at + 1 : header_at + 1 + _SAMPLE_LINES]
 
         separator = self._choose_separator(header_line, data_lines)
@@ -859,20 +1061,59 @@ class SapFileReader:
         self._nfields = len(header)
         self._field_of = {column: index for index, column in mapping.items()}
         missing = tuple(c for c in self.spec.column_names if c not in self._field_of)
+        self._header_key = tuple(name.strip() for name in header)
+        # A repeated header holds its first named field; the blank-row test reads a required
+        # column, which records never leave empty.
+        self._header_probe = next(
+            ((i, name) for i, name in enumerate(self._header_key) if name), (0, "")
+        )
+        self._required_field = next(
+            (self._field_of[c.name] for c in self.spec.columns if c.required), 0
+        )
+        # Totals lines exist in `|`-framed ALV lists, and are known by their key columns.
+        framed = separator == "|" and len(header) > 2 and not (header[0] + header[-1]).strip()
+        keys = [self._field_of[name] for name in self.spec.key if name in self._field_of]
+        self._totals_keys = keys if framed and len(keys) == len(self.spec.key) else []
 
         sample_values = self._sample_values(data_lines, separator)
-        decimal, thousands = self._choose_number_format(sample_values, separator)
+        numbers = self._choose_number_format(sample_values, separator)
+        # Checks of values after the sample (`_number_doubts`), for a detected format only.
+        self._numbers_detected = self.settings.decimal is None and self.settings.thousands is None
+        self._unproven_numbers = self._numbers_detected and not numbers.proven
         date_format = self._choose_date_format(sample_values)
         self.detected = DetectedFormat(
             separator=separator,
             encoding=encoding,
-            decimal=decimal,
-            thousands=thousands,
+            decimal=numbers.decimal,
+            thousands=numbers.thousands,
             date_format=date_format,
             header=style,
             extra_columns=tuple(extra),
             missing_columns=missing,
+            title_lines=len(titles),
         )
+
+    def _open(self) -> BinaryIO | _Utf16AsUtf8:
+        """The file's bytes, UTF-16 transcoded to UTF-8."""
+        raw = self.path.open("rb")
+        return _Utf16AsUtf8(raw, self.path) if self._utf16 else raw
+
+    def _find_header(self, lines: list[str]) -> int:
+        """Index of the header line: the first that names a spec column when split, so an ALV
+        list's title lines before it are skipped; else the first non-blank line, whose errors
+        then say what is wrong with it."""
+        candidates = [i for i, line in enumerate(lines) if not _is_filler(line)]
+        if not candidates:
+            self._error("no header line: the file holds only blank lines")
+        separators = [self.settings.separator] if self.settings.separator else SEPARATORS
+        for index in candidates[:_HEADER_SEARCH_LINES]:
+            for separator in separators:
+                header = _split(lines[index], separator)
+                if len(header) > 1 and any(
+                    self._header_score(header, style) for style in HEADER_STYLES
+                ):
+                    return index
+        return candidates[0]
 
     def _decode(self, data: bytes | bytearray, first_line: int, encoding: str | None = None) -> str:
         codec = encoding or self._codec
@@ -891,20 +1132,26 @@ class SapFileReader:
             self._seen_non_ascii = True
         return text
 
-    def _header_columns(self, style: str) -> dict[str, list[str]]:
-        """Normalised header name in `style` -> the spec columns it names, in spec order (a
+    @cached_property
+    def _header_names(self) -> dict[str, dict[str, list[str]]]:
+        """Per style: normalised header name -> the spec columns it names, in spec order (a
         label may repeat: EKBE has two columns labelled Item / Position)."""
-        columns: dict[str, list[str]] = {}
-        for col in self.spec.columns:
-            name = getattr(col, _HEADER_FIELDS[style])
-            if name is not None:
-                columns.setdefault(_norm(name), []).append(col.name)
-        return columns
+        names: dict[str, dict[str, list[str]]] = {}
+        for style, attribute in _HEADER_FIELDS.items():
+            columns = names.setdefault(style, {})
+            for col in self.spec.columns:
+                name = getattr(col, attribute)
+                if name is not None:
+                    columns.setdefault(_norm(name), []).append(col.name)
+        return names
+
+    @cached_property
+    def _mapped_names(self) -> set[str]:
+        return {_norm(k) for k in self.settings.column_map}
 
     def _header_score(self, header: list[str], style: str) -> int:
-        mapped = {_norm(k) for k in self.settings.column_map}
-        names = self._header_columns(style)
-        return sum(_norm(h) in names or _norm(h) in mapped for h in header)
+        names = self._header_names[style]
+        return sum(_norm(h) in names or _norm(h) in self._mapped_names for h in header)
 
     def _best_separator(self, header_line: str, data_lines: list[str]) -> tuple[str, int]:
         """The separator whose header split matches most spec columns, then most consistent."""
@@ -947,7 +1194,7 @@ class SapFileReader:
         if style is None:  # the best-matching style; a tie keeps the earlier one
             style = max(HEADER_STYLES, key=lambda s: self._header_score(header, s))
         column_map = {_norm(source): target for source, target in self.settings.column_map.items()}
-        named = self._header_columns(style)
+        named = self._header_names[style]
         label_seen: dict[str, int] = {}
         frame = {0, len(header) - 1} if len(header) > 1 else set()
 
@@ -1002,7 +1249,7 @@ class SapFileReader:
         start = self._header_lines + 1
         try:
             for row in reader:
-                if len(row) == self._nfields:
+                if len(row) == self._nfields and not self._is_header(row):
                     for column, index in self._field_of.items():
                         if row[index].strip():
                             values[column].append((start + reader.line_num - 1, row[index]))
@@ -1018,35 +1265,45 @@ class SapFileReader:
 
     def _choose_number_format(
         self, sample: dict[str, list[tuple]], separator: str
-    ) -> tuple[str, str]:
+    ) -> _NumberFormat:
+        """The detected format (raising its problem), or the configured one if the sample does
+        not plainly contradict it."""
         values = self._values_of(sample, "decimal")
-        found_decimal, found_thousands = _detect_number_format([v for *_, v in values], separator)
-        decimal = self.settings.decimal or found_decimal
+        decimals = {col.name: col.decimals for col in self.spec.columns}
+        texts = (v.strip() for *_, v in self._values_of(sample, "text"))
+        if 2 in decimals.values() and not _THREE_DECIMAL_CURRENCIES.isdisjoint(texts):
+            decimals = {name: None if places == 2 else places for name, places in decimals.items()}
+        found = _detect_number_format(values, decimals, separator)
+        if self.settings.decimal is None and self.settings.thousands is None:
+            if found.problem is not None:
+                message, (column, line, _) = found.problem
+                self._error(message, line, column)
+            return found
+        decimal = self.settings.decimal or found.decimal
         thousands = self.settings.thousands
         if thousands is None:
             thousands = (
-                found_thousands if decimal == found_decimal else ("." if decimal == "," else ",")
+                found.thousands if decimal == found.decimal else ("." if decimal == "," else ",")
             )
         if decimal == thousands:
             thousands = ""
-        if self.settings.decimal is not None or self.settings.thousands is not None:
-            pattern = re.compile(_number_pattern(decimal, thousands, integer=False))
-            fits = re.compile(_number_pattern(found_decimal, found_thousands, integer=False))
-            cleaned = [(c, line, v.strip()) for c, line, v in values]
-            if (
-                cleaned
-                and not any(pattern.match(v) for *_, v in cleaned)
-                and all(fits.match(v) for *_, v in cleaned)
-            ):
-                column, line, value = cleaned[0]
-                self._error(
-                    f"numbers look like decimal {found_decimal!r} / thousands "
-                    f"{_THOUSANDS_NAMES[found_thousands]!r} (e.g. {value!r}), but decimal "
-                    f"{decimal!r} / thousands {_THOUSANDS_NAMES[thousands]!r} is configured",
-                    line,
-                    column,
-                )
-        return decimal, thousands
+        pattern = re.compile(_number_pattern(decimal, thousands, integer=False))
+        fits = re.compile(_number_pattern(found.decimal, found.thousands, integer=False))
+        cleaned = [(c, line, v.strip()) for c, line, v in values]
+        if (
+            cleaned
+            and not any(pattern.match(v) for *_, v in cleaned)
+            and all(fits.match(v) for *_, v in cleaned)
+        ):
+            column, line, value = cleaned[0]
+            self._error(
+                f"numbers look like decimal {found.decimal!r} / thousands "
+                f"{_THOUSANDS_NAMES[found.thousands]!r} (e.g. {value!r}), but decimal "
+                f"{decimal!r} / thousands {_THOUSANDS_NAMES[thousands]!r} is configured",
+                line,
+                column,
+            )
+        return _NumberFormat(decimal, thousands, proven=True)
 
     def _choose_date_format(self, sample: dict[str, list[tuple]]) -> str:
         values = self._values_of(sample, "date")
@@ -1073,7 +1330,7 @@ class SapFileReader:
         cannot decode a later part of the file.
         """
         seen = _SeenKeys()
-        with self.path.open("rb") as handle:
+        with self._open() as handle:
             for _ in range(self._header_lines):
                 handle.readline()
             next_line = self._header_lines + 1
@@ -1082,18 +1339,24 @@ class SapFileReader:
                 text = self._decode(data, next_line)
                 base = next_line - len(carry)
                 next_line += count
-                batch = self._split_batch(data, text, count, carry, base, final)
-                del data, text
+                try:
+                    batch = self._split_batch(data, text, count, carry, base, final)
+                    del data, text
+                    batch = self._without_totals(batch)
+                    chunk = self._convert(batch, seen)
+                except pa.ArrowException as exc:
+                    if isinstance(exc, MemoryError):
+                        raise
+                    self._error(f"cannot read lines {base}-{next_line - 1}: {exc}", line=base)
                 carry = batch.carry
-                if batch.literal:
-                    count = self.detected.literal_quotes + batch.literal
-                    self.detected = replace(self.detected, literal_quotes=count)
-                chunk = self._convert(batch, seen)
+                if batch.counts:
+                    counts = {k: getattr(self.detected, k) + n for k, n in batch.counts.items()}
+                    self.detected = replace(self.detected, **counts)
                 del batch  # its lines, while the caller holds the chunk
                 if chunk.table.num_rows or len(chunk.rejects):
                     yield chunk
 
-    def _blocks(self, handle: BinaryIO) -> Iterator[tuple[bytearray, int, bool]]:
+    def _blocks(self, handle: BinaryIO | _Utf16AsUtf8) -> Iterator[tuple[bytearray, int, bool]]:
         """Blocks of whole lines, `chunk_rows` lines each but the last: (bytes, lines, last).
 
         Reads by size (estimated from the sample's line length), not line by line, so no
@@ -1135,6 +1398,8 @@ class SapFileReader:
             text = text.replace("\r\n", "\n")  # the strict-CSV check splits on "\n"
         # ALV rule lines (----) may hold as many pipes as a record: such blocks go line by line.
         rules = self._separator == "|" and ("---" in text or "===" in text)
+        controls = b"\x00" in data.translate(_CONTROL_TO_NUL)
+        controls = controls or any(_CONTROL.search(line) for line in carry)
         simple = not carry and not rules and not lone_cr
         if quoted:
             simple = simple and self._lines_are_strict_csv(text)
@@ -1143,17 +1408,37 @@ class SapFileReader:
             try:
                 fields = self._arrow_split(payload, quoted)
             except pa.ArrowInvalid:
-                fields = []
-            if fields and len(fields[0]) == count:
+                fields = []  # rows of another width, or a line longer than pyarrow's blocks
+            if fields and len(fields[0]) == count and not self._has_non_records(fields):
                 starts = base + np.arange(count, dtype=np.int64)
-                return _Batch(fields, starts, _LazyLines(text), [], [])
+                return _Batch(fields, starts, _LazyLines(text), [], [], controls=controls)
         lines = carry + _split_lines(text)
         if not lines:
             return _Batch([], np.zeros(0, dtype=np.int64), [], [], [])
         if quoted or carry or _has_lone_cr(text):
             cut_off = final and bool(text) and not text.endswith("\n")
-            return self._split_quoted(lines, base, final, cut_off)
-        return self._split_plain(lines, base)
+            batch = self._split_quoted(lines, base, final, cut_off)
+        else:
+            batch = self._split_plain(lines, base)
+        batch.controls = controls
+        return batch
+
+    def _has_non_records(self, fields: list[pa.Array]) -> bool:
+        """Whether rows pyarrow split include lines that are no records: rows of blank fields
+        (Excel's `;;;;`) or a repeated header. Both are rare and cheap to rule out on one
+        column each: a required column is never blank in a record, and the header's first name
+        is seldom in its column."""
+        if _any(_blank(fields[self._required_field])):
+            blank_rows = _blank(fields[0])
+            for values in fields[1:]:
+                blank_rows = pc.and_(blank_rows, _blank(values))
+            if _any(blank_rows):
+                return True
+        index, name = self._header_probe
+        probe = name.encode()
+        if not name or _only_bytes(fields[index], lambda data: probe not in data):
+            return False
+        return _any(pc.equal(pc.utf8_trim(fields[index], _WHITESPACE), name))
 
     def _lines_are_strict_csv(self, text: str) -> bool:
         """Every line a complete record with quotes only around whole fields (`"a;b"`, `"x""y"`);
@@ -1164,27 +1449,73 @@ class SapFileReader:
         return _all(pc.match_substring_regex(lines, rf"^{field}(?:{sep}{field})*$"))
 
     def _split_plain(self, lines: list[str], base: int) -> _Batch:
-        """No quotes: one record per line; lines of the wrong width are rejected."""
-        separator, nfields = self._separator, self._nfields
+        """No quotes: one record per line; lines that are no records (`_skip_kind`) are
+        skipped, lines of the wrong width rejected."""
+        separator, nfields, probe = self._separator, self._nfields, self._header_probe[1]
         counts = np.fromiter((line.count(separator) for line in lines), np.int64, len(lines))
-        keep = counts == nfields - 1
-        if separator == "|":
-            keep &= np.fromiter((not _is_filler(line) for line in lines), bool, len(lines))
+        width = counts == nfields - 1
+        # Lines of the record width are no record only if blank or holding the header's first
+        # name: C-level tests find those, so `_skip_kind` runs on few lines.
+        suspect = np.fromiter(
+            (probe in line or _FILLER.fullmatch(line) is not None for line in lines),
+            bool,
+            len(lines),
+        )
+        keep = width.copy()
+        skipped: Counter[str] = Counter()
         problems = []
-        for i in np.flatnonzero(~keep):
-            if not _is_filler(lines[i]):
+        for i in np.flatnonzero(suspect | ~width):
+            kind = self._skip_kind(lines[i])
+            if kind:
+                skipped[kind] += 1
+            if kind is not None:
+                keep[i] = False
+            elif not width[i]:
                 reason = f"wrong field count: {counts[i] + 1} fields, expected {nfields}"
                 problems.append((base + int(i), reason, lines[i]))
         index = np.flatnonzero(keep)
         raws = [lines[i] for i in index]
-        fields = self._arrow_split("\n".join(raws).encode()) if raws else []
-        return _Batch(fields, base + index.astype(np.int64), raws, problems, [])
+        fields = []
+        if raws:
+            payload = "\n".join(raws).encode()
+            try:
+                fields = self._arrow_split(payload)
+            except pa.ArrowInvalid:  # a line longer than pyarrow's block: make it one block
+                fields = self._arrow_split(payload, block_size=len(payload) + 1)
+        return _Batch(fields, base + index.astype(np.int64), raws, problems, [], skipped)
 
-    def _arrow_split(self, data: bytes | bytearray, quoted: bool = False) -> list[pa.Array]:
+    def _skip_kind(self, line: str, row: list[str] | None = None) -> str | None:
+        """Why a line is no record: "" for filler (`_is_filler`), or the DetectedFormat counter
+        of a repeated header ("repeated_headers") or title line ("title_lines"); None for a
+        record. `row` is the line's fields if they are split already."""
+        if _is_filler(line):
+            return ""
+        name = self._header_probe[1]
+        if name and name in line:
+            fields = line.split(self._separator) if row is None else row
+            if self._is_header(fields):
+                return "repeated_headers"
+        titled = self._title_shapes and line.count(self._separator) != self._nfields - 1
+        if titled and _title_shape(line) in self._title_shapes:
+            return "title_lines"
+        return None
+
+    def _is_header(self, row: list[str]) -> bool:
+        """Fields equal to the header's, whitespace aside (an ALV list's page header)."""
+        index, name = self._header_probe
+        if len(row) != self._nfields or row[index].strip() != name:
+            return False
+        return tuple(v.strip() for v in row) == self._header_key
+
+    def _arrow_split(
+        self, data: bytes | bytearray, quoted: bool = False, block_size: int = 1 << 20
+    ) -> list[pa.Array]:
+        """Fields as string arrays; raises ArrowInvalid on rows of another width, and on a line
+        longer than `block_size` bytes (pyarrow's "straddling object")."""
         names = [f"f{i}" for i in range(self._nfields)]
         table = pacsv.read_csv(
             pa.BufferReader(pa.py_buffer(data)),
-            read_options=pacsv.ReadOptions(column_names=names),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=block_size),
             parse_options=pacsv.ParseOptions(
                 delimiter=self._separator,
                 quote_char='"' if quoted else False,
@@ -1211,7 +1542,7 @@ class SapFileReader:
         spans: list[tuple[int, int]] = []  # [first, last) line of each record
         problems: list[tuple[int, str, str]] = []
         carry: list[str] = []
-        literal = 0
+        counts: Counter[str] = Counter()
         position, total = 0, len(lines)
         while position < total:
             reader = csv.reader(
@@ -1224,14 +1555,16 @@ class SapFileReader:
                 for row in reader:
                     first, consumed = position + consumed, reader.line_num
                     last = position + consumed
-                    if len(row) == nfields and not (separator == "|" and _is_filler(lines[first])):
+                    kind = self._skip_kind(lines[first], row) if last - first == 1 else None
+                    if kind is None and len(row) == nfields:
                         rows.append(row)
                         spans.append((first, last))
-                        continue
-                    raw = "\n".join(lines[first:last])
-                    if not _is_filler(raw):
+                    elif kind is None:
+                        raw = "\n".join(lines[first:last])
                         reason = f"wrong field count: {len(row)} fields, expected {nfields}"
                         problems.append((base + first, reason, raw))
+                    elif kind:
+                        counts[kind] += 1
                 position = total
             except csv.Error as exc:
                 first = position + consumed
@@ -1247,7 +1580,7 @@ class SapFileReader:
                 if literal_row is not None:
                     rows.append(literal_row)
                     spans.append((first, first + 1))
-                    literal += 1
+                    counts["literal_quotes"] += 1
                 else:
                     problems.append((base + first, _csv_problem(exc), lines[first]))
                 position = first + 1
@@ -1255,7 +1588,7 @@ class SapFileReader:
             _empty_to_null(pa.array(values, type=pa.string())) for values in zip(*rows, strict=True)
         ]
         starts = base + np.array([first for first, _ in spans], dtype=np.int64)
-        return _Batch(fields, starts, _RecordText(lines, spans), problems, carry, literal)
+        return _Batch(fields, starts, _RecordText(lines, spans), problems, carry, counts)
 
     # -- conversion and checks -------------------------------------------------------------------
 
@@ -1281,12 +1614,10 @@ class SapFileReader:
             values, invalid = _number_array(cleaned, fmt.decimal, fmt.thousands, integer)
             null = pc.is_null(values).to_numpy(zero_copy_only=False)
             what = "non-integer" if integer else "non-numeric"
-            return (
-                values,
-                cleaned,
-                null & ~invalid,
-                [(invalid, col.name, quoted(what + " value {!r}"))],
-            )
+            issues = [(invalid, col.name, quoted(what + " value {!r}"))]
+            if not integer:
+                issues += self._number_doubts(col, cleaned)
+            return values, cleaned, null & ~invalid, issues
         dates = _parse_date(cleaned, fmt.date_format)
         invalid = dates.bad_shape | dates.impossible | dates.out_of_range
         issues = [
@@ -1301,11 +1632,75 @@ class SapFileReader:
         days = pa.array(dates.values.astype("datetime64[D]"), pa.date32(), from_pandas=True)
         return days, cleaned, np.isnat(dates.values) & ~invalid, issues
 
+    def _number_doubts(self, col: Column, cleaned: pa.Array) -> list[_Issue]:
+        """Values after the sample whose reading the detected format may get wrong by a factor
+        of 1,000: a quantity like `1.000` read with '.' grouping thousands (SAP would show 3
+        decimals), and any value like `1.000` if no sample value showed the decimal mark."""
+        fmt = self.detected
+        if self._numbers_detected and col.decimals == 3 and fmt.thousands:
+            marks = _thousands_marks(fmt.thousands)
+            whole = _lone_groups(cleaned, marks)
+            reason = (
+                "quantity {!r} has no decimals, though SAP writes 3: is "
+                f"{fmt.thousands!r} its decimal separator? (read as thousands separator)"
+            )
+            return [(whole, col.name, lambda row: reason.format(cleaned[row].as_py()))]
+        if self._unproven_numbers:
+            reason = (
+                "ambiguous number {!r}: '.' or ',' may be its decimal or thousands separator, "
+                "and no value of the sample showed which"
+            )
+            ambiguous = _lone_groups(cleaned, ".,")
+            return [(ambiguous, col.name, lambda row: reason.format(cleaned[row].as_py()))]
+        return []
+
+    def _without_totals(self, batch: _Batch) -> _Batch:
+        """An ALV list's totals and subtotals lines (every key column empty or `*`) are no
+        records: skipped and counted."""
+        if not self._totals_keys or not len(batch.starts):
+            return batch
+        totals = np.ones(len(batch.starts), dtype=bool)
+        for index in self._totals_keys:
+            values = batch.fields[index]
+            empty = _blank(values)
+            if not _only_bytes(values, lambda data: b"*" not in data):
+                empty = pc.or_(empty, pc.match_substring_regex(values, r"^\s*\*+\s*$"))
+            totals &= _bool_numpy(empty)
+            if not totals.any():
+                return batch
+        batch.counts["totals_lines"] += int(totals.sum())
+        keep = np.flatnonzero(~totals)
+        mask = pa.array(~totals)
+        return replace(
+            batch,
+            fields=[values.filter(mask) for values in batch.fields],
+            starts=batch.starts[keep],
+            raws=[batch.raws[i] for i in keep],
+        )
+
+    def _control_issues(self, batch: _Batch) -> list[_Issue]:
+        """Fields holding control characters (`_CONTROL_CHARACTERS`): Postgres cannot store NUL,
+        and none of them belongs in SAP data. Only for batches whose bytes hold one."""
+        if not batch.controls:
+            return []
+        issues: list[_Issue] = []
+        for name, index in self._field_of.items():
+            values = batch.fields[index]
+            found = _bool_numpy(pc.match_substring_regex(values, _CONTROL_CHARACTERS))
+            if found.any():
+
+                def reason(row: int, values: pa.Array = values, name: str = name) -> str:
+                    character = next(ch for ch in values[row].as_py() if _CONTROL.match(ch))
+                    return f"control character U+{ord(character):04X} in column {name}"
+
+                issues.append((found, name, reason))
+        return issues
+
     def _convert(self, batch: _Batch, seen: _SeenKeys) -> ParsedChunk:
         n = len(batch.starts)
         columns: dict[str, pa.Array] = {}
         strings: dict[str, pa.Array] = {}  # cleaned (and ALPHA-normalised) text, for checks
-        issues: list[_Issue] = []
+        issues = self._control_issues(batch) if n else []
         for col in self.spec.columns:
             index = self._field_of.get(col.name)
             present = index is not None and n
@@ -1374,13 +1769,13 @@ class SapFileReader:
             lines.append(line)
             names.append(None)
             reasons.append(reason)
-            raws.append(raw)
+            raws.append(_visible(raw))
         for mask, name, reason_of in issues:
             for row in np.flatnonzero(mask):
                 lines.append(int(batch.starts[row]))
                 names.append(name)
                 reasons.append(reason_of(int(row)))
-                raws.append(batch.raws[row])
+                raws.append(_visible(batch.raws[row]))
         values = [
             [self.spec.name] * len(lines),
             [self._file_name] * len(lines),

@@ -23,12 +23,24 @@ ALPHA_LENGTHS = {
     "BELNR": 10,
 }
 
+#: Decimal places SE16N and ALV write for SAP quantities (QUAN: always 3) and amounts and
+#: prices (CURR: 2, though as many as the currency has, 0 for JPY). They tell the reader whether
+#: `1.500` is 1.5 (a quantity) or 1,500 (an amount, if nothing else in the file tells);
+#: LATITUDE/LONGITUDE are no SAP fields.
+SAP_DECIMALS = {
+    **dict.fromkeys(["MENGE", "WEMNG", "KWMENG", "LFIMG", "LABST", "INSME", "SPEME"], 3),
+    **dict.fromkeys(["EISBE", "BSTMI", "BSTRF", "MINBM", "NORBM", "BRGEW", "BTGEW"], 3),
+    **dict.fromkeys(["NETPR", "VERPR", "STPRS", "DMBTR", "NETWR"], 2),
+}
+
 
 @dataclass(frozen=True)
 class Column:
     """One SAP field: technical name, kind, SE16N labels (English, German) and meaning.
 
     `label_de` comes from `GERMAN_LABELS` for every spec column; None only in ad-hoc specs.
+    `decimals` is the SAP field's decimal places as exports show them (`SAP_DECIMALS`), None
+    where unknown.
     """
 
     name: str
@@ -38,6 +50,7 @@ class Column:
     required: bool = False
     alpha_length: int | None = None
     label_de: str | None = None
+    decimals: int | None = None
 
     @property
     def sql_name(self) -> str:
@@ -89,7 +102,8 @@ class TableSpec:
 
 def _c(name: str, kind: ColumnKind, label: str, description: str, required: bool = False) -> Column:
     alpha_length = ALPHA_LENGTHS.get(name) if kind == "alpha" else None
-    return Column(name, kind, label, description, required, alpha_length)
+    decimals = SAP_DECIMALS.get(name) if kind == "decimal" else None
+    return Column(name, kind, label, description, required, alpha_length, decimals=decimals)
 
 
 def _key(name: str, kind: ColumnKind, label: str, description: str) -> Column:

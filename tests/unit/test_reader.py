@@ -223,6 +223,9 @@ def test_detected_format_as_metadata_is_readable(tmp_path: Path) -> None:
         "extra_columns": "ZZEXTRA",
         "missing_columns": "none",
         "literal_quotes": "none",
+        "title_lines": "none",
+        "repeated_headers": "none",
+        "totals_lines": "none",
     }
 
 
@@ -259,25 +262,37 @@ def test_malformed_numbers_are_invalid_and_do_not_disturb_the_rest(bad: str) -> 
     assert not fast_invalid.any()
 
 
-@pytest.mark.parametrize(("separator", "decimal", "thousands"), [(";", ",", "."), ("\t", ".", ",")])
-def test_numbers_without_evidence_follow_the_separator(
-    tmp_path: Path, separator: str, decimal: str, thousands: str
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_numbers_that_fit_either_format_refuse_the_file_without_evidence(
+    tmp_path: Path, separator: str
 ) -> None:
-    """`1.000` and `2.500` fit either style. A `;` file is a German SE16N export, where they
-    are thousands (read as 1.0 they would be off by a factor of 1,000, silently); elsewhere
-    they are SAP's 3 decimals. Configuration still decides when given."""
-    readings = {",": [1000.0, 2500.0], ".": [1.0, 2.5]}  # by decimal mark
+    """`1.000` and `2.500` are a thousand or one. The separator does not tell (an English logon
+    writes `;` files too, and a guess is off by a factor of 1,000), so without a value or SAP
+    decimals to tell (MENGE of this spec has none), the file is refused; configuration decides."""
     records = [
         with_value("MENGE", "1.000"),
         with_value("POSNR", "20", with_value("MENGE", "2.500")),
     ]
     path = write_extract(tmp_path / "Z.csv", TECHNICAL, records, separator)
-    detected = SapFileReader(path, SPEC).detected.as_metadata()
-    assert (detected["decimal"], detected["thousands"]) == (decimal, thousands)
-    rows, rejects = read_all(path)
-    assert rejects.empty and rows["MENGE"].tolist() == readings[decimal]
-    configured, _ = read_all(path, settings=ReaderSettings(decimal=thousands))
-    assert configured["MENGE"].tolist() == readings[thousands]
+    with pytest.raises(
+        SapFileError, match=r"'1.000' is 1000 if '.' groups thousands, 1 if"
+    ) as error:
+        SapFileReader(path, SPEC)
+    assert (error.value.line, error.value.column) == (2, "MENGE")
+    assert "ReaderSettings(decimal=',', thousands='.')" in str(error.value)
+    for decimal, readings in [(",", [1000.0, 2500.0]), (".", [1.0, 2.5])]:
+        rows, rejects = read_all(path, settings=ReaderSettings(decimal=decimal))
+        assert rejects.empty and rows["MENGE"].tolist() == readings
+
+
+def test_one_value_showing_the_decimal_comma_reads_points_as_thousands(tmp_path: Path) -> None:
+    """What a `;` file's `1.000` is when the sample shows it: `2,5` makes ',' the decimal."""
+    records = [
+        with_value("MENGE", "1.000"),
+        with_value("POSNR", "20", with_value("MENGE", "2,5")),
+    ]
+    rows, rejects = read_all(write_extract(tmp_path / "Z.csv", TECHNICAL, records))
+    assert rejects.empty and rows["MENGE"].tolist() == [1000.0, 2.5]
 
 
 def test_dates_in_every_format_with_zero_and_empty_as_null() -> None:
