@@ -22,30 +22,9 @@ NO_DATE = -(10**9)
 NO_KEY = -1
 
 _STR = np.dtypes.StringDType()
-#: Quantity fields (QUAN 13,3), weights and coordinates; every other decimal is currency (2).
-_DECIMALS = {
-    **dict.fromkeys(
-        [
-            "MENGE",
-            "KWMENG",
-            "LABST",
-            "INSME",
-            "SPEME",
-            "EISBE",
-            "BSTMI",
-            "BSTRF",
-            "MINBM",
-            "NORBM",
-            "WEMNG",
-            "BRGEW",
-            "LFIMG",
-            "BTGEW",
-        ],
-        3,
-    ),
-    "LATITUDE": 6,
-    "LONGITUDE": 6,
-}
+#: Decimals of the platform's own fields; SAP's come from the spec (`Column.decimals`), and
+#: every other decimal is currency (2).
+_COORDINATE_DECIMALS = {"LATITUDE": 6, "LONGITUDE": 6}
 #: NUMC item numbers keep their leading zeros in SE16N.
 _NUMC = {"POSNR": 6, "VGPOS": 6, "EBELP": 5, "ETENR": 4, "ZEILE": 4, "BUZEI": 4}
 _DEFAULT_ALPHA = 10
@@ -97,7 +76,8 @@ def format_integer(values: np.ndarray, width: int | None) -> list[str]:
 def format_column(column: Column, values: np.ndarray, start: date) -> list[str]:
     """Format one column of a table by its spec kind."""
     if column.kind == "decimal":
-        return format_decimal(values, _DECIMALS.get(column.name, 2))
+        decimals = column.decimals or _COORDINATE_DECIMALS.get(column.name, 2)
+        return format_decimal(values, decimals)
     if column.kind == "date":
         return format_dates(values, start)
     if column.kind == "alpha":
