@@ -1739,15 +1739,16 @@ class SapFileReader:
         ok = np.ones(n, dtype=bool)
         for mask, _, _ in issues:
             ok &= ~mask
-        if self.spec.key and ok.any():
+        unique = self.spec.unique_key  # EKPO: one version of an item per change date
+        if unique and ok.any():
             accepted = pa.array(ok)
-            hashes = seen.hashes(pa.table({k: columns[k].filter(accepted) for k in self.spec.key}))
+            hashes = seen.hashes(pa.table({k: columns[k].filter(accepted) for k in unique}))
             duplicate = pd.Series(hashes).duplicated().to_numpy() | seen.contains(hashes)
             seen.add(hashes[~duplicate])
             dup_mask = np.zeros(n, dtype=bool)
             dup_mask[np.flatnonzero(ok)[duplicate]] = True
             ok &= ~dup_mask
-            issues.append((dup_mask, ",".join(self.spec.key), lambda row: "duplicate key"))
+            issues.append((dup_mask, ",".join(unique), lambda row: "duplicate key"))
 
         table = pa.table(
             columns

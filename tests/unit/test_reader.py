@@ -685,6 +685,20 @@ def test_wrong_field_count_and_truncated_last_line_are_rejected(tmp_path: Path) 
     assert rejects["raw_record"].tolist()[1] == ";".join(GOOD[:4])
 
 
+def test_an_item_changed_on_several_days_is_one_version_per_day(tmp_path: Path) -> None:
+    """EKPO is partitioned by change date: one extract of a window holds an item's versions."""
+    path = tmp_path / "EKPO.csv"
+    header = "EBELN;EBELP;MATNR;WERKS;MENGE;MEINS;NETPR;PEINH;AEDAT"
+    versions = ["100,000;ST;12,50;1;10.01.2025", "80,000;ST;12,50;1;12.01.2025"]
+    lines = [f"4500000001;10;1234;1000;{v}" for v in [*versions, versions[1]]]
+    path.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    rows, rejects = read_all(path, TABLE_SPECS["EKPO"])
+    assert rows["MENGE"].tolist() == [100.0, 80.0]
+    assert rejects[["source_line", "column_name", "reason"]].values.tolist() == [
+        [4, "EBELN,EBELP,AEDAT", "duplicate key"]
+    ]
+
+
 def test_duplicate_key_second_occurrence_rejected_across_chunks(tmp_path: Path) -> None:
     records = [with_value("POSNR", str(i)) for i in range(1, 6)]
     records.append(with_value("DOCNR", "0000004711", with_value("POSNR", "2")))  # same key
