@@ -758,15 +758,15 @@ def _day_spec(spec: TableSpec) -> TableSpec:
     return replace(spec, columns=columns, allowed_values={})
 
 
-def _day_runs(path: Path, spec: TableSpec) -> tuple[np.ndarray, np.ndarray]:
+def _day_runs(reader: SapFileReader) -> tuple[np.ndarray, np.ndarray]:
     """Runs of consecutive records of one day, in file order: the first physical line of each
     run (int64) and its day in days since 1970 (int32, `_UNASSIGNED` for a record without a
     readable day). One entry per change of day, not per record: extracts are mostly grouped by
     day, so this stays small whatever the file's size."""
-    column = str(spec.partition_column)
+    column = str(reader.spec.partition_column)
     starts, days = [np.zeros(0, np.int64)], [np.zeros(0, np.int32)]
     last: int | None = None
-    for chunk in SapFileReader(path, _day_spec(spec)).chunks():
+    for chunk in reader.chunks():
         lines = chunk.table["_source_line"].to_numpy().astype(np.int64, copy=False)
         values = pc.cast(chunk.table[column], pa.int32()).fill_null(_UNASSIGNED).to_numpy()
         rejected = np.setdiff1d(chunk.rejects["source_line"].to_numpy(np.int64), lines)
@@ -794,6 +794,7 @@ class _DayParts:
     def __init__(self, folder: Path, header: bytes) -> None:
         self.folder, self.header = folder, header
         self.paths: dict[int, Path] = {}
+        self.last_line_ended = True  # the last line appended has its line break
         self._buffers: dict[int, bytearray] = {}
         self._buffered = 0
 
@@ -808,6 +809,8 @@ class _DayParts:
             if self._buffered > _PART_BUFFER:
                 self._flush()
                 buffer = self._buffers.setdefault(day, bytearray())
+        if count:
+            self.last_line_ended = line.endswith(b"\n")
         return count
 
     def finish(self) -> dict[int, Path]:
@@ -896,25 +899,26 @@ def split_by_day(path: Path, spec: TableSpec, into: Path) -> dict[date, DayPart]
 
     Streamed, as the sensor's process must not hold a large file: a pass of the reader notes
     where the day changes (`_day_runs`), a pass over the physical lines copies each run of
-    records to its day's file."""
-    starts, days = _day_runs(path, spec)
+    records to its day's file. A UTF-16 file's parts are written as UTF-8, as it is read."""
+    reader = SapFileReader(path, _day_spec(spec))
+    starts, days = _day_runs(reader)
     dated = days[days != _UNASSIGNED]
     if not len(dated):
         return {}
     days = np.where(days == _UNASSIGNED, dated.min(), days)
     counts = np.diff(starts, append=np.iinfo(np.int64).max)  # the last run takes the rest
     into.mkdir(parents=True, exist_ok=True)
-    with path.open("rb") as source:
-        header = list(islice(source, int(starts[0]) - 1))
+    with reader.open_bytes() as source:
+        lines = iter(source)
+        header = list(islice(lines, int(starts[0]) - 1))
         newline = b"\r\n" if header[0].endswith(b"\r\n") else b"\n"
         parts = _DayParts(into, b"".join(header))
         for begin in range(0, len(starts), _RUN_BATCH):  # lists of ints, a batch at a time
             batch = slice(begin, begin + _RUN_BATCH)
             for day, count in zip(days[batch].tolist(), counts[batch].tolist(), strict=True):
-                last = parts.append(day, islice(source, count))
+                last = parts.append(day, islice(lines, count))
         counts[-1] = last
-        source.seek(-1, os.SEEK_END)
-        if source.read(1) != b"\n":  # the last record, cut off without a line break
+        if not parts.last_line_ended:  # the last record, cut off without a line break
             parts.append(int(days[-1]), [newline])
     paths = parts.finish()
     return {

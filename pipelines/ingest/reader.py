@@ -865,6 +865,9 @@ class _Utf16AsUtf8:
         self._fill(size)
         return self._take(size)
 
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
     def readline(self) -> bytes:
         while b"\n" not in self._buffer and not self._eof:
             self._fill(len(self._buffer) + (1 << 16))
@@ -1000,7 +1003,7 @@ class SapFileReader:
                 line=1,
             )
         self._utf16 = utf16_bom or (configured is not None and _codec_name(configured) == "utf-16")
-        with self._open() as handle:
+        with self.open_bytes() as handle:
             head = handle.read(_SAMPLE_BYTES)
             complete = not handle.read(1)
         if not complete:
@@ -1093,8 +1096,9 @@ class SapFileReader:
             title_lines=len(titles),
         )
 
-    def _open(self) -> BinaryIO | _Utf16AsUtf8:
-        """The file's bytes, UTF-16 transcoded to UTF-8."""
+    def open_bytes(self) -> BinaryIO | _Utf16AsUtf8:
+        """The file's bytes as they are read, UTF-16 transcoded to UTF-8 (its line numbers are
+        the file's)."""
         raw = self.path.open("rb")
         return _Utf16AsUtf8(raw, self.path) if self._utf16 else raw
 
@@ -1330,7 +1334,7 @@ class SapFileReader:
         cannot decode a later part of the file.
         """
         seen = _SeenKeys()
-        with self._open() as handle:
+        with self.open_bytes() as handle:
             for _ in range(self._header_lines):
                 handle.readline()
             next_line = self._header_lines + 1

@@ -326,6 +326,26 @@ def test_split_by_day_keeps_records_byte_for_byte(tmp_path: Path) -> None:
             assert rejects["reason"].tolist() == ["invalid date '2025XX01', expected YYYYMMDD"]
 
 
+def test_split_by_day_of_a_utf16_export_writes_utf8_parts(tmp_path: Path) -> None:
+    """SAP GUI's 'Unicode text' is UTF-16: cut at its line-break bytes it would be garbage."""
+    records = [
+        mseg_line(4900000001, "20250102"),
+        mseg_line(4900000002, "20250101"),
+        mseg_line(4900000003, "20250102", quantity="7,000-"),
+    ]
+    path = tmp_path / "MSEG.csv"
+    path.write_bytes("\r\n".join([MSEG_HEADER, *records]).encode("utf-16"))  # BOM, no last CRLF
+
+    parts = split_by_day(path, TABLE_SPECS["MSEG"], tmp_path / "parts")
+
+    head = MSEG_HEADER + "\r\n"
+    assert {day: p.path.read_bytes().decode("utf-8") for day, p in parts.items()} == {
+        date(2025, 1, 1): head + records[1] + "\r\n",
+        date(2025, 1, 2): head + records[0] + "\r\n" + records[2] + "\r\n",
+    }
+    assert parts[date(2025, 1, 2)].origin.lines([2, 3]).tolist() == [2, 4]
+
+
 def test_split_by_day_of_a_file_without_readable_days_is_empty(tmp_path: Path) -> None:
     path = tmp_path / "MSEG.csv"
     path.write_text(f"{MSEG_HEADER}\n{mseg_line(1, '00000000')}\n", encoding="utf-8")
