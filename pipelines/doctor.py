@@ -43,6 +43,7 @@ def check_configuration(env: Mapping[str, str]) -> list[Finding]:
     """The environment switches hold values the code accepts."""
     from pipelines.alerts import AlertConfigError, AlertSettings
     from pipelines.ingest.quality import QualityError, QualityRules
+    from pipelines.ingest.reader import ReaderSettings
 
     found: list[Finding] = []
 
@@ -76,6 +77,10 @@ def check_configuration(env: Mapping[str, str]) -> list[Finding]:
         QualityRules.from_env(env)
     except QualityError as exc:
         bad(str(exc), "e.g. SCP_QUARANTINE_THRESHOLD=0.01 (1 % of rows may be rejected)")
+    try:
+        ReaderSettings.from_env(env)
+    except ValueError as exc:
+        bad(str(exc), "the exporting SAP user's default (SU01), e.g. 1.234.567,89")
     for name in ("SCP_PG_PORT", "DAGSTER_PG_PORT"):
         if name in env and not env[name].isdigit():
             bad(f"{name}={env[name]!r} is not a port number", f"e.g. {name}=5432")

@@ -14,6 +14,7 @@ from pipelines.ingest.load import (
     window_file_names,
 )
 from pipelines.ingest.quality import QualityRules
+from pipelines.ingest.reader import ReaderSettings
 from pipelines.ingest.specs import TABLE_SPECS, TableSpec
 from pipelines.partitions import daily_partitions
 from resources.dagster_resources import WAREHOUSE_POOL, LandingZone, WarehouseResource
@@ -117,7 +118,8 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
                 f"{landing.path.rstrip('/')}/{landing_file_name(spec)}"
             )
         with local_files(store, CURRENT, names) as files:
-            report = load_table(warehouse.open(), spec, files, window, context.run_id)
+            settings = ReaderSettings.from_env()
+            report = load_table(warehouse.open(), spec, files, window, context.run_id, settings)
         context.log.info(
             f"{spec.name}: {report.rows_loaded} rows loaded, {report.rows_quarantined} "
             f"quarantined from {len(report.files)} files"

@@ -59,7 +59,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.ingest.reader import SapFileError, SapFileReader, rows_schema, safe_landing_name
+from pipelines.ingest.reader import (
+    ReaderSettings,
+    SapFileError,
+    SapFileReader,
+    rows_schema,
+    safe_landing_name,
+)
 from pipelines.ingest.specs import TABLE_SPECS, TableSpec, get_spec
 from resources.warehouse import Cursor, Warehouse, add_column_sql
 
@@ -685,7 +691,7 @@ def _decide(
     with ExitStack() as cleanup:  # a split's day parts live in scratch until they are staged
         try:
             with store.local_file(INCOMING, entry.name) as path:
-                SapFileReader(path, spec)  # the header and format must be readable
+                SapFileReader(path, spec, ReaderSettings.from_env())  # header, format readable
                 parts = None
                 if parsed.canonical is None:
                     scratch = tempfile.TemporaryDirectory(prefix="scp-split-")
@@ -1670,7 +1676,7 @@ def read_watermark(store: LandingStore, feed: str) -> Watermark | None:
 
 def read_rows(path: Path, spec: TableSpec) -> pd.DataFrame:
     """The accepted rows of a landing file in spec shape (rejected records are left out)."""
-    frames = [chunk.rows for chunk in SapFileReader(path, spec).chunks()]
+    frames = [chunk.rows for chunk in SapFileReader(path, spec, ReaderSettings.from_env()).chunks()]
     if not frames:
         schema = rows_schema(spec)
         return pd.DataFrame({c: pd.Series(dtype=schema[c]) for c in spec.column_names})

@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
@@ -98,10 +99,17 @@ _LONE_GROUP = re.compile(_lone_group(".,"))
 #: Currencies SAP keeps with 3 decimals (TCURX): in them, an amount `1.500` is 1.5.
 _THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
 _NUMBER_SETTINGS_HINT = (
-    "set the format where the file is read (ReaderSettings(decimal=',', thousands='.') for "
-    "load_table), or map the export with a mapping whose format gives decimal and thousands "
-    "(config/mappings/README.md)"
+    "for landing-zone files set SCP_DECIMAL_NOTATION to the exporting SAP user's decimal "
+    "notation (e.g. 1.234.567,89); elsewhere set the format where the file is read "
+    "(ReaderSettings(decimal=',', thousands='.') for load_table), or map the export with a "
+    "mapping whose format gives decimal and thousands (config/mappings/README.md)"
 )
+#: SAP's decimal notations (user defaults, SU01) as (decimal mark, thousands separator).
+DECIMAL_NOTATIONS = {
+    "1.234.567,89": (",", "."),
+    "1,234,567.89": (".", ","),
+    "1 234 567,89": (",", " "),
+}
 _DATE_LAYOUTS = {
     # format: shape regex; (start, stop) of year, month, day; fast-path LIKE shape and mark
     "YYYYMMDD": (r"^\d{8}$", (0, 4), (4, 6), (6, 8), "________", ""),
@@ -179,6 +187,20 @@ class ReaderSettings:
     header: str | None = None
     extra_columns: str = "report"
     column_map: dict[str, str] = field(default_factory=dict)
+    #: The decimal notation taken when a file's numbers do not show theirs (only values such
+    #: as `1.000`): the exporting SAP user's default (SU01), one of `DECIMAL_NOTATIONS`.
+    notation: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ReaderSettings:
+        """The settings of landing-zone loads: `SCP_DECIMAL_NOTATION`."""
+        notation = (os.environ if environ is None else environ).get("SCP_DECIMAL_NOTATION")
+        if notation and notation not in DECIMAL_NOTATIONS:
+            raise ValueError(
+                f"SCP_DECIMAL_NOTATION must be one of {', '.join(DECIMAL_NOTATIONS)} "
+                f"(SAP's decimal notations), got {notation!r}"
+            )
+        return cls(notation=notation or None)
 
 
 @dataclass(frozen=True)
@@ -785,6 +807,11 @@ def _validate_settings(settings: ReaderSettings, spec: TableSpec) -> None:
         raise ValueError(
             f"settings.extra_columns must be 'report' or 'error', got {settings.extra_columns!r}"
         )
+    if settings.notation is not None and settings.notation not in DECIMAL_NOTATIONS:
+        raise ValueError(
+            f"settings.notation must be one of {tuple(DECIMAL_NOTATIONS)}, "
+            f"got {settings.notation!r}"
+        )
     if settings.decimal is not None and settings.decimal == settings.thousands:
         raise ValueError(f"settings.decimal and settings.thousands are both {settings.decimal!r}")
     unknown = sorted(set(settings.column_map.values()) - set(spec.column_names))
@@ -1279,6 +1306,8 @@ class SapFileReader:
             decimals = {name: None if places == 2 else places for name, places in decimals.items()}
         found = _detect_number_format(values, decimals, separator)
         if self.settings.decimal is None and self.settings.thousands is None:
+            if found.problem is not None and not found.proven and self.settings.notation:
+                return _NumberFormat(*DECIMAL_NOTATIONS[self.settings.notation], proven=True)
             if found.problem is not None:
                 message, (column, line, _) = found.problem
                 self._error(message, line, column)

@@ -75,6 +75,7 @@ def test_broken_configuration_fails_and_says_how_to_fix(tmp_path):
         SCP_WAREHOUSE="oracle",
         SCP_TIMEZONE="Mars/Olympus_Mons",
         SCP_QUARANTINE_THRESHOLD="5%",
+        SCP_DECIMAL_NOTATION="1234,56",
         SCP_LANDING_DIR=str(tmp_path / "no-such-landing"),
         SCP_ALERT_SMTP_HOST="mail.example.com",
         DAGSTER_HOME=str(tmp_path),
@@ -92,6 +93,7 @@ def test_broken_configuration_fails_and_says_how_to_fix(tmp_path):
     assert "fix: export SCP_WAREHOUSE=duckdb" in out
     assert "SCP_TIMEZONE='Mars/Olympus_Mons' is not an IANA time zone" in out
     assert "SCP_QUARANTINE_THRESHOLD must be a number in [0, 1], got '5%'" in out
+    assert "SCP_DECIMAL_NOTATION must be one of 1.234.567,89, 1,234,567.89" in out
     assert "SCP_ALERT_SMTP_HOST is set but SCP_ALERT_SMTP_TO is empty" in out
     assert "FAIL  warehouse        not checked: SCP_WAREHOUSE is invalid" in out
     assert "cannot connect to Postgres dagster@127.0.0.1:1/dagster" in out
@@ -101,7 +103,7 @@ def test_broken_configuration_fails_and_says_how_to_fix(tmp_path):
     assert f"fix: mkdir -p {tmp_path}/no-such-landing" in out
     assert "s3cret-doctor-pw" not in out + result.stderr
     assert "Traceback" not in out + result.stderr
-    assert out.rstrip().endswith("8 problem(s), 0 warning(s)")
+    assert out.rstrip().endswith("9 problem(s), 0 warning(s)")
 
 
 @pytest.mark.postgres

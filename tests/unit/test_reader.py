@@ -280,9 +280,33 @@ def test_numbers_that_fit_either_format_refuse_the_file_without_evidence(
         SapFileReader(path, SPEC)
     assert (error.value.line, error.value.column) == (2, "MENGE")
     assert "ReaderSettings(decimal=',', thousands='.')" in str(error.value)
+    assert "SCP_DECIMAL_NOTATION" in str(error.value)
     for decimal, readings in [(",", [1000.0, 2500.0]), (".", [1.0, 2.5])]:
         rows, rejects = read_all(path, settings=ReaderSettings(decimal=decimal))
         assert rejects.empty and rows["MENGE"].tolist() == readings
+
+
+def test_the_site_notation_decides_only_what_a_file_does_not_show(tmp_path: Path) -> None:
+    """SCP_DECIMAL_NOTATION (the exporting user's SU01 default) reads an unclear file; a file
+    whose numbers show their decimal mark is read as they show."""
+    unclear = write_extract(
+        tmp_path / "Z.csv",
+        TECHNICAL,
+        [with_value("MENGE", "1.000"), with_value("POSNR", "20", with_value("MENGE", "2.500"))],
+    )
+    german = ReaderSettings.from_env({"SCP_DECIMAL_NOTATION": "1.234.567,89"})
+    english = ReaderSettings.from_env({"SCP_DECIMAL_NOTATION": "1,234,567.89"})
+    assert read_all(unclear, settings=german)[0]["MENGE"].tolist() == [1000.0, 2500.0]
+    assert read_all(unclear, settings=english)[0]["MENGE"].tolist() == [1.0, 2.5]
+    clear = write_extract(
+        tmp_path / "Y.csv",
+        TECHNICAL,
+        [with_value("MENGE", "1.000"), with_value("POSNR", "20", with_value("MENGE", "2,5"))],
+    )
+    assert read_all(clear, settings=english)[0]["MENGE"].tolist() == [1000.0, 2.5]
+    assert ReaderSettings.from_env({}) == ReaderSettings()
+    with pytest.raises(ValueError, match="SCP_DECIMAL_NOTATION must be one of .*got '1234,5'"):
+        ReaderSettings.from_env({"SCP_DECIMAL_NOTATION": "1234,5"})
 
 
 def test_one_value_showing_the_decimal_comma_reads_points_as_thousands(tmp_path: Path) -> None:
