@@ -105,7 +105,7 @@ class Prop:
 @dataclass
 class Fault:
     entity_set: str
-    kind: str  # "429", "500", "503", "timeout", "broken"
+    kind: str  # "403", "429", "500", "503", "timeout", "broken"
     offset: int
     times: int
     retry_after: str | None = None
@@ -557,7 +557,7 @@ class ODataTestServer:
             rows.sort(key=lambda r: tuple(str(r.get(n) or "") for n in names))
         offset = int(query.get("$skiptoken", query.get("$skip", "0")))
         fault = self._take_fault(entity_set, offset)
-        if fault and fault.kind in ("429", "500", "503"):
+        if fault and fault.kind in ("403", "429", "500", "503"):
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             return int(fault.kind), headers, _error(f"injected HTTP {fault.kind}")
         if fault and fault.kind == "timeout":

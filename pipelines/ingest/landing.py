@@ -1659,19 +1659,61 @@ class Watermark:
     """Where a full read of a feed ended (`cursor`), and which run read it."""
 
     cursor: str
-    run_id: str
+    run_id: str | None = None
+
+
+class WatermarkError(ValueError):
+    """A watermark file that cannot be used; the message says what is wrong with it."""
+
+
+def watermark_file(feed: str) -> str:
+    """The watermark's path in the landing zone, for messages: `odata/<feed>.json`."""
+    return f"{ODATA_WATERMARKS}/{feed}.json"
 
 
 def write_watermark(store: LandingStore, feed: str, mark: Watermark) -> None:
     store.write(ODATA_WATERMARKS, f"{feed}.json", json.dumps(asdict(mark)).encode())
 
 
-def read_watermark(store: LandingStore, feed: str) -> Watermark | None:
+def read_watermark(store: LandingStore, feed: str, day: date | None) -> Watermark | None:
+    """The watermark of `feed`, None without one. The file is JSON that people may edit or an
+    interrupted copy may cut short: only `cursor` is required, unknown keys are ignored, and a
+    file without a cursor usable as the feed's raises WatermarkError saying why (`day`: the
+    last complete day, which a daily feed's cursor may not pass)."""
     name = f"{feed}.json"
     if not store.exists(ODATA_WATERMARKS, name):
         return None
     with store.open(ODATA_WATERMARKS, name) as stream:
-        return Watermark(**json.load(stream))
+        try:
+            data = json.load(stream)
+        except ValueError as exc:
+            raise WatermarkError(f"not JSON ({exc})") from None
+    cursor = data.get("cursor") if isinstance(data, dict) else None
+    if not isinstance(cursor, str):
+        raise WatermarkError(f'no "cursor" string in {json.dumps(data)[:200]}')
+    try:
+        _check_cursor(DELTA_FEEDS[feed], cursor, day)
+    except ValueError as exc:
+        raise WatermarkError(str(exc)) from None
+    run_id = data.get("run_id")
+    return Watermark(cursor, None if run_id is None else str(run_id))
+
+
+def _check_cursor(feed: DeltaFeed, cursor: str, day: date | None) -> None:
+    """A ValueError unless `cursor` can start `feed`'s reads: a delta feed's is an ISO 8601
+    timestamp no later than now, a daily feed's the ISO date of the last day it read, no later
+    than `day`. A later cursor would have the sensor skip everything until then."""
+    from pipelines.ingest.odata import past_cursor
+
+    if feed.kind == "delta":
+        past_cursor(cursor)
+        return
+    try:
+        done = date.fromisoformat(cursor)
+    except ValueError:
+        raise ValueError(f"cursor {cursor!r} is not an ISO 8601 date (YYYY-MM-DD)") from None
+    if day is not None and done > day:
+        raise ValueError(f"cursor {cursor!r} lies after the last complete day, {day}")
 
 
 def read_rows(path: Path, spec: TableSpec) -> pd.DataFrame:
@@ -1781,6 +1823,25 @@ def _extract_files(
             yield spec, day, rows[row_days == day], headers[header_days == day]
 
 
+def held_snapshot(store: LandingStore, extract: DeltaExtract) -> str | None:
+    """The file that already holds the day of a dated snapshot (stock): the current one, or a
+    delivery waiting in incoming/; None when there is none, or the extract is not one. The API
+    serves only the current stock, so a later reading must not replace the day's snapshot."""
+    if extract.feed.kind != "snapshot" or not extract.days:
+        return None
+    [day] = extract.days
+    canonical = landing_file_name(get_spec(str(extract.header_table)), day)
+    if store.exists(CURRENT, canonical):
+        return canonical
+    for entry in store.list(INCOMING):
+        try:
+            if parse_landing_name(entry.name).canonical == canonical:
+                return f"{INCOMING}/{entry.name}"
+        except LandingNameError:
+            continue
+    return None
+
+
 def write_delta_files(store: LandingStore, extract: DeltaExtract) -> list[str]:
     """Write the extract as complete landing files into incoming/, with `.done` markers.
 
@@ -1843,6 +1904,7 @@ __all__ = [
     "RunPlan",
     "TickPlan",
     "Watermark",
+    "WatermarkError",
     "archive_name",
     "catch_up",
     "commit_tick",
@@ -1852,6 +1914,7 @@ __all__ = [
     "extract_postings",
     "extract_snapshot",
     "extraction_date",
+    "held_snapshot",
     "file_checksum",
     "landing_file_name",
     "landing_store",
@@ -1869,6 +1932,7 @@ __all__ = [
     "split_available",
     "split_by_day",
     "to_landing_csv",
+    "watermark_file",
     "write_delta_files",
     "write_watermark",
 ]

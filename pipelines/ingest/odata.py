@@ -71,7 +71,12 @@ class ODataAuthError(ODataError):
     """The server or the token endpoint rejected the credentials."""
 
 
-class ODataRetryLater(ODataError):
+class ODataUnavailable(ODataError):
+    """The server kept answering 429/5xx, timing out or sending broken pages through every
+    retry: a fault of the moment, which a later read may well not meet (unlike a refusal)."""
+
+
+class ODataRetryLater(ODataUnavailable):
     """The next wait or request would pass the caller's deadline (`SapODataClient.deadline`).
 
     Nothing is wrong with the read: the server asked for patience (429/503 with
@@ -609,7 +614,7 @@ class SapODataClient:
                 raise ODataError(self.redact(f"{what} failed: {type(exc).__name__}")) from None
             failures += 1
             if failures > self.max_retries:
-                raise ODataError(
+                raise ODataUnavailable(
                     self.redact(
                         f"{what} gave up after {failures} attempts "
                         f"(max_retries={self.max_retries}); last error: {reason}"
@@ -758,15 +763,29 @@ class SapODataClient:
 # --------------------------------------------------------------------------------------------
 
 
-def parse_cursor(cursor: str) -> pd.Timestamp:
-    """An ISO 8601 cursor as a UTC timestamp (naive means UTC); else a ValueError quoting it."""
+def parse_cursor(cursor: str, what: str = "cursor") -> pd.Timestamp:
+    """An ISO 8601 cursor as a UTC timestamp (naive means UTC); else a ValueError quoting it
+    as `what` (the setting or field it came from)."""
     try:
         stamp = pd.Timestamp(cursor)
     except ValueError:
-        raise ValueError(f"cursor {cursor!r} is not an ISO 8601 timestamp") from None
+        stamp = pd.NaT
     if pd.isna(stamp):
-        raise ValueError(f"cursor {cursor!r} is not an ISO 8601 timestamp")
+        raise ValueError(f"{what} {cursor!r} is not an ISO 8601 timestamp")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def past_cursor(cursor: str, what: str = "cursor") -> pd.Timestamp:
+    """`parse_cursor`, refusing a timestamp later than now: a delta read from there would skip
+    every change made until then, silently."""
+    stamp = parse_cursor(cursor, what)
+    now = pd.Timestamp.now(tz="UTC")
+    if stamp > now:
+        raise ValueError(
+            f"{what} {cursor!r} lies in the future (now: {format_cursor(now.floor('s'))}); "
+            "changes made before it would never be read"
+        )
+    return stamp
 
 
 def format_cursor(stamp: pd.Timestamp) -> str:

@@ -22,7 +22,7 @@ would never say that a day is missing.
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -46,19 +46,28 @@ from pipelines.ingest.landing import (
     RunPlan,
     TickPlan,
     Watermark,
+    WatermarkError,
     catch_up,
     commit_tick,
     extract_feed,
+    held_snapshot,
     landing_store,
     next_start,
     plan_tick,
     read_watermark,
     ready_files,
     split_available,
+    watermark_file,
     write_delta_files,
     write_watermark,
 )
-from pipelines.ingest.odata import ODataRetryLater, format_cursor, parse_cursor
+from pipelines.ingest.odata import (
+    ODataError,
+    ODataRetryLater,
+    ODataUnavailable,
+    format_cursor,
+    past_cursor,
+)
 from pipelines.ingest.specs import TABLE_SPECS
 from pipelines.partitions import daily_partitions
 from resources.dagster_resources import LandingZone, WarehouseResource, number_setting
@@ -67,9 +76,19 @@ from resources.warehouse import is_lock_conflict
 
 LANDING_SENSOR_INTERVAL = int(os.getenv("SCP_LANDING_SENSOR_INTERVAL", "30"))
 ODATA_SENSOR_INTERVAL = int(os.getenv("SCP_ODATA_SENSOR_INTERVAL", "300"))
-ODATA_FEEDS = os.getenv("SCP_ODATA_FEEDS", "A_SalesOrder,A_Product")
+ODATA_FEEDS = os.getenv("SCP_ODATA_FEEDS") or "A_SalesOrder,A_Product"
+
+
+def checked_since(since: str | None, what: str) -> str | None:
+    """`since` as a UTC ISO 8601 cursor; not ISO 8601 or later than now is a ValueError naming
+    `what`: a cursor in the future would skip every change until then."""
+    return None if since is None else format_cursor(past_cursor(since, what))
+
+
 #: First delta cursor when the sensor has none (ISO 8601); unset means a full first read.
-ODATA_DELTA_SINCE = os.getenv("SCP_ODATA_DELTA_SINCE") or None
+ODATA_DELTA_SINCE = checked_since(
+    os.getenv("SCP_ODATA_DELTA_SINCE") or None, "SCP_ODATA_DELTA_SINCE"
+)
 #: Days of material documents re-read in full every day, to catch postings entered late.
 ODATA_LOOKBACK_DAYS = number_setting("SCP_ODATA_LOOKBACK_DAYS", 3, int, 1)
 RAW_KEYS = [raw_asset_key(table) for table in TABLE_SPECS]
@@ -185,14 +204,41 @@ def _feed_names(text: str) -> list[str]:
 
 
 def odata_feeds(names: Sequence[str] | None = None, setting: str = "SCP_ODATA_FEEDS") -> list[str]:
-    """`names` (SCP_ODATA_FEEDS when None); an unknown one is an error naming `setting`."""
-    names = _feed_names(ODATA_FEEDS) if names is None else list(names)
+    """`names` (SCP_ODATA_FEEDS when None), each once; none, or an unknown one, is an error
+    naming `setting`."""
+    names = list(dict.fromkeys(_feed_names(ODATA_FEEDS) if names is None else names))
     unknown = [name for name in names if name not in DELTA_FEEDS]
-    if unknown:
-        raise ValueError(
-            f"{setting} has unknown entity sets {unknown}; known: {sorted(DELTA_FEEDS)}"
-        )
+    if unknown or not names:
+        problem = f"has unknown entity sets {unknown}" if unknown else "is empty: no feeds to read"
+        raise ValueError(f"{setting} {problem}; known: {sorted(DELTA_FEEDS)}")
     return names
+
+
+#: What a feed's read raises for a fault of that feed (the server's answer to it, its rows, its
+#: cursor): it fails that feed alone, and the other feeds are read.
+FEED_ERRORS = (ODataError, ValueError)
+
+
+def files_summary(names: Sequence[str], shown: int = 3) -> str:
+    """`12 landing files (A, B, C and 9 more)`: a log line, not a listing."""
+    if not names:
+        return "0 landing files"
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{len(names)} landing files ({', '.join(names[:shown])}{more})"
+
+
+def feed_errors(failed: Mapping[str, Exception]) -> str:
+    """`A_Product: <error>; A_SalesOrder: <error>`. The client's errors carry no secret."""
+    return "; ".join(f"{name}: {exc}" for name, exc in failed.items())
+
+
+def tick_fails(read: Sequence[str], failed: Mapping[str, Exception]) -> bool:
+    """Whether a tick should raise: no feed was read, and one failed for a reason waiting will
+    not cure (credentials, permissions, a bad URL or payload). Then saving the cursor would
+    keep nothing, and Dagster shows the sensor failing. With a feed read, raising would drop
+    its cursor; with only the server's "later" (429/5xx through every retry, the budget), the
+    next tick may well succeed: both end the tick with a skip reason instead."""
+    return not read and any(not isinstance(exc, ODataUnavailable) for exc in failed.values())
 
 
 def _missed_days_warning(name: str, days: Sequence[date]) -> str:
@@ -210,12 +256,35 @@ def _land_extract(
     log: logging.Logger, store: LandingStore, name: str, extract: DeltaExtract
 ) -> list[str]:
     """Write an extract's landing files (the sensor and the full read alike), warning of what
-    the files cannot hold: rows without a date, days of stock that have no snapshot."""
+    the files cannot hold: rows without a date, days of stock that have no snapshot. A day of
+    stock that has its snapshot keeps it."""
     if extract.undated:
         log.warning(f"{name}: {extract.undated} changed rows without a date skipped")
     if extract.missed_days:
         log.warning(_missed_days_warning(name, extract.missed_days))
+    if held := held_snapshot(store, extract):
+        log.info(
+            f"{name}: stock of {extract.days[0]} not written: {held} already holds that day's "
+            "snapshot, and this reading, later, is not the stock at the end of that day"
+        )
+        return []
     return write_delta_files(store, extract)
+
+
+def _watermark(
+    log: logging.Logger, store: LandingStore, where: str, name: str, day: date | None
+) -> Watermark | None:
+    """`name`'s watermark, or None, with a warning, when its file is unusable: a feed without
+    one starts as it would had sap_odata_full_read never run, and the others are unaffected."""
+    try:
+        return read_watermark(store, name, day)
+    except WatermarkError as exc:
+        log.warning(
+            f"{name}: watermark {where.rstrip('/')}/{watermark_file(name)} ignored: {exc}. "
+            f"{name} starts as it would without one (from SCP_ODATA_DELTA_SINCE when set, else "
+            "with the sensor's first read of it); fix or delete the file"
+        )
+        return None
 
 
 @dg.sensor(
@@ -232,57 +301,73 @@ def _land_extract(
 def sap_odata_delta_sensor(
     context: dg.SensorEvaluationContext, sap_odata: SapODataResource, landing: LandingZone
 ) -> dg.SensorResult:
-    """Within `tick_budget_s`: a read the server throttles past it stops with a skip reason
-    saying so, and the feed's cursor stays where it was, so a later tick reads it again. The
-    tick's first feed moves on (`next_start`), so a read that never fits the budget does not
-    keep the feeds after it from being read."""
+    """Reads the feeds in turn within `tick_budget_s`. A read the budget cannot hold ends the
+    tick with a skip reason saying so; the feed's cursor stays where it was, and `next_start`
+    picks the feed the next tick starts with, so one that never fits does not keep the others
+    from being read. A feed whose read fails otherwise (refused, the server failing through
+    every retry, rows that do not map) is skipped for this tick, its error logged and given in
+    the skip reason, and the next feed is read; the tick raises only as `tick_fails` says."""
     state = ODataCursor.from_json(context.cursor)
     store = landing_store(landing.path)
     order = state.order(odata_feeds())
+    day = _last_partition_day()
     for name in order:
-        if state.feeds.get(name) is None and (mark := read_watermark(store, name)):
+        if state.feeds.get(name) is None and (
+            mark := _watermark(context.log, store, landing.path, name, day)
+        ):
             state.feeds[name] = mark.cursor
             context.log.info(
-                f"{name}: continues from {mark.cursor}, where sap_odata_full_read ended "
-                f"(run {mark.run_id})"
+                f"{name}: continues from {mark.cursor}, where sap_odata_full_read ended"
+                + (f" (run {mark.run_id})" if mark.run_id else "")
             )
     client = sap_odata.get_client()
-    day = _last_partition_day()
     written: list[str] = []
-    reason: str | None = None
+    read: list[str] = []
+    failed: dict[str, Exception] = {}
+    stopped: tuple[str, ODataRetryLater] | None = None
     try:
         with client.deadline(sap_odata.tick_budget_s):
             for name in order:
-                extract = extract_feed(
-                    client,
-                    DELTA_FEEDS[name],
-                    state.feeds.get(name),
-                    day,
-                    ODATA_LOOKBACK_DAYS,
-                    since=ODATA_DELTA_SINCE,
-                )
-                if extract is not None:
-                    written += _land_extract(context.log, store, name, extract)
-                    state.feeds[name] = extract.cursor
-        state.start = None
-    except ODataRetryLater as exc:
-        state.start = next_start(order, name)
-        reason = (
-            f"OData read of {name} stopped within this tick's {sap_odata.tick_budget_s:g} s "
-            f"budget (SCP_ODATA_TICK_BUDGET): {exc}. Its cursor is kept; the next tick "
-            f"retries, starting with {state.start}"
-        )
-        context.log.warning(reason)
+                try:
+                    extract = extract_feed(
+                        client,
+                        DELTA_FEEDS[name],
+                        state.feeds.get(name),
+                        day,
+                        ODATA_LOOKBACK_DAYS,
+                        since=ODATA_DELTA_SINCE,
+                    )
+                    if extract is not None:
+                        written += _land_extract(context.log, store, name, extract)
+                        state.feeds[name] = extract.cursor
+                        read.append(name)
+                except ODataRetryLater as exc:
+                    stopped = name, exc
+                    break
+                except FEED_ERRORS as exc:
+                    failed[name] = exc
+                    context.log.warning(f"{name}: not read this tick: {exc}")
     finally:
         client.close()
+    if tick_fails(read, failed):
+        raise ODataError(f"No OData feed could be read: {feed_errors(failed)}")
+    state.start = next_start(order, stopped[0] if stopped else None)
+    reasons = []
+    if stopped:
+        reasons.append(
+            f"OData read of {stopped[0]} stopped within this tick's "
+            f"{sap_odata.tick_budget_s:g} s budget (SCP_ODATA_TICK_BUDGET): {stopped[1]}. Its "
+            f"cursor is kept; the next tick retries, starting with {state.start}"
+        )
+        context.log.warning(reasons[-1])
+    if failed:
+        reasons.append(f"Not read this tick, tried again at the next: {feed_errors(failed)}")
     if written:
-        context.log.info(f"Wrote {len(written)} landing files: {', '.join(written)}")
-        done = f"Wrote {len(written)} files into incoming/; landing_sensor loads them"
-    else:
-        done = "No changed rows"
-    return dg.SensorResult(
-        skip_reason=f"{reason} ({done})" if reason else done, cursor=state.to_json()
-    )
+        context.log.info(f"Wrote {files_summary(written)}")
+        reasons.append(f"Wrote {len(written)} files into incoming/; landing_sensor loads them")
+    elif not reasons:
+        reasons.append("No changed rows")
+    return dg.SensorResult(skip_reason=". ".join(reasons), cursor=state.to_json())
 
 
 class ODataFullReadConfig(dg.Config):
@@ -290,21 +375,28 @@ class ODataFullReadConfig(dg.Config):
 
     feeds: list[str] = Field(
         default=_feed_names(ODATA_FEEDS),
+        validate_default=True,
         description="OData entity sets to read, any of those SCP_ODATA_FEEDS takes (default: it)",
     )
     since: str | None = Field(
         default=None,
         description=(
-            "ISO 8601: read what changed after it, and material documents posted from its day "
-            "on. Unset: everything, and material documents of the last SCP_ODATA_LOOKBACK_DAYS "
-            "days only. Snapshots (product plants, stock) are read as they are now."
+            "ISO 8601, not later than now: read what changed after it, and material documents "
+            "posted from its day on. Unset: everything, and material documents of the last "
+            "SCP_ODATA_LOOKBACK_DAYS days only. Snapshots (product plants, stock) are read as "
+            "they are now."
         ),
     )
+
+    @field_validator("feeds")
+    @classmethod
+    def _known(cls, feeds: list[str]) -> list[str]:
+        return odata_feeds(feeds, setting="feeds")
 
     @field_validator("since")
     @classmethod
     def _iso(cls, since: str | None) -> str | None:
-        return None if since is None else format_cursor(parse_cursor(since))
+        return checked_since(since, "since")
 
 
 @dg.op
@@ -315,23 +407,33 @@ def read_odata_feeds_in_full(
     landing: LandingZone,
 ) -> None:
     """Each feed is read until it has caught up and its watermark is written as soon as it
-    is done, so a run that fails part way keeps the feeds it finished."""
-    names = odata_feeds(config.feeds, setting="feeds")
+    is done, so a run that fails part way keeps the feeds it finished. A feed whose read
+    fails does not keep the others from being read; the run fails at the end, naming it."""
     store = landing_store(landing.path)
     client = sap_odata.get_client()
     day = _last_partition_day()
-    for name in names:
+    failed: dict[str, Exception] = {}
+    for name in config.feeds:
         cursor: str | None = None
         written: list[str] = []
-        for extract in catch_up(client, DELTA_FEEDS[name], day, ODATA_LOOKBACK_DAYS, config.since):
-            written += _land_extract(context.log, store, name, extract)
-            cursor = extract.cursor
+        try:
+            for extract in catch_up(
+                client, DELTA_FEEDS[name], day, ODATA_LOOKBACK_DAYS, config.since
+            ):
+                written += _land_extract(context.log, store, name, extract)
+                cursor = extract.cursor
+        except FEED_ERRORS as exc:
+            failed[name] = exc
+            context.log.error(
+                f"{name}: not read to the end ({files_summary(written)} written, no watermark): "
+                f"{exc}"
+            )
+            continue
         if cursor is not None:
             write_watermark(store, name, Watermark(cursor, context.run_id))
-        context.log.info(
-            f"{name}: read to {cursor}, {len(written)} landing files written"
-            + (f" ({', '.join(written)})" if written else "")
-        )
+        context.log.info(f"{name}: read to {cursor}, {files_summary(written)} written")
+    if failed:
+        raise dg.Failure(f"Feeds not read: {feed_errors(failed)}")
 
 
 @dg.job(
@@ -350,8 +452,14 @@ def sap_odata_full_read() -> None:
     So the run leaves, per feed, the cursor its read reached in `<landing>/odata/<feed>.json`
     (`write_watermark`), and the sensor takes it for a feed it has no cursor for (a first
     read that never fitted a tick). A feed the sensor already has a cursor for keeps it:
-    reading from there again only re-reads rows, which the idempotent loads absorb, whereas
     jumping to the run's cursor could skip changes the run did not read (a later `since`).
+
+    What the run writes over the sensor's files is harmless for most feeds: an order, product
+    or material-document file is written only where its rows differ from the file it
+    replaces, and product plants are master data, current when read. Stock is not: a day's
+    snapshot is the stock read at the first tick after that day, and a run reads the stock of
+    its own moment. So a day of stock that already has a snapshot (the current file, or one
+    waiting in incoming/) keeps it, and the run writes stock only for a day that has none.
     """
     read_odata_feeds_in_full()
 

@@ -7,6 +7,7 @@ landing files that `landing_sensor` loads, like the delta feeds.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -20,7 +21,7 @@ import pytest
 
 from pipelines.ingest import sensors
 from pipelines.ingest.landing import INCOMING, ODataCursor, next_start, posting_window, read_rows
-from pipelines.ingest.odata import SapODataClient, to_raw_table
+from pipelines.ingest.odata import ODataError, SapODataClient, to_raw_table
 from pipelines.ingest.sensors import sap_odata_delta_sensor
 from pipelines.ingest.specs import get_spec
 from resources.odata import SapODataResource
@@ -430,5 +431,271 @@ def test_the_full_read_job_is_launchable_with_the_sensor_feeds_by_default() -> N
     assert {"sap_odata", "landing"} <= set(job.resource_defs)
     assert sensors.ODataFullReadConfig().feeds == sensors.odata_feeds()
     assert sensors.ODataFullReadConfig(since="2024-01-02").since == "2024-01-02T00:00:00Z"
-    with pytest.raises(ValueError, match="not an ISO 8601 timestamp"):
+
+
+def full_read(
+    landing: Landing, odata: SapODataResource, capsys: pytest.CaptureFixture[str], **config: object
+) -> tuple[dg.ExecuteInProcessResult, list[str]]:
+    """A run of sap_odata_full_read into `landing`, and the lines its op logged."""
+    capsys.readouterr()
+    result = sensors.sap_odata_full_read.execute_in_process(
+        run_config={"ops": {"read_odata_feeds_in_full": {"config": config}}},
+        resources={"sap_odata": odata, "landing": landing.resources["landing"]},
+        instance=landing.instance,
+        raise_on_error=False,
+    )
+    logged = r" - (?:INFO|WARNING|ERROR) - .* - read_odata_feeds_in_full - (.*)"
+    return result, re.findall(logged, capsys.readouterr().err)
+
+
+def warnings_of(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return re.findall(r" - WARNING - (.*)", capsys.readouterr().err)
+
+
+# -- a feed that fails is skipped; the others are read ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("403", "failed: HTTP 403: injected HTTP 403"),  # the user may not use this API
+        ("503", "gave up after 2 attempts (max_retries=1); last error: HTTP 503"),
+        ("429", "gave up after 2 attempts (max_retries=1); last error: HTTP 429"),
+    ],
+)
+def test_a_feed_whose_read_fails_is_skipped_and_the_others_are_read(
+    landing: Landing,
+    odata_server: PostingServer,
+    today: list[date],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    error: str,
+) -> None:
+    """Before, the error ended the tick: no cursor was saved, the feeds before the failing one
+    were read again at every tick and the ones after it never."""
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_Product,A_MatlStkInAcctMod,A_SalesOrder")
+    odata_server.add_fault("A_MatlStkInAcctMod", kind, times=100, retry_after="0")
+    odata = resource(odata_server, max_retries=1)
+    for _ in range(2):
+        capsys.readouterr()
+        message = str(landing.tick(sap_odata_delta_sensor, sap_odata=odata).skip_reason)
+        assert "Not read this tick, tried again at the next: A_MatlStkInAcctMod: GET " in message
+        assert error in message
+        [warning] = warnings_of(capsys)
+        assert warning.startswith("A_MatlStkInAcctMod: not read this tick: GET ")
+        assert error in warning
+
+    state = ODataCursor.from_json(landing.cursor)
+    assert sorted(state.feeds) == ["A_Product", "A_SalesOrder"] and state.start is None
+    assert any(n.startswith("VBAK_") for n in new_files(landing))
+    assert not any(n.startswith("MARD_") for n in new_files(landing))
+    # the second tick read the orders from the cursor the first one saved
+    last = odata_server.data_requests("A_SalesOrder")[-1].query["$filter"]
+    assert last == f"LastChangeDateTime gt datetimeoffset'{state.feeds['A_SalesOrder']}'"
+
+
+def test_a_tick_raises_only_when_no_feed_was_read_and_a_failure_is_not_one_of_the_moment(
+    tmp_path: Path,
+    today: list[date],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_Product,A_SalesOrder")
+    password = "Pw+/ä&=S3cr3t"
+    landing = duckdb_landing(tmp_path)
+    with PostingServer(auth="basic", password=password) as server:
+        odata = SapODataResource(
+            base_url=server.base_url,
+            username="PLANNER",
+            password=password,
+            page_size=25,
+            max_retries=1,
+        )
+        for name in ("A_Product", "A_SalesOrder"):
+            server.add_fault(name, "503", times=2, retry_after="0")
+        busy = str(landing.tick(sap_odata_delta_sensor, sap_odata=odata).skip_reason)
+        assert "A_Product: GET " in busy and "; A_SalesOrder: GET " in busy  # skipped, no raise
+
+        for name in ("A_Product", "A_SalesOrder"):
+            server.add_fault(name, "403", times=1)
+        with pytest.raises(ODataError) as refused:
+            landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+        message = str(refused.value)
+        assert message.startswith("No OData feed could be read: A_Product: GET ")
+        assert "; A_SalesOrder: GET " in message and message.count("failed: HTTP 403") == 2
+
+        server.add_fault("A_Product", "403", times=1)  # one refused, one read: no raise
+        partly = str(landing.tick(sap_odata_delta_sensor, sap_odata=odata).skip_reason)
+        assert "A_Product: GET " in partly and "HTTP 403" in partly and "Wrote " in partly
+    assert list(ODataCursor.from_json(landing.cursor).feeds) == ["A_SalesOrder"]
+    output = capsys.readouterr().err + busy + message + partly
+    basic = base64.b64encode(f"PLANNER:{password}".encode()).decode()
+    assert password not in output and basic not in output
+
+
+def test_the_full_read_job_reads_the_other_feeds_when_one_fails(
+    landing: Landing,
+    odata_server: PostingServer,
+    today: list[date],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    odata_server.add_fault("A_Product", "403", times=1)
+    result, logs = full_read(
+        landing, resource(odata_server), capsys, feeds=["A_Product", "A_SalesOrder"]
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    error = failure.step_failure_data.error
+    assert error and "Feeds not read: A_Product: GET " in error.message
+    assert sorted(p.name for p in (landing.root / "odata").iterdir()) == ["A_SalesOrder.json"]
+    # the job's log names a few files, not all 74
+    [orders] = [line for line in logs if line.startswith("A_SalesOrder: read to ")]
+    assert orders == (
+        "A_SalesOrder: read to 2024-01-08T12:00:00.108Z, 74 landing files (VBAK_20240101__odata-"
+        "20240108T120000108Z.csv, VBAK_20240102__odata-20240108T120000108Z.csv, VBAK_20240103__"
+        "odata-20240108T120000108Z.csv and 71 more) written"
+    )
+
+
+# -- nothing in the future, nothing unreadable, becomes a cursor --------------------------------
+
+
+def test_the_full_read_job_refuses_a_since_in_the_future_and_no_feeds(
+    landing: Landing,
+    odata_server: PostingServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A `since` in the future became a watermark, and the sensor skipped every change until
+    then, silently."""
+    with pytest.raises(ValueError, match=r"since '2099-01-02' lies in the future \(now: 20"):
+        sensors.ODataFullReadConfig(since="2099-01-02")
+    with pytest.raises(ValueError, match=r"since 'last week' is not an ISO 8601 timestamp"):
         sensors.ODataFullReadConfig(since="last week")
+    with pytest.raises(ValueError, match=r"feeds is empty: no feeds to read; known: \["):
+        sensors.ODataFullReadConfig(feeds=[])
+    assert sensors.ODataFullReadConfig(feeds=["A_Product", "A_Product"]).feeds == ["A_Product"]
+    with pytest.raises(ValueError, match=r"SCP_ODATA_DELTA_SINCE '2099-01-02' lies in the future"):
+        sensors.checked_since("2099-01-02", "SCP_ODATA_DELTA_SINCE")
+
+    result, _ = full_read(landing, resource(odata_server), capsys, since="2099-01-02")
+    assert not result.success
+    assert not (landing.root / "odata").exists() and not odata_server.state.requests
+
+
+@pytest.mark.parametrize(
+    ("feed", "text", "problem"),
+    [
+        (
+            "A_SalesOrder",
+            '{"cursor": "2099-01-02T00:00:00Z", "run_id": "r"}',
+            "cursor '2099-01-02T00:00:00Z' lies in the future (now: 20",
+        ),
+        (
+            "A_MatlStkInAcctMod",
+            '{"cursor": "2024-01-11", "run_id": "r"}',
+            "cursor '2024-01-11' lies after the last complete day, 2024-01-10",
+        ),
+        (
+            "A_SalesOrder",
+            '{"cursor": "2024-01-08T12:00:00.108Z", "run_id": "ab',
+            "not JSON (Unterminated string starting at: line 1 column 50",
+        ),
+        ("A_SalesOrder", "", "not JSON (Expecting value: line 1 column 1"),
+        ("A_SalesOrder", '["2024-01-05T00:00:00Z"]', 'no "cursor" string in ["2024-01-05'),
+        (
+            "A_SalesOrder",
+            '{"cursor": null, "run_id": "x"}',
+            'no "cursor" string in {"cursor": null',
+        ),
+        (
+            "A_SalesOrder",
+            '{"cursor": "yesterday", "run_id": "x"}',
+            "cursor 'yesterday' is not an ISO 8601 timestamp",
+        ),
+        (
+            "A_MatlStkInAcctMod",
+            '{"cursor": "2024-01-09T00:00:00Z"}',
+            "cursor '2024-01-09T00:00:00Z' is not an ISO 8601 date (YYYY-MM-DD)",
+        ),
+    ],
+)
+def test_an_unusable_watermark_is_ignored_with_a_warning_naming_it(
+    landing: Landing,
+    odata_server: PostingServer,
+    today: list[date],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    feed: str,
+    text: str,
+    problem: str,
+) -> None:
+    """Before, such a file made every tick raise, for every feed, with an error that named
+    neither the file nor the feed; a future cursor was taken and skipped all changes."""
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", f"{feed},A_Product")
+    (landing.root / "odata").mkdir()
+    (landing.root / "odata" / f"{feed}.json").write_text(text)
+    capsys.readouterr()
+    landing.tick(sap_odata_delta_sensor, sap_odata=resource(odata_server))
+    [warning] = warnings_of(capsys)
+    assert warning.startswith(f"{feed}: watermark {landing.root}/odata/{feed}.json ignored: ")
+    assert problem in warning
+    assert warning.endswith(
+        f"{feed} starts as it would without one (from SCP_ODATA_DELTA_SINCE when set, else "
+        "with the sensor's first read of it); fix or delete the file"
+    )
+    # the feed is read as if it had no watermark (in full); the other feed is not affected
+    reads = odata_server.data_requests(feed)
+    assert reads and all("$filter" not in read.query for read in reads)
+    assert sorted(ODataCursor.from_json(landing.cursor).feeds) == sorted([feed, "A_Product"])
+
+
+def test_a_hand_edited_watermark_needs_only_its_cursor(
+    landing: Landing, odata_server: PostingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_SalesOrder")
+    (landing.root / "odata").mkdir()
+    mark = '{"cursor": "2024-01-05T00:00:00Z", "note": "set back by ops, ticket 4711"}'
+    (landing.root / "odata" / "A_SalesOrder.json").write_text(mark)
+    landing.tick(sap_odata_delta_sensor, sap_odata=resource(odata_server))
+    read = odata_server.data_requests("A_SalesOrder")[0]
+    assert read.query["$filter"] == "LastChangeDateTime gt datetimeoffset'2024-01-05T00:00:00Z'"
+
+
+# -- a day of stock keeps its snapshot -----------------------------------------------------------
+
+
+def test_the_full_read_job_keeps_the_snapshot_of_a_day_of_stock(
+    landing: Landing,
+    odata_server: PostingServer,
+    today: list[date],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The sensor reads DAY's stock at the first tick after midnight; a run later that day read
+    the stock of its own moment, dated it DAY too, and its file replaced the snapshot."""
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_MatlStkInAcctMod")
+    odata = resource(odata_server)
+    landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    snapshot = incoming_bytes(landing)
+    assert list(snapshot) == ["MARD_20240110__odata-20240110.csv"]
+    odata_server.rows["A_MatlStkInAcctMod"][0]["MatlWrhsStkQtyInMatlBaseUnit"] = "0"  # issued
+
+    result, logs = full_read(landing, odata, capsys, feeds=["A_MatlStkInAcctMod"])
+    assert result.success and incoming_bytes(landing) == snapshot  # waiting in incoming/
+    assert logs[0] == (
+        "A_MatlStkInAcctMod: stock of 2024-01-10 not written: incoming/MARD_20240110__odata-"
+        "20240110.csv already holds that day's snapshot, and this reading, later, is not the "
+        "stock at the end of that day"
+    )
+
+    load_all(landing)
+    stock = "select datum, sum(labst) as labst from raw.mard group by datum"
+    loaded = landing.sql(stock).to_dict("records")
+    result, logs = full_read(landing, odata, capsys, feeds=["A_MatlStkInAcctMod"])
+    assert result.success and new_files(landing) == []  # in place as the current file
+    assert logs[0].startswith(
+        "A_MatlStkInAcctMod: stock of 2024-01-10 not written: MARD_20240110.csv already holds"
+    )
+    load_all(landing)
+    assert landing.sql(stock).to_dict("records") == loaded
