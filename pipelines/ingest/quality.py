@@ -678,10 +678,18 @@ def _quarantined_lines(
     window: tuple[date, date] | None,
     files: set[str],
 ) -> dict[str, int]:
-    """Distinct lines already in quarantine for this table and the window's files, per file."""
+    """Distinct lines already in quarantine for this table and the window's files, per file.
+    The rejects of a refused delivery are left out: its rows never reached raw, whose rows
+    of that file are an earlier delivery's (the loader's check fails that delivery)."""
     sql = "select source_file, count(*) from (select distinct source_file, source_line "
-    sql += f"from {QUARANTINE_TABLE} where table_name = ?"
+    sql += f"from {QUARANTINE_TABLE} as r where table_name = ?"
     params: list[Any] = [spec.name]
+    if warehouse.table_columns(cur, MANIFEST_TABLE):
+        sql += (
+            f" and not exists (select 1 from {MANIFEST_TABLE} as m where m.table_name = "
+            "r.table_name and m.canonical_name = r.source_file and m.loaded_at = r.rejected_at "
+            "and m.status in ('refused', 'superseded') and m.reason is not null)"
+        )
     if window is not None:
         if not files:
             return {}

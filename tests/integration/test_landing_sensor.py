@@ -273,7 +273,16 @@ def test_a_refused_redelivery_leaves_the_kept_delivery_loaded_in_the_manifest(
         [sha((landing.root / "MSEG_20240102.csv").read_bytes()), "refused", False],
     ]
     assert manifest.reason.iloc[1].startswith(f"{len(broken)} of {len(broken)} rows rejected")
-    archived = landing.sql(f"select archive_name from {MANIFEST_TABLE} where status = 'loaded'")
+    # the check judges the rows raw holds (the kept delivery's), not the refused one's rejects
+    warehouse = landing.resources["warehouse"].open()
+    plants = TABLE_SPECS["T001W"]
+    load_table(warehouse, plants, files_for_window(demo, plants, None), None, "plants")
+    day = (date(2024, 1, 2), date(2024, 1, 3))
+    check = run_table_quality(warehouse, TABLE_SPECS["MSEG"], day, "check")
+    assert check.passed and check.rows_quarantined_before == 0
+    archived = landing.sql(
+        f"select archive_name from {MANIFEST_TABLE} where status = 'loaded' and table_name = 'MSEG'"
+    )
 
     # the next delivery supersedes both, and the kept one's archive name stays its own
     (landing.incoming / "MSEG_20240102.csv").write_bytes(good.replace(b"12,000-", b"13,000-", 1))
@@ -281,7 +290,8 @@ def test_a_refused_redelivery_leaves_the_kept_delivery_loaded_in_the_manifest(
     (third,) = requests_of(landing.tick())
     landing.run(third)
     statuses = landing.sql(
-        f"select status, archive_name from {MANIFEST_TABLE} order by received_at"
+        f"select status, archive_name from {MANIFEST_TABLE} where table_name = 'MSEG' "
+        "order by received_at"
     ).values.tolist()
     assert [status for status, _ in statuses] == ["superseded", "superseded", "loaded"]
     assert statuses[0][1] == archived.archive_name.item() != statuses[1][1]
