@@ -22,7 +22,13 @@ Lines that are no records are skipped: blank lines, ALV rule lines (`----`) and 
 separators (Excel's `;;;;`), and, counted in `DetectedFormat`, an ALV list's title lines (before
 the header, which is the first line naming spec columns, and repeated on later pages), its
 repeated page headers, and its totals lines (`|`-framed files only: every key column empty or
-`*`). A block holding any of these goes line by line; other blocks stay on the fast path.
+`*`, or some so and a cell holding only `*`, ALV's totals mark). A block holding any of these
+goes line by line; other blocks stay on the fast path.
+
+Dates: SAP writes its user's date format (SU01): YYYYMMDD, DD.MM.YYYY, MM/DD/YYYY, MM-DD-YYYY,
+YYYY.MM.DD or YYYY/MM/DD; other tools write ISO. The sample's shapes decide. `13/01/2025` is
+no SAP date but Excel's in a day-first locale (UK): such a file is refused unless DD/MM/YYYY
+(or DD-MM-YYYY) is configured. `00000000` and blank are null.
 
 Numbers: `1.000` is a thousand or one. The sample decides by values that show the decimal mark
 (`1.234,5`, `12,5`) and by SAP's decimals (`Column.decimals`: a quantity shows 3, so `5.000` is
@@ -48,7 +54,7 @@ from datetime import date
 from functools import cached_property
 from itertools import islice
 from pathlib import Path
-from typing import BinaryIO, NoReturn
+from typing import BinaryIO, NamedTuple, NoReturn
 
 import duckdb
 import numpy as np
@@ -63,7 +69,6 @@ SEPARATORS = (";", "\t", "|", ",")
 ENCODINGS = ("utf-8-sig", "utf-8", "cp1252", "utf-16")
 DECIMALS = (",", ".")
 THOUSANDS = (".", ",", " ", "")
-DATE_FORMATS = ("YYYYMMDD", "DD.MM.YYYY", "ISO")
 #: Header styles and the Column field naming a column in each: technical name, English or
 #: German SE16N label (a German logon exports `Materialbeleg;...;Buchungsdatum`).
 _HEADER_FIELDS = {"technical": "name", "label": "label", "label_de": "label_de"}
@@ -74,6 +79,13 @@ _SAMPLE_BYTES = 256 * 1024
 _SAMPLE_LINES = 2000
 #: A quoted record longer than this is taken to be an unbalanced quote, not a real record.
 _MAX_RECORD_LINES = 1000
+#: The longest field the csv module reads, in characters (it holds 4 bytes per character while
+#: reading one); longer ones reject their record. SAP long texts exceed csv's default, 128 KiB.
+_MAX_FIELD_CHARS = 16 * 1024 * 1024
+# The csv module has no per-reader limit, only this process-wide one: raised once, here, and
+# never lowered below what other code set. A quote left open stays bounded by
+# `_MAX_RECORD_LINES` and by this limit.
+csv.field_size_limit(max(csv.field_size_limit(), _MAX_FIELD_CHARS))
 _SEPARATOR_NAMES = {";": ";", ",": ",", "\t": "tab", "|": "|"}
 _THOUSANDS_NAMES = {".": ".", ",": ",", " ": "space", "": "none"}
 _CSV_QUOTED = re.compile(r'"(?:[^"]|"")*"')  # one whole RFC-4180 quoted field
@@ -110,19 +122,53 @@ DECIMAL_NOTATIONS = {
     "1,234,567.89": (".", ","),
     "1 234 567,89": (",", " "),
 }
+
+
+class _DateLayout(NamedTuple):
+    """Where a date format's year, month and day stand, its shape, and the fast path's LIKE
+    pattern (`_` per digit) and mark (the one separator it removes)."""
+
+    shape: str
+    year: tuple[int, int]
+    month: tuple[int, int]
+    day: tuple[int, int]
+    like: str
+    mark: str
+    detected: bool  # False: never SAP's, read only when configured
+
+
+def _date_layout(pattern: str, suffix: str = "", detected: bool = True) -> _DateLayout:
+    """The layout of dates written as `pattern` (`DD.MM.YYYY`), whose shape regex (for Python's
+    re and RE2 alike) may end in an optional `suffix`."""
+
+    def at(part: str) -> tuple[int, int]:
+        start = pattern.index(part)
+        return start, start + len(part)
+
+    like = re.sub("[YMD]", "_", pattern)
+    digits = re.sub("_+", lambda run: rf"\d{{{len(run.group())}}}", re.escape(like))
+    mark = like.replace("_", "")[:1]
+    return _DateLayout(f"^{digits}{suffix}$", at("YYYY"), at("MM"), at("DD"), like, mark, detected)
+
+
 _DATE_LAYOUTS = {
-    # format: shape regex; (start, stop) of year, month, day; fast-path LIKE shape and mark
-    "YYYYMMDD": (r"^\d{8}$", (0, 4), (4, 6), (6, 8), "________", ""),
-    "DD.MM.YYYY": (r"^\d{2}\.\d{2}\.\d{4}$", (6, 10), (3, 5), (0, 2), "__.__.____", "."),
-    "ISO": (
-        r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$",
-        (0, 4),
-        (5, 7),
-        (8, 10),
-        "____-__-__",
-        "-",
-    ),
+    "YYYYMMDD": _date_layout("YYYYMMDD"),
+    "DD.MM.YYYY": _date_layout("DD.MM.YYYY"),
+    "ISO": _date_layout("YYYY-MM-DD", r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"),
+    # The other date formats of SAP users (SU01 DATFM 2 to 5; 2 is the US default).
+    "MM/DD/YYYY": _date_layout("MM/DD/YYYY"),
+    "MM-DD-YYYY": _date_layout("MM-DD-YYYY"),
+    "YYYY.MM.DD": _date_layout("YYYY.MM.DD"),
+    "YYYY/MM/DD": _date_layout("YYYY/MM/DD"),
+    # Excel's in day-first locales (UK: 15/01/2025). SAP never writes these, and they share
+    # their shape with SAP's month-first formats: read only when configured, never detected.
+    "DD/MM/YYYY": _date_layout("DD/MM/YYYY", detected=False),
+    "DD-MM-YYYY": _date_layout("DD-MM-YYYY", detected=False),
 }
+#: Date formats a file or mapping may be configured with; all but the day-first ones with `/`
+#: and `-` are also detected.
+DATE_FORMATS = tuple(_DATE_LAYOUTS)
+
 _WHITESPACE = " \t\r\f\v\u00a0\u3000"
 
 
@@ -218,7 +264,7 @@ class DetectedFormat:
     literal_quotes: int = 0  # records read with their quotes as data (see `_literal_fields`)
     title_lines: int = 0  # ALV title lines: before the header, and repeated on later pages
     repeated_headers: int = 0  # header lines repeated on an ALV list's later pages
-    totals_lines: int = 0  # ALV totals and subtotals lines (every key column empty or `*`)
+    totals_lines: int = 0  # ALV totals and subtotals lines (see `_without_totals`)
 
     def as_metadata(self) -> dict[str, str]:
         """Readable strings for Dagster metadata and the landing manifest."""
@@ -335,6 +381,13 @@ def _objects(values: pa.Array) -> np.ndarray:
 def _blank(values: pa.Array) -> pa.Array:
     """Which fields are empty or only whitespace (never null)."""
     return pc.or_kleene(pc.is_null(values), pc.utf8_is_space(values))
+
+
+def _totals_marks(values: pa.Array) -> np.ndarray:
+    """Which fields hold only `*`s: ALV marks its totals lines so (`*`, `**` by level)."""
+    if _only_bytes(values, lambda data: b"*" not in data):
+        return np.zeros(len(values), dtype=bool)
+    return _bool_numpy(pc.match_substring_regex(values, r"^\s*\*+\s*$"))
 
 
 def _clean(values: pa.Array) -> pa.Array:
@@ -534,8 +587,10 @@ class _Dates:
 def _date_parts_fast(
     cleaned: pa.Array, date_format: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Year, month, day as numpy ints if every value has the format's exact shape."""
-    shape, _, _, _, like, mark = _DATE_LAYOUTS[date_format]
+    """Year, month, day as numpy ints if every value has the format's exact shape: its marks
+    removed, each value is one 8-digit number whose parts stand where the layout's `_` do."""
+    layout = _DATE_LAYOUTS[date_format]
+    like, mark = layout.like, layout.mark
     if not _all(pc.equal(pc.binary_length(cleaned), len(like))):
         return None
     digits = cleaned
@@ -546,23 +601,28 @@ def _date_parts_fast(
     if not (_all(pc.equal(pc.binary_length(digits), 8)) and _all(pc.ascii_is_decimal(digits))):
         return None
     number = pc.fill_null(pc.cast(digits, pa.int64()), 0).to_numpy(zero_copy_only=False)
-    if date_format == "DD.MM.YYYY":
-        return number % 10_000, number // 10_000 % 100, number // 1_000_000
-    return number // 10_000, number // 100 % 100, number % 100
+
+    def part(at: tuple[int, int]) -> np.ndarray:
+        start, stop = like[: at[0]].count("_"), like[: at[1]].count("_")  # its digits' places
+        shifted = number // 10 ** (8 - stop) if stop < 8 else number  # no pass that does nothing
+        return shifted % 10 ** (stop - start) if start else shifted
+
+    return part(layout.year), part(layout.month), part(layout.day)
 
 
 def _date_parts_checked(
     cleaned: pa.Array, date_format: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    shape, year_at, month_at, day_at, _, _ = _DATE_LAYOUTS[date_format]
-    shaped = pc.fill_null(pc.match_substring_regex(cleaned, shape), False)
+    layout = _DATE_LAYOUTS[date_format]
+    shaped = pc.fill_null(pc.match_substring_regex(cleaned, layout.shape), False)
     text = pc.if_else(shaped, cleaned, _NULL_STRING)
 
     def part(at: tuple[int, int]) -> np.ndarray:
         piece = pc.utf8_slice_codeunits(text, start=at[0], stop=at[1])
         return pc.fill_null(pc.cast(piece, pa.int64()), 0).to_numpy(zero_copy_only=False)
 
-    return part(year_at), part(month_at), part(day_at), shaped.to_numpy(zero_copy_only=False)
+    shaped_mask = shaped.to_numpy(zero_copy_only=False)
+    return part(layout.year), part(layout.month), part(layout.day), shaped_mask
 
 
 def _parse_date(cleaned: pa.Array, date_format: str) -> _Dates:
@@ -687,6 +747,8 @@ def _csv_problem(exc: csv.Error) -> str:
         return "unterminated quoted field"
     if "new-line character seen in unquoted field" in str(exc):
         return "malformed record: a carriage return (CR) inside an unquoted field"
+    if str(exc).startswith("field larger than field limit"):
+        return f"malformed record: a field longer than {csv.field_size_limit():,} characters"
     return f"malformed record: {exc}"
 
 
@@ -782,11 +844,29 @@ def _detect_number_format(
 
 def _detect_date_format(values: Sequence[str]) -> str | None:
     counts = {
-        fmt: sum(re.match(shape, value.strip()) is not None for value in values)
-        for fmt, (shape, *_) in _DATE_LAYOUTS.items()
+        fmt: sum(re.match(layout.shape, value.strip()) is not None for value in values)
+        for fmt, layout in _DATE_LAYOUTS.items()
+        if layout.detected
     }
     best = max(counts, key=lambda fmt: counts[fmt])
     return best if counts[best] else None
+
+
+def _day_first_date(values: Sequence[_Sample], date_format: str) -> tuple[str, _Sample] | None:
+    """A sampled date that `date_format` finds impossible but a day-first format of the same
+    shape reads (`13/01/2025`: no MM/DD/YYYY date, but DD/MM/YYYY), and that format. Such a
+    file is no SAP export but Excel's in a day-first locale: read month-first, every date up to
+    the 12th of a month would have day and month swapped."""
+    shape = _DATE_LAYOUTS[date_format].shape
+    texts = pa.array([value.strip() for *_, value in values], pa.string())
+    impossible = _parse_date(texts, date_format).impossible
+    for twin, layout in _DATE_LAYOUTS.items():
+        if layout.detected or layout.shape != shape:
+            continue
+        readable = impossible & ~np.isnat(_parse_date(texts, twin).values)
+        if readable.any():
+            return twin, values[int(np.argmax(readable))]
+    return None
 
 
 def _validate_settings(settings: ReaderSettings, spec: TableSpec) -> None:
@@ -1105,7 +1185,7 @@ class SapFileReader:
         keys = [self._field_of[name] for name in self.spec.key if name in self._field_of]
         self._totals_keys = keys if framed and len(keys) == len(self.spec.key) else []
 
-        sample_values = self._sample_values(data_lines, separator)
+        sample_values = self._sample_values(data_lines)
         numbers = self._choose_number_format(sample_values, separator)
         # Checks of values after the sample (`_number_doubts`), for a detected format only.
         self._numbers_detected = self.settings.decimal is None and self.settings.thousands is None
@@ -1273,19 +1353,17 @@ class SapFileReader:
             self._error(f"unknown column(s) {extra} for {self.spec.name}", line, extra[0])
         return style, mapping, extra
 
-    def _sample_values(self, data_lines: list[str], separator: str) -> dict[str, list[tuple]]:
-        """Column -> [(line, value)] from the sample, for format detection."""
-        values: dict[str, list[tuple]] = {c: [] for c in self._field_of}
-        reader = csv.reader((line + "\n" for line in data_lines), delimiter=separator)
-        start = self._header_lines + 1
-        try:
-            for row in reader:
-                if len(row) == self._nfields and not self._is_header(row):
-                    for column, index in self._field_of.items():
-                        if row[index].strip():
-                            values[column].append((start + reader.line_num - 1, row[index]))
-        except csv.Error:
-            pass  # the sample may end inside a quoted field; what was read is enough
+    def _sample_values(self, data_lines: list[str]) -> dict[str, list[tuple]]:
+        """Column -> [(line, value)] from the sample, for format detection: its records split
+        as `chunks()` splits them, so a broken record (a quote left open) leaves the others."""
+        batch = self._split_quoted(data_lines, self._header_lines + 1, final=True, cut_off=False)
+        values: dict[str, list[tuple]] = {column: [] for column in self._field_of}
+        if not batch.fields:
+            return values
+        lines = batch.starts.tolist()
+        for column, index in self._field_of.items():
+            fields = zip(lines, batch.fields[index].to_pylist(), strict=True)
+            values[column] = [(line, value) for line, value in fields if value and value.strip()]
         return values
 
     def _values_of(self, sample: dict[str, list[tuple]], kind: str) -> list[tuple]:
@@ -1342,9 +1420,24 @@ class SapFileReader:
         values = self._values_of(sample, "date")
         found = _detect_date_format([v for *_, v in values])
         configured = self.settings.date_format
+        if configured is None and found is not None:
+            day_first = _day_first_date(values, found)
+            if day_first is not None:
+                twin, (column, line, value) = day_first
+                self._error(
+                    f"date {value.strip()!r} is no {found} date (SAP's format of this shape) "
+                    f"but {twin}, which Excel writes in day-first locales (e.g. UK) and SAP "
+                    f"never does, so it is not detected: to read the file so, set date_format "
+                    f"{twin!r} where it is read (ReaderSettings(date_format={twin!r}) for "
+                    "load_table, or a mapping's format: config/mappings/README.md)",
+                    line,
+                    column,
+                )
         if configured is None:
+            # Month-first also when no sampled date shows it (all parts up to 12): SAP has no
+            # day-first format of these shapes, only Excel writes them.
             return found or "YYYYMMDD"
-        shape = re.compile(_DATE_LAYOUTS[configured][0])
+        shape = re.compile(_DATE_LAYOUTS[configured].shape)
         if found and found != configured and not any(shape.match(v.strip()) for *_, v in values):
             column, line, value = values[0]
             self._error(
@@ -1688,19 +1781,23 @@ class SapFileReader:
         return []
 
     def _without_totals(self, batch: _Batch) -> _Batch:
-        """An ALV list's totals and subtotals lines (every key column empty or `*`) are no
-        records: skipped and counted."""
+        """An ALV list's totals and subtotals lines are no records: skipped and counted. A line
+        is one if every key column is empty or `*`, or if some is and a cell holds ALV's totals
+        mark (`*`, `**`): a subtotal per plant keeps WERKS. A record that merely lacks a key
+        value has no mark: it stays, to be quarantined with its reason."""
         if not self._totals_keys or not len(batch.starts):
             return batch
-        totals = np.ones(len(batch.starts), dtype=bool)
-        for index in self._totals_keys:
-            values = batch.fields[index]
-            empty = _blank(values)
-            if not _only_bytes(values, lambda data: b"*" not in data):
-                empty = pc.or_(empty, pc.match_substring_regex(values, r"^\s*\*+\s*$"))
-            totals &= _bool_numpy(empty)
-            if not totals.any():
-                return batch
+        keyless = [
+            _bool_numpy(_blank(batch.fields[index])) | _totals_marks(batch.fields[index])
+            for index in self._totals_keys
+        ]
+        some_keyless = np.logical_or.reduce(keyless)
+        if not some_keyless.any():
+            return batch
+        marked = np.logical_or.reduce([_totals_marks(values) for values in batch.fields])
+        totals = np.logical_and.reduce(keyless) | (some_keyless & marked)
+        if not totals.any():
+            return batch
         batch.counts["totals_lines"] += int(totals.sum())
         keep = np.flatnonzero(~totals)
         mask = pa.array(~totals)

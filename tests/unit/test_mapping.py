@@ -248,6 +248,28 @@ def test_date_with_its_own_format(source: Path):
     assert column(tables, "MARA", "MATNR") == ["000000000000000001", "000000000000000002"]
 
 
+@pytest.mark.parametrize(
+    ("ersda", "expected"),
+    [
+        ("US", ["2015-01-31", "2015-01-02"]),  # the file's format
+        ({"date": "UK", "format": "DD/MM/YYYY"}, ["2015-01-31", "2015-02-01"]),
+    ],
+)
+def test_dates_of_a_us_sap_logon_and_of_a_day_first_excel_file(
+    source: Path, ersda: Any, expected: list[str]
+):
+    """A file's format MM/DD/YYYY (SAP user date format 2), a column's DD/MM/YYYY (Excel, UK):
+    the same text, `01/02/2015`, is 2 January in one and 1 February in the other."""
+    (source / "dated.csv").write_text(
+        "ID,US,UK\n1,01/31/2015,31/01/2015\n2,01/02/2015,01/02/2015\n"
+    )
+    columns = {"MATNR": "ID", "MTART": {"const": "HAWA"}, "ERSDA": ersda}
+    document = with_table("MARA", {"source": "dated.csv", "columns": columns})
+    document["files"]["dated.csv"] = {"date_format": "MM/DD/YYYY"}
+    tables = mapped(source, document)
+    assert column(tables, "MARA", "ERSDA") == dates(*expected)
+
+
 def test_multiply_by_a_number_and_by_a_column(source: Path):
     document = base_document()
     columns = document["tables"]["VBAP"]["columns"]
@@ -774,9 +796,9 @@ STRUCTURE_ERRORS = [
         r"^tables\.VBAP\.columns\.KWMENG\.to: explicit factors already convert to one unit",
     ),
     (
-        lambda d: vbap_columns(d).update(ERDAT={"date": "X", "format": "MM/DD/YYYY"}),
+        lambda d: vbap_columns(d).update(ERDAT={"date": "X", "format": "DD/MM/YY"}),
         r"^tables\.VBAP\.columns\.ERDAT\.format: expected one of \['YYYYMMDD', 'DD\.MM\.YYYY', "
-        r"'ISO'\]",
+        r"'ISO', 'MM/DD/YYYY', .*'DD/MM/YYYY', 'DD-MM-YYYY'\], got 'DD/MM/YY'$",
     ),
     (
         lambda d: d["tables"]["VBAP"].update(source="../secret.csv"),
@@ -821,7 +843,8 @@ STRUCTURE_ERRORS = [
     ),
     (
         lambda d: d.update(format={"date_format": "MM/DD"}),
-        r"^format\.date_format: expected one of \['YYYYMMDD', 'DD\.MM\.YYYY', 'ISO'\]",
+        r"^format\.date_format: expected one of \['YYYYMMDD', 'DD\.MM\.YYYY', 'ISO', .*\], "
+        r"got 'MM/DD'$",
     ),
     (
         lambda d: d.update(window={"from": "2016-01-01", "to": "2015-01-01"}),

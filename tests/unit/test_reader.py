@@ -89,11 +89,9 @@ def render_number(value: float | None, style: str) -> str:
 def render_date(value: date | None, fmt: str) -> str:
     if value is None:
         return "00000000" if fmt == "YYYYMMDD" else ""
-    return {
-        "YYYYMMDD": f"{value:%Y%m%d}",
-        "DD.MM.YYYY": f"{value:%d.%m.%Y}",
-        "ISO": value.isoformat(),
-    }[fmt]
+    if fmt == "ISO":
+        return value.isoformat()
+    return value.strftime(fmt.replace("YYYY", "%Y").replace("MM", "%m").replace("DD", "%d"))
 
 
 def write_extract(
@@ -335,6 +333,87 @@ def test_dates_in_every_format_with_zero_and_empty_as_null() -> None:
     with_time, invalid = parse_sap_date(pd.Series(["2025-01-15T10:30:00", "2025-01-16"]), "ISO")
     assert with_time.tolist() == [pd.Timestamp(2025, 1, 15), pd.Timestamp(2025, 1, 16)]
     assert not invalid.any()
+
+
+def written_as(fmt: str, year: str, month: str, day: str) -> str:
+    """A date of any digits (`13` as month) in the shape of `fmt`."""
+    pattern = "YYYY-MM-DD" if fmt == "ISO" else fmt
+    return pattern.replace("YYYY", year).replace("MM", month).replace("DD", day)
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    ["YYYYMMDD", "DD.MM.YYYY", "ISO", "MM/DD/YYYY", "MM-DD-YYYY", "YYYY.MM.DD", "YYYY/MM/DD",
+     "DD/MM/YYYY", "DD-MM-YYYY"],
+)  # fmt: skip
+def test_every_date_format_reads_the_same_on_the_fast_and_the_checked_path(fmt: str) -> None:
+    """Each format's own digit order: `12/01/2025` is 1 December as MM/DD/YYYY, 12 January as
+    DD/MM/YYYY; all zeros and blank are null. A malformed value sends the column through the
+    checked path, which reads the others the same."""
+    days = [date(2025, 12, 1), date(2024, 2, 29), date(1999, 1, 31), date(2025, 1, 12), None]
+    values = [render_date(day, fmt) for day in days] + [written_as(fmt, "0000", "00", "00")]
+    expected = [pd.Timestamp(day) if day else pd.NaT for day in days] + [pd.NaT]
+    fast, fast_invalid = parse_sap_date(pd.Series(values), fmt)
+    assert fast.tolist() == expected and not fast_invalid.any()
+    bad = ["1.1.2025", written_as(fmt, "2025", "13", "01")]
+    checked, checked_invalid = parse_sap_date(pd.Series(values + bad), fmt)
+    assert checked.tolist() == expected + [pd.NaT, pd.NaT]
+    assert checked_invalid.tolist() == [False] * len(values) + [True, True]
+
+
+@pytest.mark.parametrize("fmt", ["MM/DD/YYYY", "MM-DD-YYYY", "YYYY.MM.DD", "YYYY/MM/DD"])
+def test_sap_user_date_formats_are_detected(tmp_path: Path, fmt: str) -> None:
+    """SU01 date formats 2 to 5: how a US (or other) SAP logon exports dates."""
+    records = [
+        [row["DOCNR"], str(row["POSNR"]), row["MATNR"] or "", row["NAME1"] or "",
+         render_number(row["MENGE"], "de"), render_date(row["BUDAT"], fmt),
+         render_date(row["BLDAT"], fmt), row["BWART"] or ""]
+        for row in ROWS
+    ]  # fmt: skip
+    path = write_extract(tmp_path / "ZTEST_x.csv", TECHNICAL, records)
+    reader = SapFileReader(path, SPEC)
+    rows, rejects = read_all(path)
+    assert reader.detected.date_format == fmt
+    assert rejects.empty, rejects.to_dict("records")
+    pd.testing.assert_frame_equal(rows, expected_frame("ZTEST_x.csv", [2, 3, 4, 5]))
+
+
+@pytest.mark.parametrize("mark", ["/", "-"])
+def test_a_day_first_excel_file_is_refused_unless_configured(tmp_path: Path, mark: str) -> None:
+    """Excel in a UK locale writes 13/01/2025. SAP never does, so it is never detected: a
+    sampled date that only day-first reads refuses the file, naming how to read it."""
+    month_first, day_first = f"MM{mark}DD{mark}YYYY", f"DD{mark}MM{mark}YYYY"
+    undated = with_value("BLDAT", "")
+    records = [
+        with_value("BUDAT", written_as(day_first, "2025", "01", "05"), undated),
+        with_value(
+            "POSNR", "20", with_value("BUDAT", written_as(day_first, "2025", "01", "13"), undated)
+        ),
+    ]
+    path = good_file(tmp_path, records)
+    with pytest.raises(SapFileError) as error:
+        SapFileReader(path, SPEC)
+    assert (error.value.line, error.value.column) == (3, "BUDAT")
+    assert f"date '13{mark}01{mark}2025' is no {month_first} date" in str(error.value)
+    assert f"but {day_first}, which Excel writes" in str(error.value)
+    assert f"set date_format '{day_first}'" in str(error.value)
+    rows, rejects = read_all(path, settings=ReaderSettings(date_format=day_first))
+    assert rejects.empty, rejects.to_dict("records")
+    assert rows["BUDAT"].tolist() == [pd.Timestamp(2025, 1, 5), pd.Timestamp(2025, 1, 13)]
+    assert rows["BLDAT"].isna().all()
+
+
+def test_slash_dates_that_could_be_either_read_as_saps_month_first(tmp_path: Path) -> None:
+    """No sampled part above 12: SAP has no day-first format, so `01/02/2025` is 2 January."""
+    records = [
+        with_value("BUDAT", "01/02/2025", with_value("BLDAT", "")),
+        with_value("POSNR", "20", with_value("BUDAT", "12/11/2025", with_value("BLDAT", ""))),
+    ]
+    path = good_file(tmp_path, records)
+    rows, rejects = read_all(path)
+    assert SapFileReader(path, SPEC).detected.date_format == "MM/DD/YYYY"
+    assert rejects.empty, rejects.to_dict("records")
+    assert rows["BUDAT"].tolist() == [pd.Timestamp(2025, 1, 2), pd.Timestamp(2025, 12, 11)]
 
 
 def test_impossible_and_malformed_dates_are_invalid() -> None:

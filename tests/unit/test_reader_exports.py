@@ -95,6 +95,50 @@ def test_keyless_rows_are_totals_only_in_framed_alv_lists(tmp_path: Path) -> Non
     assert set(rejects.reason) == {"missing required value"}
 
 
+MARD = TABLE_SPECS["MARD"]  # key MATNR, WERKS, LGORT, DATUM
+
+
+@pytest.mark.parametrize("chunk_rows", [3, 100_000])
+def test_alv_subtotals_that_keep_a_key_value_are_totals_lines(
+    tmp_path: Path, chunk_rows: int
+) -> None:
+    """A subtotal per plant keeps WERKS; ALV marks it with `*` in a cell. A line that lacks a
+    key value without such a mark is a broken record: quarantined with its reason."""
+    header = alv(MARD.column_names)
+    stock = [["1234", "1000", "0001", "15.01.2025", "10,000", "", ""],
+             ["1235", "1000", "0002", "15.01.2025", "20,000", "", ""],
+             ["1234", "2000", "0001", "15.01.2025", "5,000", "", ""]]  # fmt: skip
+    keyless = ["", "2000", "0002", "15.01.2025", "1,000", "", ""]
+    lines = [
+        "-" * len(header), header, "-" * len(header), *(alv(row) for row in stock[:2]),
+        alv(["*", "1000", "", "", "30,000", "", ""]),  # the mark in a key column
+        alv(stock[2]), alv(keyless),
+        alv(["", "2000", "", "", "6,000", "", "*"]),  # the mark in another column
+        alv(["**", "", "", "", "36,000", "", ""]),  # the grand total: every key empty
+    ]  # fmt: skip
+    path = write(tmp_path / "MARD_20250115.txt", lines)
+
+    reader = SapFileReader(path, MARD, chunk_rows=chunk_rows)
+    chunks = list(reader.chunks())
+    rows = pd.concat([c.rows for c in chunks], ignore_index=True)
+    rejects = pd.concat([c.rejects for c in chunks], ignore_index=True)
+
+    assert rows["_source_line"].tolist() == [4, 5, 7]
+    assert reader.detected.totals_lines == 3
+    assert rejects.source_line.tolist() == [8]
+    assert (rejects.column_name[0], rejects.reason[0]) == ("MATNR", "missing required value")
+
+
+def test_a_marked_line_is_a_totals_line_only_in_a_framed_alv_list(tmp_path: Path) -> None:
+    """A `;` file has no totals lines: a line marked `*` that lacks key values is quarantined."""
+    lines = [";".join(MARD.column_names), "1234;1000;0001;15.01.2025;10,000;;", "*;1000;;;10,000;;"]
+    reader = SapFileReader(write(tmp_path / "MARD_20250115.csv", lines), MARD)
+    rejects = pd.concat([c.rejects for c in reader.chunks()], ignore_index=True)
+    assert reader.detected.totals_lines == 0
+    assert set(rejects.source_line) == {3}
+    assert set(rejects.column_name) == {"LGORT", "DATUM"}
+
+
 @pytest.mark.parametrize("quoted", [False, True])
 def test_a_repeated_header_in_a_semicolon_file_is_skipped_and_counted(
     tmp_path: Path, quoted: bool
@@ -246,6 +290,34 @@ def test_a_line_longer_than_pyarrows_block_is_read(tmp_path: Path, bad_width: bo
     assert rows["_source_line"].tolist() == [2, 3, 4]
     assert len(rows["LGORT"][1]) == 3_000_000
     assert rejects.source_line.tolist() == ([5] if bad_width else [])
+
+
+@pytest.mark.parametrize("long_text", ["line of a long text\n" * 10_000, "L" * 200_000])
+def test_a_quoted_field_longer_than_the_csv_modules_default_limit_is_read(
+    tmp_path: Path, long_text: str
+) -> None:
+    """SAP long texts: a quoted field over 128 KiB (csv.field_size_limit's default), over many
+    lines, or in one beside a record whose quote breaks CSV: both go through the csv module."""
+    records = [mseg(n) for n in range(4)]
+    records[1][6] = '"' + long_text + '"'
+    records[2][0] = '"4900000002'  # a broken quote, read as SE16N writes it
+    lines = [";".join(MSEG.column_names), *(";".join(r) for r in records)]
+    _, rows, rejects = read_all(write(tmp_path / "MSEG_20250115.csv", lines, newline="\n"))
+    assert rejects.empty, rejects.reason.tolist()
+    assert rows["LGORT"][1] == long_text
+    after = 3 + long_text.count("\n")
+    assert rows["_source_line"].tolist() == [2, 3, after + 1, after + 2]
+
+
+def test_a_quote_left_open_does_not_swallow_the_file(tmp_path: Path) -> None:
+    """Lines after an open quote are records again once it is held to be a broken record."""
+    records = [";".join(mseg(n)) for n in range(1_500)]
+    records[0] = ";".join(f'"{value}"' for value in mseg(0)).removesuffix('"')  # BODS, cut
+    path = write(tmp_path / "MSEG_20250115.csv", [";".join(MSEG.column_names), *records])
+    _, rows, rejects = read_all(path, chunk_rows=400)
+    assert rejects.source_line.tolist() == [2]
+    assert rejects.reason.tolist() == ["unterminated quoted field"]
+    assert rows["_source_line"].tolist() == list(range(3, 1_502))
 
 
 def test_a_pyarrow_error_names_the_file_and_line(
