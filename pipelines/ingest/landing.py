@@ -37,6 +37,7 @@ Pure of Dagster: `pipelines/ingest/sensors.py` wires these functions into sensor
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import io
@@ -46,7 +47,8 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -841,40 +843,46 @@ class _DayParts:
                 part.write(buffer)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Origin:
     """Where a current file's lines were delivered, so quarantine can name them there: the
     delivered file's name and, for a day part of a split delivery, the runs of consecutive
     lines it was cut from (`first`: the part's first record line, the header block being the
-    delivered one; `runs`: [first delivered line, line count] in part order). A part cut
-    from more than `MAX_LINE_RUNS` runs keeps no runs, and its lines are not mapped."""
+    delivered one; `runs`: rows [first delivered line, line count] in part order, int64, no
+    rows for a file placed as delivered). A part cut from more than `MAX_LINE_RUNS` runs keeps
+    None, and its lines are not mapped."""
 
     file_name: str
     first: int = 1
-    runs: tuple[tuple[int, int], ...] | None = ()
+    runs: np.ndarray | None = field(default_factory=lambda: np.zeros((0, 2), np.int64))
 
     @classmethod
     def of_manifest(cls, file_name: str, source_lines: str | None) -> Origin:
+        """Read what `as_manifest` wrote, and the form written before runs were packed, where
+        `runs` is a list of [line, count] pairs."""
         if not source_lines:
             return cls(file_name)
         kept = json.loads(source_lines)
         runs = kept["runs"]
-        return cls(file_name, kept["first"], None if runs is None else tuple(map(tuple, runs)))
+        if isinstance(runs, str):
+            runs = _unpack_runs(runs)
+        elif runs is not None:
+            runs = np.array(runs, dtype=np.int64).reshape(-1, 2)
+        return cls(file_name, kept["first"], runs)
 
     def as_manifest(self) -> str:
-        runs = None if self.runs is None else [list(run) for run in self.runs]
+        runs = None if self.runs is None else _pack_runs(self.runs)
         return json.dumps({"first": self.first, "runs": runs}, separators=(",", ":"))
 
     def lines(self, lines: Sequence[int | None]) -> pd.Series:
         """The delivered line of each of this file's lines (null where not known)."""
         found = pd.Series(pd.array(lines, dtype="Int64"))
-        if self.runs == ():  # placed as delivered
+        if self.runs is not None and not len(self.runs):  # placed as delivered
             return found
         header = (found < self.first).fillna(False)
         if self.runs is None:
             return found.where(header)
-        starts = np.array([run[0] for run in self.runs], dtype=np.int64)
-        sizes = np.array([run[1] for run in self.runs], dtype=np.int64)
+        starts, sizes = self.runs[:, 0], self.runs[:, 1]
         ends = np.cumsum(sizes)  # the part's offsets past each run
         offsets = (found - self.first).fillna(-1).to_numpy(dtype=np.int64)
         index = np.searchsorted(ends, offsets, side="right")
@@ -884,9 +892,32 @@ class Origin:
         return found.where(header, mapped.where(inside))
 
 
-#: The most runs of consecutive lines a split part's `Origin` keeps (16 bytes each in the
-#: manifest); a file whose days alternate at nearly every record has a run per record.
-MAX_LINE_RUNS = 10_000
+def _pack_runs(runs: np.ndarray) -> str:
+    """Runs as manifest text: the gap before each run (from the end of the one before) and its
+    line count, small numbers whatever the file's size, as 64-bit integers cut into byte
+    planes, so the planes of high bytes are zeros that zlib all but removes; base64."""
+    ends = runs[:, 0] + runs[:, 1]
+    gaps = runs[:, 0] - np.concatenate([[0], ends[:-1]])
+    values = np.concatenate([gaps, runs[:, 1]]).astype("<u8")
+    planes = values.view(np.uint8).reshape(-1, 8).T
+    return base64.b64encode(zlib.compress(planes.tobytes())).decode("ascii")
+
+
+def _unpack_runs(text: str) -> np.ndarray:
+    planes = np.frombuffer(zlib.decompress(base64.b64decode(text)), np.uint8).reshape(8, -1)
+    values = np.ascontiguousarray(planes.T).view("<u8").ravel().astype(np.int64)
+    gaps, counts = np.split(values, 2)
+    ends = np.cumsum(gaps + counts)
+    return np.stack([ends - counts, counts], axis=1)
+
+
+#: The most runs of consecutive lines a split part's `Origin` keeps; a file whose days
+#: alternate at nearly every record (EKPO, partitioned by AEDAT but sorted by EBELN) has a
+#: run per record. Packed (`_pack_runs`), a run takes about 1 byte in the manifest when its
+#: day has a record in 10 at random, 2 when it has one in 1,000 (longer gaps), where pairs as
+#: JSON took 11; and 16 bytes in memory while its file is loaded or its rejects located. So a
+#: part at the limit keeps 1-2 MB in its manifest row.
+MAX_LINE_RUNS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -940,8 +971,7 @@ def _part_origin(
 ) -> Origin:
     if runs_of_part.sum() > MAX_LINE_RUNS:
         return Origin(name, first, None)
-    pairs = zip(starts[runs_of_part].tolist(), counts[runs_of_part].tolist(), strict=True)
-    return Origin(name, first, tuple(pairs))
+    return Origin(name, first, np.stack([starts[runs_of_part], counts[runs_of_part]], axis=1))
 
 
 def _split(
@@ -1150,6 +1180,25 @@ def record_loaded(warehouse: Warehouse, cur: Cursor, rows: Sequence[Mapping[str,
     )
     if warehouse.kind == "duckdb":
         cur.unregister(batch)  # type: ignore[attr-defined]
+
+
+def received_delivery(warehouse: Warehouse, cur: Cursor, table: str, canonical: str) -> str | None:
+    """The newest delivery of `canonical` the manifest records as received, whatever became of
+    it (loaded, superseded, archived as a duplicate of the current file), as `<file name>
+    (<status> per raw.landing_manifest)`; None without one. A refused delivery does not count
+    (its day kept the rows it had), nor a rejected one (never placed)."""
+    if not warehouse.table_columns(cur, MANIFEST_TABLE):
+        return None
+    cur.execute(
+        warehouse.placeholders(
+            f"select file_name, status from {MANIFEST_TABLE} where table_name = ? and "
+            "canonical_name = ? and status in ('received', 'loaded', 'superseded', 'duplicate') "
+            "order by received_at desc"
+        ),
+        [table, canonical],
+    )
+    rows = cur.fetchall()
+    return f"{rows[0][0]} ({rows[0][1]} per {MANIFEST_TABLE})" if rows else None
 
 
 def _master_deliveries(plan: TickPlan) -> list[Decision]:
@@ -1823,14 +1872,19 @@ def _extract_files(
             yield spec, day, rows[row_days == day], headers[header_days == day]
 
 
-def held_snapshot(store: LandingStore, extract: DeltaExtract) -> str | None:
-    """The file that already holds the day of a dated snapshot (stock): the current one, or a
-    delivery waiting in incoming/; None when there is none, or the extract is not one. The API
-    serves only the current stock, so a later reading must not replace the day's snapshot."""
+def held_snapshot(
+    store: LandingStore, extract: DeltaExtract, open_warehouse: Callable[[], Warehouse]
+) -> str | None:
+    """The delivery that already holds the day of a dated snapshot (stock): the current file,
+    one waiting in incoming/, or one the manifest says was received (`received_delivery`: its
+    file archived or moved away by hand since); None when there is none, or the extract is not
+    one. The API serves only the current stock, so a later reading must not replace the day's
+    snapshot. `open_warehouse` is called only when no file holds the day."""
     if extract.feed.kind != "snapshot" or not extract.days:
         return None
     [day] = extract.days
-    canonical = landing_file_name(get_spec(str(extract.header_table)), day)
+    spec = get_spec(str(extract.header_table))
+    canonical = landing_file_name(spec, day)
     if store.exists(CURRENT, canonical):
         return canonical
     for entry in store.list(INCOMING):
@@ -1839,7 +1893,9 @@ def held_snapshot(store: LandingStore, extract: DeltaExtract) -> str | None:
                 return f"{INCOMING}/{entry.name}"
         except LandingNameError:
             continue
-    return None
+    warehouse = open_warehouse()
+    with warehouse.transaction() as cur:
+        return received_delivery(warehouse, cur, spec.name, canonical)
 
 
 def write_delta_files(store: LandingStore, extract: DeltaExtract) -> list[str]:
@@ -1928,6 +1984,7 @@ __all__ = [
     "posting_window",
     "read_watermark",
     "ready_files",
+    "received_delivery",
     "reject_older_extracts",
     "split_available",
     "split_by_day",

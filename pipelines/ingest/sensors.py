@@ -22,8 +22,9 @@ would never say that a day is missing.
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from functools import partial
 
 import dagster as dg
 from pydantic import Field, field_validator
@@ -72,7 +73,7 @@ from pipelines.ingest.specs import TABLE_SPECS
 from pipelines.partitions import daily_partitions
 from resources.dagster_resources import LandingZone, WarehouseResource, number_setting
 from resources.odata import SapODataResource
-from resources.warehouse import is_lock_conflict
+from resources.warehouse import Warehouse, is_lock_conflict
 
 LANDING_SENSOR_INTERVAL = int(os.getenv("SCP_LANDING_SENSOR_INTERVAL", "30"))
 ODATA_SENSOR_INTERVAL = int(os.getenv("SCP_ODATA_SENSOR_INTERVAL", "300"))
@@ -253,16 +254,21 @@ def _missed_days_warning(name: str, days: Sequence[date]) -> str:
 
 
 def _land_extract(
-    log: logging.Logger, store: LandingStore, name: str, extract: DeltaExtract
+    log: logging.Logger,
+    store: LandingStore,
+    open_warehouse: Callable[[], Warehouse],
+    name: str,
+    extract: DeltaExtract,
 ) -> list[str]:
     """Write an extract's landing files (the sensor and the full read alike), warning of what
     the files cannot hold: rows without a date, days of stock that have no snapshot. A day of
-    stock that has its snapshot keeps it."""
+    stock that has its snapshot keeps it, whether its file is still there or only the manifest
+    (`open_warehouse`) remembers it."""
     if extract.undated:
         log.warning(f"{name}: {extract.undated} changed rows without a date skipped")
     if extract.missed_days:
         log.warning(_missed_days_warning(name, extract.missed_days))
-    if held := held_snapshot(store, extract):
+    if held := held_snapshot(store, extract, open_warehouse):
         log.info(
             f"{name}: stock of {extract.days[0]} not written: {held} already holds that day's "
             "snapshot, and this reading, later, is not the stock at the end of that day"
@@ -299,16 +305,24 @@ def _watermark(
     ),
 )
 def sap_odata_delta_sensor(
-    context: dg.SensorEvaluationContext, sap_odata: SapODataResource, landing: LandingZone
+    context: dg.SensorEvaluationContext,
+    sap_odata: SapODataResource,
+    landing: LandingZone,
+    warehouse: WarehouseResource,
 ) -> dg.SensorResult:
     """Reads the feeds in turn within `tick_budget_s`. A read the budget cannot hold ends the
     tick with a skip reason saying so; the feed's cursor stays where it was, and `next_start`
     picks the feed the next tick starts with, so one that never fits does not keep the others
     from being read. A feed whose read fails otherwise (refused, the server failing through
     every retry, rows that do not map) is skipped for this tick, its error logged and given in
-    the skip reason, and the next feed is read; the tick raises only as `tick_fails` says."""
+    the skip reason, and the next feed is read; the tick raises only as `tick_fails` says.
+
+    The warehouse is opened only to ask the manifest whether a day of stock has its snapshot.
+    Like landing_sensor, a tick never waits for a run holding the DuckDB file: that feed keeps
+    its cursor and is read again at the next tick."""
     state = ODataCursor.from_json(context.cursor)
     store = landing_store(landing.path)
+    open_warehouse = partial(warehouse.open, lock_wait_seconds=0)
     order = state.order(odata_feeds())
     day = _last_partition_day()
     for name in order:
@@ -324,6 +338,7 @@ def sap_odata_delta_sensor(
     written: list[str] = []
     read: list[str] = []
     failed: dict[str, Exception] = {}
+    busy: dict[str, Exception] = {}
     stopped: tuple[str, ODataRetryLater] | None = None
     try:
         with client.deadline(sap_odata.tick_budget_s):
@@ -338,7 +353,7 @@ def sap_odata_delta_sensor(
                         since=ODATA_DELTA_SINCE,
                     )
                     if extract is not None:
-                        written += _land_extract(context.log, store, name, extract)
+                        written += _land_extract(context.log, store, open_warehouse, name, extract)
                         state.feeds[name] = extract.cursor
                         read.append(name)
                 except ODataRetryLater as exc:
@@ -347,6 +362,10 @@ def sap_odata_delta_sensor(
                 except FEED_ERRORS as exc:
                     failed[name] = exc
                     context.log.warning(f"{name}: not read this tick: {exc}")
+                except Exception as exc:
+                    if not is_lock_conflict(exc):
+                        raise
+                    busy[name] = exc
     finally:
         client.close()
     if tick_fails(read, failed):
@@ -362,6 +381,12 @@ def sap_odata_delta_sensor(
         context.log.warning(reasons[-1])
     if failed:
         reasons.append(f"Not read this tick, tried again at the next: {feed_errors(failed)}")
+    if busy:
+        reasons.append(
+            "Warehouse busy, so whether a day of stock has its snapshot is not known; read again "
+            f"at the next tick: {feed_errors(busy)}"
+        )
+        context.log.info(reasons[-1])
     if written:
         context.log.info(f"Wrote {files_summary(written)}")
         reasons.append(f"Wrote {len(written)} files into incoming/; landing_sensor loads them")
@@ -405,6 +430,7 @@ def read_odata_feeds_in_full(
     config: ODataFullReadConfig,
     sap_odata: SapODataResource,
     landing: LandingZone,
+    warehouse: WarehouseResource,
 ) -> None:
     """Each feed is read until it has caught up and its watermark is written as soon as it
     is done, so a run that fails part way keeps the feeds it finished. A feed whose read
@@ -420,7 +446,7 @@ def read_odata_feeds_in_full(
             for extract in catch_up(
                 client, DELTA_FEEDS[name], day, ODATA_LOOKBACK_DAYS, config.since
             ):
-                written += _land_extract(context.log, store, name, extract)
+                written += _land_extract(context.log, store, warehouse.open, name, extract)
                 cursor = extract.cursor
         except FEED_ERRORS as exc:
             failed[name] = exc
@@ -458,8 +484,9 @@ def sap_odata_full_read() -> None:
     or material-document file is written only where its rows differ from the file it
     replaces, and product plants are master data, current when read. Stock is not: a day's
     snapshot is the stock read at the first tick after that day, and a run reads the stock of
-    its own moment. So a day of stock that already has a snapshot (the current file, or one
-    waiting in incoming/) keeps it, and the run writes stock only for a day that has none.
+    its own moment. So a day of stock that already has a snapshot (the current file, one
+    waiting in incoming/, or one the landing manifest says was received, its file gone from
+    current/ since) keeps it, and the run writes stock only for a day that has none.
     """
     read_odata_feeds_in_full()
 

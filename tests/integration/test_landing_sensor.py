@@ -15,6 +15,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -143,12 +144,40 @@ def alerts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return sent
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def any_landing(request: pytest.FixtureRequest, tmp_path: Path) -> Landing:
+def engine_landing(request: pytest.FixtureRequest, tmp_path: Path) -> Landing:
+    """A landing zone on the warehouse engine `request.param` names, for fixtures of both."""
     if request.param == "duckdb":
         return duckdb_landing(tmp_path)
     database = request.getfixturevalue("postgres_database")
     return Landing(tmp_path / "landing", WarehouseResource(kind="postgres", pg_database=database))
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def any_landing(request: pytest.FixtureRequest, tmp_path: Path) -> Landing:
+    return engine_landing(request, tmp_path)
+
+
+@contextmanager
+def duckdb_held(landing: Landing) -> Iterator[None]:
+    """Another process holds the DuckDB warehouse's file, as a run does, while the block runs."""
+    path = landing.resources["warehouse"].duckdb_path
+    landing.resources["warehouse"].open()  # create the file
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; con = duckdb.connect({path!r}); print('held', flush=True); "
+            "time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 # -- the delivery life cycle -------------------------------------------------------------------
@@ -612,6 +641,32 @@ def test_quarantine_names_the_line_of_a_split_delivery_as_delivered(
     assert lines[half + 1].split(";")[5] == "9999" and lines[half + len(third) + 1] == second[half]
 
 
+def test_quarantine_names_the_delivered_line_of_a_day_cut_from_over_ten_thousand_runs(
+    any_landing: Landing,
+) -> None:
+    """Days that alternate at every record, as in an extract partitioned by one column and
+    sorted by another (EKPO: AEDAT, EBELN): each day part is cut from 10,002 runs. Before, a
+    part of more than 10,000 runs kept no line map, and `delivered_line` was null."""
+    landing = any_landing
+    days = ("20240102", "20240103")
+    records = [
+        f"{4_900_000_000 + n};2024;1;601;M-1;1000;0001;5,000;ST;H;12,50;EUR;;;;;{days[n % 2]}"
+        for n in range(20_004)
+    ]
+    records[19_999] = records[19_999].replace(";5,000;", ";abc;")  # MENGE, on day 2024-01-03
+    header = ";".join(TABLE_SPECS["MSEG"].column_names)
+    (landing.incoming / "MSEG.csv").write_text("\n".join([header, *records, ""]), encoding="utf-8")
+    (landing.incoming / "MSEG.csv.done").write_bytes(b"")
+
+    (request,) = requests_of(landing.tick())
+    landing.run(request)
+    found = landing.sql(
+        "select source_file, source_line, delivered_file, delivered_line, column_name "
+        "from quarantine.rejected_rows"
+    ).values.tolist()
+    assert found == [["MSEG_20240103.csv", 10_001, "MSEG.csv", 20_001, "MENGE"]]
+
+
 def test_a_day_without_a_partition_yet_waits_in_the_cursor(
     landing: Landing, demo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -631,28 +686,12 @@ def test_a_day_without_a_partition_yet_waits_in_the_cursor(
 
 
 def test_a_locked_duckdb_warehouse_postpones_the_tick(landing: Landing, demo: Path) -> None:
-    path = landing.resources["warehouse"].duckdb_path
-    landing.resources["warehouse"].open()  # create the file
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, time; con = duckdb.connect({path!r}); print('held', flush=True); "
-            "time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with duckdb_held(landing):
         (landing.incoming / "MARA.csv").write_bytes((demo / "MARA.csv").read_bytes())
         (landing.incoming / "MARA.csv.done").write_bytes(b"")
         busy = landing.tick()
         assert requests_of(busy) == [] and "Warehouse busy" in str(busy.skip_reason)
         assert landing.names("incoming") == ["MARA.csv", "MARA.csv.done"]  # nothing moved
-    finally:
-        holder.kill()
-        holder.wait()
     assert [r.asset_selection for r in requests_of(landing.tick())] == [
         [dg.AssetKey(["raw", "mara"])]
     ]

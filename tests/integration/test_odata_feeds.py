@@ -20,15 +20,31 @@ import pandas as pd
 import pytest
 
 from pipelines.ingest import sensors
-from pipelines.ingest.landing import INCOMING, ODataCursor, next_start, posting_window, read_rows
+from pipelines.ingest.landing import (
+    ARCHIVE,
+    DELTA_FEEDS,
+    INCOMING,
+    MANIFEST_TABLE,
+    DeltaExtract,
+    ODataCursor,
+    ensure_manifest,
+    held_snapshot,
+    manifest_frame,
+    next_start,
+    posting_window,
+    read_rows,
+)
 from pipelines.ingest.odata import ODataError, SapODataClient, to_raw_table
 from pipelines.ingest.sensors import sap_odata_delta_sensor
 from pipelines.ingest.specs import get_spec
 from resources.odata import SapODataResource
+from resources.warehouse import Warehouse
 from tests.integration.test_landing_sensor import (
     KeyFilterServer,
     Landing,
+    duckdb_held,
     duckdb_landing,
+    engine_landing,
     requests_of,
 )
 from tests.odata_server import wire_ms
@@ -70,6 +86,11 @@ def odata_server() -> Iterator[PostingServer]:
 @pytest.fixture
 def landing(tmp_path: Path) -> Landing:
     return duckdb_landing(tmp_path)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def any_landing(request: pytest.FixtureRequest, tmp_path: Path) -> Landing:
+    return engine_landing(request, tmp_path)
 
 
 @pytest.fixture
@@ -381,7 +402,7 @@ def test_the_full_read_job_lands_what_the_sensor_would_and_the_sensor_continues_
     config = sensors.ODataFullReadConfig(feeds=FULL_READ, since="2024-01-02")
     result = sensors.sap_odata_full_read.execute_in_process(
         run_config=dg.RunConfig(ops={"read_odata_feeds_in_full": config}),
-        resources={"sap_odata": odata, "landing": job.resources["landing"]},
+        resources={**job.resources, "sap_odata": odata},
         instance=job.instance,
     )
     assert result.success
@@ -428,7 +449,7 @@ def test_the_full_read_job_is_launchable_with_the_sensor_feeds_by_default() -> N
     from pipelines.definitions import defs
 
     job = defs().resolve_job_def("sap_odata_full_read")
-    assert {"sap_odata", "landing"} <= set(job.resource_defs)
+    assert {"sap_odata", "landing", "warehouse"} <= set(job.resource_defs)
     assert sensors.ODataFullReadConfig().feeds == sensors.odata_feeds()
     assert sensors.ODataFullReadConfig(since="2024-01-02").since == "2024-01-02T00:00:00Z"
 
@@ -440,7 +461,7 @@ def full_read(
     capsys.readouterr()
     result = sensors.sap_odata_full_read.execute_in_process(
         run_config={"ops": {"read_odata_feeds_in_full": {"config": config}}},
-        resources={"sap_odata": odata, "landing": landing.resources["landing"]},
+        resources={**landing.resources, "sap_odata": odata},
         instance=landing.instance,
         raise_on_error=False,
     )
@@ -699,3 +720,94 @@ def test_the_full_read_job_keeps_the_snapshot_of_a_day_of_stock(
     )
     load_all(landing)
     assert landing.sql(stock).to_dict("records") == loaded
+
+
+def test_a_day_of_stock_keeps_its_loaded_snapshot_when_its_file_has_left_current(
+    any_landing: Landing,
+    odata_server: PostingServer,
+    today: list[date],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before, only current/ and incoming/ were asked: with the loaded snapshot's file archived
+    by hand, a re-run of the full read, or a tick reading the day again, wrote the stock of its
+    own moment for that day, and its load replaced the end-of-day stock."""
+    landing = any_landing
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_MatlStkInAcctMod")
+    odata = resource(odata_server)
+    landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    load_all(landing)
+    stock = "select datum, sum(labst) as labst from raw.mard group by datum"
+    loaded = landing.sql(stock).to_dict("records")
+    (landing.root / ARCHIVE).mkdir()
+    (landing.root / "MARD_20240110.csv").rename(landing.root / ARCHIVE / "MARD_20240110.csv")
+    odata_server.rows["A_MatlStkInAcctMod"][0]["MatlWrhsStkQtyInMatlBaseUnit"] = "0"  # issued
+
+    result, logs = full_read(landing, odata, capsys, feeds=["A_MatlStkInAcctMod"])
+    assert result.success and new_files(landing) == []
+    assert logs[0] == (
+        "A_MatlStkInAcctMod: stock of 2024-01-10 not written: MARD_20240110__odata-20240110.csv "
+        "(loaded per raw.landing_manifest) already holds that day's snapshot, and this "
+        "reading, later, is not the stock at the end of that day"
+    )
+    landing.cursor = None  # the sensor reads the day again: its cursor reset, no watermark
+    (landing.root / "odata" / "A_MatlStkInAcctMod.json").unlink()
+    again = landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    assert str(again.skip_reason.skip_message) == "No changed rows" and new_files(landing) == []
+    load_all(landing)
+    assert landing.sql(stock).to_dict("records") == loaded
+
+
+def test_the_manifest_holds_a_day_of_stock_for_any_delivery_received_but_a_refused_one(
+    any_landing: Landing,
+) -> None:
+    landing = any_landing
+    warehouse = landing.resources["warehouse"].open()
+    stock = DeltaExtract(
+        DELTA_FEEDS["A_MatlStkInAcctMod"], "2024-01-10", "MARD", complete=True, days=(DAY,)
+    )
+
+    def record(file_name: str, canonical: str, status: str) -> None:
+        row = {"file_name": file_name, "canonical_name": canonical, "table_name": "MARD"}
+        with warehouse.transaction() as cur:
+            ensure_manifest(warehouse, cur)
+            rows = [{**row, "status": status, "received_at": datetime(2024, 1, 11)}]
+            warehouse.insert_frame(cur, MANIFEST_TABLE, manifest_frame(rows))
+
+    def held() -> str | None:
+        return held_snapshot(landing.store, stock, lambda: warehouse)
+
+    assert held() is None  # a new warehouse: no manifest yet
+    record("MARD_20240110__odata-20240110.csv", "MARD_20240110.csv", "refused")  # day kept as was
+    record("MARD_20240111__odata-20240111.csv", "MARD_20240111.csv", "loaded")  # another day
+    assert held() is None
+    record("MARD_20240110.csv", "MARD_20240110.csv", "superseded")  # loaded, replaced since
+    assert held() == "MARD_20240110.csv (superseded per raw.landing_manifest)"
+
+    (landing.root / "MARD_20240110.csv").write_bytes(b"")
+
+    def unused() -> Warehouse:
+        raise AssertionError("the current file holds the day: the manifest is not asked")
+
+    assert held_snapshot(landing.store, stock, unused) == "MARD_20240110.csv"
+
+
+def test_a_busy_duckdb_warehouse_leaves_the_stock_to_the_next_tick(
+    landing: Landing,
+    odata_server: PostingServer,
+    today: list[date],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whether the day has its snapshot cannot be asked while a run holds the DuckDB file:
+    the tick neither waits for it nor writes the stock, and keeps the feed's cursor."""
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_MatlStkInAcctMod")
+    odata = resource(odata_server)
+    with duckdb_held(landing):
+        busy = landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    assert str(busy.skip_reason.skip_message).startswith(
+        "Warehouse busy, so whether a day of stock has its snapshot is not known; read again "
+        "at the next tick: A_MatlStkInAcctMod: "
+    )
+    assert new_files(landing) == [] and ODataCursor.from_json(landing.cursor).feeds == {}
+    landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    assert new_files(landing) == ["MARD_20240110__odata-20240110.csv"]
