@@ -936,7 +936,9 @@ def split_by_day(path: Path, spec: TableSpec, into: Path) -> dict[date, DayPart]
 
     Streamed, as the sensor's process must not hold a large file: a pass of the reader notes
     where the day changes (`_day_runs`), a pass over the physical lines copies each run of
-    records to its day's file. A UTF-16 file's parts are written as UTF-8, as it is read."""
+    records to its day's file. The reader's pass ends before any part is written, so a
+    `SapFileError` it raises, wherever in the file (a day-first day after the sample), leaves
+    no part. A UTF-16 file's parts are written as UTF-8, as it is read."""
     reader = SapFileReader(path, _day_spec(spec))
     starts, days = _day_runs(reader)
     dated = days[days != _UNASSIGNED]

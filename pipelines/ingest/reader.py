@@ -10,25 +10,30 @@ Speed: the file is read in blocks of `chunk_rows` lines. A block whose every lin
 well-formed record (the common case, quoted or not) is split by pyarrow's CSV parser and
 converted with vectorised pyarrow/numpy kernels. Only blocks with records spanning lines, bad
 quoting or wrong widths go line by line or through Python's csv module, which keeps each
-record's first physical line. Memory is bounded by `chunk_rows`, plus 8 bytes per accepted row
-for the duplicate-key check (64-bit key hashes; a false "duplicate key" needs a hash
-collision, odds about n^2/2^65 for n rows).
+record's first physical line. Memory is bounded by `chunk_rows` (and a quoted record carried
+across blocks by the field limit), plus 8 bytes per accepted row for the duplicate-key check
+(64-bit key hashes; a false "duplicate key" needs a hash collision, odds about n^2/2^65 for n
+rows).
 
 Quotes: SE16N and ALV never quote, so a line that fails CSV quoting but fits the header when
 split plainly (`2;EN;"Premium" bolt`) is read with its quotes as data and counted in
-`DetectedFormat.literal_quotes`; records that use CSV quoting are judged by it.
+`DetectedFormat.literal_quotes`; records that use CSV quoting are judged by it. A quoted field
+(an SAP long text) may hold up to 16 MiB over any number of lines, across blocks too; a quote
+left open is bounded by the same limit.
 
 Lines that are no records are skipped: blank lines, ALV rule lines (`----`) and rows of only
 separators (Excel's `;;;;`), and, counted in `DetectedFormat`, an ALV list's title lines (before
 the header, which is the first line naming spec columns, and repeated on later pages), its
 repeated page headers, and its totals lines (`|`-framed files only: every key column empty or
-`*`, or some so and a cell holding only `*`, ALV's totals mark). A block holding any of these
-goes line by line; other blocks stay on the fast path.
+`*`, or some so and a cell of a non-numeric column holding only `*`, ALV's totals mark; `*`s in
+a number's cell are ALV's overflow, data). A block holding any of these goes line by line;
+other blocks stay on the fast path.
 
 Dates: SAP writes its user's date format (SU01): YYYYMMDD, DD.MM.YYYY, MM/DD/YYYY, MM-DD-YYYY,
 YYYY.MM.DD or YYYY/MM/DD; other tools write ISO. The sample's shapes decide. `13/01/2025` is
-no SAP date but Excel's in a day-first locale (UK): such a file is refused unless DD/MM/YYYY
-(or DD-MM-YYYY) is configured. `00000000` and blank are null.
+no SAP date but Excel's in a day-first locale (UK): a file holding one, in the sample or after
+it, is refused unless DD/MM/YYYY (or DD-MM-YYYY) is configured. `00000000` (SAP's initial
+date, in every format), its form in the file's format (`00/00/0000`) and blank are null.
 
 Numbers: `1.000` is a thousand or one. The sample decides by values that show the decimal mark
 (`1.234,5`, `12,5`) and by SAP's decimals (`Column.decimals`: a quantity shows 3, so `5.000` is
@@ -48,7 +53,7 @@ import csv
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
@@ -77,14 +82,12 @@ REJECT_COLUMNS = ("table", "source_file", "source_line", "column_name", "reason"
 
 _SAMPLE_BYTES = 256 * 1024
 _SAMPLE_LINES = 2000
-#: A quoted record longer than this is taken to be an unbalanced quote, not a real record.
-_MAX_RECORD_LINES = 1000
 #: The longest field the csv module reads, in characters (it holds 4 bytes per character while
 #: reading one); longer ones reject their record. SAP long texts exceed csv's default, 128 KiB.
+#: It also bounds a quote left open: the record is carried across blocks only up to this size.
 _MAX_FIELD_CHARS = 16 * 1024 * 1024
 # The csv module has no per-reader limit, only this process-wide one: raised once, here, and
-# never lowered below what other code set. A quote left open stays bounded by
-# `_MAX_RECORD_LINES` and by this limit.
+# never lowered below what other code set.
 csv.field_size_limit(max(csv.field_size_limit(), _MAX_FIELD_CHARS))
 _SEPARATOR_NAMES = {";": ";", ",": ",", "\t": "tab", "|": "|"}
 _THOUSANDS_NAMES = {".": ".", ",": ",", " ": "space", "": "none"}
@@ -168,6 +171,16 @@ _DATE_LAYOUTS = {
 #: Date formats a file or mapping may be configured with; all but the day-first ones with `/`
 #: and `-` are also detected.
 DATE_FORMATS = tuple(_DATE_LAYOUTS)
+#: The day-first format of each detected format of the same shape (MM/DD/YYYY: DD/MM/YYYY):
+#: the formats a day-first file can pass for.
+_DAY_FIRST_TWINS = {
+    fmt: twin
+    for fmt, layout in _DATE_LAYOUTS.items()
+    for twin, other in _DATE_LAYOUTS.items()
+    if layout.detected and not other.detected and other.shape == layout.shape
+}
+#: SAP's initial date ("no date"), written so whatever the user's date format.
+_INITIAL_DATE = "00000000"
 
 _WHITESPACE = " \t\r\f\v\u00a0\u3000"
 
@@ -626,11 +639,14 @@ def _date_parts_checked(
 
 
 def _parse_date(cleaned: pa.Array, date_format: str) -> _Dates:
-    """Dates in one of DATE_FORMATS; all-zero dates (`00000000`) are null, as SAP means them."""
+    """Dates in one of DATE_FORMATS; all-zero dates are null, as SAP means them: `00000000` in
+    every format, and the format's own form (`00/00/0000`)."""
     present = pc.is_valid(cleaned).to_numpy(zero_copy_only=False)
     fast = _date_parts_fast(cleaned, date_format)
     if fast is None:
         year, month, day, shaped = _date_parts_checked(cleaned, date_format)
+        # SAP's initial date, whatever the format: no date, rather than one of another shape
+        present = present & ~_bool_numpy(pc.equal(cleaned, _INITIAL_DATE))
     else:
         (year, month, day), shaped = fast, present
     zero = (year == 0) & (month == 0) & (day == 0)
@@ -843,8 +859,10 @@ def _detect_number_format(
 
 
 def _detect_date_format(values: Sequence[str]) -> str | None:
+    """The detected format most sample dates have; SAP's initial date shows none."""
+    shown = [value.strip() for value in values if value.strip() != _INITIAL_DATE]
     counts = {
-        fmt: sum(re.match(layout.shape, value.strip()) is not None for value in values)
+        fmt: sum(re.match(layout.shape, value) is not None for value in shown)
         for fmt, layout in _DATE_LAYOUTS.items()
         if layout.detected
     }
@@ -852,21 +870,17 @@ def _detect_date_format(values: Sequence[str]) -> str | None:
     return best if counts[best] else None
 
 
-def _day_first_date(values: Sequence[_Sample], date_format: str) -> tuple[str, _Sample] | None:
-    """A sampled date that `date_format` finds impossible but a day-first format of the same
-    shape reads (`13/01/2025`: no MM/DD/YYYY date, but DD/MM/YYYY), and that format. Such a
+def _day_first_date(texts: pa.Array, date_format: str) -> int | None:
+    """The index of the first of `texts` (trimmed dates) that `date_format` finds impossible
+    but its day-first twin reads (`13/01/2025`: no MM/DD/YYYY date, but DD/MM/YYYY). Such a
     file is no SAP export but Excel's in a day-first locale: read month-first, every date up to
     the 12th of a month would have day and month swapped."""
-    shape = _DATE_LAYOUTS[date_format].shape
-    texts = pa.array([value.strip() for *_, value in values], pa.string())
+    twin = _DAY_FIRST_TWINS.get(date_format)
+    if twin is None:
+        return None
     impossible = _parse_date(texts, date_format).impossible
-    for twin, layout in _DATE_LAYOUTS.items():
-        if layout.detected or layout.shape != shape:
-            continue
-        readable = impossible & ~np.isnat(_parse_date(texts, twin).values)
-        if readable.any():
-            return twin, values[int(np.argmax(readable))]
-    return None
+    readable = impossible & ~np.isnat(_parse_date(texts, twin).values)
+    return int(np.argmax(readable)) if readable.any() else None
 
 
 def _validate_settings(settings: ReaderSettings, spec: TableSpec) -> None:
@@ -917,6 +931,25 @@ _Issue = tuple[np.ndarray, str, Callable[[int], str]]
 
 
 @dataclass
+class _OpenRecord:
+    """A quoted record still open at the end of a block, carried into the next: its lines, and
+    their characters with a line break each, as the csv module reads them."""
+
+    lines: list[str] = field(default_factory=list)
+    chars: int = 0
+
+    @classmethod
+    def of(cls, lines: list[str]) -> _OpenRecord:
+        return cls(lines, sum(map(len, lines)) + len(lines))
+
+
+def _quote_stays_open(text: str) -> bool:
+    """Whether a quoted field open before `text` stays open through it: only a lone quote (an
+    odd run of them) can end it, as `""` is a quote inside the field."""
+    return '"' not in text or '"' not in text.replace('""', "")
+
+
+@dataclass
 class _Batch:
     """Records split from a batch of lines: one string array per field, plus lineage."""
 
@@ -924,7 +957,7 @@ class _Batch:
     starts: np.ndarray  # 1-based physical line of each record's start
     raws: Sequence[str]
     problems: list[tuple[int, str, str]]  # (line, reason, raw) for records that could not split
-    carry: list[str]  # lines of a quoted record still open at the end of the batch
+    carry: _OpenRecord = field(default_factory=_OpenRecord)
     counts: Counter[str] = field(default_factory=Counter)  # DetectedFormat counters to add
     controls: bool = False  # the batch's bytes hold a control character (`_CONTROL_CHARACTERS`)
 
@@ -1184,6 +1217,8 @@ class SapFileReader:
         framed = separator == "|" and len(header) > 2 and not (header[0] + header[-1]).strip()
         keys = [self._field_of[name] for name in self.spec.key if name in self._field_of]
         self._totals_keys = keys if framed and len(keys) == len(self.spec.key) else []
+        numeric = {col.name for col in self.spec.columns if col.kind in ("decimal", "integer")}
+        self._mark_fields = {i for name, i in self._field_of.items() if name not in numeric}
 
         sample_values = self._sample_values(data_lines)
         numbers = self._choose_number_format(sample_values, separator)
@@ -1421,18 +1456,9 @@ class SapFileReader:
         found = _detect_date_format([v for *_, v in values])
         configured = self.settings.date_format
         if configured is None and found is not None:
-            day_first = _day_first_date(values, found)
-            if day_first is not None:
-                twin, (column, line, value) = day_first
-                self._error(
-                    f"date {value.strip()!r} is no {found} date (SAP's format of this shape) "
-                    f"but {twin}, which Excel writes in day-first locales (e.g. UK) and SAP "
-                    f"never does, so it is not detected: to read the file so, set date_format "
-                    f"{twin!r} where it is read (ReaderSettings(date_format={twin!r}) for "
-                    "load_table, or a mapping's format: config/mappings/README.md)",
-                    line,
-                    column,
-                )
+            texts = pa.array([value.strip() for *_, value in values], pa.string())
+            lines = [line for _, line, _ in values]
+            self._refuse_day_first(found, texts, lines, [column for column, *_ in values])
         if configured is None:
             # Month-first also when no sampled date shows it (all parts up to 12): SAP has no
             # day-first format of these shapes, only Excel writes them.
@@ -1447,6 +1473,26 @@ class SapFileReader:
             )
         return configured
 
+    def _refuse_day_first(
+        self, date_format: str, texts: pa.Array, lines: Sequence[int], columns: Sequence[str]
+    ) -> None:
+        """Refuse the file if one of `texts` (dates of the detected `date_format`, trimmed; at
+        `lines`, in `columns`) is day-first (`_day_first_date`). One rule for the sample and for
+        every date after it: the file, not the record, is in a format SAP never writes."""
+        at = _day_first_date(texts, date_format)
+        if at is None:
+            return
+        twin = _DAY_FIRST_TWINS[date_format]
+        self._error(
+            f"date {texts[at].as_py()!r} is no {date_format} date (SAP's format of this shape) "
+            f"but {twin}, which Excel writes in day-first locales (e.g. UK) and SAP never does, "
+            f"so it is not detected: to read the file so, set date_format {twin!r} where it is "
+            f"read (ReaderSettings(date_format={twin!r}) for load_table, or a mapping's format: "
+            "config/mappings/README.md)",
+            int(lines[at]),
+            columns[at],
+        )
+
     # -- streaming -------------------------------------------------------------------------------
 
     def chunks(self) -> Iterator[ParsedChunk]:
@@ -1460,10 +1506,10 @@ class SapFileReader:
             for _ in range(self._header_lines):
                 handle.readline()
             next_line = self._header_lines + 1
-            carry: list[str] = []
+            carry = _OpenRecord()
             for data, count, final in self._blocks(handle):
                 text = self._decode(data, next_line)
-                base = next_line - len(carry)
+                base = next_line - len(carry.lines)
                 next_line += count
                 try:
                     batch = self._split_batch(data, text, count, carry, base, final)
@@ -1506,9 +1552,10 @@ class SapFileReader:
                 return
 
     def _split_batch(
-        self, data: bytearray, text: str, count: int, carry: list[str], base: int, final: bool
+        self, data: bytearray, text: str, count: int, carry: _OpenRecord, base: int, final: bool
     ) -> _Batch:
-        """Split a block of `count` lines (decoded as `text`) into records.
+        """Split a block of `count` lines (decoded as `text`) into records, after the lines of
+        a record `carry` left open by the block before.
 
         The common cases cost no per-line Python work: pyarrow splits the block when every
         line is one well-formed record. Without quotes pyarrow proves that itself: it refuses
@@ -1516,8 +1563,16 @@ class SapFileReader:
         leaves a row of another width or adds a row, so the row count differs from the line
         count. With quotes every line must match strict CSV (RE2, in C++) and hold no lone
         CR. Otherwise lines are checked one by one, or grouped into records by the csv module
-        if the block holds quotes.
+        if the block holds quotes. A record left open is carried on without parsing while a
+        block cannot end it and it stays within the field limit: a long text is parsed once, not
+        once per block it spans; past the limit the csv module refuses it.
         """
+        if carry.lines and not final and _quote_stays_open(text):
+            more = _OpenRecord.of(_split_lines(text))
+            if carry.chars + more.chars <= _MAX_FIELD_CHARS:
+                carry.lines += more.lines  # in place: the lines carried are not copied
+                carry.chars += more.chars
+                return _Batch([], np.zeros(0, dtype=np.int64), [], [], carry)
         quoted = '"' in text
         lone_cr = quoted and _has_lone_cr(text)
         if quoted and "\r" in text:
@@ -1525,8 +1580,8 @@ class SapFileReader:
         # ALV rule lines (----) may hold as many pipes as a record: such blocks go line by line.
         rules = self._separator == "|" and ("---" in text or "===" in text)
         controls = b"\x00" in data.translate(_CONTROL_TO_NUL)
-        controls = controls or any(_CONTROL.search(line) for line in carry)
-        simple = not carry and not rules and not lone_cr
+        controls = controls or any(_CONTROL.search(line) for line in carry.lines)
+        simple = not carry.lines and not rules and not lone_cr
         if quoted:
             simple = simple and self._lines_are_strict_csv(text)
         if simple:
@@ -1537,11 +1592,11 @@ class SapFileReader:
                 fields = []  # rows of another width, or a line longer than pyarrow's blocks
             if fields and len(fields[0]) == count and not self._has_non_records(fields):
                 starts = base + np.arange(count, dtype=np.int64)
-                return _Batch(fields, starts, _LazyLines(text), [], [], controls=controls)
-        lines = carry + _split_lines(text)
+                return _Batch(fields, starts, _LazyLines(text), [], controls=controls)
+        lines = carry.lines + _split_lines(text)
         if not lines:
-            return _Batch([], np.zeros(0, dtype=np.int64), [], [], [])
-        if quoted or carry or _has_lone_cr(text):
+            return _Batch([], np.zeros(0, dtype=np.int64), [], [])
+        if quoted or carry.lines or _has_lone_cr(text):
             cut_off = final and bool(text) and not text.endswith("\n")
             batch = self._split_quoted(lines, base, final, cut_off)
         else:
@@ -1608,7 +1663,7 @@ class SapFileReader:
                 fields = self._arrow_split(payload)
             except pa.ArrowInvalid:  # a line longer than pyarrow's block: make it one block
                 fields = self._arrow_split(payload, block_size=len(payload) + 1)
-        return _Batch(fields, base + index.astype(np.int64), raws, problems, [], skipped)
+        return _Batch(fields, base + index.astype(np.int64), raws, problems, counts=skipped)
 
     def _skip_kind(self, line: str, row: list[str] | None = None) -> str | None:
         """Why a line is no record: "" for filler (`_is_filler`), or the DetectedFormat counter
@@ -1667,7 +1722,7 @@ class SapFileReader:
         rows: list[list[str]] = []
         spans: list[tuple[int, int]] = []  # [first, last) line of each record
         problems: list[tuple[int, str, str]] = []
-        carry: list[str] = []
+        carry = _OpenRecord()
         counts: Counter[str] = Counter()
         position, total = 0, len(lines)
         while position < total:
@@ -1695,8 +1750,8 @@ class SapFileReader:
             except csv.Error as exc:
                 first = position + consumed
                 open_quote = str(exc) == "unexpected end of data"
-                if open_quote and not final and total - first <= _MAX_RECORD_LINES:
-                    carry = lines[first:]
+                if open_quote and not final:  # within the field limit, or csv had refused it
+                    carry = _OpenRecord.of(lines[first:])
                     break
                 quote_error = open_quote or str(exc).endswith("expected after '\"'")
                 truncated = open_quote and cut_off  # the quote ran into the cut
@@ -1719,9 +1774,10 @@ class SapFileReader:
     # -- conversion and checks -------------------------------------------------------------------
 
     def _column(
-        self, col: Column, cleaned: pa.Array
+        self, col: Column, cleaned: pa.Array, starts: np.ndarray
     ) -> tuple[pa.Array, pa.Array, np.ndarray, list[_Issue]]:
-        """Typed values, the text used for checks, the null mask and the column's issues."""
+        """Typed values, the text used for checks, the null mask and the column's issues
+        (`starts`: each record's first line)."""
 
         def quoted(template: str) -> Callable[[int], str]:
             return lambda row: template.format(cleaned[row].as_py())
@@ -1745,6 +1801,11 @@ class SapFileReader:
                 issues += self._number_doubts(col, cleaned)
             return values, cleaned, null & ~invalid, issues
         dates = _parse_date(cleaned, fmt.date_format)
+        detected = self.settings.date_format is None
+        if detected and fmt.date_format in _DAY_FIRST_TWINS and dates.impossible.any():
+            rows = np.flatnonzero(dates.impossible)
+            texts = cleaned.take(rows)
+            self._refuse_day_first(fmt.date_format, texts, starts[rows], [col.name] * len(rows))
         invalid = dates.bad_shape | dates.impossible | dates.out_of_range
         issues = [
             (dates.bad_shape, col.name, quoted(f"invalid date {{!r}}, expected {fmt.date_format}")),
@@ -1784,17 +1845,18 @@ class SapFileReader:
         """An ALV list's totals and subtotals lines are no records: skipped and counted. A line
         is one if every key column is empty or `*`, or if some is and a cell holds ALV's totals
         mark (`*`, `**`): a subtotal per plant keeps WERKS. A record that merely lacks a key
-        value has no mark: it stays, to be quarantined with its reason."""
+        value has no mark: it stays, to be quarantined with its reason, as does one whose
+        number overflowed its column (`*****`)."""
         if not self._totals_keys or not len(batch.starts):
             return batch
         keyless = [
-            _bool_numpy(_blank(batch.fields[index])) | _totals_marks(batch.fields[index])
+            _bool_numpy(_blank(batch.fields[index])) | self._totals_marks_in(batch, [index])
             for index in self._totals_keys
         ]
         some_keyless = np.logical_or.reduce(keyless)
         if not some_keyless.any():
             return batch
-        marked = np.logical_or.reduce([_totals_marks(values) for values in batch.fields])
+        marked = self._totals_marks_in(batch, self._mark_fields)
         totals = np.logical_and.reduce(keyless) | (some_keyless & marked)
         if not totals.any():
             return batch
@@ -1807,6 +1869,16 @@ class SapFileReader:
             starts=batch.starts[keep],
             raws=[batch.raws[i] for i in keep],
         )
+
+    def _totals_marks_in(self, batch: _Batch, indices: Iterable[int]) -> np.ndarray:
+        """Which records hold ALV's totals mark in one of the fields `indices`. Only a cell of a
+        non-numeric spec column can (`_mark_fields`): in a number's cell, `*`s are ALV's
+        overflow, a value too wide for its column, and data."""
+        marked = np.zeros(len(batch.starts), dtype=bool)
+        for index in indices:
+            if index in self._mark_fields:
+                marked |= _totals_marks(batch.fields[index])
+        return marked
 
     def _control_issues(self, batch: _Batch) -> list[_Issue]:
         """Fields holding control characters (`_CONTROL_CHARACTERS`): Postgres cannot store NUL,
@@ -1835,7 +1907,9 @@ class SapFileReader:
             index = self._field_of.get(col.name)
             present = index is not None and n
             cleaned = _clean(batch.fields[index]) if present else pa.nulls(n, pa.string())
-            columns[col.name], strings[col.name], null, column_issues = self._column(col, cleaned)
+            columns[col.name], strings[col.name], null, column_issues = self._column(
+                col, cleaned, batch.starts
+            )
             issues += column_issues
             if col.required:
                 issues.append((null, col.name, lambda row: "missing required value"))

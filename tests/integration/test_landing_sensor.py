@@ -603,6 +603,35 @@ def test_an_undated_file_is_split_by_day_and_loaded_as_one_range(
     assert set(manifest.run_key[:4]) == {request.run_key}
 
 
+def test_an_undated_file_proven_day_first_after_the_sample_is_rejected_whole(
+    landing: Landing, alerts: list[str]
+) -> None:
+    """A UK Excel re-save of an MB51 export sorted by date: its sample (2,000 lines) shows only
+    days up to the 11th, which read month-first (1 February to 1 November); the 13th after it
+    proves the file day-first. The delivery is rejected with that reason: no day of it placed."""
+
+    def record(document: int, day: int) -> str:
+        return f"{document};2025;1;601;M-1;1000;0001;5,000;ST;H;12,50;EUR;;;;;{day:02d}/01/2025"
+
+    records = [record(4900000000 + n, 1 + n // 200) for n in range(2_010)]
+    lines = [";".join(TABLE_SPECS["MSEG"].column_names), *records, record(4900002010, 13)]
+    (landing.incoming / "MSEG.csv").write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    (landing.incoming / "MSEG.csv.done").write_bytes(b"")
+
+    assert requests_of(landing.tick()) == []
+
+    assert landing.names("incoming") == [] and landing.names("staging") == []
+    assert [name for name in landing.names() if name.startswith("MSEG")] == []
+    assert without_stamp(landing.names("rejected")) == ["MSEG.csv"]
+    manifest = landing.sql(f"select status, canonical_name, reason from {MANIFEST_TABLE}")
+    [(status, canonical, reason)] = manifest.values.tolist()
+    assert (status, canonical) == ("rejected", None)
+    assert reason.startswith(
+        "MSEG.csv, line 2012, column BUDAT_MKPF: date '13/01/2025' is no MM/DD/YYYY date"
+    )
+    assert alerts == [reason]
+
+
 def test_quarantine_names_the_line_of_a_split_delivery_as_delivered(
     any_landing: Landing, demo: Path
 ) -> None:

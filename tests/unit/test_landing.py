@@ -48,7 +48,7 @@ from pipelines.ingest.landing import (
     split_by_day,
     to_landing_csv,
 )
-from pipelines.ingest.reader import SapFileReader
+from pipelines.ingest.reader import SapFileError, SapFileReader
 from pipelines.ingest.specs import TABLE_SPECS
 
 MSEG_HEADER = ";".join(TABLE_SPECS["MSEG"].column_names)
@@ -351,6 +351,27 @@ def test_split_by_day_of_a_file_without_readable_days_is_empty(tmp_path: Path) -
     path = tmp_path / "MSEG.csv"
     path.write_text(f"{MSEG_HEADER}\n{mseg_line(1, '00000000')}\n", encoding="utf-8")
     assert split_by_day(path, TABLE_SPECS["MSEG"], tmp_path / "parts") == {}
+
+
+def test_split_by_day_of_a_file_proven_day_first_after_the_sample_places_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A UK Excel re-save whose sample (2,000 lines) shows only days up to the 11th: month-first
+    they would be 1 February to 1 November. The 13th after the sample refuses the file, found
+    in the reader's pass (here after four chunks were read), before any part is written."""
+    monkeypatch.setattr(landing, "SapFileReader", partial(SapFileReader, chunk_rows=500))
+    records = [mseg_line(4900000000 + n, f"{1 + n // 200:02d}/01/2025") for n in range(2_010)]
+    records.append(mseg_line(4900002010, "13/01/2025"))
+    path = tmp_path / "MSEG.csv"
+    path.write_text("\r\n".join([MSEG_HEADER, *records]) + "\r\n", encoding="utf-8")
+    into = tmp_path / "parts"
+
+    with pytest.raises(SapFileError) as error:
+        split_by_day(path, TABLE_SPECS["MSEG"], into)
+
+    assert (error.value.line, error.value.column) == (2_012, "BUDAT_MKPF")
+    assert "date '13/01/2025' is no MM/DD/YYYY date" in str(error.value)
+    assert not into.exists() or not any(into.iterdir())
 
 
 def test_split_by_day_keeps_interleaved_days_and_records_across_chunks(

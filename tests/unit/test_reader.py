@@ -346,6 +346,32 @@ def written_as(fmt: str, year: str, month: str, day: str) -> str:
     ["YYYYMMDD", "DD.MM.YYYY", "ISO", "MM/DD/YYYY", "MM-DD-YYYY", "YYYY.MM.DD", "YYYY/MM/DD",
      "DD/MM/YYYY", "DD-MM-YYYY"],
 )  # fmt: skip
+def test_saps_initial_date_00000000_is_null_in_every_format(fmt: str) -> None:
+    """SAP writes "no date" as 00000000 whatever its user's date format (a US logon's LIKP:
+    WADAT_IST `00000000` beside `01/16/2025`); the format's own zeros and blank are null too."""
+    values = [render_date(date(2025, 1, 16), fmt), "00000000", written_as(fmt, "0000", "00", "00")]
+    dates, invalid = parse_sap_date(pd.Series([*values, ""]), fmt)
+    assert dates.tolist() == [pd.Timestamp(2025, 1, 16), pd.NaT, pd.NaT, pd.NaT]
+    assert not invalid.any()
+
+
+def test_initial_dates_do_not_decide_the_date_format(tmp_path: Path) -> None:
+    """`00000000` shows no format: an optional date left initial in every record (BLDAT
+    here) does not outvote the dates that show MM/DD/YYYY."""
+    records = [with_value("POSNR", posnr, with_value("BUDAT", "01/16/2025")) for posnr in "12"]
+    path = good_file(tmp_path, records)  # BLDAT 00000000
+    rows, rejects = read_all(path)
+    assert SapFileReader(path, SPEC).detected.date_format == "MM/DD/YYYY"
+    assert rejects.empty, rejects.to_dict("records")
+    assert rows["BUDAT"].tolist() == [pd.Timestamp(2025, 1, 16)] * 2
+    assert rows["BLDAT"].isna().all()
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    ["YYYYMMDD", "DD.MM.YYYY", "ISO", "MM/DD/YYYY", "MM-DD-YYYY", "YYYY.MM.DD", "YYYY/MM/DD",
+     "DD/MM/YYYY", "DD-MM-YYYY"],
+)  # fmt: skip
 def test_every_date_format_reads_the_same_on_the_fast_and_the_checked_path(fmt: str) -> None:
     """Each format's own digit order: `12/01/2025` is 1 December as MM/DD/YYYY, 12 January as
     DD/MM/YYYY; all zeros and blank are null. A malformed value sends the column through the
@@ -401,6 +427,41 @@ def test_a_day_first_excel_file_is_refused_unless_configured(tmp_path: Path, mar
     assert rejects.empty, rejects.to_dict("records")
     assert rows["BUDAT"].tolist() == [pd.Timestamp(2025, 1, 5), pd.Timestamp(2025, 1, 13)]
     assert rows["BLDAT"].isna().all()
+
+
+@pytest.mark.parametrize(("mark", "column"), [("/", "BUDAT"), ("-", "BLDAT")])
+def test_a_day_first_date_after_the_sample_refuses_the_file(
+    tmp_path: Path, mark: str, column: str
+) -> None:
+    """An Excel UK re-save sorted by date whose sample (2,000 lines) shows only days up to the
+    11th, which read month-first: the first `13/01/2025` after it proves the whole file
+    day-first, so it is refused (every earlier date had day and month swapped), not rejected
+    as one impossible date; in any date column, and after chunks were already read."""
+    day_first = f"DD{mark}MM{mark}YYYY"
+
+    def record(posnr: int, day: int, late_day: int | None = None) -> list[str]:
+        """A record of January `day`, and of `late_day` in `column` if given."""
+        dates = {"BUDAT": day, "BLDAT": None} | ({column: late_day} if late_day else {})
+        values = with_value("POSNR", str(posnr))
+        for name, of_january in dates.items():
+            text = written_as(day_first, "2025", "01", f"{of_january:02d}") if of_january else ""
+            values = with_value(name, text, values)
+        return values
+
+    records = [record(n, 1 + n // 200) for n in range(2_010)] + [record(2_010, 11, late_day=13)]
+    path = good_file(tmp_path, records)
+    reader = SapFileReader(path, SPEC, chunk_rows=500)
+    assert reader.detected.date_format == f"MM{mark}DD{mark}YYYY"
+    chunks = reader.chunks()
+    assert len(next(chunks).rows) == 500  # read month-first, until the file shows otherwise
+    with pytest.raises(SapFileError) as error:
+        list(chunks)
+    assert (error.value.line, error.value.column) == (2_012, column)
+    assert f"date '13{mark}01{mark}2025' is no MM{mark}DD{mark}YYYY date" in str(error.value)
+    assert f"set date_format '{day_first}'" in str(error.value)
+    rows, rejects = read_all(path, settings=ReaderSettings(date_format=day_first))
+    assert rejects.empty, rejects.to_dict("records")
+    assert rows["BUDAT"].dt.month.unique().tolist() == [1]
 
 
 def test_slash_dates_that_could_be_either_read_as_saps_month_first(tmp_path: Path) -> None:

@@ -4,12 +4,14 @@ SAP's decimals tell; control characters; lines over pyarrow's block size; UTF-16
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pytest
 
+from pipelines.ingest import reader as reader_module
 from pipelines.ingest.reader import ReaderSettings, SapFileError, SapFileReader
 from pipelines.ingest.specs import TABLE_SPECS
 
@@ -113,7 +115,7 @@ def test_alv_subtotals_that_keep_a_key_value_are_totals_lines(
         "-" * len(header), header, "-" * len(header), *(alv(row) for row in stock[:2]),
         alv(["*", "1000", "", "", "30,000", "", ""]),  # the mark in a key column
         alv(stock[2]), alv(keyless),
-        alv(["", "2000", "", "", "6,000", "", "*"]),  # the mark in another column
+        alv(["", "2000", "*", "", "6,000", "", ""]),  # the mark in another text cell
         alv(["**", "", "", "", "36,000", "", ""]),  # the grand total: every key empty
     ]  # fmt: skip
     path = write(tmp_path / "MARD_20250115.txt", lines)
@@ -127,6 +129,29 @@ def test_alv_subtotals_that_keep_a_key_value_are_totals_lines(
     assert reader.detected.totals_lines == 3
     assert rejects.source_line.tolist() == [8]
     assert (rejects.column_name[0], rejects.reason[0]) == ("MATNR", "missing required value")
+
+
+def test_a_keyless_record_whose_number_overflowed_is_no_totals_line(tmp_path: Path) -> None:
+    """ALV prints a number too wide for its column as `*`s: data, not the totals mark, which
+    only text cells carry. The record lacking MATNR is quarantined with both its reasons."""
+    header = alv(MARD.column_names)
+    lines = [
+        "-" * len(header), header, "-" * len(header),
+        alv(["1234", "1000", "0001", "15.01.2025", "10,000", "", ""]),
+        alv(["", "2000", "0002", "15.01.2025", "**********", "", ""]),  # overflowed
+        alv(["*", "2000", "", "", "10,000", "", ""]),  # a subtotal
+        alv(["**", "", "", "", "**********", "", ""]),  # the grand total: every key empty
+    ]  # fmt: skip
+    reader = SapFileReader(write(tmp_path / "MARD_20250115.txt", lines), MARD)
+    chunks = list(reader.chunks())
+    rejects = pd.concat([c.rejects for c in chunks], ignore_index=True)
+    assert [line for c in chunks for line in c.rows["_source_line"]] == [4]
+    assert reader.detected.totals_lines == 2
+    assert rejects.source_line.tolist() == [5, 5]
+    assert sorted(zip(rejects.column_name, rejects.reason, strict=True)) == [
+        ("LABST", "non-numeric value '**********'"),
+        ("MATNR", "missing required value"),
+    ]
 
 
 def test_a_marked_line_is_a_totals_line_only_in_a_framed_alv_list(tmp_path: Path) -> None:
@@ -307,6 +332,59 @@ def test_a_quoted_field_longer_than_the_csv_modules_default_limit_is_read(
     assert rows["LGORT"][1] == long_text
     after = 3 + long_text.count("\n")
     assert rows["_source_line"].tolist() == [2, 3, after + 1, after + 2]
+
+
+def test_a_long_text_of_more_lines_than_a_block_is_read_wherever_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quoted long text is bounded by the field limit, not by lines: 1,500 lines crossing
+    blocks of 100 read as one field. The open record is carried on unparsed while a block
+    cannot end it, so it is parsed once, not again in each of the 15 blocks it spans."""
+    long_text = "\n".join(f"Zeile {k} des Langtextes" for k in range(1_500))
+    records = [mseg(n) for n in range(300)]
+    records[150][6] = f'"{long_text}"'
+    lines = [";".join(MSEG.column_names), *(";".join(r) for r in records)]
+    reader = SapFileReader(write(tmp_path / "MSEG_20250115.csv", lines), MSEG, chunk_rows=100)
+    parsed: list[int] = []  # lines handed to the csv module, per block
+    split_quoted = SapFileReader._split_quoted
+
+    def counted(self: SapFileReader, lines: list[str], *args: object) -> object:
+        parsed.append(len(lines))
+        return split_quoted(self, lines, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SapFileReader, "_split_quoted", counted)
+
+    chunks = list(reader.chunks())
+
+    rows = pd.concat([c.rows for c in chunks], ignore_index=True)
+    rejects = pd.concat([c.rejects for c in chunks], ignore_index=True)
+    assert rejects.empty, rejects.reason.value_counts().to_dict()
+    assert rows["LGORT"][150] == long_text
+    assert rows["_source_line"].tolist() == [*range(2, 153), *range(1_652, 1_801)]
+    assert sum(parsed) < 2 * 1_800  # re-parsed in each block it spans: some 12,800 lines
+
+
+def test_a_quote_left_open_is_bounded_by_the_field_limit_across_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quote never closed is carried from block to block only while its record fits the
+    field limit (20,000 characters here, some 250 lines): then the csv module refuses it, and
+    the lines after it are records again."""
+    limit = 20_000
+    monkeypatch.setattr(reader_module, "_MAX_FIELD_CHARS", limit)
+    records = [";".join(mseg(n)) for n in range(1_500)]
+    records[0] = records[0].replace(";1234;", ';"1234;')  # a quote left open, never closed
+    path = write(tmp_path / "MSEG_20250115.csv", [";".join(MSEG.column_names), *records])
+    default_limit = csv.field_size_limit(limit)
+    try:
+        _, rows, rejects = read_all(path, chunk_rows=100)
+    finally:
+        csv.field_size_limit(default_limit)
+    assert rejects.source_line.tolist() == [2]
+    assert rejects.reason.tolist() == [
+        f"malformed record: a field longer than {limit:,} characters"
+    ]
+    assert rows["_source_line"].tolist() == list(range(3, 1_502))
 
 
 def test_a_quote_left_open_does_not_swallow_the_file(tmp_path: Path) -> None:
