@@ -9,13 +9,17 @@ complete it. Nothing in the YAML is ever evaluated as code.
 
 The output is the canonical landing files the demo generator writes (`<TABLE>.csv`,
 `<TABLE>_<YYYYMMDD>.csv`, SE16N style), so the landing sensor, raw assets, quarantine and checks
-run unchanged on mapped data. A value that cannot be read as its column's type is written as it
-came, so the load quarantines its row with a reason; the report lists such rows beforehand, with
-their source file and line. A constant of the YAML, at any depth, that cannot be the type it is
-read as (its column's, or the number or date an operation reads), a constant code missing from its
-code table or a unit constant missing from the units, is a configuration error instead. Rows
-outside the `window` are left out before anything else is computed from them, so they cannot fail
-the mapping.
+run unchanged on mapped data. A value the load must not read as mapped (one that cannot be read
+as its column's type, or a number its SAP decimals cannot hold, never rounded) reaches quarantine
+with its text: written as it came where the reader rejects it by itself, else with the mapper's
+reasons as an extra field, a record the reader always rejects with them (`_unloadable`,
+`MAPPER_NOTE`). The report lists
+such rows beforehand, with their source file and line. A constant of the YAML, at any depth, that
+cannot be the type it is read as (its column's, or the number or date an operation reads), that
+YAML reads otherwise than it looks (`0100` is 64), a constant code missing from its code table or
+a unit constant missing from the units, is a configuration error instead. Rows outside the
+`window` are left out before anything else is computed from them, so they cannot fail the
+mapping.
 
 Configuration errors raise `MappingError` naming the key path and, for a mapping read by
 `load_mapping`, its file and line (`shine-epm.yaml line 175, tables.VBAP.columns.KWMENG: unknown
@@ -45,7 +49,13 @@ import yaml
 
 from pipelines.demo.se16n import NO_DATE, file_pattern, format_column
 from pipelines.ingest.landing import landing_file_name
-from pipelines.ingest.reader import DATE_FORMATS, normalize_alpha, parse_sap_date, parse_sap_number
+from pipelines.ingest.reader import (
+    DATE_FORMATS,
+    MAPPER_NOTE,
+    normalize_alpha,
+    parse_sap_date,
+    parse_sap_number,
+)
 from pipelines.ingest.specs import TABLE_SPECS, Column, ColumnKind, TableSpec
 
 MAPPING_VERSION = 1
@@ -269,6 +279,39 @@ class MappingConfig:
 
 
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
+class _RespelledInt(int):
+    """An int the YAML wrote otherwise than its plain spelling (`0100`, 64), and how."""
+
+    yaml_text: str
+
+
+class _RespelledFloat(float):
+    """A float the YAML wrote otherwise than its plain spelling (`1.0`, 1), and how."""
+
+    yaml_text: str
+
+
+class _MappingLoader(yaml.SafeLoader):
+    """PyYAML's safe loader whose numbers remember a spelling YAML 1.1 reads otherwise than it
+    looks (`0100` is 64), so a constant can refuse it where it is used (`_check_yaml_number`)."""
+
+
+def _construct_number(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | float:
+    construct = loader.construct_yaml_int if node.tag == _INT_TAG else loader.construct_yaml_float
+    value = construct(node)
+    if node.value == _scalar_text(value):
+        return value
+    respelled = _RespelledInt(value) if isinstance(value, int) else _RespelledFloat(value)
+    respelled.yaml_text = node.value
+    return respelled
+
+
+_MappingLoader.add_constructor(_INT_TAG, _construct_number)
+_MappingLoader.add_constructor(_FLOAT_TAG, _construct_number)
 
 
 def _key_lines(loader: yaml.SafeLoader, root: yaml.Node, file: str) -> dict[str, int]:
@@ -340,7 +383,7 @@ def load_mapping(path: str | Path) -> MappingConfig:
             "save the mapping as UTF-8",
             str(path),
         ) from None
-    loader = yaml.SafeLoader(text)
+    loader = _MappingLoader(text)
     try:
         root = loader.get_single_node()
         # An empty document has nothing but its top level, on line 1.
@@ -369,9 +412,15 @@ def _at(path: str, key: str | int) -> str:
 
 
 def _kind_of(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "text", bool: "a boolean"}.get(
-        type(value), type(value).__name__
-    )
+    kinds = {
+        dict: "a mapping",
+        list: "a list",
+        str: "text",
+        bool: "a boolean",
+        _RespelledInt: "int",
+        _RespelledFloat: "float",
+    }
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _mapping(value: Any, path: str) -> dict:
@@ -424,7 +473,31 @@ def _code_text(value: Any, path: str) -> str:
     value = _scalar(value, path)
     if value is None:
         raise MappingError(path, "a code cannot be empty")
+    _check_yaml_number(value, path, as_text=True)
     return _scalar_text(value)
+
+
+def _check_yaml_number(value: Any, path: str, as_text: bool) -> None:
+    """YAML 1.1 reads the unquoted `0100` as 64 (octal), `0001` as 1, `0x10` as 16, `1:30` as
+    90. Where a constant becomes text (a plant, a code, a unit), a number must be spelled as the
+    mapping writes it (`1000` is; `0001`, `1_000`, `+5`, `1.0` are not); where it is read as a
+    number, its digits must mean it in decimal (`1_000` and `+5` do, `0100` does not). Else the
+    mapping would silently use another value than the YAML shows: quote it."""
+    spelled = getattr(value, "yaml_text", None)
+    if spelled is None or (not as_text and _decimal_value(spelled) == value):
+        return
+    raise MappingError(
+        path,
+        f"got the number {_scalar_text(value)}; YAML reads the unquoted {spelled} so: quote it "
+        f'("{spelled}")',
+    )
+
+
+def _decimal_value(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _scalar_text(value: Any) -> str:
@@ -693,18 +766,23 @@ def _part(
 
 
 def _typed_constant(value: Any, column: Column, path: str, date_format: str | None = None) -> None:
-    """A constant that cannot be its column's type (integer, decimal, date) is a mistake in the
-    mapping: refuse it once instead of writing it into every row for the load to quarantine.
-    `date_format` reads a text date as a `date` operation with a format would."""
+    """A constant that cannot be its column's type (integer, decimal, date), that its SAP
+    decimals cannot hold, or that YAML reads otherwise than it looks (`_check_yaml_number`), is
+    a mistake in the mapping: refuse it once instead of writing it into every row for the load
+    to quarantine. `date_format` reads a text date as a `date` operation with a format would."""
     if value is None:
         return
+    _check_yaml_number(value, path, as_text=column.kind not in ("integer", "decimal"))
     values = _broadcast(value, 1)
     if date_format is not None:
         values = replace(values, fmt=replace(CANONICAL, date_format=date_format))
-    if _target_values(values, column, path).bad is not None:
+    typed = _target_values(values, column, path)
+    if typed.bad is not None:
         raise MappingError(
             path, f"{_scalar_text(value)!r} is not a valid {column.kind} value of {column.name}"
         )
+    if _beyond_decimals(typed.data, column).any():
+        raise MappingError(path, _beyond_decimals_reason(_scalar_text(value), column))
 
 
 def _operand(operation: str, kind: ColumnKind) -> Column:
@@ -714,20 +792,20 @@ def _operand(operation: str, kind: ColumnKind) -> Column:
 
 
 def _constants(
-    expr: Expression, need: Column | None, date_format: str | None = None
+    expr: Expression, need: Column, date_format: str | None = None
 ) -> Iterator[tuple[Constant, Column, str | None]]:
     """Every literal constant of an expression, at any depth, with the type it is read as: the
     column's where it becomes the column's value (also as a lookup's value or a kept code), a
-    number or a date where an operation reads it so. Text positions (None) take any constant."""
+    number or a date where an operation reads it so, text where it is joined, looked up or
+    translated (any constant, but a number only as YAML spells it)."""
     if isinstance(expr, Constant):
-        if need is not None:
-            yield expr, need, date_format
+        yield expr, need, date_format
     elif isinstance(expr, Concat):
         for part in expr.parts:
-            yield from _constants(part, None)
+            yield from _constants(part, _operand("concat", "text"))
     elif isinstance(expr, Lookup):
         for by in expr.spec.by:
-            yield from _constants(by, None)
+            yield from _constants(by, _operand("lookup", "text"))
         yield from _constants(expr.value, need, date_format)
     elif isinstance(expr, ParseDate):
         yield from _constants(expr.operand, _operand("date", "date"), expr.date_format)
@@ -738,7 +816,7 @@ def _constants(
         yield from _constants(expr.operand, _operand("convert", "decimal"))
         for unit in (expr.unit, expr.to):  # units are text, looked up in the units
             if unit is not None:
-                yield from _constants(unit, None)
+                yield from _constants(unit, _operand("convert", "text"))
     elif isinstance(expr, CodeMap):
         # A constant code the table lacks is kept as the value under `unmapped: keep`.
         kept = (
@@ -746,7 +824,7 @@ def _constants(
             and isinstance(expr.operand, Constant)
             and _scalar_text(expr.operand.value) not in expr.table
         )
-        yield from _constants(expr.operand, need if kept else None, date_format)
+        yield from _constants(expr.operand, need if kept else _operand("code", "text"), date_format)
     elif isinstance(expr, Year):
         yield from _constants(expr.operand, _operand("year", "date"))
 
@@ -843,6 +921,7 @@ def _expression(value: Any, path: str, named: _Named) -> Expression:
                 at = _at(_at(path, "factors"), str(unit))
                 if isinstance(factor, bool) or not isinstance(factor, int | float):
                     raise MappingError(at, f"expected a number, got {_kind_of(factor)}")
+                _check_yaml_number(factor, at, as_text=False)
                 factors[_code_text(unit, at)] = float(factor)
             if not factors:
                 raise MappingError(_at(path, "factors"), "needs at least one unit")
@@ -870,7 +949,7 @@ def _expression(value: Any, path: str, named: _Named) -> Expression:
             )
         operand = _expression(arg, where, named)
         if isinstance(operand, Constant) and operand.value is not None and unmapped == "error":
-            code = _scalar_text(operand.value)
+            code = _code_text(operand.value, where)
             if code not in codes:
                 raise MappingError(
                     where,
@@ -934,17 +1013,24 @@ def _filter(value: Any, path: str, table: str | None, named: _Named) -> Filter:
         _keys(spec, where, ["file", "column"], required=["file", "column"])
         arg = (_file_pattern(spec["file"], _at(where, "file")), _text(spec["column"], where))
     elif op in ("in", "not_in"):
-        items = [_scalar(v, _at(where, i)) for i, v in enumerate(_list(arg, where))]
+        items = [_compared(v, _at(where, i)) for i, v in enumerate(_list(arg, where))]
         if not items or any(v is None for v in items):
             raise MappingError(where, "needs one or more non-empty values")
         if len({_comparison_kind(v) for v in items}) > 1:
             raise MappingError(where, "values must all be text, all numbers or all dates")
         arg = tuple(items)
     else:
-        arg = _scalar(arg, where)
+        arg = _compared(arg, where)
         if arg is None:
             raise MappingError(where, "needs a value")
     return Condition(side, column, op, arg, path)
+
+
+def _compared(value: Any, path: str) -> Any:
+    """A filter value, compared as the type YAML gives it: a number must mean what it says."""
+    value = _scalar(value, path)
+    _check_yaml_number(value, path, as_text=False)
+    return value
 
 
 def _comparison_kind(value: Any) -> Kind:
@@ -1553,8 +1639,9 @@ def _comparable(value: Any, kind: Kind) -> Any:
 
 @dataclass
 class MappedTable:
-    """A table's mapped rows: typed values in spec order, the source text of values that did not
-    convert (written as they came), and each row's origin (file and line)."""
+    """A table's mapped rows: typed values in spec order (numbers exact, not rounded), the source
+    text of values that did not convert (`_unloadable` says how they are written), and each row's
+    origin (file and line)."""
 
     spec: TableSpec
     data: pd.DataFrame
@@ -1777,25 +1864,109 @@ def _require_days(mapped: MappedTable, path: str) -> None:
         )
 
 
+#: Relative float noise a number may carry and still be the number its SAP decimals show.
+_NOISE = 1e-9
+#: What becomes of a row with an unloadable value (`_Unloadable`), in the mapper's report.
+_AS_IT_CAME = "written as it came, so the load quarantines the row"
+_NOTED = "written with the reasons as an extra field, so the load quarantines the row with them"
+
+
+def _beyond_decimals(values: pd.Series, column: Column) -> np.ndarray:
+    """Numbers that the column's SAP decimals (`Column.decimals`: 3 for quantities, 2 for
+    amounts) would change beyond float noise: 250 MG as KG is 0.00025, `0,000` in 3 decimals.
+    They are not rounded: a demand line must not load as 0. Columns without SAP decimals
+    (coordinates) are written as se16n writes them."""
+    if column.kind != "decimal" or column.decimals is None:
+        return np.zeros(len(values), dtype=bool)
+    numbers = values.to_numpy(dtype=float, na_value=np.nan)
+    error = np.abs(numbers - np.round(numbers, column.decimals))
+    return error > _NOISE * np.maximum(np.abs(numbers), 10.0**-column.decimals)
+
+
+def _bad_text_reason(text: str, column: Column) -> str:
+    """Text columns take any text: there the text failed an operation of the expression."""
+    if column.kind in ("text", "alpha"):
+        return f"{text!r} did not convert"
+    return f"{text!r} is not a valid {column.kind} value"
+
+
+def _beyond_decimals_reason(number: str, column: Column) -> str:
+    return f"{number} needs more than the {column.decimals} decimals SAP keeps (not rounded)"
+
+
+def _rejected_as_written(texts: pd.Series, column: Column) -> np.ndarray:
+    """Which texts the reader rejects in `column` whatever format it detects in the landing
+    file, without detecting one from them: in a number column, text with no '.' or ',' (no
+    decimal mark to vote for) that is no number even with spaces grouping thousands
+    (`10<TAB>HT-`, `abc`). Any other might be read as a value: the landing file's decimal
+    comma reads `12,5` as 12.5, and text columns take anything."""
+    present = texts.notna().to_numpy()
+    if column.kind not in ("decimal", "integer") or not present.any():
+        return np.zeros(len(texts), dtype=bool)
+    cells = texts.where(texts.notna(), None).astype(object)
+    marked = cells.str.contains("[.,]", regex=True, na=False).to_numpy(dtype=bool)
+    _, invalid = parse_sap_number(cells, ",", " ")
+    return present & ~marked & invalid.to_numpy(dtype=bool)
+
+
+@dataclass(frozen=True)
+class _Unloadable:
+    """The values of a mapped table the load must not read as mapped, None elsewhere: their text
+    (as it came, or the exact number) and why, per column. `noted` rows hold one the reader
+    might read as a value: they are written with the reasons as an extra field, so the reader
+    rejects them for their field count."""
+
+    texts: pd.DataFrame
+    reasons: pd.DataFrame
+    noted: np.ndarray
+
+
+def _unloadable(mapped: MappedTable) -> _Unloadable:
+    """Values that did not convert to their column's type, and numbers their SAP decimals
+    cannot hold (`_beyond_decimals`)."""
+    texts, reasons = {}, {}
+    noted = np.zeros(len(mapped), dtype=bool)
+    for col in mapped.spec.columns:
+        text = mapped.bad[col.name]
+        reason = text.map(lambda t, c=col: _bad_text_reason(t, c), "ignore")
+        inexact = _beyond_decimals(mapped.data[col.name], col)
+        if inexact.any():
+            exact = as_text(Values("number", mapped.data[col.name].where(inexact))).data
+            text = text.where(~inexact, exact)
+            reason = reason.where(
+                ~inexact, exact.map(lambda n, c=col: _beyond_decimals_reason(n, c))
+            )
+        texts[col.name], reasons[col.name] = text, reason
+        noted |= text.notna().to_numpy() & ~_rejected_as_written(text, col)
+    index = pd.RangeIndex(len(mapped))
+    return _Unloadable(
+        pd.DataFrame(texts, index=index, dtype=object),
+        pd.DataFrame(reasons, index=index, dtype=object),
+        noted,
+    )
+
+
 def mapping_issues(mapped: MappedTable) -> list[MappingIssue]:
-    """Rows the load will quarantine: values that did not convert, empty required values and
-    duplicate keys (the later rows), each with its source file and line."""
-    spec, data, bad = mapped.spec, mapped.data, mapped.bad
+    """Rows the load will quarantine: values it must not read as mapped (`_unloadable`), empty
+    required values and duplicate keys (the later rows), each with its source file and line."""
+    spec, data = mapped.spec, mapped.data
+    unloadable = _unloadable(mapped)
     issues = []
     for col in spec.columns:
-        for row in np.flatnonzero(bad[col.name].notna().to_numpy()):
+        texts, reasons = unloadable.texts[col.name], unloadable.reasons[col.name]
+        for row in np.flatnonzero(texts.notna().to_numpy()):
+            fate = _NOTED if unloadable.noted[row] else _AS_IT_CAME
             issues.append(
                 MappingIssue(
                     spec.name,
                     int(row),
                     mapped.origins[row],
                     col.name,
-                    f"{bad[col.name].iloc[row]!r} is not a valid {col.kind} value; written as "
-                    "it came, so the load quarantines the row",
+                    f"{reasons.iloc[row]}; {fate}",
                 )
             )
         if col.required:
-            empty = data[col.name].isna().to_numpy() & bad[col.name].isna().to_numpy()
+            empty = data[col.name].isna().to_numpy() & texts.isna().to_numpy()
             for row in np.flatnonzero(empty):
                 issues.append(
                     MappingIssue(
@@ -1842,7 +2013,8 @@ def _quoted(texts: pd.Series) -> pd.Series:
 
 
 def _format_cells(column: Column, values: pd.Series, bad: pd.Series) -> np.ndarray:
-    """SE16N text of one column (se16n's formats); empty cells stay empty, bad ones as they came."""
+    """SE16N text of one column (se16n's formats); empty cells stay empty, `bad` texts (of
+    values the load must not read, `_unloadable`) are written instead of their values."""
     present = values.notna().to_numpy()
     if column.kind == "date":
         days = values.to_numpy(dtype="datetime64[D]")
@@ -1877,13 +2049,30 @@ def _write_atomically(path: Path, content: bytes) -> None:
     os.replace(temporary, path)
 
 
+def _notes(mapped: MappedTable, unloadable: _Unloadable) -> dict[int, str]:
+    """The extra field of each noted row: where it was mapped from and why it is not loaded, so
+    its quarantine record says so (`mapped from so.csv line 4, not loaded: KWMENG '12,5' is not
+    a valid decimal value`)."""
+    rows = np.flatnonzero(unloadable.noted)
+    notes = [
+        f"{MAPPER_NOTE}{mapped.origins[row]}, not loaded: "
+        + ", ".join(f"{name} {why}" for name, why in unloadable.reasons.iloc[row].dropna().items())
+        for row in rows
+    ]
+    return dict(zip(rows.tolist(), _quoted(pd.Series(notes, dtype=object)), strict=True))
+
+
 def landing_files(mapped: MappedTable) -> dict[str, bytes]:
     """File name -> SE16N bytes: one file for master data, one per partition day otherwise."""
     spec = mapped.spec
+    unloadable = _unloadable(mapped)
     cells = [
-        _format_cells(col, mapped.data[col.name], mapped.bad[col.name]) for col in spec.columns
+        _format_cells(col, mapped.data[col.name], unloadable.texts[col.name])
+        for col in spec.columns
     ]
     rows = [";".join(record) for record in zip(*cells, strict=True)] if cells else []
+    for row, note in _notes(mapped, unloadable).items():
+        rows[row] += ";" + note
     if spec.partition_column is None:
         return {landing_file_name(spec): _document(spec, rows)}
     days = mapped.data[spec.partition_column].to_numpy(dtype="datetime64[D]")

@@ -757,6 +757,19 @@ def _literal_fields(line: str, separator: str, nfields: int) -> list[str] | None
     return fields
 
 
+#: How the extra field starts that `pipelines.ingest.mapping` adds to a row it must not load
+#: (a value it could not map, written as it came): the row's quarantine reason.
+MAPPER_NOTE = "mapped from "
+
+
+def _wrong_width_reason(fields: int, nfields: int, last_field: str) -> str:
+    """Why a record of another width is rejected: the mapper's note when the one field too
+    many is one (`MAPPER_NOTE`), else the count."""
+    if fields == nfields + 1 and last_field.startswith(MAPPER_NOTE):
+        return last_field
+    return f"wrong field count: {fields} fields, expected {nfields}"
+
+
 def _csv_problem(exc: csv.Error) -> str:
     """The reject reason for a record the csv module refused."""
     if str(exc) == "unexpected end of data":
@@ -1652,7 +1665,8 @@ class SapFileReader:
             if kind is not None:
                 keep[i] = False
             elif not width[i]:
-                reason = f"wrong field count: {counts[i] + 1} fields, expected {nfields}"
+                last = lines[i].rsplit(separator, 1)[-1]
+                reason = _wrong_width_reason(int(counts[i]) + 1, nfields, last)
                 problems.append((base + int(i), reason, lines[i]))
         index = np.flatnonzero(keep)
         raws = [lines[i] for i in index]
@@ -1742,7 +1756,7 @@ class SapFileReader:
                         spans.append((first, last))
                     elif kind is None:
                         raw = "\n".join(lines[first:last])
-                        reason = f"wrong field count: {len(row)} fields, expected {nfields}"
+                        reason = _wrong_width_reason(len(row), nfields, row[-1] if row else "")
                         problems.append((base + first, reason, raw))
                     elif kind:
                         counts[kind] += 1

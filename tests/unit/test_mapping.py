@@ -612,6 +612,124 @@ def test_unconvertible_values_are_written_as_they_came_and_quarantined(source: P
     }
 
 
+def quarantined(out: Path, name: str) -> tuple[pd.DataFrame, dict]:
+    """The VBAP rows the load reads from a landing file, and the raw record of each line it
+    rejects, whose reason is the mapper's note (the record's last field)."""
+    rows, rejects = read_back(out / name, "VBAP")
+    noted = rejects["raw_record"].str.contains(";mapped from ")
+    assert (rejects["reason"][noted] == rejects["raw_record"][noted].str.split(";").str[-1]).all()
+    return rows, dict(zip(rejects["source_line"], rejects["raw_record"], strict=True))
+
+
+ITEMS_HEADER = "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n"
+
+
+def test_bad_numbers_the_landing_file_would_read_otherwise_are_quarantined(
+    source: Path, tmp_path: Path
+):
+    """A US export read with thousands ',': `1,0000`, `12,5` and `1.250,00` are no numbers, but
+    the landing file's decimal comma would read them as 1, 12.5 and 1250."""
+    (source / "items.csv").write_text(
+        "ORDER;ITEM;PRODUCT;QTY;UNIT;AMOUNT\n"
+        "500000000;10;HT-1000;1,200.000;EA;2,400.00\n"
+        "500000000;20;HT-1001;1,0000;EA;10.00\n"
+        "500000000;30;HT-1001;12,5;EA;1.250,00\n"
+    )
+    document = base_document()
+    document["files"]["items.csv"] = {"separator": ";", "thousands": ","}
+    out = tmp_path / "landing"
+    report = map_sources(parse_mapping(document), source, out)
+    rows, raw = quarantined(out, "VBAP_20150101.csv")
+    assert rows["KWMENG"].tolist() == [1200.0] and rows["NETWR"].tolist() == [2400.0]
+    assert [(i.origin, i.column) for i in report.issues] == [
+        ("items.csv line 3", "KWMENG"),
+        ("items.csv line 4", "KWMENG"),
+        ("items.csv line 4", "NETWR"),
+    ]
+    assert report.issues[2].message == (
+        "'1.250,00' is not a valid decimal value; written with the reasons as an extra field, "
+        "so the load quarantines the row with them"
+    )
+    assert report.quarantine_expected["VBAP"] == len(raw) == 2
+    assert raw == {
+        3: "0500000000;000020;HT-1001;1000;1,0000;ST;10,00;;20150101;;mapped from items.csv "
+        "line 3, not loaded: KWMENG '1,0000' is not a valid decimal value",
+        4: "0500000000;000030;HT-1001;1000;12,5;ST;1.250,00;;20150101;;mapped from items.csv "
+        "line 4, not loaded: KWMENG '12,5' is not a valid decimal value, NETWR '1.250,00' is "
+        "not a valid decimal value",
+    }
+
+
+def test_a_bad_number_cannot_sway_the_format_the_load_detects(source: Path, tmp_path: Path):
+    """`12.5` in a decimal-comma export is no number there; written plainly beside `2,000` (a
+    quantity, so a comma decimal) it would make the reader refuse the whole day's file."""
+    (source / "items.csv").write_text(
+        ITEMS_HEADER + "500000000,10,HT-1000,2,EA,1912\n500000000,20,HT-1001,12.5,EA,956\n"
+    )
+    document = base_document()
+    document["files"]["items.csv"] = {"decimal": ",", "thousands": "."}
+    out = tmp_path / "landing"
+    report = map_sources(parse_mapping(document), source, out)
+    assert [(i.origin, i.column) for i in report.issues] == [("items.csv line 3", "KWMENG")]
+    rows, raw = quarantined(out, "VBAP_20150101.csv")
+    assert rows["KWMENG"].tolist() == [2.0]
+    assert list(raw) == [3] and raw[3].endswith("KWMENG '12.5' is not a valid decimal value")
+
+
+def test_a_bad_value_in_a_text_column_is_not_loaded_as_text(source: Path, tmp_path: Path):
+    """A failed conversion inside a text column's expression leaves the source text, which the
+    reader would take as the material number."""
+    document = base_document()
+    vbap_columns(document)["MATNR"] = {
+        "concat": ["PRODUCT", {"year": {"date": "AMOUNT", "format": "YYYYMMDD"}}],
+        "sep": "/",
+    }
+    out = tmp_path / "landing"
+    report = map_sources(parse_mapping(document), source, out)
+    assert {i.column for i in report.issues} == {"MATNR"}
+    assert report.quarantine_expected["VBAP"] == 4
+    rows, raw = quarantined(out, "VBAP_20150101.csv")
+    assert rows.empty
+    assert raw[2].endswith("not loaded: MATNR '1912' did not convert")
+
+
+def test_quantities_are_not_rounded_to_their_sap_decimals(source: Path, tmp_path: Path):
+    """250 MG is 0.00025 KG: `0,000` in a quantity's 3 decimals, a demand line of nothing."""
+    (source / "items.csv").write_text(
+        ITEMS_HEADER + "500000000,10,HT-1000,250,MG,1912\n"
+        "500000000,20,HT-1001,1.2345,KG,3748.5\n"
+        "500000000,30,HT-1001,250000,MG,956\n"
+        "500000000,40,HT-1001,3,KG,0.3\n"
+    )
+    document = base_document()
+    vbap_columns(document)["KWMENG"] = {
+        "convert": "QTY",
+        "from": "UNIT",
+        "factors": {"MG": 0.000001, "G": 0.001, "KG": 1},
+    }
+    vbap_columns(document)["NETWR"] = {"multiply": "AMOUNT", "by": 0.1}  # float noise is fine
+    vbap_columns(document)["VRKME"] = {"const": "KG"}
+    out = tmp_path / "landing"
+    report = map_sources(parse_mapping(document), source, out)
+    rows, raw = quarantined(out, "VBAP_20150101.csv")
+    assert rows["KWMENG"].tolist() == [0.25, 3.0]
+    assert rows["NETWR"].tolist() == pytest.approx([95.6, 0.03])
+    assert sorted(raw) == [2, 3]
+    assert ";0.00025;KG;191,20;" in raw[2]
+    assert [(i.origin, i.column, i.message.split(";")[0]) for i in report.issues] == [
+        (
+            "items.csv line 2",
+            "KWMENG",
+            "0.00025 needs more than the 3 decimals SAP keeps (not rounded)",
+        ),
+        (
+            "items.csv line 3",
+            "KWMENG",
+            "1.2345 needs more than the 3 decimals SAP keeps (not rounded)",
+        ),
+    ]
+
+
 def test_write_refuses_existing_landing_files_unless_replace(source: Path, tmp_path: Path):
     config = parse_mapping(base_document())
     out = tmp_path / "landing"
@@ -973,6 +1091,10 @@ CONSTANT_TYPE_ERRORS = [
     (
         lambda d: d["tables"].update(T001W={"rows": [{"WERKS": "1", "LATITUDE": "north"}]}),
         r"^tables\.T001W\.rows\[0\]\.LATITUDE: 'north' is not a valid decimal value of ",
+    ),
+    (  # not rounded to 0,000 in every row
+        lambda d: vbap_columns(d).update(KWMENG={"const": 0.0001}),
+        r"^tables\.VBAP\.columns\.KWMENG: 0\.0001 needs more than the 3 decimals SAP keeps ",
     ),
 ]
 
@@ -1397,6 +1519,68 @@ def test_nested_constants_are_checked_when_the_mapping_is_loaded(tmp_path: Path,
     path.write_text(MAPPING_YAML.replace(old, new, 1))
     with pytest.raises(MappingError, match="^" + re.escape(str(path)) + " " + message):
         load_mapping(path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'WERKS: "1000"',
+            "WERKS: 0100",
+            r"line 9, defaults\.WERKS: got the number 64; YAML reads ",
+        ),
+        ("EA: ST", "EA: 0001", r"line 5, codes\.unit\.EA: got the number 1; "),
+        ("{EA: ST", "{0001: ST", r"line 5, codes\.unit\.1: got the number 1; "),
+        (
+            "MATNR: PRODUCT",
+            "MATNR: {concat: [PRODUCT, {const: 1_000}]}",
+            r"line 16, tables\.VBAP\.columns\.MATNR\.concat\[1\]: got the number 1000; ",
+        ),
+        (
+            "code: UNIT",
+            "code: {const: 0x10}",
+            r"line 18, tables\.VBAP\.columns\.VRKME\.code: got the number 16; ",
+        ),
+        (
+            "    columns:\n",
+            "    for_each: {WERKS: [+5]}\n    columns:\n",
+            r"line 13, tables\.VBAP\.for_each\.WERKS\[0\]: got the number 5; ",
+        ),
+        (  # read as a number, 0100 is no more 100
+            "NETWR: AMOUNT",
+            "NETWR: {multiply: AMOUNT, by: 0100}",
+            r"line 19, tables\.VBAP\.columns\.NETWR\.by: got the number 64; ",
+        ),
+        (
+            "    columns:\n",
+            "    where: [{source: ITEM, equals: 010}]\n    columns:\n",
+            r"line 13, tables\.VBAP\.where\[0\]\.equals: got the number 8; YAML reads the "
+            r'unquoted 010 so: quote it \("010"\)$',
+        ),
+    ],
+)
+def test_numbers_yaml_reads_otherwise_than_they_look_are_refused(tmp_path: Path, old, new, message):
+    """YAML 1.1 reads 0100 as 64 (octal), 0001 as 1: a plant or a code written so would be
+    another one, silently. Quoted, each means what it says."""
+    path = tmp_path / "m.yaml"
+    assert old in MAPPING_YAML
+    path.write_text(MAPPING_YAML.replace(old, new, 1))
+    with pytest.raises(MappingError, match="^" + re.escape(str(path)) + " " + message):
+        load_mapping(path)
+
+
+def test_numbers_yaml_reads_as_they_look_are_kept(source: Path, tmp_path: Path):
+    """An unquoted 1000 is written as 1000: a plant may stay unquoted. Read as a number, 1_000
+    and +2 mean what they say."""
+    path = tmp_path / "m.yaml"
+    text = MAPPING_YAML.replace('WERKS: "1000"', "WERKS: 1000").replace(
+        "NETWR: AMOUNT", "NETWR: {multiply: AMOUNT, by: {multiply: {const: 1_000}, by: +2}}"
+    )
+    path.write_text(text)
+    config = load_mapping(path)
+    tables = map_tables(config, Sources(config, source))
+    assert column(tables, "VBAP", "WERKS") == ["1000"] * 4
+    assert column(tables, "VBAP", "NETWR") == [3824000.0, 7497000.0, 1912000.0, 0.0]
 
 
 def test_nested_constants_of_the_right_type_are_mapped(source: Path):
