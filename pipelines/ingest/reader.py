@@ -795,6 +795,10 @@ class _NumberFormat:
     problem: tuple[str, _Sample] | None = None
 
 
+#: What a number looks like to format detection: digits, perhaps grouped and with a mark.
+_NUMBER_SHAPE = re.compile(r"[\d.,\u00a0 ]*\d[\d.,\u00a0 ]*")
+
+
 def _value_decimal(text: str) -> str | None:
     """The decimal mark an unsigned number proves by itself, if any: the last of two marks
     (`1.234,5`), the other one of a repeated mark (`1.234.567`), or a single mark that cannot
@@ -827,6 +831,8 @@ def _detect_number_format(
     spaced = False
     for sample in values:
         text = sample[2].strip().strip("+-")
+        if _NUMBER_SHAPE.fullmatch(text) is None:
+            continue  # no number (`n.a.`): it proves nothing, and its row is rejected
         spaced = spaced or re.fullmatch(r"\d{1,3}(?:[ \u00a0]\d{3})+(?:[.,]\d*)?", text) is not None
         lone = _LONE_GROUP.fullmatch(text)
         places = decimals.get(sample[0])

@@ -238,6 +238,17 @@ def test_numbers_contradicting_sap_decimals_refuse_the_file(tmp_path: Path) -> N
     assert rows[["MENGE", "DMBTR"]].values.tolist() == [[5000.0, 12.5]]
 
 
+def test_text_in_a_number_column_proves_no_decimal_mark(tmp_path: Path) -> None:
+    """`ca. 5` typed into a quantity (a sheet edited in Excel) is no number: its `.` used to
+    count as a decimal point against `5,000`'s comma and refuse the file; now only its row
+    goes."""
+    records = [mseg(1, "5,000", "12,50"), mseg(2, "ca. 5", "1,00"), mseg(3, "2,500", "3,00")]
+    reader, rows, rejects = read_all(mseg_file(tmp_path / "MSEG_20250115.csv", ";", records))
+    assert reader.detected.decimal == ","
+    assert rows["MENGE"].tolist() == [5.0, 2.5]
+    assert rejects[["source_line", "column_name"]].values.tolist() == [[3, "MENGE"]]
+
+
 @pytest.mark.parametrize(("currency", "amount"), [("JPY", 1500.0), ("KWD", None)])
 def test_amounts_tell_the_format_unless_a_currency_has_3_decimals(
     tmp_path: Path, currency: str, amount: float | None
