@@ -115,8 +115,9 @@ def _default(field: str) -> Any:
 
 def sap_odata_from_env() -> SapODataResource:
     """S/4HANA OData; the delta sensor only runs when SCP_ODATA_BASE_URL is set. Paging, per
-    request timeout, retries and the sensor tick's budget are settings: what suits one S/4
-    system (its page limit, its throttling) does not suit another."""
+    request timeout, retries, the sensor tick's budget and the delta overlap are settings:
+    what suits one S/4 system (its page limit, its throttling, its clocks) does not suit
+    another."""
     return SapODataResource(
         base_url=_setting("SCP_ODATA_BASE_URL", "http://sap-odata.invalid/sap/opu/odata/sap"),
         auth=_setting("SCP_ODATA_AUTH", "basic"),
@@ -130,5 +131,8 @@ def sap_odata_from_env() -> SapODataResource:
         max_retries=number_setting("SCP_ODATA_MAX_RETRIES", _default("max_retries"), int, 0),
         tick_budget_s=number_setting(
             "SCP_ODATA_TICK_BUDGET", _default("tick_budget_s"), float, 1.0
+        ),
+        delta_overlap_s=number_setting(
+            "SCP_ODATA_DELTA_OVERLAP", _default("delta_overlap_s"), float, 0.0
         ),
     )

@@ -25,7 +25,9 @@ class SapODataResource(dg.ConfigurableResource):
     client_secret: str | None = Field(default=None, description="OAuth2 secret (dg.EnvVar)")
     token_url: str | None = Field(default=None, description="OAuth2 token endpoint")
     page_size: int = Field(default=1000, description="Rows per $top window")
-    timeout_s: float = Field(default=60.0, description="Connect and read timeout per request")
+    timeout_s: float = Field(
+        default=60.0, description="Seconds one request may take in all, its body included"
+    )
     max_retries: int = Field(default=5, description="Retries on 429/5xx/timeouts/broken pages")
     tick_budget_s: float = Field(
         default=45.0,
@@ -33,6 +35,14 @@ class SapODataResource(dg.ConfigurableResource):
             "Seconds one sensor tick may spend on OData; past it the tick stops and a later "
             "one retries. Keep it below Dagster's sensor timeout (60 s by default). The job "
             "sap_odata_full_read has no budget."
+        ),
+    )
+    delta_overlap_s: float = Field(
+        default=300.0,
+        description=(
+            "Seconds before a delta's cursor read again: S/4 stamps a change when its save "
+            "starts, by the clock of its application server, so a change can turn up after a "
+            "read that saw later ones. Rows read again are merged, not duplicated."
         ),
     )
 
@@ -52,6 +62,7 @@ class SapODataResource(dg.ConfigurableResource):
                 page_size=self.page_size,
                 timeout_s=self.timeout_s,
                 max_retries=self.max_retries,
+                delta_overlap_s=self.delta_overlap_s,
             )
         return self._client
 
@@ -69,7 +80,7 @@ class SapODataResource(dg.ConfigurableResource):
             f"client_id={self.client_id!r}, client_secret={secret!r}, "
             f"token_url={self.token_url!r}, page_size={self.page_size}, "
             f"timeout_s={self.timeout_s}, max_retries={self.max_retries}, "
-            f"tick_budget_s={self.tick_budget_s})"
+            f"tick_budget_s={self.tick_budget_s}, delta_overlap_s={self.delta_overlap_s})"
         )
 
     __str__ = __repr__

@@ -6,9 +6,12 @@ parser), in the wire format S/4 uses: `{"d": {"results": [...], "__next": ...}}`
 `/Date(ms)/`, decimals as strings, `__deferred` navigation links.
 
 It implements what the client relies on: `$top`/`$skip`, server-driven paging with
-`$skiptoken` + `__next`, `$orderby`, `$filter=LastChangeDateTime gt datetimeoffset'...'`,
-basic auth, an OAuth2 client-credentials token endpoint; and it injects faults on request:
-429 with Retry-After, 5xx, a response slower than the client's timeout, a broken JSON page.
+`$skiptoken` + `__next`, `$inlinecount=allpages`, `$orderby`,
+`$filter=LastChangeDateTime gt datetimeoffset'...'`, basic auth, an OAuth2 client-credentials
+token endpoint; and it injects faults on request: 429 with Retry-After, 5xx, a response slower
+than the client's timeout, a body sent slowly in pieces, a broken JSON page. It can also behave
+as servers that trouble clients do: cut pages short without a `__next` link, ignore
+`$inlinecount`, or answer everything with an HTML login page (an identity provider in front).
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ class Prop:
 @dataclass
 class Fault:
     entity_set: str
-    kind: str  # "403", "429", "500", "503", "timeout", "broken"
+    kind: str  # "403", "429", "500", "503", "timeout", "drip", "broken"
     offset: int
     times: int
     retry_after: str | None = None
@@ -426,13 +429,24 @@ class ODataTestServer:
         client_secret: str = "",
         token_ttl_s: float = 3600.0,
         max_page_size: int | None = None,
+        next_links: bool = True,
+        inline_count: bool = True,
         row_counts: dict[str, int] | None = None,
     ) -> None:
+        """`max_page_size` cuts pages short, with a `__next` link to the rest unless
+        `next_links` is False; `inline_count` False ignores `$inlinecount`. Attributes to set
+        in a test: `next_origin` writes `__next` links with another origin than the server's
+        (a gateway writes the host it was asked by), `login_page` answers every request with
+        an HTML login form while True."""
         self.auth = auth
         self.username, self.password = username, password
         self.client_id, self.client_secret = client_id, client_secret
         self.token_ttl_s = token_ttl_s
         self.max_page_size = max_page_size
+        self.next_links = next_links
+        self.inline_count = inline_count
+        self.next_origin: str | None = None
+        self.login_page = False
         self.state = _State()
         self.lock = threading.Lock()
         csv_props = _csv_props()
@@ -489,7 +503,8 @@ class ODataTestServer:
         retry_after: str | None = None,
         delay_s: float = 0.0,
     ) -> None:
-        """Answer the next `times` requests for rows from `offset` on with a fault."""
+        """Answer the next `times` requests for rows from `offset` on with a fault: `drip`
+        sends the body in DRIP_PIECES, `delay_s` apart; `timeout` waits `delay_s` first."""
         with self.lock:
             self.state.faults.append(Fault(entity_set, kind, offset, times, retry_after, delay_s))
 
@@ -497,10 +512,13 @@ class ODataTestServer:
         with self.lock:
             self.state.tokens.clear()
 
-    def touch(self, entity_set: str, index: int, when: datetime) -> None:
-        """Change a row's LastChangeDateTime, as an edit in S/4 would."""
+    def touch(self, entity_set: str, index: int, when: datetime, **values: object) -> None:
+        """Change a row's `values` and its LastChangeDateTime to `when`, as a save in S/4 would.
+        S/4 stamps a change when its save starts: a `when` earlier than changes already read
+        is a change committed late."""
         with self.lock:
-            self.rows[entity_set][index]["LastChangeDateTime"] = f"/Date({_ms(when)}+0000)/"
+            row = self.rows[entity_set][index]
+            row.update(values, LastChangeDateTime=f"/Date({_ms(when)}+0000)/")
 
     def data_requests(self, entity_set: str) -> list[RequestRecord]:
         with self.lock:
@@ -566,15 +584,19 @@ class ODataTestServer:
         size = min(top, self.max_page_size or top)
         selected = rows[offset : offset + size]
         d: dict = {"results": [self._wire(entity_set, r, query) for r in selected]}
+        if self.inline_count and query.get("$inlinecount") == "allpages":
+            d["__count"] = str(len(rows))
         remaining = top - len(selected)
-        if size < top and remaining > 0 and offset + size < len(rows):
+        if self.next_links and size < top and remaining > 0 and offset + size < len(rows):
             nxt = {k: v for k, v in query.items() if k not in ("$skip", "$skiptoken", "$top")}
             nxt.update({"$skiptoken": str(offset + size), "$top": str(remaining)})
-            path = f"{BASE_PATH}/{ENTITY_SERVICE[entity_set]}/{entity_set}"
-            d["__next"] = self.origin + path + "?" + urlencode(nxt, quote_via=quote, safe="$',:")
+            path = f"{self.next_origin or self.origin}{BASE_PATH}/{ENTITY_SERVICE[entity_set]}"
+            d["__next"] = f"{path}/{entity_set}?" + urlencode(nxt, quote_via=quote, safe="$',:")
         body = json.dumps({"d": d}).encode()
         if fault and fault.kind == "broken":
             body = body[: len(body) // 2]
+        if fault and fault.kind == "drip":
+            return 200, {DRIP_HEADER: str(fault.delay_s)}, body
         return 200, {}, body
 
     def _wire(self, entity_set: str, row: dict, query: dict[str, str]) -> dict:
@@ -590,6 +612,15 @@ class ODataTestServer:
             for nav in self.navigation[entity_set]:
                 out[nav] = {"__deferred": {"uri": f"{uri}/{nav}"}}
         return out
+
+
+#: Not sent: tells the handler to drip the body, in DRIP_PIECES this many seconds apart.
+DRIP_HEADER = "X-Test-Drip-Seconds"
+DRIP_PIECES = 20
+LOGIN_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Log On</title></head><body>"
+    b"<form method='post' action='/saml2/idp/sso'><input name='j_username'/></form></body></html>"
+)
 
 
 def _error(message: str) -> bytes:
@@ -620,25 +651,42 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None):
         self.record.status = status
+        headers = dict(headers or {})
+        drip = float(headers.pop(DRIP_HEADER, 0.0))
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
+            for name, value in headers.items():
                 self.send_header(name, value)
             if status == 401:
                 self.send_header(
                     "WWW-Authenticate", 'Basic realm="SAP NetWeaver Application Server"'
                 )
             self.end_headers()
-            self.wfile.write(body)
+            if drip:  # each piece in time for the client's read timeout, the whole body not
+                size = -(-len(body) // DRIP_PIECES)
+                for at in range(0, len(body), size):
+                    self.wfile.write(body[at : at + size])
+                    self.wfile.flush()
+                    time.sleep(drip)
+            else:
+                self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up waiting (the timeout fault)
+            pass  # the client gave up waiting (the timeout and drip faults)
+
+    def _login_page(self) -> bool:
+        """Answer with an HTML login form, as an identity provider in front of S/4 does."""
+        if self.app.login_page:
+            self._send(200, LOGIN_PAGE, "text/html; charset=utf-8")
+        return self.app.login_page
 
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
         self._arrived()
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length).decode()
+        if self._login_page():
+            return
         if urlsplit(self.path).path != TOKEN_PATH:
             self._send(404, _error("not found"), "application/json")
             return
@@ -648,6 +696,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         parts = urlsplit(self.path)
         query = self._arrived().query
+        if self._login_page():
+            return
         if not self.app.authorized(self.headers.get("Authorization")):
             self._send(401, _error("unauthorized"), "application/json")
             return

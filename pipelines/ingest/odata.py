@@ -16,11 +16,12 @@ import base64
 import json
 import logging
 import random
+import socket
 import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
@@ -59,6 +60,8 @@ _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _DATE_RE = r"^/Date\((-?\d+)(?:[+-]\d{1,4})?\)/$"
 _NAT = np.iinfo(np.int64).min
 _REDACTED = "***"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
 _MIN_NS_DAY = pd.Timestamp("1677-09-22")
 _MAX_NS_DAY = pd.Timestamp("2262-04-11")
 
@@ -91,6 +94,10 @@ class ODataRetryLater(ODataUnavailable):
 
 class _BrokenPayload(Exception):
     """A 200 response whose body is unusable (invalid JSON or XML): worth retrying."""
+
+
+class _TooSlow(Exception):
+    """The answer did not arrive in full within the request's time: a timeout, worth retrying."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,19 +348,19 @@ def basic_authorization(user: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
 
 
-def _sap_message(response: requests.Response) -> str:
+def _sap_message(body: bytes) -> str:
     """The human part of an SAP error body (`{"error": {"message": {"value": ...}}}`)."""
     try:
-        error = response.json()["error"]
+        error = json.loads(body)["error"]
         message = error["message"]
         return str(message.get("value", message) if isinstance(message, dict) else message)
     except (ValueError, KeyError, TypeError):
-        return response.text[:300]
+        return body[:300].decode("utf-8", errors="replace")
 
 
-def _parse_page(response: requests.Response) -> dict:
+def _parse_page(body: bytes) -> dict:
     try:
-        payload = json.loads(response.content)
+        payload = json.loads(body)
     except ValueError as exc:
         raise _BrokenPayload(f"invalid JSON ({exc})") from None
     d = payload.get("d") if isinstance(payload, dict) else None
@@ -362,12 +369,78 @@ def _parse_page(response: requests.Response) -> dict:
     return d
 
 
+def _inline_count(d: Mapping[str, object]) -> int | None:
+    """The `__count` of a page asked with `$inlinecount=allpages`; None if the server sent none."""
+    try:
+        return int(str(d["__count"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def _is_html(content_type: str | None, body: bytes) -> bool:
+    """An HTML page, such as the login form an identity provider or proxy answers with."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media in _HTML_TYPES or body[:64].lstrip().lower().startswith(
+        (b"<!doctype html", b"<html")
+    )
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) as browsers compare origins: the host in any case, the default port
+    written or not. None when the port is not a number."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    return parts.scheme, parts.hostname or "", port or _DEFAULT_PORTS.get(parts.scheme)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The exception at the bottom of `exc`'s chain: what the socket said."""
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
+    return exc
+
+
+def _read_body(response: requests.Response, ends: float) -> bytes:
+    """The whole body, or _TooSlow once `ends` (`time.monotonic()`) has passed.
+
+    requests' read timeout bounds each socket read, not the answer: a server sending a byte
+    now and then would hold the read, and the sensor tick, as long as it liked. So a timer
+    shuts the socket for reading at `ends` (urllib3's `HTTPResponse.shutdown`), which ends a
+    read blocked in it.
+    """
+    cut = threading.Event()
+
+    def cut_short() -> None:
+        cut.set()  # before the shutdown wakes the reader
+        with suppress(RuntimeError, ValueError, OSError):  # the body came in meanwhile
+            response.raw.shutdown()
+
+    timer = threading.Timer(max(ends - time.monotonic(), 0.0), cut_short)
+    timer.daemon = True
+    timer.start()
+    try:
+        body = response.content
+    except requests.RequestException:
+        if cut.is_set():
+            raise _TooSlow from None
+        raise
+    finally:
+        timer.cancel()
+    if cut.is_set():  # a body without a length ends where the shutdown cut it
+        raise _TooSlow
+    return body
+
+
 class SapODataClient:
     """Reads entity sets of S/4HANA OData V2 services into typed DataFrames.
 
     `base_url` is the service root's parent, e.g. `https://host/sap/opu/odata/sap`.
     Credentials are held privately and replaced by `***` in every log line, exception
-    and repr this client produces.
+    and repr this client produces. `timeout_s` bounds each request in all, its body included;
+    `delta_overlap_s` is how far before its cursor `fetch_delta` reads again.
     """
 
     def __init__(
@@ -386,6 +459,7 @@ class SapODataClient:
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
         max_wait_s: float = 300.0,
+        delta_overlap_s: float = 300.0,
         metadata: Mapping[str, ServiceMetadata] | None = None,
     ) -> None:
         parts = urlsplit(base_url)
@@ -404,6 +478,8 @@ class SapODataClient:
                 raise ValueError(f"{name} must be positive, got {value}")
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        if delta_overlap_s < 0:
+            raise ValueError(f"delta_overlap_s must be >= 0, got {delta_overlap_s}")
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.username = username
@@ -414,6 +490,7 @@ class SapODataClient:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.max_wait_s = max_wait_s
+        self.delta_overlap_s = delta_overlap_s
         self._password = password
         self._client_id = client_id
         self._client_secret = client_secret
@@ -445,7 +522,7 @@ class SapODataClient:
             f"username={self.username!r}, password={password!r}, client_id={self._client_id!r}, "
             f"client_secret={secret!r}, token_url={self.token_url!r}, "
             f"page_size={self.page_size}, timeout_s={self.timeout_s}, "
-            f"max_retries={self.max_retries})"
+            f"max_retries={self.max_retries}, delta_overlap_s={self.delta_overlap_s})"
         )
 
     def close(self) -> None:
@@ -481,28 +558,39 @@ class SapODataClient:
         deadline: tuple[float, float] | None = getattr(self._local, "deadline", None)
         return None if deadline is None else (deadline[0] - time.monotonic(), deadline[1])
 
-    def _request_timeout(self, what: str) -> float:
-        """The per-request timeout, cut to the time left before the deadline."""
+    def _request_ends(self, what: str) -> float:
+        """When a request must be answered in full (`time.monotonic()`): `timeout_s` from now,
+        or at the deadline when that comes first."""
+        now = time.monotonic()
         left = self._time_left()
         if left is None:
-            return self.timeout_s
+            return now + self.timeout_s
         if left[0] <= 0:
             raise ODataRetryLater(
                 self.redact(f"{what}: not sent, the {left[1]:g} s deadline has passed")
             )
-        return min(self.timeout_s, left[0])
+        return now + min(self.timeout_s, left[0])
+
+    def _deadline_passed(self) -> bool:
+        """Whether this thread's deadline, if it has one, has passed."""
+        left = self._time_left()
+        return left is not None and left[0] <= 0
 
     def _before_wait(self, what: str, reason: str, wait: float, retry_after: float | None) -> None:
-        """Raise ODataRetryLater when waiting `wait` s before the next retry passes the deadline."""
+        """Raise ODataRetryLater when the deadline has passed (most likely what cut the request
+        short), or waiting `wait` s before the next retry would pass it."""
         left = self._time_left()
         if left is None or wait < left[0]:
             return
         asked = f" with Retry-After {retry_after:g} s" if retry_after is not None else ""
+        stop = (
+            f"the {left[1]:g} s deadline has passed"
+            if left[0] <= 0
+            else f"waiting {wait:.1f} s would pass the {left[1]:g} s deadline "
+            f"({left[0]:.1f} s left)"
+        )
         raise ODataRetryLater(
-            self.redact(
-                f"{what}: {reason}{asked}; waiting {wait:.1f} s would pass the {left[1]:g} s "
-                f"deadline ({max(left[0], 0.0):.1f} s left), so the read stops here"
-            ),
+            self.redact(f"{what}: {reason}{asked}; {stop}, so the read stops here"),
             retry_after=retry_after,
         )
 
@@ -531,9 +619,9 @@ class SapODataClient:
             log.debug("Obtained an OAuth2 access token valid for %.0f s", expires_in)
             return token
 
-    def _parse_token(self, response: requests.Response) -> tuple[str, float]:
+    def _parse_token(self, body: bytes) -> tuple[str, float]:
         try:
-            payload = json.loads(response.content)
+            payload = json.loads(body)
             token = str(payload["access_token"])
         except (ValueError, KeyError, TypeError):
             raise _BrokenPayload("token response without access_token") from None
@@ -543,27 +631,47 @@ class SapODataClient:
     def _send(
         self, method: str, url: str, *, token_request: bool, timeout_s: float
     ) -> requests.Response:
-        timeout = (timeout_s, timeout_s)
-        headers = {"Accept": "application/json"}
+        """The response with its body not read yet (`stream`), for `_read_body` to bound."""
+
+        def send(
+            authorization: str | None, data: dict[str, str] | None = None
+        ) -> requests.Response:
+            headers = {"Accept": "application/json"}
+            if authorization is not None:
+                headers["Authorization"] = authorization
+            return self._session.request(
+                method, url, data=data, headers=headers, timeout=(timeout_s, timeout_s), stream=True
+            )
+
         if token_request:
-            headers["Authorization"] = basic_authorization(
-                str(self._client_id), str(self._client_secret)
-            )
-            return self._session.post(
-                url, data={"grant_type": "client_credentials"}, headers=headers, timeout=timeout
-            )
+            client = basic_authorization(str(self._client_id), str(self._client_secret))
+            return send(client, {"grant_type": "client_credentials"})
         if self.auth == "basic":
-            headers["Authorization"] = basic_authorization(str(self.username), str(self._password))
-            return self._session.request(method, url, headers=headers, timeout=timeout)
+            return send(basic_authorization(str(self.username), str(self._password)))
         if self.auth == "none":
-            return self._session.request(method, url, headers=headers, timeout=timeout)
-        headers["Authorization"] = f"Bearer {self._access_token()}"
-        response = self._session.request(method, url, headers=headers, timeout=timeout)
+            return send(None)
+        response = send(f"Bearer {self._access_token()}")
         if response.status_code == 401:
+            response.close()
             log.info("OAuth2 token rejected (HTTP 401) by %s; fetching a new one", url)
-            headers["Authorization"] = f"Bearer {self._access_token(renew=True)}"
-            response = self._session.request(method, url, headers=headers, timeout=timeout)
+            response = send(f"Bearer {self._access_token(renew=True)}")
         return response
+
+    def _connection_failure(self, what: str, url: str, exc: requests.ConnectionError) -> str:
+        """Why the connection failed, as a reason to retry; a host name that does not exist is
+        refused instead, at once: no retry mends a wrong URL."""
+        cause = _root_cause(exc)
+        host = urlsplit(url).hostname
+        if isinstance(cause, socket.gaierror):
+            if cause.errno != socket.EAI_AGAIN:
+                raise ODataError(
+                    self.redact(
+                        f"{what} failed: name resolution failed for host {host!r} "
+                        f"({cause.strerror}); check the URL"
+                    )
+                ) from None
+            return f"name resolution failed for host {host!r} for now ({cause.strerror})"
+        return f"{type(exc).__name__} ({getattr(cause, 'strerror', None) or type(cause).__name__})"
 
     def _call(
         self,
@@ -571,20 +679,25 @@ class SapODataClient:
         url: str,
         *,
         what: str,
-        parse: Callable[[requests.Response], T],
+        parse: Callable[[bytes], T],
         token_request: bool = False,
     ) -> T:
         """Send a request, retrying 429/5xx, timeouts, broken connections and broken bodies.
 
-        Other failures become an ODataError without their exception as cause: a message or
-        a chained traceback of the HTTP stack must not carry a credential.
+        A refusal is not retried: HTTP 4xx, a host name that does not exist, an HTML page where
+        OData was expected (a login page). Failures become an ODataError without their
+        exception as cause: a message or a chained traceback of the HTTP stack must not carry
+        a credential.
         """
         failures = 0
         while True:
             retry_after: float | None = None
-            timeout_s = self._request_timeout(what)
+            ends = self._request_ends(what)
+            timeout_s = ends - time.monotonic()
             try:
                 response = self._send(method, url, token_request=token_request, timeout_s=timeout_s)
+                with response:
+                    body = _read_body(response, ends)
                 status = response.status_code
                 if status in _RETRYABLE_STATUS:
                     reason = f"HTTP {status}"
@@ -596,12 +709,23 @@ class SapODataClient:
                     )
                 elif status >= 400:
                     raise ODataError(
-                        self.redact(f"{what} failed: HTTP {status}: {_sap_message(response)}")
+                        self.redact(f"{what} failed: HTTP {status}: {_sap_message(body)}")
+                    )
+                elif _is_html(response.headers.get("Content-Type"), body):
+                    raise ODataError(
+                        self.redact(
+                            f"{what}: the server answered HTML, not OData: a login page? "
+                            "Check the URL and the authentication"
+                        )
                     )
                 else:
-                    return parse(response)
-            except (requests.Timeout, requests.ConnectionError) as exc:
+                    return parse(body)
+            except requests.Timeout as exc:
                 reason = f"{type(exc).__name__} (timeout {timeout_s:.3g} s)"
+            except requests.ConnectionError as exc:
+                reason = self._connection_failure(what, url, exc)
+            except _TooSlow:
+                reason = f"answer not complete within {timeout_s:.3g} s (its body still arriving)"
             except requests.exceptions.ChunkedEncodingError as exc:
                 reason = f"connection broken while reading the body ({type(exc).__name__})"
             except _BrokenPayload as exc:
@@ -613,7 +737,7 @@ class SapODataClient:
             except UnicodeError as exc:  # its message would quote part of the header
                 raise ODataError(self.redact(f"{what} failed: {type(exc).__name__}")) from None
             failures += 1
-            if failures > self.max_retries:
+            if failures > self.max_retries and not self._deadline_passed():
                 raise ODataUnavailable(
                     self.redact(
                         f"{what} gave up after {failures} attempts "
@@ -652,9 +776,9 @@ class SapODataClient:
         if service not in self._metadata:
             url = f"{self.base_url}/{service}/$metadata"
 
-            def parse(response: requests.Response) -> ServiceMetadata:
+            def parse(body: bytes) -> ServiceMetadata:
                 try:
-                    return parse_edmx(response.content, source=url)
+                    return parse_edmx(body, source=url)
                 except ODataError as exc:
                     raise _BrokenPayload(str(exc)) from None
 
@@ -671,9 +795,11 @@ class SapODataClient:
     # -- reading ---------------------------------------------------------------------------
 
     def _same_origin(self, current: str, next_link: str) -> str:
-        """Resolve `__next` and refuse to send credentials to another host."""
+        """Resolve `__next` and refuse to send credentials to another origin (scheme, host,
+        port); the same host in other letters, or with its default port written, is no other."""
         url = urljoin(current, next_link)
-        if urlsplit(url)[:2] != urlsplit(self.base_url)[:2]:
+        origin = _origin(url)
+        if origin is None or origin != _origin(self.base_url):
             raise ODataError(f"__next link {next_link!r} leaves {self.base_url}; refusing it")
         return url
 
@@ -690,7 +816,10 @@ class SapODataClient:
         The client asks for `$top`-sized windows ordered by the key (a stable order is what
         makes `$skip` safe). Inside a window the server may cut the answer short and link the
         rest with `__next`; those links are followed until the window is complete. A window
-        that comes back short (or without honouring `$top`) is the last one.
+        that comes back short (or without honouring `$top`) is the last one, once that is
+        certain: the read has all the rows the first page counted (`$inlinecount`), or, for a
+        server that does not count, the next `$skip` is empty. A server that cuts pages short
+        without a `__next` link would otherwise lose the rest of the rows without a word.
         """
         entity = self.entity_type(entity_set, service=service)
         if select:
@@ -706,11 +835,14 @@ class SapODataClient:
         if select:
             params["$select"] = ",".join(select)
 
-        def window_url(skip: int) -> str:
-            query = {**params, "$top": str(self.page_size), "$skip": str(skip)}
+        def window_url(skip: int, top: int = self.page_size) -> str:
+            query = {**params, "$top": str(top), "$skip": str(skip)}
+            if skip == 0:
+                query["$inlinecount"] = "allpages"
             return root + "?" + urlencode(query, quote_via=quote, safe="$',:()")
 
-        skip, page, in_window = 0, 0, 0
+        skip, page, in_window, read = 0, 0, 0, 0
+        counted: int | None = None
         window_start: dict | None = None
         url = window_url(skip)
         while True:
@@ -719,6 +851,8 @@ class SapODataClient:
                 "GET", url, what=f"GET {url} (page {page} of {entity_set})", parse=_parse_page
             )
             rows = d["results"]
+            if page == 1:
+                counted = _inline_count(d)
             if in_window == 0 and rows:
                 if skip and rows[0] == window_start:
                     raise ODataError(f"{url} repeats the previous window: $skip is ignored")
@@ -726,6 +860,7 @@ class SapODataClient:
             log.debug("%s page %d: %d rows", entity_set, page, len(rows))
             yield rows
             in_window += len(rows)
+            read += len(rows)
             next_link = d.get("__next")
             if next_link:
                 next_url = self._same_origin(url, str(next_link))
@@ -733,11 +868,31 @@ class SapODataClient:
                     raise ODataError(f"page {page} of {entity_set}: __next points to itself")
                 url = next_url
                 continue
-            if in_window != self.page_size:
-                return
-            skip += self.page_size
-            in_window = 0
-            url = window_url(skip)
+            if in_window == self.page_size:
+                skip += self.page_size
+                in_window = 0
+                url = window_url(skip)
+                continue
+            if 0 < in_window < self.page_size and (counted is None or read < counted):
+                after = window_url(read, top=1)
+                self._refuse_cut_pages(entity_set, after, read, in_window, counted)
+            return
+
+    def _refuse_cut_pages(
+        self, entity_set: str, url: str, read: int, cut_at: int, counted: int | None
+    ) -> None:
+        """An ODataError if `url`, the rows after the `read` ones, holds any: the server cuts
+        its pages at `cut_at` rows without a `__next` link, and the rest of every window would
+        be lost. None there: the short window was the last (rows counted have gone since)."""
+        what = f"GET {url} (after a short page of {entity_set})"
+        if self._call("GET", url, what=what, parse=_parse_page)["results"]:
+            of = "" if counted is None else f" of the {counted} it counted"
+            raise ODataError(
+                f"{entity_set}: the server answered $top={self.page_size} with {cut_at} rows "
+                f"and no __next link, yet $skip={read} holds more (read so far: {read}{of}): it "
+                f"cuts its pages short, and rows would be lost; set the page size to at most "
+                f"{cut_at}"
+            )
 
     def fetch(
         self,
@@ -830,10 +985,12 @@ def fetch_delta(
 ) -> tuple[pd.DataFrame, str | None]:
     """Rows changed after `cursor` (all rows when None) and the cursor to keep for next time.
 
-    Filters `LastChangeDateTime gt <cursor>`; the new cursor is the largest
-    LastChangeDateTime seen, or the old cursor when nothing changed. JSON dates carry
-    milliseconds while S/4 stores 100 ns, so a row can come back once more at the boundary;
-    that duplicate is harmless to an idempotent load, a missed row would not be.
+    Filters `LastChangeDateTime gt <cursor - client.delta_overlap_s>`: S/4 stamps a change when
+    its save starts and each application server stamps by its own clock, so a change can
+    become visible after a read that saw later stamps. The overlap reads those again; the rows
+    read twice replace themselves in an idempotent load (a landing file whose rows do not
+    change is not written). The new cursor is the largest LastChangeDateTime seen, or the old
+    cursor when nothing is newer.
     """
     entity = client.entity_type(entity_set)
     prop = entity.get(DELTA_PROPERTY)
@@ -843,7 +1000,10 @@ def fetch_delta(
             "fetch it in full with client.fetch() (or through its header entity set)"
         )
     since = None if cursor is None else parse_cursor(cursor)
-    filter_ = None if since is None else f"{DELTA_PROPERTY} gt {_time_literal(prop, since)}"
+    filter_ = None
+    if since is not None:
+        reread_from = since - pd.Timedelta(seconds=client.delta_overlap_s)
+        filter_ = f"{DELTA_PROPERTY} gt {_time_literal(prop, reread_from)}"
     frame = client.fetch(entity_set, filter=filter_)
     changed = frame[DELTA_PROPERTY]
     if changed.dt.tz is None:

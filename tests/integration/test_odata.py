@@ -214,11 +214,59 @@ def test_select_fetches_only_the_named_properties(server: ODataTestServer) -> No
         client_for(server).fetch("A_Product", select=["Product", "Nope"])
 
 
+@pytest.mark.parametrize("inline_count", [True, False], ids=["counted", "not-counted"])
+def test_a_server_that_cuts_pages_short_without_a_next_link_is_refused(
+    inline_count: bool,
+) -> None:
+    """Before, the first page, 3 rows where $top asked 10, was taken for the last: 3 of 53 rows
+    were returned and the other 50 lost without a word."""
+    capped = ODataTestServer(max_page_size=3, next_links=False, inline_count=inline_count)
+    with capped as srv, pytest.raises(ODataError) as refused:
+        client_for(srv).fetch("A_Product")
+    counted = " of the 53 it counted" if inline_count else ""
+    assert str(refused.value) == (
+        "A_Product: the server answered $top=10 with 3 rows and no __next link, yet $skip=3 "
+        f"holds more (read so far: 3{counted}): it cuts its pages short, and rows would be "
+        "lost; set the page size to at most 3"
+    )
+    assert not isinstance(refused.value, ODataUnavailable)  # a setting to change, not a fault
+
+
+def test_a_short_last_page_is_confirmed_by_the_count_or_by_one_more_request() -> None:
+    for inline_count in (True, False):
+        with ODataTestServer(inline_count=inline_count) as srv:
+            assert_every_row_once(srv, "A_Product", client_for(srv).fetch("A_Product"))
+            windows = [(r.query["$skip"], r.query["$top"]) for r in srv.data_requests("A_Product")]
+        last = [] if inline_count else [("53", "1")]  # 50..52 were the last rows: $skip=53 empty
+        assert windows == [(str(10 * i), "10") for i in range(6)] + last
+
+
+def test_next_links_to_the_same_origin_are_followed_however_spelled() -> None:
+    """Before, `__next` to the same host in capitals, or with its default port written, was
+    refused as another host's."""
+    with ODataTestServer(max_page_size=7) as srv:
+        port = srv.origin.rsplit(":", 1)[1]
+        client = SapODataClient(f"http://localhost:{port}/sap/opu/odata/sap", auth="none")
+        srv.next_origin = f"HTTP://LOCALHOST:{port}"
+        assert_every_row_once(srv, "A_Product", client.fetch("A_Product"))
+        srv.next_origin = srv.origin  # 127.0.0.1: the same server, but not the host we trust
+        with pytest.raises(ODataError, match=r"__next link 'http://127\.0\.0\.1:.* refusing it"):
+            client.fetch("A_Product")
+    s4 = SapODataClient("https://S4.example.com/sap/opu/odata/sap", auth="none")
+    current = "https://S4.example.com/sap/opu/odata/sap/API_PRODUCT_SRV/A_Product?$top=10"
+    for same in ("https://s4.example.com/sap/x", "https://S4.EXAMPLE.COM:443/sap/x"):
+        assert s4._same_origin(current, same) == same
+    for other in ("https://other.example.com/x", "http://s4.example.com/x",
+                  "https://s4.example.com:8443/x", "https://s4.example.com:44x/x"):  # fmt: skip
+        with pytest.raises(ODataError, match="refusing it"):
+            s4._same_origin(current, other)
+
+
 # -- deltas ---------------------------------------------------------------------------------
 
 
 def test_delta_cursor_round_trip(server: ODataTestServer) -> None:
-    client = client_for(server)
+    client = client_for(server, delta_overlap_s=0)  # exactly the rows after the cursor
     stamps = [wire_ms(r["LastChangeDateTime"]) for r in server.rows["A_Product"]]
     newest = pd.Timestamp(max(s for s in stamps if s is not None), unit="ms", tz="UTC")
 
@@ -256,6 +304,32 @@ def test_delta_cursor_round_trip(server: ODataTestServer) -> None:
         and pd.Timestamp(wire_ms(r["LastChangeDateTime"]), unit="ms", tz="UTC") > since
     }
     assert set(frame["Product"]) == expected and len(frame) == len(expected)
+
+
+def test_a_change_committed_late_is_read_again_within_the_overlap(
+    server: ODataTestServer,
+) -> None:
+    """S/4 stamps LastChangeDateTime when a save starts: a change saved while we read, stamped
+    before the newest change we saw, was behind the cursor when it became visible. Before, a
+    `gt <cursor>` filter never read it."""
+    client = client_for(server)
+    frame, cursor = fetch_delta(client, "A_SalesOrder", None)
+    late = pd.Timestamp(cursor) - pd.Timedelta(seconds=2)
+    server.touch("A_SalesOrder", 0, late.to_pydatetime(), SoldToParty="17100099")
+    too_late = pd.Timestamp(cursor) - pd.Timedelta(seconds=301)  # before the overlap: missed
+    server.touch("A_SalesOrder", 1, too_late.to_pydatetime(), SoldToParty="17100098")
+
+    frame, again = fetch_delta(client, "A_SalesOrder", cursor)
+    assert again == cursor  # nothing newer than the cursor
+    newest = max(server.rows["A_SalesOrder"], key=lambda r: wire_ms(r["LastChangeDateTime"]))
+    assert sorted(frame["SalesOrder"]) == sorted(["1", newest["SalesOrder"]])
+    assert frame.set_index("SalesOrder").SoldToParty["1"] == "17100099"
+    assert server.data_requests("A_SalesOrder")[-1].query["$filter"] == (
+        "LastChangeDateTime gt datetimeoffset'2024-01-08T11:55:00.108Z'"  # 5 min before 12:00
+    )
+    assert client.delta_overlap_s == 300.0
+    with pytest.raises(ValueError, match="delta_overlap_s must be >= 0, got -1"):
+        client_for(server, delta_overlap_s=-1)
 
 
 def test_delta_needs_a_change_timestamp_and_a_valid_cursor(server: ODataTestServer) -> None:
@@ -346,6 +420,116 @@ def test_a_slow_answer_is_cut_at_the_deadline_not_at_the_request_timeout(
     ):
         client.fetch("A_Product")
     assert time.monotonic() - started < 2.5
+
+
+@pytest.mark.parametrize("timeout_s", [0.5, 60.0], ids=["request-timeout", "deadline"])
+def test_a_body_that_arrives_too_slowly_is_cut_in_time(
+    server: ODataTestServer, timeout_s: float
+) -> None:
+    """requests' read timeout bounds each socket read: a body in 20 pieces 0.1 s apart passed
+    a 0.5 s timeout and a 1 s deadline alike, and the read took 2 s (a byte every 1.5 s,
+    as long as the server liked)."""
+    client = client_for(server, timeout_s=timeout_s, max_retries=1)
+    client.metadata("API_PRODUCT_SRV")
+    server.add_fault("A_Product", "drip", offset=0, times=2, delay_s=0.1)
+    started = time.monotonic()
+    with pytest.raises(ODataUnavailable) as cut, client.deadline(1.0 if timeout_s > 1 else None):
+        client.fetch("A_Product")
+    elapsed = time.monotonic() - started
+    message = str(cut.value)
+    assert "(page 1 of A_Product)" in message
+    if timeout_s < 1:  # a timeout, retried as one
+        assert 1.0 <= elapsed < 1.5 and not isinstance(cut.value, ODataRetryLater)
+        assert message.endswith(
+            "gave up after 2 attempts (max_retries=1); last error: answer not complete within "
+            "0.5 s (its body still arriving)"
+        )
+    else:  # the deadline: the next tick reads it again
+        assert 1.0 <= elapsed < 1.3 and isinstance(cut.value, ODataRetryLater)
+        assert message.endswith(
+            "answer not complete within 1 s (its body still arriving); the 1 s deadline has "
+            "passed, so the read stops here"
+        )
+    assert len(server.data_requests("A_Product")) == (2 if timeout_s < 1 else 1)
+
+
+def resolver_answers(monkeypatch: pytest.MonkeyPatch, errno: int, message: str) -> None:
+    """Name resolution of hosts under `.invalid` (RFC 6761: never resolvable) fails with
+    `errno`, as a resolver's answer would, whatever resolver the machine has or lacks."""
+    resolve = socket.getaddrinfo
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> list:
+        if str(host).endswith(".invalid"):
+            raise socket.gaierror(errno, message)
+        return resolve(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_host_name_that_does_not_resolve_is_refused_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: five retries over ~10 s, then ODataUnavailable, `ConnectionError (timeout 60
+    s)`: a typo in the URL looked like an outage, and the sensor tick never failed."""
+    resolver_answers(monkeypatch, socket.EAI_NONAME, "Name or service not known")
+    client = SapODataClient(
+        "https://sap-odata.invalid/sap/opu/odata/sap", auth="basic", username="PLANNER",
+        password=PASSWORD, backoff_base_s=0.5,
+    )  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(ODataError) as refused:
+        client.fetch("A_Product")
+    assert time.monotonic() - started < 0.5 and not isinstance(refused.value, ODataUnavailable)
+    assert str(refused.value) == (
+        "GET https://sap-odata.invalid/sap/opu/odata/sap/API_PRODUCT_SRV/$metadata failed: name "
+        "resolution failed for host 'sap-odata.invalid' (Name or service not known); check the URL"
+    )
+
+
+def test_a_name_resolution_that_fails_for_now_is_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """EAI_AGAIN, the resolver's "try again": a DNS server out for a moment, not a wrong URL."""
+    resolver_answers(monkeypatch, socket.EAI_AGAIN, "Temporary failure in name resolution")
+    client = SapODataClient(
+        "https://sap-odata.invalid/sap/opu/odata/sap", auth="none", max_retries=1,
+        backoff_base_s=0.01,
+    )  # fmt: skip
+    with pytest.raises(ODataUnavailable, match=(
+        r"gave up after 2 attempts \(max_retries=1\); last error: name resolution failed for "
+        r"host 'sap-odata\.invalid' for now \(Temporary failure in name resolution\)"
+    )):  # fmt: skip
+        client.fetch("A_Product")
+
+
+@pytest.mark.parametrize("auth", ["basic", "oauth2"])
+def test_an_html_login_page_is_refused_at_once(auth: str) -> None:
+    """An identity provider in front of the gateway answers 200 with its login form. Before:
+    `invalid JSON` (or `no EntitySet found` for $metadata), retried for ~10 s, then
+    ODataUnavailable: a configuration problem looked like an outage."""
+    credentials = {
+        "basic": {"username": "PLANNER", "password": PASSWORD},
+        "oauth2": {"client_id": "app", "client_secret": CLIENT_SECRET},
+    }[auth]
+    with ODataTestServer(auth=auth, **credentials) as srv:
+        extra = {"token_url": srv.token_url} if auth == "oauth2" else {}
+        client = client_for(srv, auth=auth, **credentials, **extra)
+        client.metadata("API_PRODUCT_SRV")  # the page appears later, e.g. once a session ends
+        srv.login_page = True
+        for read in (
+            lambda: client.fetch("A_Product"),
+            lambda: client.metadata("API_SALES_ORDER_SRV"),
+        ):
+            before = len(srv.state.requests)
+            with pytest.raises(ODataError) as refused:
+                read()
+            assert not isinstance(refused.value, ODataUnavailable)
+            assert str(refused.value).endswith(
+                ": the server answered HTML, not OData: a login page? Check the URL and the "
+                "authentication"
+            )
+            assert len(srv.state.requests) == before + 1  # not retried
+        assert PASSWORD not in str(refused.value) and CLIENT_SECRET not in str(refused.value)
 
 
 def test_refused_connections_are_retried_then_reported() -> None:
@@ -477,7 +661,9 @@ def test_client_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     from resources.dagster_resources import sap_odata_from_env
 
     monkeypatch.setenv("SCP_ODATA_AUTH", "none")
-    settings = {"PAGE_SIZE": "250", "TIMEOUT": "20", "MAX_RETRIES": "0", "TICK_BUDGET": "30"}
+    assert sap_odata_from_env().delta_overlap_s == 300.0  # unset: 5 minutes
+    settings = {"PAGE_SIZE": "250", "TIMEOUT": "20", "MAX_RETRIES": "0", "TICK_BUDGET": "30",
+                "DELTA_OVERLAP": "120"}  # fmt: skip
     for name, value in settings.items():
         monkeypatch.setenv(f"SCP_ODATA_{name}", value)
     resource = sap_odata_from_env()
@@ -485,6 +671,15 @@ def test_client_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     assert (resource.max_retries, resource.tick_budget_s) == (0, 30.0)
     client = resource.get_client()
     assert (client.page_size, client.timeout_s, client.max_retries) == (250, 20.0, 0)
+    assert client.delta_overlap_s == 120.0
+    monkeypatch.setenv("SCP_ODATA_DELTA_OVERLAP", "-5")
+    with pytest.raises(ValueError, match="SCP_ODATA_DELTA_OVERLAP must be at least 0.0, got '-5'"):
+        sap_odata_from_env()
+    monkeypatch.setenv("SCP_ODATA_DELTA_OVERLAP", "5min")
+    with pytest.raises(ValueError, match="SCP_ODATA_DELTA_OVERLAP must be a number, got '5min'"):
+        sap_odata_from_env()
+    monkeypatch.setenv("SCP_ODATA_DELTA_OVERLAP", "0")  # off: trust the stamps
+    assert sap_odata_from_env().delta_overlap_s == 0.0
     monkeypatch.setenv("SCP_ODATA_PAGE_SIZE", "1k")
     with pytest.raises(ValueError, match="SCP_ODATA_PAGE_SIZE must be an integer, got '1k'"):
         sap_odata_from_env()

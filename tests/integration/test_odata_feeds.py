@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -34,7 +35,7 @@ from pipelines.ingest.landing import (
     posting_window,
     read_rows,
 )
-from pipelines.ingest.odata import ODataError, SapODataClient, to_raw_table
+from pipelines.ingest.odata import ODataError, SapODataClient, format_cursor, to_raw_table
 from pipelines.ingest.sensors import sap_odata_delta_sensor
 from pipelines.ingest.specs import get_spec
 from resources.odata import SapODataResource
@@ -47,6 +48,7 @@ from tests.integration.test_landing_sensor import (
     engine_landing,
     requests_of,
 )
+from tests.integration.test_odata import resolver_answers
 from tests.odata_server import wire_ms
 
 DAY = date(2024, 1, 10)
@@ -100,6 +102,15 @@ def today(monkeypatch: pytest.MonkeyPatch) -> list[date]:
     monkeypatch.setattr(sensors, "_last_partition_day", lambda: current[0])
     monkeypatch.setattr(sensors, "ODATA_LOOKBACK_DAYS", 3)
     return current
+
+
+def delta_filter(cursor: str) -> str:
+    """The `$filter` of a delta read from `cursor`: the resource's default overlap, 5 minutes
+    before it, is read again."""
+    return f"LastChangeDateTime gt datetimeoffset'{format_cursor(pd.Timestamp(cursor) - OVERLAP)}'"
+
+
+OVERLAP = pd.Timedelta(minutes=5)
 
 
 def resource(server: PostingServer, **options: object) -> SapODataResource:
@@ -337,7 +348,7 @@ def test_a_cursor_of_the_earlier_form_is_continued(
     landing.cursor = json.dumps({"A_Product": newest})  # as sensors before this one kept it
     landing.tick(sap_odata_delta_sensor, sap_odata=resource(odata_server))
     [read] = odata_server.data_requests("A_Product")
-    assert read.query["$filter"] == f"LastChangeDateTime gt datetimeoffset'{newest}'"
+    assert read.query["$filter"] == delta_filter(newest)
     assert ODataCursor.from_json(landing.cursor).feeds["A_Product"] == newest
 
     state = ODataCursor({"A_Product": newest}, start="A_Product")
@@ -434,7 +445,8 @@ def test_the_full_read_job_lands_what_the_sensor_would_and_the_sensor_continues_
     }
     read = [r for r in odata_server.state.requests[requests:] if "$metadata" not in r.path]
     assert [(r.path.rsplit("/", 1)[-1], r.query.get("$filter")) for r in read] == [
-        ("A_SalesOrder", f"LastChangeDateTime gt datetimeoffset'{newest}'")
+        ("A_SalesOrder", delta_filter(newest)),
+        ("A_SalesOrderItem", "SalesOrder eq '37'"),  # order 37, in the overlap, read again
     ]
     assert incoming_bytes(job) == files
 
@@ -471,6 +483,49 @@ def full_read(
 
 def warnings_of(capsys: pytest.CaptureFixture[str]) -> list[str]:
     return re.findall(r" - WARNING - (.*)", capsys.readouterr().err)
+
+
+# -- a change committed late is read again; rows read again write nothing ---------------------
+
+
+@pytest.fixture
+def three_orders() -> Iterator[PostingServer]:
+    """Orders 1-3 (created on three days) and their 6 items: loads that take a second."""
+    with PostingServer(row_counts={"A_SalesOrder": 3, "A_SalesOrderItem": 6}) as server:
+        yield server
+
+
+def test_a_change_committed_late_lands_and_the_overlap_read_again_writes_nothing(
+    landing: Landing, three_orders: PostingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S/4 stamps a change when its save starts: order 1, saved while a tick read, carries a
+    stamp 2 s before the newest change that tick saw. Before, the next delta asked only for
+    changes after that newest one, and order 1's change never reached raw.vbak."""
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_SalesOrder")
+    odata_server, odata = three_orders, resource(three_orders)
+    landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    cursor = ODataCursor.from_json(landing.cursor).feeds["A_SalesOrder"]
+    load_all(landing)
+
+    quiet = landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    assert str(quiet.skip_reason.skip_message) == "No changed rows" and new_files(landing) == []
+
+    late = pd.Timestamp(cursor) - pd.Timedelta(seconds=2)
+    odata_server.touch("A_SalesOrder", 0, late.to_pydatetime(), SoldToParty="17100099")
+    landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    [vbak] = new_files(landing)  # order 1's day; its items did not change: no VBAP file
+    assert vbak.startswith("VBAK_20240101__odata-")
+    assert file_rows(landing, vbak).set_index("VBELN").KUNNR["0000000001"] == "0017100099"
+    assert ODataCursor.from_json(landing.cursor).feeds["A_SalesOrder"] == cursor
+    load_all(landing)
+    orders = landing.sql("select vbeln, kunnr from raw.vbak")
+    assert len(orders) == orders.vbeln.nunique() == 3
+    assert orders.set_index("vbeln").kunnr["0000000001"] == "0017100099"
+    assert landing.sql("select count(*) as n from raw.vbap").n.item() == 6
+
+    again = landing.tick(sap_odata_delta_sensor, sap_odata=odata)  # order 1 is read again
+    assert str(again.skip_reason.skip_message) == "No changed rows" and new_files(landing) == []
+    assert odata_server.data_requests("A_SalesOrder")[-1].query["$filter"] == delta_filter(cursor)
 
 
 # -- a feed that fails is skipped; the others are read ------------------------------------------
@@ -513,7 +568,32 @@ def test_a_feed_whose_read_fails_is_skipped_and_the_others_are_read(
     assert not any(n.startswith("MARD_") for n in new_files(landing))
     # the second tick read the orders from the cursor the first one saved
     last = odata_server.data_requests("A_SalesOrder")[-1].query["$filter"]
-    assert last == f"LastChangeDateTime gt datetimeoffset'{state.feeds['A_SalesOrder']}'"
+    assert last == delta_filter(state.feeds["A_SalesOrder"])
+
+
+@pytest.mark.parametrize("wrong", ["host", "login page"])
+def test_a_wrong_host_or_a_login_page_fails_the_tick_at_once(
+    landing: Landing, odata_server: PostingServer, monkeypatch: pytest.MonkeyPatch, wrong: str
+) -> None:
+    """Both were retried as outages, ~10 s per feed, and the tick ended with a skip reason: the
+    sensor never showed the configuration problem."""
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_Product,A_SalesOrder")
+    resolver_answers(monkeypatch, socket.EAI_NONAME, "Name or service not known")
+    odata_server.login_page = wrong == "login page"
+    base_url = "http://sap-odata.invalid/sap" if wrong == "host" else odata_server.base_url
+    odata = SapODataResource(base_url=base_url, auth="none", max_retries=5)
+    started = time.monotonic()
+    with pytest.raises(ODataError) as refused:
+        landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    assert time.monotonic() - started < 2.0
+    message = str(refused.value)
+    assert message.startswith("No OData feed could be read: A_Product: GET ")
+    problem = (
+        "name resolution failed for host 'sap-odata.invalid'"
+        if wrong == "host"
+        else "the server answered HTML, not OData: a login page?"
+    )
+    assert message.count(problem) == 2  # A_Product and A_SalesOrder
 
 
 def test_a_tick_raises_only_when_no_feed_was_read_and_a_failure_is_not_one_of_the_moment(
@@ -680,7 +760,7 @@ def test_a_hand_edited_watermark_needs_only_its_cursor(
     (landing.root / "odata" / "A_SalesOrder.json").write_text(mark)
     landing.tick(sap_odata_delta_sensor, sap_odata=resource(odata_server))
     read = odata_server.data_requests("A_SalesOrder")[0]
-    assert read.query["$filter"] == "LastChangeDateTime gt datetimeoffset'2024-01-05T00:00:00Z'"
+    assert read.query["$filter"] == "LastChangeDateTime gt datetimeoffset'2024-01-04T23:55:00Z'"
 
 
 # -- a day of stock keeps its snapshot -----------------------------------------------------------
