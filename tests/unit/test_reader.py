@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from pipelines.ingest.reader import (
+    DATE_FORMATS,
     DetectedFormat,
     ReaderSettings,
     SapFileError,
@@ -341,11 +342,7 @@ def written_as(fmt: str, year: str, month: str, day: str) -> str:
     return pattern.replace("YYYY", year).replace("MM", month).replace("DD", day)
 
 
-@pytest.mark.parametrize(
-    "fmt",
-    ["YYYYMMDD", "DD.MM.YYYY", "ISO", "MM/DD/YYYY", "MM-DD-YYYY", "YYYY.MM.DD", "YYYY/MM/DD",
-     "DD/MM/YYYY", "DD-MM-YYYY"],
-)  # fmt: skip
+@pytest.mark.parametrize("fmt", DATE_FORMATS)
 def test_saps_initial_date_00000000_is_null_in_every_format(fmt: str) -> None:
     """SAP writes "no date" as 00000000 whatever its user's date format (a US logon's LIKP:
     WADAT_IST `00000000` beside `01/16/2025`); the format's own zeros and blank are null too."""
@@ -367,11 +364,7 @@ def test_initial_dates_do_not_decide_the_date_format(tmp_path: Path) -> None:
     assert rows["BLDAT"].isna().all()
 
 
-@pytest.mark.parametrize(
-    "fmt",
-    ["YYYYMMDD", "DD.MM.YYYY", "ISO", "MM/DD/YYYY", "MM-DD-YYYY", "YYYY.MM.DD", "YYYY/MM/DD",
-     "DD/MM/YYYY", "DD-MM-YYYY"],
-)  # fmt: skip
+@pytest.mark.parametrize("fmt", DATE_FORMATS)
 def test_every_date_format_reads_the_same_on_the_fast_and_the_checked_path(fmt: str) -> None:
     """Each format's own digit order: `12/01/2025` is 1 December as MM/DD/YYYY, 12 January as
     DD/MM/YYYY; all zeros and blank are null. A malformed value sends the column through the
