@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import socket
+import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -658,10 +659,19 @@ class SapODataClient:
         return response
 
     def _connection_failure(self, what: str, url: str, exc: requests.ConnectionError) -> str:
-        """Why the connection failed, as a reason to retry; a host name that does not exist is
-        refused instead, at once: no retry mends a wrong URL."""
+        """Why the connection failed, as a reason to retry; a host name that does not exist or
+        a certificate the client does not trust is refused instead, at once: no retry mends a
+        wrong URL or a missing CA."""
         cause = _root_cause(exc)
         host = urlsplit(url).hostname
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise ODataError(
+                self.redact(
+                    f"{what} failed: the TLS certificate of host {host!r} is not trusted "
+                    f"({cause.verify_message}); check the URL, or name the bundle of the CA "
+                    "that signed it in REQUESTS_CA_BUNDLE"
+                )
+            ) from None
         if isinstance(cause, socket.gaierror):
             if cause.errno != socket.EAI_AGAIN:
                 raise ODataError(
@@ -684,10 +694,10 @@ class SapODataClient:
     ) -> T:
         """Send a request, retrying 429/5xx, timeouts, broken connections and broken bodies.
 
-        A refusal is not retried: HTTP 4xx, a host name that does not exist, an HTML page where
-        OData was expected (a login page). Failures become an ODataError without their
-        exception as cause: a message or a chained traceback of the HTTP stack must not carry
-        a credential.
+        A refusal is not retried: HTTP 4xx, a host name that does not exist, an untrusted TLS
+        certificate, an HTML page where OData was expected (a login page). Failures become an
+        ODataError without their exception as cause: a message or a chained traceback of the
+        HTTP stack must not carry a credential.
         """
         failures = 0
         while True:

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import base64
 import csv
+import http.server
 import logging
 import socket
+import ssl
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -453,17 +457,21 @@ def test_a_body_that_arrives_too_slowly_is_cut_in_time(
     assert len(server.data_requests("A_Product")) == (2 if timeout_s < 1 else 1)
 
 
-def resolver_answers(monkeypatch: pytest.MonkeyPatch, errno: int, message: str) -> None:
+def resolver_answers(monkeypatch: pytest.MonkeyPatch, errno: int, message: str) -> list[str]:
     """Name resolution of hosts under `.invalid` (RFC 6761: never resolvable) fails with
-    `errno`, as a resolver's answer would, whatever resolver the machine has or lacks."""
+    `errno`, as a resolver's answer would, whatever resolver the machine has or lacks. Returns
+    the hosts asked for, one per connection attempt."""
     resolve = socket.getaddrinfo
+    asked: list[str] = []
 
     def getaddrinfo(host: object, *args: object, **kwargs: object) -> list:
         if str(host).endswith(".invalid"):
+            asked.append(str(host))
             raise socket.gaierror(errno, message)
         return resolve(host, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
 
 
 def test_a_host_name_that_does_not_resolve_is_refused_at_once(
@@ -471,19 +479,48 @@ def test_a_host_name_that_does_not_resolve_is_refused_at_once(
 ) -> None:
     """Before: five retries over ~10 s, then ODataUnavailable, `ConnectionError (timeout 60
     s)`: a typo in the URL looked like an outage, and the sensor tick never failed."""
-    resolver_answers(monkeypatch, socket.EAI_NONAME, "Name or service not known")
+    asked = resolver_answers(monkeypatch, socket.EAI_NONAME, "Name or service not known")
     client = SapODataClient(
         "https://sap-odata.invalid/sap/opu/odata/sap", auth="basic", username="PLANNER",
-        password=PASSWORD, backoff_base_s=0.5,
+        password=PASSWORD, backoff_base_s=0.01,
     )  # fmt: skip
-    started = time.monotonic()
     with pytest.raises(ODataError) as refused:
         client.fetch("A_Product")
-    assert time.monotonic() - started < 0.5 and not isinstance(refused.value, ODataUnavailable)
+    assert asked == ["sap-odata.invalid"] and not isinstance(refused.value, ODataUnavailable)
     assert str(refused.value) == (
         "GET https://sap-odata.invalid/sap/opu/odata/sap/API_PRODUCT_SRV/$metadata failed: name "
         "resolution failed for host 'sap-odata.invalid' (Name or service not known); check the URL"
     )
+
+
+def test_an_untrusted_tls_certificate_is_refused_at_once(tmp_path: Path) -> None:
+    """A self-signed certificate, or a company CA missing from the bundle: no retry mends it.
+    Before, it was retried like an outage and the sensor tick never failed."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",
+         cert, "-days", "1", "-subj", "/CN=127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = SapODataClient(
+            f"https://127.0.0.1:{server.server_port}/sap/opu/odata/sap", auth="basic",
+            username="PLANNER", password=PASSWORD, max_retries=2, backoff_base_s=0.01,
+        )  # fmt: skip
+        with pytest.raises(ODataError) as refused:
+            client.fetch("A_Product")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not isinstance(refused.value, ODataUnavailable)
+    message = str(refused.value)
+    assert "the TLS certificate of host '127.0.0.1' is not trusted" in message
+    assert "REQUESTS_CA_BUNDLE" in message and PASSWORD not in message
 
 
 def test_a_name_resolution_that_fails_for_now_is_retried(
