@@ -13,11 +13,11 @@ run unchanged on mapped data. A value the load must not read as mapped (one that
 as its column's type, or a number its SAP decimals cannot hold, never rounded) reaches quarantine
 with its text: written as it came where the reader rejects it by itself, else with the mapper's
 reasons as an extra field, a record the reader always rejects with them (`_unloadable`,
-`MAPPER_NOTE`). The report lists
-such rows beforehand, with their source file and line. A constant of the YAML, at any depth, that
-cannot be the type it is read as (its column's, or the number or date an operation reads), that
-YAML reads otherwise than it looks (`0100` is 64), a constant code missing from its code table or
-a unit constant missing from the units, is a configuration error instead. Rows outside the
+`MAPPER_NOTE`). The report lists such rows beforehand, with their source file and line. A
+constant of the YAML, at any depth, that cannot be the type it is read as (its column's, or the
+number or date an operation reads), that YAML reads otherwise than it looks (`0100` is 64), a
+constant code missing from its code table or a unit constant missing from the units, is a
+configuration error instead. Rows outside the
 `window` are left out before anything else is computed from them, so they cannot fail the
 mapping.
 
@@ -1913,8 +1913,8 @@ def _rejected_as_written(texts: pd.Series, column: Column) -> np.ndarray:
 class _Unloadable:
     """The values of a mapped table the load must not read as mapped, None elsewhere: their text
     (as it came, or the exact number) and why, per column. `noted` rows hold one the reader
-    might read as a value: they are written with the reasons as an extra field, so the reader
-    rejects them for their field count."""
+    might read as a value: they are written with the reasons as an extra field, which the reader
+    rejects with those reasons as its own (`MAPPER_NOTE`)."""
 
     texts: pd.DataFrame
     reasons: pd.DataFrame
