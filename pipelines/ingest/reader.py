@@ -1512,6 +1512,25 @@ class SapFileReader:
             columns[at],
         )
 
+    def refuse_day_first_text(self, column: str, texts: pa.Array, starts: np.ndarray) -> None:
+        """Refuse the file for a day-first date in `texts`, a date column read as plain text
+        (records starting at `starts`): the day split parses only its partition column, and
+        a day-first proof in another date column must refuse the whole delivery too."""
+        if self._day_first_possible():
+            impossible = _parse_date(texts, self.detected.date_format).impossible
+            self._refuse_day_first_in(column, texts, starts, impossible)
+
+    def _day_first_possible(self) -> bool:
+        return self.settings.date_format is None and self.detected.date_format in _DAY_FIRST_TWINS
+
+    def _refuse_day_first_in(
+        self, column: str, texts: pa.Array, starts: np.ndarray, impossible: np.ndarray
+    ) -> None:
+        if self._day_first_possible() and impossible.any():
+            rows = np.flatnonzero(impossible)
+            fmt = self.detected.date_format
+            self._refuse_day_first(fmt, texts.take(rows), starts[rows], [column] * len(rows))
+
     # -- streaming -------------------------------------------------------------------------------
 
     def chunks(self) -> Iterator[ParsedChunk]:
@@ -1821,11 +1840,7 @@ class SapFileReader:
                 issues += self._number_doubts(col, cleaned)
             return values, cleaned, null & ~invalid, issues
         dates = _parse_date(cleaned, fmt.date_format)
-        detected = self.settings.date_format is None
-        if detected and fmt.date_format in _DAY_FIRST_TWINS and dates.impossible.any():
-            rows = np.flatnonzero(dates.impossible)
-            texts = cleaned.take(rows)
-            self._refuse_day_first(fmt.date_format, texts, starts[rows], [col.name] * len(rows))
+        self._refuse_day_first_in(col.name, cleaned, starts, dates.impossible)
         invalid = dates.bad_shape | dates.impossible | dates.out_of_range
         issues = [
             (dates.bad_shape, col.name, quoted(f"invalid date {{!r}}, expected {fmt.date_format}")),

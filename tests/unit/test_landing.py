@@ -374,6 +374,30 @@ def test_split_by_day_of_a_file_proven_day_first_after_the_sample_places_nothing
     assert not into.exists() or not any(into.iterdir())
 
 
+def test_split_by_day_of_a_file_proven_day_first_in_another_date_column_places_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The split parses only the partition column as dates. A UK Excel re-save whose creation
+    days (ERDAT) never pass the 12th, and whose only proof is a requested delivery date (VDATU)
+    after the sample, is refused whole too: month-first, every day would be swapped."""
+    monkeypatch.setattr(landing, "SapFileReader", partial(SapFileReader, chunk_rows=500))
+    header = "VBELN;AUART;ERDAT;KUNNR;VKORG;VDATU;WAERK"
+    records = [
+        f"{10_000 + n};TA;{1 + n // 500:02d}/01/2025;C1;1000;01/02/2025;EUR" for n in range(2_010)
+    ]
+    records.append("12010;TA;05/01/2025;C1;1000;13/02/2025;EUR")
+    path = tmp_path / "VBAK.csv"
+    path.write_text("\r\n".join([header, *records]) + "\r\n", encoding="utf-8")
+    into = tmp_path / "parts"
+
+    with pytest.raises(SapFileError) as error:
+        split_by_day(path, TABLE_SPECS["VBAK"], into)
+
+    assert (error.value.line, error.value.column) == (2_012, "VDATU")
+    assert "date '13/02/2025' is no MM/DD/YYYY date" in str(error.value)
+    assert not into.exists() or not any(into.iterdir())
+
+
 def test_split_by_day_keeps_interleaved_days_and_records_across_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
