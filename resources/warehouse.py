@@ -28,6 +28,8 @@ SCHEMAS = ("raw", "quarantine", "staging", "intermediate", "marts", "planning", 
 QUARANTINE_TABLE = "quarantine.rejected_rows"
 #: The Postgres advisory lock key that serialises the platform's DDL (any fixed bigint).
 DDL_LOCK_KEY = 0x5343_5044_444C
+#: First key of the per-table locks (`Warehouse.lock_table`); the second is the table's hash.
+TABLE_LOCK_SPACE = 0x5343
 #: How long a DuckDB writer waits for another process to let go of the file before failing.
 DUCKDB_LOCK_WAIT_SECONDS = 300.0
 QUARANTINE_COLUMNS = {
@@ -196,6 +198,13 @@ class Warehouse:
     def lock_ddl(self, cur: Cursor) -> None:
         """Hold the warehouse's DDL lock until the transaction ends (DuckDB: one writer at a
         time already)."""
+
+    def lock_table(self, cur: Cursor, table: str) -> None:
+        """Hold `table`'s lock until the transaction ends, so that loads and checks of one table
+        take turns: under read committed, two loads of a day would each delete only the rows
+        committed before them and keep both copies, and a check would quarantine by row ids
+        a load committed in between has replaced. Take it before `lock_ddl` (DuckDB: one
+        writer at a time already)."""
 
     def ensure_schemas(self) -> None:
         with self.transaction() as cur:
@@ -458,6 +467,9 @@ class PostgresWarehouse(Warehouse):
 
     def lock_ddl(self, cur: Any) -> None:
         cur.execute("select pg_advisory_xact_lock(%s)", [DDL_LOCK_KEY])
+
+    def lock_table(self, cur: Any, table: str) -> None:
+        cur.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", [TABLE_LOCK_SPACE, table])
 
     def insert_frame(self, cur: Any, table: str, frame: pd.DataFrame | pa.Table) -> None:
         """COPY in binary form when every column's type allows it exactly (`pg_binary`),

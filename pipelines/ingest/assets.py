@@ -133,7 +133,7 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
         for load in report.refused:
             context.log.error(
                 f"{load.name} refused: {load.refusal(report.threshold)}. Its day keeps the "
-                "previous rows; the rejects are in quarantine.rejected_rows"
+                "previous rows; the rows the reader rejected are in quarantine.rejected_rows"
             )
         metadata = {
             "dagster/row_count": report.rows_loaded,

@@ -12,6 +12,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -141,6 +142,9 @@ class FileLoad:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    #: loaded rows the suite's value-set rules will reject (`quality.load_rules`), and per rule
+    rows_failing_rules: int = 0
+    failing_by_rule: dict[str, int] = field(default_factory=dict)
     refused: bool = False  # not loaded (`reason`): its day kept the previous rows
     error: str | None = None  # a file-level problem that stopped its reading
 
@@ -149,14 +153,18 @@ class FileLoad:
         return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
 
     def refusal(self, threshold: float) -> str | None:
-        """Why this file must not replace its day, if it must not."""
+        """Why this file must not replace its day, if it must not: its rows rejected by the
+        reader and those the quality suite would reject after the load count alike."""
         if self.error is not None:
             return self.error
-        if over_threshold(self.rows_quarantined, self.rows_read, threshold):
-            return (
-                f"{self.rows_quarantined} of {self.rows_read} rows rejected "
-                f"({self.quarantined_share:.2%} > {threshold:.2%})"
-            )
+        rejected = self.rows_quarantined + self.rows_failing_rules
+        if over_threshold(rejected, self.rows_read, threshold):
+            share = rejected / self.rows_read
+            reason = f"{rejected} of {self.rows_read} rows rejected ({share:.2%} > {threshold:.2%})"
+            if self.rows_failing_rules:
+                rules = ", ".join(f"{label} {n}" for label, n in self.failing_by_rule.items())
+                reason += f", {self.rows_failing_rules} of them by the quality suite ({rules})"
+            return reason
         return None
 
 
@@ -274,15 +282,17 @@ def load_table(
     checksum would not describe what was loaded, and the new delivery has a run of its own.
     Timestamps are UTC; `_loaded_at` tells this load's rows from the ones they replace.
     """
-    if threshold is None:
-        from pipelines.ingest.quality import QualityRules  # quality imports this module
+    from pipelines.ingest.quality import QualityRules, failing_rows, load_rules  # imports us
 
-        threshold = QualityRules.from_env().threshold
+    quality_rules = QualityRules.from_env()
+    if threshold is None:
+        threshold = quality_rules.threshold
     table = f"raw.{spec.raw_table}"
     report = LoadReport(table=table, threshold=threshold)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)  # UTC, as the manifest
 
     with warehouse.transaction() as cur, ThreadPoolExecutor(1) as parser:
+        warehouse.lock_table(cur, table)
         warehouse.run_ddl(cur, raw_table_ddl(warehouse, cur, spec))
         cur.execute(f"select not exists (select 1 from {table})")
         was_empty = bool(cur.fetchone()[0])
@@ -300,10 +310,12 @@ def load_table(
             return SapFileReader(path, spec, settings, chunk_rows, partition_window=days)
 
         origins = delivered_origins(warehouse, cur, spec.name, [p.name for p in files], "checksum")
+        rules = load_rules(warehouse, cur, spec, quality_rules)
+        failing = partial(failing_rows, rules=rules)
         with InsertBatch(warehouse, cur, max(chunk_rows, warehouse.bulk_insert_rows)) as batch:
             for path in files:
                 load = _load_file(
-                    path, spec, open_reader, origins, batch, parser, run_id, loaded_at
+                    path, spec, open_reader, origins, batch, parser, run_id, loaded_at, failing
                 )
                 report.file_loads.append(load)
         for load in report.file_loads:
@@ -421,6 +433,7 @@ def _load_file(
     parser: Executor,
     run_id: str,
     loaded_at: datetime,
+    failing: Callable[[pa.Table], tuple[int, dict[str, int]]],
 ) -> FileLoad:
     """Add one file's parsed chunks and rejects to `batch`; its manifest counts. A file-level
     error ends the file, not the load: it is recorded (`FileLoad.error`, one quarantine record
@@ -437,6 +450,10 @@ def _load_file(
             if chunk.table.num_rows:
                 batch.add(f"raw.{spec.raw_table}", raw_rows(chunk.table, spec, loaded_at))
                 stats.rows_loaded += chunk.table.num_rows
+                count, by_rule = failing(chunk.table)
+                stats.rows_failing_rules += count
+                for label, count in by_rule.items():
+                    stats.failing_by_rule[label] = stats.failing_by_rule.get(label, 0) + count
             if rejected_lines:
                 rejects = to_quarantine_frame(chunk.rejects, run_id, loaded_at, origin)
                 batch.add(QUARANTINE_TABLE, rejects)

@@ -195,6 +195,33 @@ def uses_plants(spec: TableSpec) -> bool:
     return spec.name != "T001W" and any(c in spec.column_names for c in PLANT_COLUMNS)
 
 
+def load_rules(
+    warehouse: Warehouse, cur: Cursor, spec: TableSpec, rules: QualityRules
+) -> list[Rule]:
+    """The suite's value-set rules (allowed values, known units, the plants `raw.t001w` holds
+    now), which a load tests on each parsed chunk (`failing_rows`): rows they reject count
+    toward a file's refusal, so a re-delivery the suite would half-empty never replaces a good
+    day. The reader rejects everything else a single file can show."""
+    if uses_plants(spec) and (plants := _known_plants(warehouse, cur)):
+        rules = rules.with_plants(plants)
+    return [rule for rule in table_rules(spec, rules, None) if rule.kind == "in_set"]
+
+
+def failing_rows(table: pa.Table, rules: Sequence[Rule]) -> tuple[int, dict[str, int]]:
+    """How many rows of a parsed chunk (SAP column names) the value-set `rules` reject, and
+    how many each rule rejects. A null is no value, as for GX's expectation."""
+    failing = np.zeros(table.num_rows, dtype=bool)
+    by_rule: dict[str, int] = {}
+    for rule in rules:
+        column = table.column(rule.columns[0])
+        allowed = pc.is_in(column, value_set=pa.array(rule.values, column.type))
+        unexpected = pc.fill_null(pc.invert(allowed), False).to_numpy(zero_copy_only=False)
+        if count := int(unexpected.sum()):
+            by_rule[rule.label] = by_rule.get(rule.label, 0) + count
+            failing |= unexpected
+    return int(failing.sum()), by_rule
+
+
 # -- validating one DataFrame -----------------------------------------------------------------
 
 
@@ -526,6 +553,7 @@ def run_table_quality(
     report = QualityReport(table, window, [], rules.threshold)
     scope = _scope(spec, window)
     with warehouse.transaction() as cur:
+        warehouse.lock_table(cur, table)  # no load commits between the read and the quarantine
         present = set(warehouse.table_columns(cur, table))
         if not present:
             report.problems.append(f"{table} does not exist: materialize it first")

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -19,6 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+import pipelines.ingest.load as load_module
+import pipelines.ingest.quality as quality_module
 from pipelines.demo import DemoConfig, generate
 from pipelines.ingest.landing import MANIFEST_TABLE
 from pipelines.ingest.load import (
@@ -29,6 +32,7 @@ from pipelines.ingest.load import (
     raw_table_columns,
     replaced_ranges,
 )
+from pipelines.ingest.quality import run_table_quality
 from pipelines.ingest.reader import SapFileError
 from pipelines.ingest.specs import TABLE_SPECS
 from resources.warehouse import (
@@ -227,6 +231,46 @@ def test_a_file_over_the_threshold_is_refused_and_its_day_keeps_its_rows(
         f"select status, run_id from {MANIFEST_TABLE} "
         f"where canonical_name = '{broken.name}' and checksum = '{sha256(broken)}'",
     ) == [("loaded", "run-lax")]
+
+
+def test_a_re_delivery_the_suite_would_half_empty_is_refused_and_its_day_keeps_its_rows(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """Rows the reader takes but the quality suite rejects after the load (a plant not in
+    raw.t001w, an unknown unit) count toward the file's refusal: before, such a correction
+    replaced the good day and the check then moved half of it to quarantine."""
+    plants = tmp_path / "T001W.csv"
+    plants.write_text("WERKS;NAME1;ORT01;LAND1\n1000;Plant;Hamburg;DE\n", encoding="utf-8")
+    load_table(warehouse, TABLE_SPECS["T001W"], [plants], None, "run-plants")
+    good = write_mseg_day(tmp_path, DAY, [mseg_line(4900000000 + n) for n in range(20)])
+    load_table(warehouse, MSEG, [good], WINDOW, "run-good")
+    kept = table_rows(warehouse, "select mblnr, _loaded_at from raw.mseg order by mblnr")
+
+    (tmp_path / "again").mkdir()
+    lines = [mseg_line(4900000000 + n) for n in range(20)]
+    lines[:8] = [line.replace(";1000;", ";2000;") for line in lines[:8]]  # an unknown plant
+    lines[8:10] = [line.replace(";ST;", ";XX;") for line in lines[8:10]]  # an unknown unit
+    correction = write_mseg_day(tmp_path / "again", DAY, lines)
+    report = load_table(warehouse, MSEG, [correction], WINDOW, "run-correction", threshold=0.2)
+
+    [load] = report.file_loads
+    assert load.refused
+    assert (load.rows_read, load.rows_quarantined, load.rows_failing_rules) == (20, 0, 10)
+    assert load.refusal(report.threshold) == (
+        "10 of 20 rows rejected (50.00% > 20.00%), 10 of them by the quality suite "
+        "(in_set(MEINS) 2, in_set(WERKS) 8)"
+    )
+    assert table_rows(warehouse, "select mblnr, _loaded_at from raw.mseg order by mblnr") == kept
+    assert table_rows(
+        warehouse,
+        f"select status from {MANIFEST_TABLE} where run_id = 'run-correction'",
+    ) == [("refused",)]
+
+    # below the threshold the file replaces the day; the suite's check quarantines the rows
+    report = load_table(warehouse, MSEG, [correction], WINDOW, "run-lax", threshold=0.6)
+    assert not report.file_loads[0].refused
+    assert warehouse.scalar("select count(*) from raw.mseg") == 20
+    assert run_table_quality(warehouse, MSEG, WINDOW, "check").rows_rejected == 10
 
 
 def test_one_rejected_row_never_refuses_a_file_on_its_own() -> None:
@@ -547,3 +591,106 @@ def test_steps_creating_the_same_tables_at_once_all_succeed(postgres_database: s
     warehouse = settings.open()
     for spec in TABLE_SPECS.values():
         assert warehouse.table_exists(f"raw.{spec.raw_table}"), spec.name
+
+
+def _advisory_lock_waits(database: str) -> int:
+    import psycopg
+
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=database) as con:
+        sql = "select count(*) from pg_locks where locktype = 'advisory' and not granted"
+        return con.execute(sql).fetchone()[0]
+
+
+def _hold_until(done: threading.Event, database: str) -> None:
+    """Wait until the concurrent step has finished (it did not wait for this one) or waits for
+    a lock: deterministic for the code with the table lock and without it."""
+    while not done.is_set() and not _advisory_lock_waits(database):
+        time.sleep(0.05)
+
+
+def test_overlapping_loads_of_a_day_take_turns_on_postgres(
+    postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A correction's run that starts while the first delivery's run still loads the day (a
+    backfill overlapping a sensor run): under read committed each load's delete saw only rows
+    committed before it, so both copies of the day stayed. The first load here holds on before
+    replacing the day until the second has passed that point too (the old code) or waits for
+    the table's lock (the new)."""
+    settings = WarehouseSettings(kind="postgres", pg_database=postgres_database)
+    path = write_mseg_day(tmp_path, DAY, [mseg_line(4900000000 + n) for n in range(50)])
+    load_table(settings.open(), MSEG, [path], WINDOW, "run-initial")
+
+    replace_rows = load_module._replace_rows
+    first_inside, second_inside = threading.Event(), threading.Event()
+
+    def held(*args, **kwargs):
+        if first_inside.is_set():
+            second_inside.set()
+        else:
+            first_inside.set()
+            _hold_until(second_inside, postgres_database)
+        return replace_rows(*args, **kwargs)
+
+    monkeypatch.setattr(load_module, "_replace_rows", held)
+
+    def second_load() -> None:
+        first_inside.wait()
+        load_table(settings.open(), MSEG, [path], WINDOW, "run-second")
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = [
+            pool.submit(load_table, settings.open(), MSEG, [path], WINDOW, "run-first"),
+            pool.submit(second_load),
+        ]
+        for run in runs:
+            run.result()
+    warehouse = settings.open()
+    assert warehouse.scalar("select count(*) from raw.mseg") == 50
+    assert warehouse.scalar("select count(distinct _loaded_at) from raw.mseg") == 1
+
+
+def test_a_load_committed_during_a_check_waits_for_it_on_postgres(
+    postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check reads raw on a connection of its own and quarantines by row id in its
+    transaction. A correction of the day committed in between left quarantine records
+    without their row under the corrected file's name, and failed the correction's own check."""
+    settings = WarehouseSettings(kind="postgres", pg_database=postgres_database)
+    bad_unit = [mseg_line(4900000000 + n).replace(";ST;", ";XX;") for n in range(0, 50, 2)]
+    good = [mseg_line(4900000000 + n) for n in range(1, 50, 2)]
+    plants = tmp_path / "T001W.csv"
+    plants.write_text("WERKS;NAME1;ORT01;LAND1\n1000;Plant;Hamburg;DE\n", encoding="utf-8")
+    load_table(settings.open(), TABLE_SPECS["T001W"], [plants], None, "run-plants")
+    (tmp_path / "first").mkdir()
+    first = write_mseg_day(tmp_path / "first", DAY, [*bad_unit, *good])
+    corrected = write_mseg_day(tmp_path, DAY, [mseg_line(4900000000 + n) for n in range(50)])
+    load_table(settings.open(), MSEG, [first], WINDOW, "run-first", threshold=1.0)
+
+    validate = quality_module.SuiteRunner.validate
+    validated, corrected_loaded = threading.Event(), threading.Event()
+
+    def held(self, frame):
+        result = validate(self, frame)
+        validated.set()
+        _hold_until(corrected_loaded, postgres_database)
+        return result
+
+    monkeypatch.setattr(quality_module.SuiteRunner, "validate", held)
+
+    def correction() -> None:
+        validated.wait()
+        load_table(settings.open(), MSEG, [corrected], WINDOW, "run-corrected")
+        corrected_loaded.set()
+
+    with ThreadPoolExecutor(2) as pool:
+        check = pool.submit(run_table_quality, settings.open(), MSEG, WINDOW, "check-first")
+        load = pool.submit(correction)
+        assert check.result().rows_rejected == 25
+        load.result()
+    monkeypatch.setattr(quality_module.SuiteRunner, "validate", validate)
+    warehouse = settings.open()
+    orphans = f"select count(*) from {QUARANTINE_TABLE} where raw_record is null"
+    assert warehouse.scalar(orphans) == 0
+    assert warehouse.scalar("select count(*) from raw.mseg") == 50
+    report = run_table_quality(warehouse, MSEG, WINDOW, "check-corrected")
+    assert (report.passed, report.rows_rejected, report.quarantined_share) == (True, 0, 0.0)
