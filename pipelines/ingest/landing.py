@@ -5,14 +5,16 @@ Layout under the landing root (`LandingZone.path`):
 - `<root>/` holds the CURRENT delivery of each table-day, `<TABLE>_<YYYYMMDD>.csv`, and of
   each master table, `<TABLE>.csv`. The raw assets read only these.
 - `<root>/incoming/` is the drop folder. A file is taken once it is stable (same size and
-  mtime on two consecutive looks) or once a marker `<name>.done` exists. An empty file, or one
+  mtime on two consecutive looks) or once a marker `<name>.done` no older than the file
+  exists; a marker whose file is gone is removed (`orphan_markers`). An empty file, or one
   named like a transfer in progress (`.x`, `~x`, `x.part`), is waited for until it has been
   unchanged for `STALE_AFTER`, then taken, to be rejected: nothing sits there unreported.
 - `<root>/archive/` keeps every superseded, duplicate or split delivery, never deleted, as
   `<UTC timestamp>__<sha256[:12]>__<original name>`.
-- `<root>/rejected/` receives deliveries that cannot be loaded (bad name, unreadable header,
-  a master-data extract dated before the current one), with the reason in the log and in the
-  manifest.
+- `<root>/rejected/` receives deliveries that cannot be loaded (bad name, a date after
+  tomorrow in the name, unreadable header, a master-data extract dated before the current
+  one), as `<UTC timestamp>__<sha256(name)[:8]>__<safe name>`, with the reason in the log and
+  in the manifest.
 - `<root>/staging/` is private scratch space for files split by day.
 - `<root>/odata/` holds, per OData feed, the cursor its last full read reached (`<feed>.json`,
   `sap_odata_full_read`), for the OData sensor to continue from.
@@ -222,9 +224,11 @@ def archive_name(original: str, checksum: str, at: datetime) -> str:
 
 
 def rejected_name(original: str, at: datetime) -> str:
-    """A name for a rejected file that is safe even when the original name was not."""
+    """A name for a rejected file that is safe even when the original name was not; the hash
+    of the original keeps apart names that clean alike (`a b.csv`, `a_b.csv`) in one tick."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", original).replace("..", "__") or "unnamed"
-    return f"{stamp(at)}__{cleaned}"
+    digest = hashlib.sha256(original.encode()).hexdigest()[:8]
+    return f"{stamp(at)}__{digest}__{cleaned}"
 
 
 # -- storage -----------------------------------------------------------------------------------
@@ -496,14 +500,14 @@ def ready_files(
     (size, mtime) and since when (`now_ns`, the sensor's clock: mtimes may be missing or
     preserved from the source) it has looked so.
 
-    Ready means a marker `<name>.done` exists, or size and mtime are unchanged since the last
-    look (`seen`) and the file is not empty. An empty or in-progress-named file is ready only
-    once unchanged for `STALE_AFTER`: it is taken to be rejected, not kept forever. Markers are
-    never ready.
+    Ready means a marker `<name>.done` no older than the file exists (`_marks`), or size and
+    mtime are unchanged since the last look (`seen`) and the file is not empty. An empty or
+    in-progress-named file is ready only once unchanged for `STALE_AFTER`: it is taken to be
+    rejected, not kept forever. Markers are never ready.
     """
     now_ns = time.time_ns() if now_ns is None else now_ns
     stale_ns = STALE_AFTER // timedelta(microseconds=1) * 1000
-    names = {e.name for e in entries}
+    markers = {e.name: e for e in entries if e.name.endswith(MARKER_SUFFIX)}
     ready: list[LandingEntry] = []
     remember: dict[str, list[int]] = {}
     for entry in sorted(entries, key=lambda e: (e.mtime_ns, e.name)):
@@ -518,11 +522,35 @@ def ready_files(
         if is_in_progress(entry.name):
             taken = stale  # a marker does not make a half-written name complete
         else:
-            marked = entry.name + MARKER_SUFFIX in names
+            marked = _marks(markers.get(entry.name + MARKER_SUFFIX), entry)
             taken = marked or (unchanged and (entry.size > 0 or stale))
         if taken:
             ready.append(entry)
     return ready, remember
+
+
+def _marks(marker: LandingEntry | None, entry: LandingEntry) -> bool:
+    """Whether `marker` completes `entry`: a marker follows its file, so one older than the file
+    was left by an earlier delivery of that name and says nothing of this one, which may still
+    be being written. A store without mtimes (0) cannot tell: its markers count."""
+    return marker is not None and (marker.mtime_ns == 0 or marker.mtime_ns >= entry.mtime_ns)
+
+
+def orphan_markers(entries: Sequence[LandingEntry]) -> list[str]:
+    """The markers in a listing of incoming/ whose file it does not show, to remove.
+
+    A marker follows its file, so one without it is left over: written after its file was
+    taken for being stable, or its file taken away by hand. Kept, it would make the next
+    delivery of that name look complete at once. Judged on the tick's own listing, before
+    anything moves: a marker whose file is taken in this look is not an orphan in it, and goes
+    with its file (`_move_files`). Removing a marker loses no data: at worst its file waits
+    until it is stable."""
+    names = {e.name for e in entries}
+    return [
+        e.name
+        for e in entries
+        if e.name.endswith(MARKER_SUFFIX) and e.name.removesuffix(MARKER_SUFFIX) not in names
+    ]
 
 
 # -- planning a tick ---------------------------------------------------------------------------
@@ -590,11 +618,13 @@ class TickPlan:
 
 
 class _Currents:
-    """Checksums of the current files, read lazily and updated as the plan places files."""
+    """Checksums of the current files, read lazily and updated as the plan places files; and
+    the archive names the plan has given out."""
 
     def __init__(self, store: LandingStore) -> None:
         self.store = store
         self._known: dict[str, str | None] = {}
+        self._archived: set[str] = set()
 
     def get(self, canonical: str) -> str | None:
         if canonical not in self._known:
@@ -607,6 +637,16 @@ class _Currents:
 
     def set(self, canonical: str, checksum: str) -> None:
         self._known[canonical] = checksum
+
+    def archive_name(self, original: str, checksum: str, now: datetime) -> str:
+        """`archive_name`, unique in the tick: the same bytes under the same name can be
+        archived twice in one (a re-sent current file, a duplicate, then the current file
+        replaced by a correction); the second gets the next microsecond."""
+        at = now
+        while (name := archive_name(original, checksum, at)) in self._archived:
+            at += timedelta(microseconds=1)
+        self._archived.add(name)
+        return name
 
 
 def plan_tick(
@@ -684,6 +724,7 @@ def _decide(
         return [_reject(entry, reason, now)]
     try:
         parsed = parse_landing_name(entry.name)
+        _check_not_future(entry.name, parsed, now)
     except LandingNameError as exc:
         return [_reject(entry, str(exc), now)]  # never read: the name alone disqualifies it
     spec = parsed.spec
@@ -723,6 +764,17 @@ def _decide(
         return _split(store, entry, spec, parts, checksum, now, first_day, currents)
 
 
+def _check_not_future(name: str, parsed: LandingName, now: datetime) -> None:
+    """A LandingNameError for a day or extraction date after tomorrow (UTC `now`; the day in
+    SCP_TIMEZONE is at most one later): a mistyped year would defer a day's run for years, or
+    make every correctly dated master extract after it "older" and rejected."""
+    dated = parsed.day or parsed.extracted
+    latest = now.date() + timedelta(days=1)
+    if dated is not None and dated > latest:
+        what = "day" if parsed.day else "extraction date"
+        raise LandingNameError(f"{name}: {what} {dated} is in the future (after {latest})")
+
+
 def _settle(candidate: Decision, currents: _Currents, now: datetime) -> Decision:
     """A duplicate of the current file, or the new current file (replacing the old one)."""
     canonical = str(candidate.canonical_name)
@@ -731,11 +783,11 @@ def _settle(candidate: Decision, currents: _Currents, now: datetime) -> Decision
         candidate.status = "duplicate"
         candidate.reason = f"same content as the current {canonical}"
         if candidate.source[0] == INCOMING:
-            candidate.archive_name = archive_name(candidate.file_name, current, now)
+            candidate.archive_name = currents.archive_name(candidate.file_name, current, now)
         return candidate
     candidate.replaces = current
     if current is not None:
-        candidate.superseded_name = archive_name(canonical, current, now)
+        candidate.superseded_name = currents.archive_name(canonical, current, now)
     candidate.run_key = f"{candidate.checksum}:{canonical}:{stamp(now)}"
     currents.set(canonical, str(candidate.checksum))
     return candidate
@@ -1001,7 +1053,7 @@ def _split(
             checksum=checksum,
             size=entry.size,
             reason=f"{len(parts)} days, {min(parts)}..{max(parts)}: placed as one file per day",
-            archive_name=archive_name(entry.name, checksum, now),
+            archive_name=currents.archive_name(entry.name, checksum, now),
         )
     ]
     for day, part in parts.items():
@@ -1986,6 +2038,7 @@ __all__ = [
     "merge_rows",
     "next_start",
     "oldest_extracts_first",
+    "orphan_markers",
     "parse_landing_name",
     "plan_runs",
     "plan_tick",

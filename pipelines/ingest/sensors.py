@@ -42,6 +42,7 @@ from pipelines.ingest.landing import (
     INCOMING,
     DeltaExtract,
     LandingCursor,
+    LandingEntry,
     LandingStore,
     ODataCursor,
     RunPlan,
@@ -54,6 +55,7 @@ from pipelines.ingest.landing import (
     held_snapshot,
     landing_store,
     next_start,
+    orphan_markers,
     plan_tick,
     read_watermark,
     ready_files,
@@ -133,6 +135,16 @@ def _alert_rejected(context: dg.SensorEvaluationContext, plan: TickPlan) -> None
         context.log.warning(f"Rejected deliveries not alerted: {exc}")
 
 
+def _remove_orphan_markers(
+    context: dg.SensorEvaluationContext, store: LandingStore, entries: Sequence[LandingEntry]
+) -> None:
+    """Remove the markers this look found without their file (`orphan_markers`): left, one
+    would make the next delivery of its name ready while it is still being written."""
+    for name in orphan_markers(entries):
+        store.remove(INCOMING, name)
+        context.log.info(f"Removed {name}: its file is no longer in incoming/")
+
+
 def _log(context: dg.SensorEvaluationContext, plan: TickPlan) -> None:
     for decision in plan.decisions:
         where = decision.canonical_name or decision.file_name
@@ -163,7 +175,9 @@ def landing_sensor(
 ) -> dg.SensorResult:
     store = landing_store(landing.path)
     state = LandingCursor.from_json(context.cursor)
-    ready, seen = ready_files(store.list(INCOMING), state.seen)
+    entries = store.list(INCOMING)
+    ready, seen = ready_files(entries, state.seen)
+    _remove_orphan_markers(context, store, entries)
     runs: list[RunPlan] = []
     if ready:
         now = datetime.now(UTC).replace(tzinfo=None)

@@ -109,7 +109,8 @@ def age_cursor(landing: Landing, hours: int) -> None:
 
 
 def without_stamp(names: list[str]) -> list[str]:
-    return sorted(re.sub(f"^{STAMP}__", "", name) for name in names)
+    """Names in rejected/ as delivered (made safe): without `<stamp>__<hash of the name>__`."""
+    return sorted(re.sub(f"^{STAMP}__[0-9a-f]{{8}}__", "", name) for name in names)
 
 
 def sha(data: bytes) -> str:
@@ -363,8 +364,7 @@ def test_bad_names_and_unreadable_files_are_rejected(landing: Landing, demo: Pat
 
     assert landing.names("incoming") == []
     assert (landing.root / "MSEG_20240104.csv").read_bytes() == day4  # the good one stays
-    rejected = landing.names("rejected")
-    assert [re.sub(f"^{STAMP}__", "", n) for n in rejected] == [
+    assert without_stamp(landing.names("rejected")) == [
         "MSEG_20230105.csv",
         "MSEG_20240104.csv",  # "MSEG 20240104.csv", made safe
         "MSEG_20240104__v2.csv",
@@ -504,16 +504,137 @@ def test_a_marker_makes_a_file_ready_at_once(landing: Landing, demo: Path) -> No
     data = (demo / "MARA.csv").read_bytes()
     (landing.incoming / "MARA.csv").write_bytes(data)
     (landing.incoming / "MARA.csv.done").write_bytes(b"")
-    (landing.incoming / "MAKT.csv.done").write_bytes(b"")  # its file has not arrived yet
+    (landing.incoming / "MAKT.csv.done").write_bytes(b"")  # no file: a marker follows its file
     (landing.incoming / "MARC.csv.part").write_bytes(b"half")  # a transfer under way
     requests = requests_of(landing.tick())
     assert [(r.partition_key, r.asset_selection) for r in requests] == [
         (None, [dg.AssetKey(["raw", "mara"])])
     ]
-    assert landing.names("incoming") == ["MAKT.csv.done", "MARC.csv.part"]
+    assert landing.names("incoming") == ["MARC.csv.part"]  # the orphan marker removed
     landing.run(requests[0])
     loaded = landing.sql(f"select status, rows_loaded, file_name from {MANIFEST_TABLE}")
     assert loaded.values.tolist() == [["loaded", len(data.splitlines()) - 1, "MARA.csv"]]
+
+
+def test_a_marker_written_after_its_file_was_taken_readies_no_later_delivery(
+    landing: Landing, demo: Path
+) -> None:
+    """A sender's marker arriving after the sensor took its file for being stable is removed
+    at the next look; one still there when the next delivery of that name is being written,
+    older than it, does not make that delivery ready: it waits until stable, and loads whole."""
+    name = "MSEG_20240102.csv"
+    path, marker = landing.incoming / name, landing.incoming / f"{name}.done"
+    day2 = (demo / name).read_bytes()
+    path.write_bytes(day2)
+    landing.tick()
+    [first] = requests_of(landing.tick())  # stable: taken without its marker
+    landing.run(first)
+    marker.write_bytes(b"")
+    assert requests_of(landing.tick()) == []
+    assert landing.names("incoming") == []  # its file is gone: removed
+
+    corrected = day2.replace(b"12,000-", b"13,000-", 1)
+    marker.write_bytes(b"")  # late again, and the correction starts before the next look
+    path.write_bytes(corrected[: len(corrected) // 2])
+    os.utime(marker, ns=(path.stat().st_mtime_ns - 10**9,) * 2)
+    assert requests_of(landing.tick()) == []  # half written: not taken
+    path.write_bytes(corrected)
+    assert requests_of(landing.tick()) == []  # grew since the last look
+    [second] = requests_of(landing.tick())
+    assert landing.run(second).success
+    assert landing.names("incoming") == []  # the marker went with its file
+    quantities = landing.sql("select menge from raw.mseg order by mblnr, zeile").menge.tolist()
+    assert len(quantities) == len(day2.splitlines()) - 1 and quantities[0] == -13.0
+
+
+def test_names_made_safe_alike_are_rejected_apart_and_the_good_day_runs(
+    landing: Landing, demo: Path
+) -> None:
+    """`Bestände Jan.csv` and `Bestände_Jan.csv` both become `Best_nde_Jan.csv`: rejected in
+    the tick that places a good day, neither may stop the other's move, nor that day's run."""
+    deliveries = [
+        ("MSEG_20240103.csv", (demo / "MSEG_20240103.csv").read_bytes()),
+        ("Bestände Jan.csv", b"x;y\r\n1;2\r\n"),
+        ("Bestände_Jan.csv", b"x;y\r\n3;4\r\n"),
+    ]
+    for second, (name, data) in enumerate(deliveries, 1):  # the good day placed first
+        (landing.incoming / name).write_bytes(data)
+        os.utime(landing.incoming / name, ns=(second * 10**9,) * 2)
+    landing.tick()
+    [request] = requests_of(landing.tick())
+    assert request.partition_key == "2024-01-03" and landing.run(request).success
+    assert landing.names("incoming") == []
+    rejected = landing.names("rejected")
+    assert without_stamp(rejected) == ["Best_nde_Jan.csv"] * 2
+    kept = sorted((landing.root / "rejected" / n).read_bytes() for n in rejected)
+    assert kept == [data for _, data in deliveries[1:]]
+    manifest = landing.sql(
+        f"select archive_name from {MANIFEST_TABLE} where status = 'rejected' order by 1"
+    )
+    assert manifest.archive_name.tolist() == rejected
+
+
+def test_a_resent_current_file_and_its_correction_in_one_tick_are_both_archived(
+    landing: Landing, demo: Path
+) -> None:
+    """The re-sent file is a duplicate of the current one, which the correction then replaces:
+    the same bytes under the same name archived twice in one tick, under two names."""
+    name = "MSEG_20240102.csv"
+    day2 = (demo / name).read_bytes()
+    corrected = day2.replace(b"12,000-", b"13,000-", 1)
+    (landing.incoming / name).write_bytes(day2)
+    (landing.incoming / f"{name}.done").write_bytes(b"")
+    landing.run(requests_of(landing.tick())[0])
+    for second, (delivered, data) in enumerate(
+        [(name, day2), ("mseg_2024-01-02__v2.csv", corrected)], 1
+    ):
+        (landing.incoming / delivered).write_bytes(data)
+        os.utime(landing.incoming / delivered, ns=(second * 10**9,) * 2)  # the re-sent first
+    landing.tick()
+    [request] = requests_of(landing.tick())
+    assert (landing.root / name).read_bytes() == corrected
+    archived = landing.names("archive")
+    assert len(archived) == 2
+    for kept in archived:
+        assert kept.endswith(f"__{sha(day2)[:12]}__{name}")
+        assert (landing.root / "archive" / kept).read_bytes() == day2
+    manifest = landing.sql(
+        f"select status, archive_name from {MANIFEST_TABLE} order by received_at, status"
+    )
+    statuses = dict(manifest.values.tolist())
+    assert statuses.keys() == {"superseded", "duplicate", "received"}
+    assert {statuses["superseded"], statuses["duplicate"]} == set(archived)
+    assert landing.run(request).success
+
+
+def test_a_name_dated_after_tomorrow_is_rejected_and_blocks_nothing(
+    landing: Landing, demo: Path, alerts: list[str]
+) -> None:
+    """A mistyped year (2052 for 2025): the master extract would make every correctly dated one
+    after it "older" and rejected, the day's run would wait for its partition for years."""
+    mara = (demo / "MARA.csv").read_bytes()
+    typos = [
+        ("MARA_20520115.csv", mara),
+        ("MSEG_20520131.csv", (demo / "MSEG_20240102.csv").read_bytes()),
+    ]
+    for name, data in typos:
+        (landing.incoming / name).write_bytes(data)
+        (landing.incoming / f"{name}.done").write_bytes(b"")
+    assert requests_of(landing.tick()) == []
+    assert without_stamp(landing.names("rejected")) == [name for name, _ in typos]
+    assert landing.names() == [] and '"deferred": []' in str(landing.cursor)
+    [alert] = alerts
+    assert re.fullmatch(
+        r"MARA_20520115.csv: extraction date 2052-01-15 is in the future \(after [\d-]{10}\)\n"
+        r"MSEG_20520131.csv: day 2052-01-31 is in the future \(after [\d-]{10}\)",
+        alert,
+    )
+
+    (landing.incoming / "MARA_20250115.csv").write_bytes(mara)
+    (landing.incoming / "MARA_20250115.csv.done").write_bytes(b"")
+    [request] = requests_of(landing.tick())
+    assert landing.run(request).success
+    assert landing.sql("select count(*) as n from raw.mara").n.item() == len(mara.splitlines()) - 1
 
 
 def test_an_object_store_landing_zone_takes_and_replaces_deliveries(

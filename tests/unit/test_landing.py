@@ -39,8 +39,10 @@ from pipelines.ingest.landing import (
     landing_store,
     merge_rows,
     oldest_extracts_first,
+    orphan_markers,
     parse_landing_name,
     plan_runs,
+    plan_tick,
     read_rows,
     ready_files,
     rejected_name,
@@ -112,8 +114,49 @@ def test_archive_and_rejected_names_are_unique_sortable_and_safe() -> None:
     assert archive_name("MSEG_20250131.csv", checksum, AT) == (
         f"20250201T063015123456Z__{checksum[:12]}__MSEG_20250131.csv"
     )
-    assert rejected_name("bad name/../ü.csv", AT) == "20250201T063015123456Z__bad_name_____.csv"
+    digest = hashlib.sha256("bad name/../ü.csv".encode()).hexdigest()[:8]
+    assert rejected_name("bad name/../ü.csv", AT) == (
+        f"20250201T063015123456Z__{digest}__bad_name_____.csv"
+    )
     assert LandingName("MSEG", date(2025, 1, 31)).canonical == "MSEG_20250131.csv"
+
+
+def test_rejected_names_of_names_made_safe_alike_differ() -> None:
+    """Both go to rejected/ in one tick: the second move must not find the first's name."""
+    names = {rejected_name(name, AT) for name in ("Bestände Jan.csv", "Bestände_Jan.csv")}
+    assert len(names) == 2 and all(n.endswith("__Best_nde_Jan.csv") for n in names)
+
+
+def test_a_name_dated_after_tomorrow_is_rejected_with_its_date(tmp_path: Path) -> None:
+    """Tomorrow (UTC) is allowed, as the day in SCP_TIMEZONE may be ahead; later is a typo."""
+    store = landing_store(tmp_path)
+    mara = ";".join(TABLE_SPECS["MARA"].column_names) + "\r\n"
+    deliveries = {
+        "MSEG_20250202.csv": "\r\n".join([MSEG_HEADER, mseg_line(1, "20250202"), ""]),
+        "MSEG_20250203.csv": "\r\n".join([MSEG_HEADER, mseg_line(2, "20250203"), ""]),
+        "MARA_20250202.csv": mara,
+        "MARA_20520115.csv": mara,
+    }
+    for name, text in deliveries.items():
+        store.write(INCOMING, name, text.encode())
+    plan = plan_tick(store, store.list(INCOMING), datetime(2025, 2, 1, 23, 30))
+    decided = {d.file_name: (d.status, d.reason) for d in plan.decisions}
+    assert decided == {
+        "MSEG_20250202.csv": ("received", None),
+        "MSEG_20250203.csv": (
+            "rejected",
+            "MSEG_20250203.csv: day 2025-02-03 is in the future (after 2025-02-02)",
+        ),
+        "MARA_20250202.csv": ("received", None),
+        "MARA_20520115.csv": (
+            "rejected",
+            "MARA_20520115.csv: extraction date 2052-01-15 is in the future (after 2025-02-02)",
+        ),
+    }
+    assert {(r.table, r.first_day) for r in plan.runs} == {
+        ("MSEG", date(2025, 2, 2)),
+        ("MARA", None),
+    }
 
 
 # -- readiness -----------------------------------------------------------------------------------
@@ -166,6 +209,35 @@ def test_an_empty_or_temporary_named_file_is_taken_once_unchanged_for_an_hour() 
 
     marked = [LandingEntry("MSEG.csv.part", 9, 1), LandingEntry("MSEG.csv.part.done", 0, 1)]
     assert ready_files(marked, {}, now_ns=0)[0] == []  # a marker does not complete a .part
+
+
+def test_a_marker_older_than_its_file_makes_it_wait_until_stable() -> None:
+    """A marker left by an earlier delivery of that name says nothing of this one, which may
+    still be being written; a store without mtimes (0) keeps taking marked files at once."""
+    stale = [
+        LandingEntry("MSEG_20250131.csv", 100, 20),
+        LandingEntry("MSEG_20250131.csv.done", 0, 19),
+    ]
+    ready, seen = ready_files(stale, {}, now_ns=30)
+    assert ready == []
+    ready, _ = ready_files(stale, seen, now_ns=40)
+    assert [e.name for e in ready] == ["MSEG_20250131.csv"]  # stable now
+
+    for mtime in (20, 0):  # written with its file, or no mtimes at all
+        marked = [replace(e, mtime_ns=mtime) for e in stale]
+        assert [e.name for e in ready_files(marked, {}, now_ns=30)[0]] == ["MSEG_20250131.csv"]
+
+
+def test_orphan_markers_are_the_markers_listed_without_their_file() -> None:
+    listed = [
+        LandingEntry("MARA.csv", 5, 1),
+        LandingEntry("MARA.csv.done", 0, 2),
+        LandingEntry("MAKT.csv.done", 0, 2),  # its file taken at an earlier look
+        LandingEntry("MARC.csv.part", 5, 1),
+        LandingEntry("MARC.csv.part.done", 0, 2),
+        LandingEntry("MSEG_20250131.csv.done.done", 0, 2),
+    ]
+    assert orphan_markers(listed) == ["MAKT.csv.done", "MSEG_20250131.csv.done.done"]
 
 
 def test_a_cursor_without_since_starts_the_hour_at_this_look() -> None:
