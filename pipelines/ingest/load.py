@@ -424,6 +424,14 @@ def _restore_kept_deliveries(
         )
 
 
+#: Why a master extract without records is refused: it replaces the whole table. A day
+#: without postings is a real day, so an empty day file is loaded.
+_EMPTY_MASTER = (
+    "no records (a header only, or ALV totals only): a master extract replaces the whole "
+    "table, and this one would empty raw.{table}"
+)
+
+
 def _load_file(
     path: Path,
     spec: TableSpec,
@@ -458,6 +466,8 @@ def _load_file(
                 rejects = to_quarantine_frame(chunk.rejects, run_id, loaded_at, origin)
                 batch.add(QUARANTINE_TABLE, rejects)
                 stats.rows_quarantined += rejected_lines
+        if not spec.is_partitioned and not stats.rows_read:
+            raise SapFileError(path, _EMPTY_MASTER.format(table=spec.raw_table))
     except SapFileError as exc:
         stats.error = exc.naming(path.name)
         record = file_error_record(spec, path.name, exc, run_id, loaded_at, origin)

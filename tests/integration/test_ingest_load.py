@@ -694,3 +694,41 @@ def test_a_load_committed_during_a_check_waits_for_it_on_postgres(
     assert warehouse.scalar("select count(*) from raw.mseg") == 50
     report = run_table_quality(warehouse, MSEG, WINDOW, "check-corrected")
     assert (report.passed, report.rows_rejected, report.quarantined_share) == (True, 0, 0.0)
+
+
+MARA_COLUMNS = ["MATNR", "MTART", "MATKL", "MEINS", "BRGEW", "GEWEI", "ERSDA", "LVORM"]
+
+
+@pytest.mark.parametrize(
+    "empty",
+    [";".join(MARA_COLUMNS) + "\n", "|" + "|".join(MARA_COLUMNS) + "|\n|*||||10,000|KG|||\n"],
+    ids=["header only", "ALV totals only"],
+)
+def test_a_master_extract_without_records_is_refused_and_the_table_kept(
+    warehouse: Warehouse, tmp_path: Path, empty: str
+) -> None:
+    """A master extract replaces the whole table: one without records (an export whose selection
+    found nothing, a list of totals only) emptied raw.mara, and every material vanished
+    downstream. A day file without records is a day without postings, and is loaded."""
+    path = tmp_path / "MARA.csv"
+    header = ";".join(MARA_COLUMNS) + "\n"
+    path.write_text(header + "M-1;FERT;;ST;;;;\nM-2;FERT;;ST;;;;\n", encoding="utf-8")
+    load_table(warehouse, TABLE_SPECS["MARA"], [path], None, "run-good")
+    path.write_text(empty, encoding="utf-8")
+
+    report = load_table(warehouse, TABLE_SPECS["MARA"], [path], None, "run-empty")
+
+    assert report.refused and report.file_loads[0].refusal(report.threshold) == (
+        "MARA.csv: no records (a header only, or ALV totals only): a master extract replaces "
+        "the whole table, and this one would empty raw.mara"
+    )
+    assert table_rows(warehouse, "select matnr from raw.mara order by matnr") == [
+        ("M-1",),
+        ("M-2",),
+    ]
+    assert table_rows(
+        warehouse, f"select status from {MANIFEST_TABLE} where run_id = 'run-empty'"
+    ) == [("refused",)]
+
+    day_file = write_mseg_day(tmp_path, DAY, [])
+    assert not load_table(warehouse, MSEG, [day_file], WINDOW, "run-quiet-day").refused
