@@ -23,11 +23,16 @@ left open is bounded by the same limit.
 
 Lines that are no records are skipped: blank lines, ALV rule lines (`----`) and rows of only
 separators (Excel's `;;;;`), and, counted in `DetectedFormat`, an ALV list's title lines (before
-the header, which is the first line naming spec columns, and repeated on later pages), its
-repeated page headers, and its totals lines (`|`-framed files only: every key column empty or
-`*`, or some so and a cell of a non-numeric column holding only `*`, ALV's totals mark; `*`s in
-a number's cell are ALV's overflow, data). A block holding any of these goes line by line;
-other blocks stay on the fast path.
+the header, the line naming most spec columns, and repeated on later pages), its repeated page
+headers, and its totals lines (`|`-framed files only: some key column empty or `*`, and a cell
+of a non-numeric column holding only `*`, ALV's totals mark, or none of those cells filled;
+`*`s in a number's cell are ALV's overflow, data). A block holding any of these goes line by
+line; other blocks stay on the fast path.
+
+Header: technical names, English or German labels. A column's technical name names it in a
+label header too (ALV shows it for a column without heading). A label two columns share
+(EKBE's Item) is mapped by position only if the header's columns stand in the spec's order;
+else the file is refused: a reordered layout would swap the columns.
 
 Dates: SAP writes its user's date format (SU01): YYYYMMDD, DD.MM.YYYY, MM/DD/YYYY, MM-DD-YYYY,
 YYYY.MM.DD or YYYY/MM/DD; other tools write ISO. The sample's shapes decide. `13/01/2025` is
@@ -41,9 +46,18 @@ Numbers: `1.000` is a thousand or one. The sample decides by values that show th
 contradicts a quantity, or shows nothing but such values, is refused: the file must say its
 format (`ReaderSettings`). Later values the format may misread that way are rejected.
 
+Encoding: a configured encoding or a byte-order mark decides; else the bytes do, once for the
+whole file. A file holding a well-formed UTF-8 multi-byte sequence is UTF-8, one holding other
+bytes above ASCII only is cp1252 (`_encoding_evidence`): the sample decides if it holds any
+byte above ASCII; if it is pure ASCII, the file reads as UTF-8 (and reports so) until the first
+block holding one, whose bytes decide the same way for the rest of the file. A byte that is no
+UTF-8 in a UTF-8 file (a Latin-1 `ö` typed into one record) rejects its record, naming byte and
+column; the file is never decoded otherwise for it. With the encoding configured, such a byte
+refuses the file. UTF-16 files with a byte-order mark (SAP GUI's "Unicode text") are transcoded
+to UTF-8 as they are read; UTF-8 and cp1252 files are not touched by that.
+
 Control characters (C0 but tab, CR, LF) in a field reject its record: Postgres cannot store
-NUL. UTF-16 files with a byte-order mark (SAP GUI's "Unicode text") are transcoded to UTF-8 as
-they are read; UTF-8 and cp1252 files are not touched by that.
+NUL.
 """
 
 from __future__ import annotations
@@ -96,12 +110,35 @@ _CSV_QUOTED = re.compile(r'"(?:[^"]|"")*"')  # one whole RFC-4180 quoted field
 _FILLER = re.compile(r"[\s;,|]*|[\s|+]*[-=]{3,}[-=+|\s]*")
 #: How many lines may come before the header (an ALV list's title and selection lines).
 _HEADER_SEARCH_LINES = 100
-#: C0 control characters a field must not hold (tab, CR and LF are the file's own business).
-_CONTROL_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
-_CONTROL = re.compile(_CONTROL_CHARACTERS)
-_CONTROL_TO_NUL = bytes(0 if re.fullmatch(_CONTROL_CHARACTERS, chr(b)) else b for b in range(256))
-#: Rejected records show control characters as their Unicode pictures (NUL as U+2400).
-_CONTROL_PICTURES = {b: 0x2400 + b for b in range(32) if _CONTROL_TO_NUL[b] == 0}
+#: A byte of a UTF-8 file that is no UTF-8 is read as the private-use character U+10FF00 + byte
+#: (U+10FF80..U+10FFFF; `_mark_bad_byte`): Arrow strings must be UTF-8, and the mark lets the
+#: record holding it be found by field and rejected. Each mark's UTF-8 starts with these bytes.
+_BAD_BYTE_BASE = 0x10FF00
+_BAD_BYTE_LEAD = chr(_BAD_BYTE_BASE + 0x80).encode()[:2]
+#: Characters a field must not hold: C0 controls but tab, CR and LF (the file's own business),
+#: and the marks of bytes that are no UTF-8.
+_FORBIDDEN_CHARACTERS = (
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f" f"{chr(_BAD_BYTE_BASE + 0x80)}-{chr(_BAD_BYTE_BASE + 0xFF)}]"
+)
+_FORBIDDEN = re.compile(_FORBIDDEN_CHARACTERS)
+_CONTROL_TO_NUL = bytes(0 if _FORBIDDEN.fullmatch(chr(b)) else b for b in range(256))
+#: Rejected records show control characters as their Unicode pictures (NUL as U+2400), bytes
+#: that are no UTF-8 as U+FFFD.
+_PICTURES = {b: 0x2400 + b for b in range(32) if _CONTROL_TO_NUL[b] == 0} | dict.fromkeys(
+    range(_BAD_BYTE_BASE + 0x80, _BAD_BYTE_BASE + 0x100), 0xFFFD
+)
+
+
+def _mark_bad_byte(error: UnicodeError) -> tuple[str, int]:
+    """Decoding error handler: the bytes that are no UTF-8 as their marks (`_BAD_BYTE_BASE`)."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    return "".join(chr(_BAD_BYTE_BASE + byte) for byte in bad), error.end
+
+
+# The codecs module has no per-call handler, only named ones: registered once, here.
+codecs.register_error("sap-reader-mark-bad-byte", _mark_bad_byte)
 
 
 def _lone_group(marks: str) -> str:
@@ -207,6 +244,8 @@ _NO_LOWERCASE_BYTES = _byte_test(bytes(set(range(0x80)) - set(range(ord("a"), or
 _DIGITS = _byte_test(b"0123456789")
 _DIGITS_AND_POINT = _byte_test(b"0123456789.")
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+#: The whole days pandas' datetime64[ns] holds (`ParsedChunk.rows`, `parse_sap_date`): the
+#: supported date range. Dates are computed as days, never through ns, which overflows at its ends.
 _MIN_NS_DATE = np.datetime64("1677-09-22", "D")
 _MAX_NS_DATE = np.datetime64("2262-04-11", "D")
 _NULL_STRING = pa.scalar(None, pa.string())
@@ -591,7 +630,7 @@ def parse_sap_number(
 
 @dataclass
 class _Dates:
-    values: np.ndarray  # datetime64[ns], NaT for null or invalid
+    values: np.ndarray  # datetime64[D], NaT for null or invalid (days: ns would overflow)
     bad_shape: np.ndarray
     impossible: np.ndarray
     out_of_range: np.ndarray
@@ -657,7 +696,7 @@ def _parse_date(cleaned: pa.Array, date_format: str) -> _Dates:
     months = np.where(real, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
     as_days = months.astype("datetime64[D]") + np.where(real, day - 1, 0).astype("timedelta64[D]")
     in_range = real & (as_days >= _MIN_NS_DATE) & (as_days <= _MAX_NS_DATE)
-    values = np.where(in_range, as_days, np.datetime64("NaT", "D")).astype("datetime64[ns]")
+    values = np.where(in_range, as_days, np.datetime64("NaT", "D"))
     return _Dates(values, present & ~shaped, shaped & ~zero & ~real, real & ~in_range)
 
 
@@ -668,7 +707,7 @@ def parse_sap_date(values: pd.Series, date_format: str = "YYYYMMDD") -> tuple[pd
     dates = _parse_date(_clean(_to_arrow(values)), date_format)
     invalid = dates.bad_shape | dates.impossible | dates.out_of_range
     return (
-        pd.Series(dates.values, index=values.index, name=values.name),
+        pd.Series(dates.values.astype("datetime64[ns]"), index=values.index, name=values.name),
         pd.Series(invalid, index=values.index, name=values.name),
     )
 
@@ -691,8 +730,8 @@ def _is_filler(line: str) -> bool:
 
 
 def _visible(raw: str) -> str:
-    """A rejected record's text with control characters shown as their Unicode pictures."""
-    return raw.translate(_CONTROL_PICTURES) if _CONTROL.search(raw) else raw
+    """A rejected record's text with forbidden characters shown as `_PICTURES`."""
+    return raw.translate(_PICTURES) if _FORBIDDEN.search(raw) else raw
 
 
 def _title_shape(line: str) -> str:
@@ -934,6 +973,30 @@ def _validate_settings(settings: ReaderSettings, spec: TableSpec) -> None:
         )
 
 
+def _forbidden_reason(character: str, column: str) -> str:
+    """Why `character` (`_FORBIDDEN_CHARACTERS`) rejects its record."""
+    byte = ord(character) - _BAD_BYTE_BASE
+    if byte < 0:
+        return f"control character U+{ord(character):04X} in column {column}"
+    cp1252 = bytes([byte]).decode("cp1252", "replace")
+    return (
+        f"byte 0x{byte:02X} in column {column} is no UTF-8, though the file is (in cp1252 it "
+        f"would be {cp1252!r})"
+    )
+
+
+def _encoding_evidence(data: bytes | bytearray) -> str | None:
+    """The encoding bytes without a byte-order mark show: utf-8 if they hold a well-formed
+    UTF-8 multi-byte sequence (cp1252 text practically never does: it would need a letter of
+    Â-ô right before signs of €-¿), cp1252 if they hold other bytes above ASCII only, None if
+    they are ASCII, which both read alike."""
+    if data.isascii():
+        return None
+    text = data.decode("utf-8", "replace")  # each byte that is no UTF-8 becomes U+FFFD
+    multi_byte = not text.replace("\ufffd", "").isascii() or "\ufffd".encode() in data
+    return "utf-8" if multi_byte else "cp1252"
+
+
 def _codec_name(encoding: str) -> str:
     """Canonical codec name, so 'UTF8' or 'windows-1252' are accepted as what they are."""
     try:
@@ -947,6 +1010,14 @@ def _codec_name(encoding: str) -> str:
 
 #: Rows with a problem: (mask over the chunk's records, column name, reason of a row).
 _Issue = tuple[np.ndarray, str, Callable[[int], str]]
+
+
+class _HeaderField(NamedTuple):
+    """The spec columns a header field may name, and the (normalised) label naming them, if
+    one does: a label may head several fields, and may name several columns (EKBE: Item)."""
+
+    columns: tuple[str, ...]
+    label: str | None = None
 
 
 @dataclass
@@ -978,7 +1049,7 @@ class _Batch:
     problems: list[tuple[int, str, str]]  # (line, reason, raw) for records that could not split
     carry: _OpenRecord = field(default_factory=_OpenRecord)
     counts: Counter[str] = field(default_factory=Counter)  # DetectedFormat counters to add
-    controls: bool = False  # the batch's bytes hold a control character (`_CONTROL_CHARACTERS`)
+    forbidden: bool = False  # the batch's bytes may hold a `_FORBIDDEN_CHARACTERS` one
 
 
 class _Utf16AsUtf8:
@@ -1094,7 +1165,10 @@ class _SeenKeys:
         return found
 
     def add(self, new_hashes: np.ndarray) -> None:
-        """Add hashes that are neither seen yet nor repeated among themselves."""
+        """Add hashes that are neither seen yet nor repeated among themselves. A chunk of only
+        duplicates adds none, and no run: `contains` probes each run's last hash."""
+        if not len(new_hashes):
+            return
         run = np.sort(new_hashes)
         while self._runs and len(self._runs[-1]) <= len(run):
             run = np.concatenate([self._runs.pop(), run])
@@ -1108,10 +1182,10 @@ class SapFileReader:
     Construction opens the file, detects the format from a sample and validates the header,
     raising SapFileError for file-level problems. `partition_window` is half-open
     `[start, end)` like Dagster's TimeWindow and applies to `spec.partition_column`.
-    `detected.encoding` can change from utf-8 to cp1252 during `chunks()` when the first
-    non-ASCII byte after the sample is not UTF-8, and its counters (`literal_quotes`,
-    `title_lines`, `repeated_headers`, `totals_lines`) count up; read `detected` after
-    iterating for the final values.
+    `detected.encoding` can change from utf-8 to cp1252 during `chunks()` when the sample is
+    ASCII and the first block above ASCII holds no UTF-8 sequence, and its counters
+    (`literal_quotes`, `title_lines`, `repeated_headers`, `totals_lines`) count up; read
+    `detected` after iterating for the final values.
     """
 
     def __init__(
@@ -1139,7 +1213,6 @@ class SapFileReader:
                 )
         self.partition_window = partition_window
         self._file_name = self.path.name
-        self._seen_non_ascii = False
         self._sniff()
 
     # -- detection -------------------------------------------------------------------------------
@@ -1172,17 +1245,14 @@ class SapFileReader:
             head = head[: cut + 1]
 
         bom = head.startswith(codecs.BOM_UTF8)
-        # Only a guessed utf-8 may turn into cp1252 later; a BOM or a setting is a promise.
-        self._may_fall_back = configured is None and not bom and not self._utf16
+        detect = configured is None and not bom and not self._utf16
+        found = _encoding_evidence(head) if detect else None
+        # An ASCII sample leaves the encoding open: the first block above ASCII decides it.
+        self._undecided = detect and found is None
         if self._utf16:
             encoding = "utf-16"
         elif configured is None:
-            encoding = "utf-8-sig" if bom else "utf-8"
-            if not bom:
-                try:
-                    head.decode(encoding)
-                except UnicodeDecodeError:
-                    encoding = "cp1252"
+            encoding = "utf-8-sig" if bom else found or "utf-8"
         else:
             encoding = _codec_name(configured)
             if bom and encoding == "cp1252":
@@ -1192,7 +1262,7 @@ class SapFileReader:
                 )
         self._codec = "utf-8" if encoding in ("utf-8-sig", "utf-16") else encoding
         # utf-8-sig drops a UTF-8 BOM; UTF-16 arrives as UTF-8 without one.
-        sample = self._decode(head, first_line=1, encoding=self._codec if self._utf16 else encoding)
+        _, sample = self._decode(head, 1, encoding=self._codec if self._utf16 else encoding)
 
         lines = _split_lines(sample)
         self._line_bytes = max(1, len(head) // max(1, len(lines)))
@@ -1264,38 +1334,48 @@ class SapFileReader:
         return _Utf16AsUtf8(raw, self.path) if self._utf16 else raw
 
     def _find_header(self, lines: list[str]) -> int:
-        """Index of the header line: the first that names a spec column when split, so an ALV
-        list's title lines before it are skipped; else the first non-blank line, whose errors
-        then say what is wrong with it."""
+        """Index of the header line: of the first lines, the one naming most spec columns when
+        split (the first of equals), so an ALV list's title lines before it are skipped even
+        when they mention a label ("Stock by Material, Storage Location"); else the first
+        non-blank line, whose errors then say what is wrong with it."""
         candidates = [i for i, line in enumerate(lines) if not _is_filler(line)]
         if not candidates:
             self._error("no header line: the file holds only blank lines")
         separators = [self.settings.separator] if self.settings.separator else SEPARATORS
-        for index in candidates[:_HEADER_SEARCH_LINES]:
-            for separator in separators:
-                header = _split(lines[index], separator)
-                if len(header) > 1 and any(
-                    self._header_score(header, style) for style in HEADER_STYLES
-                ):
-                    return index
-        return candidates[0]
 
-    def _decode(self, data: bytes | bytearray, first_line: int, encoding: str | None = None) -> str:
-        codec = encoding or self._codec
-        try:
-            text = data.decode(codec)
-        except UnicodeDecodeError as exc:
-            if self._may_fall_back and codec == "utf-8" and not self._seen_non_ascii:
-                # Only ASCII so far: utf-8 was a guess, and cp1252 reads the same ASCII.
+        def score(index: int) -> int:
+            headers = [_split(lines[index], separator) for separator in separators]
+            scores = [
+                self._header_score(h, s) for h in headers if len(h) > 1 for s in HEADER_STYLES
+            ]
+            return max(scores, default=0)
+
+        scores = {index: score(index) for index in candidates[:_HEADER_SEARCH_LINES]}
+        best = max(scores, key=scores.__getitem__)
+        return best if scores[best] else candidates[0]
+
+    def _decode(
+        self, data: bytes | bytearray, first_line: int, encoding: str | None = None
+    ) -> tuple[bytes | bytearray, str]:
+        """The block's bytes as pyarrow splits them (UTF-8 in a UTF-8 file) and its text. An
+        open encoding is decided by the first block above ASCII (`_encoding_evidence`). Bytes
+        that are no UTF-8 are read as their marks (`_mark_bad_byte`), which reject their
+        records, unless the encoding is configured: then they refuse the file."""
+        if self._undecided and not data.isascii():
+            self._undecided = False
+            if _encoding_evidence(data) == "cp1252":
                 self._codec = "cp1252"
                 self.detected = replace(self.detected, encoding="cp1252")
-                return self._decode(data, first_line)
+        codec = encoding or self._codec
+        try:
+            return data, data.decode(codec)
+        except UnicodeDecodeError as exc:
+            if codec != "cp1252" and self.settings.encoding is None:
+                text = data.decode(codec, "sap-reader-mark-bad-byte")
+                return text.encode(), text
             line = first_line + data.count(b"\n", 0, exc.start)
             byte = data[exc.start : exc.start + 1]
             self._error(f"cannot decode byte {byte!r} as {codec}: {exc.reason}", line=line)
-        if not text.isascii():
-            self._seen_non_ascii = True
-        return text
 
     @cached_property
     def _header_names(self) -> dict[str, dict[str, list[str]]]:
@@ -1358,33 +1438,13 @@ class SapFileReader:
         style = self.settings.header
         if style is None:  # the best-matching style; a tie keeps the earlier one
             style = max(HEADER_STYLES, key=lambda s: self._header_score(header, s))
-        column_map = {_norm(source): target for source, target in self.settings.column_map.items()}
-        named = self._header_names[style]
-        label_seen: dict[str, int] = {}
-        frame = {0, len(header) - 1} if len(header) > 1 else set()
-
-        mapping: dict[int, str] = {}
-        extra: list[str] = []
-        for index, name in enumerate(header):
-            key = _norm(name)
-            if not key and index in frame:
-                continue  # ALV frame `|MATNR|...|` or SE16N trailing separator
-            if key in column_map:
-                target = column_map[key]
-            elif style == "technical":
-                target = named[key][0] if key in named else None
-            else:  # a label may repeat (EKBE: Item, Item): take the spec's columns in order
-                candidates = named.get(key, [])
-                seen = label_seen.get(key, 0)
-                label_seen[key] = seen + 1
-                target = candidates[seen] if seen < len(candidates) else None
-            if target is None:
-                extra.append(name.strip() or f"(unnamed field {index + 1})")
-            elif target in mapping.values():
-                self._error(f"column {target} appears twice in the header", line, target)
-            else:
-                mapping[index] = target
-
+        fields = self._header_fields(header, style)
+        mapping = self._resolve_header(header, fields)
+        extra = [
+            name.strip() or f"(unnamed field {index + 1})"
+            for index, (name, named) in enumerate(zip(header, fields, strict=True))
+            if named is not None and index not in mapping
+        ]
         missing = [
             c.name for c in self.spec.columns if c.required and c.name not in mapping.values()
         ]
@@ -1406,6 +1466,71 @@ class SapFileReader:
         if extra and self.settings.extra_columns == "error":
             self._error(f"unknown column(s) {extra} for {self.spec.name}", line, extra[0])
         return style, mapping, extra
+
+    def _header_fields(self, header: list[str], style: str) -> list[_HeaderField | None]:
+        """What each header field may name (`_HeaderField`): by its `column_map` entry or its
+        name in `style`; None for an ALV frame's or SE16N's trailing empty field. A column's
+        exact technical name names it in a label header too (ALV shows it for a column without
+        heading), unless it is another column's label."""
+        column_map = {_norm(source): target for source, target in self.settings.column_map.items()}
+        named = self._header_names[style]
+        technical = set(self.spec.column_names)
+        frame = {0, len(header) - 1} if len(header) > 1 else set()
+        fields: list[_HeaderField | None] = []
+        for index, name in enumerate(header):
+            key = _norm(name)
+            if not key and index in frame:
+                fields.append(None)  # ALV frame `|MATNR|...|` or SE16N trailing separator
+            elif key in column_map:
+                fields.append(_HeaderField((column_map[key],)))
+            elif key in named:
+                fields.append(
+                    _HeaderField(tuple(named[key]), key if style != "technical" else None)
+                )
+            else:
+                fields.append(_HeaderField((name.strip(),) if name.strip() in technical else ()))
+        return fields
+
+    def _resolve_header(
+        self, header: list[str], fields: list[_HeaderField | None]
+    ) -> dict[int, str]:
+        """Field index -> spec column. The fields a label heads take its columns the header
+        names no other way in order, and a field beyond them is extra (SE16N labels other
+        fields alike). Order tells a shared label's columns apart (EKBE: Item for EBELP and
+        BUZEI) only if the header's columns stand in the spec's order: a reordered layout
+        (ALV) would swap them silently, so such a file is refused, as is one whose shared label
+        heads fewer fields than it has columns left."""
+        mapping = {i: f.columns[0] for i, f in enumerate(fields) if f and f.columns and not f.label}
+        twice = next((name for name, n in Counter(mapping.values()).items() if n > 1), None)
+        if twice is not None:
+            self._error(f"column {twice} appears twice in the header", self._header_lines, twice)
+        labelled: dict[str, tuple[tuple[str, ...], list[int]]] = {}  # label: (columns, fields)
+        for index, named in enumerate(fields):
+            if named is not None and named.label:
+                labelled.setdefault(named.label, (named.columns, []))[1].append(index)
+        by_position: list[tuple[str, tuple[str, ...]]] = []  # (label, columns) mapped by order
+        for names, indices in labelled.values():
+            label = header[indices[0]]
+            left = [name for name in names if name not in mapping.values()]
+            if len(left) > 1 and len(indices) < len(left):
+                heads = f"{len(indices)} field{'s' if len(indices) > 1 else ''}"
+                self._refuse_shared_label(label, names, f"it heads {heads} for {len(left)} of them")
+            mapping.update(zip(indices, left, strict=False))
+            by_position += [(label, names)] if len(left) > 1 else []
+        order = [self.spec.column_names.index(mapping[i]) for i in sorted(mapping)]
+        if by_position and order != sorted(order):
+            why = f"the header's columns are not in {self.spec.name}'s order"
+            self._refuse_shared_label(*by_position[0], why)
+        return mapping
+
+    def _refuse_shared_label(self, label: str, names: Sequence[str], why: str) -> NoReturn:
+        self._error(
+            f"label {label.strip()!r} stands for {' and '.join(names)}, told apart only by "
+            f"position, and {why}: export the file with technical names as column headings "
+            "(the SE16N/ALV setting 'technical names')",
+            self._header_lines,
+            label.strip(),
+        )
 
     def _sample_values(self, data_lines: list[str]) -> dict[str, list[tuple]]:
         """Column -> [(line, value)] from the sample, for format detection: its records split
@@ -1546,7 +1671,7 @@ class SapFileReader:
             next_line = self._header_lines + 1
             carry = _OpenRecord()
             for data, count, final in self._blocks(handle):
-                text = self._decode(data, next_line)
+                data, text = self._decode(data, next_line)
                 base = next_line - len(carry.lines)
                 next_line += count
                 try:
@@ -1617,8 +1742,8 @@ class SapFileReader:
             text = text.replace("\r\n", "\n")  # the strict-CSV check splits on "\n"
         # ALV rule lines (----) may hold as many pipes as a record: such blocks go line by line.
         rules = self._separator == "|" and ("---" in text or "===" in text)
-        controls = b"\x00" in data.translate(_CONTROL_TO_NUL)
-        controls = controls or any(_CONTROL.search(line) for line in carry.lines)
+        forbidden = b"\x00" in data.translate(_CONTROL_TO_NUL) or _BAD_BYTE_LEAD in data
+        forbidden = forbidden or any(_FORBIDDEN.search(line) for line in carry.lines)
         simple = not carry.lines and not rules and not lone_cr
         if quoted:
             simple = simple and self._lines_are_strict_csv(text)
@@ -1630,7 +1755,7 @@ class SapFileReader:
                 fields = []  # rows of another width, or a line longer than pyarrow's blocks
             if fields and len(fields[0]) == count and not self._has_non_records(fields):
                 starts = base + np.arange(count, dtype=np.int64)
-                return _Batch(fields, starts, _LazyLines(text), [], controls=controls)
+                return _Batch(fields, starts, _LazyLines(text), [], forbidden=forbidden)
         lines = carry.lines + _split_lines(text)
         if not lines:
             return _Batch([], np.zeros(0, dtype=np.int64), [], [])
@@ -1639,7 +1764,7 @@ class SapFileReader:
             batch = self._split_quoted(lines, base, final, cut_off)
         else:
             batch = self._split_plain(lines, base)
-        batch.controls = controls
+        batch.forbidden = forbidden
         return batch
 
     def _has_non_records(self, fields: list[pa.Array]) -> bool:
@@ -1848,10 +1973,10 @@ class SapFileReader:
             (
                 dates.out_of_range,
                 col.name,
-                quoted("date {!r} outside the supported range 1677-09-22..2262-04-11"),
+                quoted(f"date {{!r}} outside the supported range {_MIN_NS_DATE}..{_MAX_NS_DATE}"),
             ),
         ]
-        days = pa.array(dates.values.astype("datetime64[D]"), pa.date32(), from_pandas=True)
+        days = pa.array(dates.values, pa.date32(), from_pandas=True)
         return days, cleaned, np.isnat(dates.values) & ~invalid, issues
 
     def _number_doubts(self, col: Column, cleaned: pa.Array) -> list[_Issue]:
@@ -1878,10 +2003,11 @@ class SapFileReader:
 
     def _without_totals(self, batch: _Batch) -> _Batch:
         """An ALV list's totals and subtotals lines are no records: skipped and counted. A line
-        is one if every key column is empty or `*`, or if some is and a cell holds ALV's totals
-        mark (`*`, `**`): a subtotal per plant keeps WERKS. A record that merely lacks a key
-        value has no mark: it stays, to be quarantined with its reason, as does one whose
-        number overflowed its column (`*****`)."""
+        is one if a key column is empty or `*` and the line proves it: a cell holds ALV's
+        totals mark (`*`, `**`; a subtotal per plant keeps WERKS), or only cells of number
+        columns are filled (a total without its mark). A record that merely lacks key values
+        has neither: it stays, to be quarantined with its reason, as does one whose number
+        overflowed its column (`*****`)."""
         if not self._totals_keys or not len(batch.starts):
             return batch
         keyless = [
@@ -1892,7 +2018,10 @@ class SapFileReader:
         if not some_keyless.any():
             return batch
         marked = self._totals_marks_in(batch, self._mark_fields)
-        totals = np.logical_and.reduce(keyless) | (some_keyless & marked)
+        only_numbers = np.logical_and.reduce(
+            [_bool_numpy(_blank(batch.fields[index])) for index in self._mark_fields]
+        )
+        totals = some_keyless & (marked | only_numbers)
         if not totals.any():
             return batch
         batch.counts["totals_lines"] += int(totals.sum())
@@ -1915,20 +2044,21 @@ class SapFileReader:
                 marked |= _totals_marks(batch.fields[index])
         return marked
 
-    def _control_issues(self, batch: _Batch) -> list[_Issue]:
-        """Fields holding control characters (`_CONTROL_CHARACTERS`): Postgres cannot store NUL,
-        and none of them belongs in SAP data. Only for batches whose bytes hold one."""
-        if not batch.controls:
+    def _forbidden_issues(self, batch: _Batch) -> list[_Issue]:
+        """Fields holding `_FORBIDDEN_CHARACTERS`: Postgres cannot store NUL, no control
+        character belongs in SAP data, and a byte that is no UTF-8 has no known meaning in a
+        UTF-8 file. Only for batches whose bytes may hold one."""
+        if not batch.forbidden:
             return []
         issues: list[_Issue] = []
         for name, index in self._field_of.items():
             values = batch.fields[index]
-            found = _bool_numpy(pc.match_substring_regex(values, _CONTROL_CHARACTERS))
+            found = _bool_numpy(pc.match_substring_regex(values, _FORBIDDEN_CHARACTERS))
             if found.any():
 
                 def reason(row: int, values: pa.Array = values, name: str = name) -> str:
-                    character = next(ch for ch in values[row].as_py() if _CONTROL.match(ch))
-                    return f"control character U+{ord(character):04X} in column {name}"
+                    character = next(ch for ch in values[row].as_py() if _FORBIDDEN.match(ch))
+                    return _forbidden_reason(character, name)
 
                 issues.append((found, name, reason))
         return issues
@@ -1937,7 +2067,7 @@ class SapFileReader:
         n = len(batch.starts)
         columns: dict[str, pa.Array] = {}
         strings: dict[str, pa.Array] = {}  # cleaned (and ALPHA-normalised) text, for checks
-        issues = self._control_issues(batch) if n else []
+        issues = self._forbidden_issues(batch) if n else []
         for col in self.spec.columns:
             index = self._field_of.get(col.name)
             present = index is not None and n

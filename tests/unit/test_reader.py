@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import tracemalloc
@@ -477,6 +478,23 @@ def test_impossible_and_malformed_dates_are_invalid() -> None:
     assert dates.isna().all()
 
 
+def test_every_date_of_the_supported_range_reads_as_itself(tmp_path: Path) -> None:
+    """The range's ends fit datetime64[ns] to the day; a date taken through ns to days once
+    turned 1677-09-22 into 2262-04-11."""
+    dates, invalid = parse_sap_date(pd.Series(["16770922", "22620411", "16770921"]))
+    assert dates.tolist()[:2] == [pd.Timestamp(1677, 9, 22), pd.Timestamp(2262, 4, 11)]
+    assert invalid.tolist() == [False, False, True]
+    records = [with_value("POSNR", str(i), with_value("BLDAT", d)) for i, d in
+               enumerate(["16770922", "16770923", "22620411", "16770921"], 1)]  # fmt: skip
+    rows, rejects = read_all(good_file(tmp_path, records))
+    assert rows["BLDAT"].tolist() == [
+        pd.Timestamp(1677, 9, 22), pd.Timestamp(1677, 9, 23), pd.Timestamp(2262, 4, 11)
+    ]  # fmt: skip
+    assert only_reject(rejects).reason == (
+        "date '16770921' outside the supported range 1677-09-22..2262-04-11"
+    )
+
+
 def test_normalize_alpha_pads_numbers_and_uppercases_the_rest() -> None:
     values = pd.Series([" 1234 ", "000000000000001234", "ab-12", "", None, "12a"], name="MATNR")
     result = normalize_alpha(values, 18)
@@ -607,6 +625,88 @@ def test_real_mseg_se16n_export_with_labels_bom_and_trailing_minus(tmp_path: Pat
     assert (row.MBLNR, row.MATNR, row.KUNNR) == ("4900000001", "000000000000001234", "0000004711")
     assert (row.MENGE, row.DMBTR, row.LIFNR) == (-1234.5, -12.5, None)
     assert pd.Timestamp(2025, 1, 15) == row.BUDAT_MKPF
+
+
+EKBE = TABLE_SPECS["EKBE"]
+#: An EKBE record in spec order: EBELP 10, BUZEI 3.
+EKBE_RECORD = ["4500000001", "10", "1", "2025", "5000000001", "3", "101", "15.01.2025", "5,000",
+               "12,50", "EUR", "1234", "1000"]  # fmt: skip
+#: An ALV layout that moves the material document (BELNR, its Item BUZEI, GJAHR) first.
+REORDERED = [4, 5, 3, 0, 1, 2, 6, 7, 8, 9, 10, 11, 12]
+
+
+@pytest.mark.parametrize("style", ["label", "label_de"])
+def test_a_shared_label_out_of_the_spec_order_refuses_the_file(tmp_path: Path, style: str) -> None:
+    """EKBE's two 'Item' columns are told apart only by position; in a reordered layout that
+    would swap EBELP and BUZEI silently, so the file is refused with what to do."""
+    labels = [getattr(EKBE.columns[i], style) for i in REORDERED]
+    record = [EKBE_RECORD[i] for i in REORDERED]
+    path = write_lines(tmp_path / "EKBE_20250115.csv", [";".join(labels), ";".join(record)])
+    with pytest.raises(SapFileError, match="told apart only by position") as error:
+        SapFileReader(path, EKBE)
+    label = "Item" if style == "label" else "Position"
+    assert (error.value.line, error.value.column) == (1, label)
+    assert f"label {label!r} stands for EBELP and BUZEI" in error.value.problem
+    assert "technical names" in error.value.problem
+
+
+def test_a_shared_label_is_resolved_by_the_other_columns_technical_name(tmp_path: Path) -> None:
+    """ALV shows a column without heading by its technical name: BUZEI named so, the one
+    'Item' left is EBELP, whatever the order."""
+    labels = [EKBE.columns[i].label for i in REORDERED]
+    labels[1] = "BUZEI"
+    record = [EKBE_RECORD[i] for i in REORDERED]
+    path = write_lines(tmp_path / "EKBE_20250115.csv", [";".join(labels), ";".join(record)])
+    rows, rejects = read_all(path, EKBE)
+    assert rejects.empty and (rows.loc[0, "EBELP"], rows.loc[0, "BUZEI"]) == (10, 3)
+
+
+def test_a_shared_label_heading_fewer_fields_than_its_columns_refuses_the_file(
+    tmp_path: Path,
+) -> None:
+    labels = [c.label for c in EKBE.columns]
+    labels[5] = "Document Item"  # BUZEI under another heading: one 'Item' left for two
+    path = write_lines(tmp_path / "EKBE_20250115.csv", [";".join(labels), ";".join(EKBE_RECORD)])
+    with pytest.raises(SapFileError, match="it heads 1 field for 2 of them"):
+        SapFileReader(path, EKBE)
+
+
+def test_a_label_heading_more_fields_than_its_columns_leaves_the_later_ones_extra(
+    tmp_path: Path,
+) -> None:
+    """SE16N labels other fields alike (a full EKBE export has more 'Item's): in the spec's
+    order, the first fields a label heads are its columns, and the rest are extra."""
+    labels = [c.label for c in EKBE.columns]
+    path = write_lines(
+        tmp_path / "EKBE_20250115.csv",
+        [";".join([*labels, "Item"]), ";".join([*EKBE_RECORD, "7"])],
+    )
+    reader = SapFileReader(path, EKBE)
+    rows, rejects = read_all(path, EKBE)
+    assert reader.detected.extra_columns == ("Item",)
+    assert rejects.empty and (rows.loc[0, "EBELP"], rows.loc[0, "BUZEI"]) == (10, 3)
+
+
+def test_a_technical_name_in_a_label_header_names_its_column(tmp_path: Path) -> None:
+    """ALV shows the field name of a column without heading: `MENGE` among labels is the
+    quantity, not an extra column (which left MENGE all null), unless it is another
+    column's label."""
+    labels = [c.label for c in SPEC.columns]
+    labels[TECHNICAL.index("MENGE")] = "MENGE"
+    path = write_lines(tmp_path / "Z.csv", [";".join(labels), ";".join(GOOD)])
+    reader = SapFileReader(path, SPEC)
+    rows, rejects = read_all(path)
+    assert reader.detected.header == "label" and reader.detected.extra_columns == ()
+    assert reader.detected.missing_columns == ()
+    assert rejects.empty and rows.loc[0, "MENGE"] == 1234.5
+
+    # With `MENGE` as NAME1's label, the label wins over MENGE's technical name.
+    relabelled = [replace(c, label="MENGE") if c.name == "NAME1" else c for c in SPEC.columns]
+    spec = replace(SPEC, columns=tuple(relabelled))
+    labels[TECHNICAL.index("NAME1")], labels[TECHNICAL.index("MENGE")] = "MENGE", "Quantity"
+    path = write_lines(tmp_path / "Z.csv", [";".join(labels), ";".join(GOOD)])
+    rows, _ = read_all(path, spec)
+    assert (rows.loc[0, "NAME1"], rows.loc[0, "MENGE"]) == ("Müller", 1234.5)
 
 
 def test_column_map_maps_source_headers_to_spec_columns(tmp_path: Path) -> None:
@@ -869,6 +969,17 @@ def test_duplicate_key_second_occurrence_rejected_across_chunks(tmp_path: Path) 
     ]
 
 
+def test_a_chunk_of_only_duplicate_keys_is_quarantined(tmp_path: Path) -> None:
+    """An export appended twice: the second copy fills whole chunks with duplicates."""
+    records = [with_value("POSNR", str(i)) for i in [1, 2, 1, 2, 3]]
+    rows, rejects = read_all(good_file(tmp_path, records), chunk_rows=2)
+    assert rows["POSNR"].tolist() == [1, 2, 3]
+    assert rejects[["source_line", "reason"]].values.tolist() == [
+        [4, "duplicate key"],
+        [5, "duplicate key"],
+    ]
+
+
 def test_a_spec_without_key_has_no_duplicate_check(tmp_path: Path) -> None:
     rows, rejects = read_all(good_file(tmp_path, [GOOD, GOOD]), replace(SPEC, key=()))
     assert rejects.empty and rows["_source_line"].tolist() == [2, 3]
@@ -948,6 +1059,62 @@ def test_detected_utf8_falls_back_to_cp1252_when_only_ascii_came_before(tmp_path
     rows = pd.concat([c.rows for c in reader.chunks()])
     assert rows["NAME1"].iloc[-1] == "Müller" and len(rows) == 6001
     assert reader.detected.encoding == "cp1252"
+
+
+def write_byte_lines(path: Path, lines: list[bytes], bom: bool = False) -> Path:
+    path.write_bytes((codecs.BOM_UTF8 if bom else b"") + b"".join(line + b"\n" for line in lines))
+    return path
+
+
+def stray_byte_record(posnr: str) -> bytes:
+    """A record of a UTF-8 file with 'Köln' typed in Latin-1: its 'ö' is byte 0xF6."""
+    return (
+        ";".join(with_value("POSNR", posnr, with_value("NAME1", "K?ln")))
+        .encode()
+        .replace(b"?", b"\xf6")
+    )
+
+
+@pytest.mark.parametrize("bom", [False, True])
+def test_a_stray_latin1_byte_in_a_utf8_file_rejects_only_its_record(
+    tmp_path: Path, bom: bool
+) -> None:
+    """UTF-8 'Müller & Söhne' proves the file UTF-8: the stray byte's record is quarantined
+    naming byte and column, and the rest is not read as cp1252 ('MÃ¼ller')."""
+    lines = [";".join(TECHNICAL).encode(), ";".join(GOOD).encode(), stray_byte_record("20")]
+    path = write_byte_lines(tmp_path / "Z.csv", lines, bom)
+    reader = SapFileReader(path, SPEC)
+    rows, rejects = read_all(path)
+    assert reader.detected.encoding == ("utf-8-sig" if bom else "utf-8")
+    assert rows["NAME1"].tolist() == ["Müller"]
+    reject = only_reject(rejects)
+    assert (reject.source_line, reject.column_name) == (3, "NAME1")
+    assert reject.reason == (
+        "byte 0xF6 in column NAME1 is no UTF-8, though the file is (in cp1252 it would be 'ö')"
+    )
+    assert reject.raw_record.split(";")[3] == "K\ufffdln"
+
+
+def test_after_an_ascii_sample_the_first_block_above_ascii_decides_the_encoding(
+    tmp_path: Path,
+) -> None:
+    """The 256 KiB sample is ASCII; the block holding UTF-8 'Müller' is UTF-8, so its stray
+    byte rejects its record instead of switching the rest of the file to cp1252."""
+    ascii_record = with_value("NAME1", "Mueller")
+    records = [";".join(with_value("POSNR", str(i), ascii_record)) for i in range(1, 6001)]
+    lines = [";".join(TECHNICAL), *records, ";".join(with_value("POSNR", "9998"))]
+    path = write_byte_lines(
+        tmp_path / "Z.csv", [*map(str.encode, lines), stray_byte_record("9999")]
+    )
+    assert path.stat().st_size > 256 * 1024
+    reader = SapFileReader(path, SPEC, chunk_rows=1000)
+    chunks = list(reader.chunks())
+    rows = pd.concat([c.rows for c in chunks])
+    rejects = pd.concat([c.rejects for c in chunks])
+    assert reader.detected.encoding == "utf-8"
+    assert len(rows) == 6001 and rows["NAME1"].iloc[-1] == "Müller"
+    reject = only_reject(rejects)
+    assert (reject.source_line, reject.column_name) == (6003, "NAME1")
 
 
 def test_unknown_extra_column_is_reported_or_an_error(tmp_path: Path) -> None:

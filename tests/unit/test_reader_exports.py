@@ -97,7 +97,37 @@ def test_keyless_rows_are_totals_only_in_framed_alv_lists(tmp_path: Path) -> Non
     assert set(rejects.reason) == {"missing required value"}
 
 
+@pytest.mark.parametrize("chunk_rows", [2, 100_000])
+def test_a_keyless_record_in_a_framed_list_is_quarantined_unless_it_proves_a_total(
+    tmp_path: Path, chunk_rows: int
+) -> None:
+    """A movement whose document cells are blank is a record that lost its key: quarantined.
+    A line without the mark is a total only if nothing but numbers is filled."""
+    header = alv(MSEG.column_names)
+    unmarked_total = ["", "", "", "", "", "", "", "15,000-", "", "", "62,50-", "", "", "", "",
+                      "", ""]  # fmt: skip
+    lines = [header, alv(mseg(1)), alv([*KEYLESS, *mseg(2)[3:]]), alv(unmarked_total)]
+    reader, rows, rejects = read_all(
+        write(tmp_path / "MSEG_20250115.txt", lines), chunk_rows=chunk_rows
+    )
+    assert rows["_source_line"].tolist() == [2] and reader.detected.totals_lines == 1
+    assert set(rejects.source_line) == {3}
+    assert set(rejects.column_name) == {"MBLNR", "MJAHR", "ZEILE"}
+    assert set(rejects.reason) == {"missing required value"}
+
+
 MARD = TABLE_SPECS["MARD"]  # key MATNR, WERKS, LGORT, DATUM
+
+
+def test_a_title_line_naming_labels_does_not_hide_the_header(tmp_path: Path) -> None:
+    """An ALV title may mention labels ('Material', 'Storage Location'): the header is the line
+    naming most spec columns, not the first naming any."""
+    lines = ["Stock overview by Material, Storage Location", "", ";".join(MARD.column_names),
+             "1234;1000;0001;15.01.2025;5,000;0,000;0,000"]  # fmt: skip
+    reader = SapFileReader(write(tmp_path / "MARD_20250115.csv", lines), MARD)
+    rows = pd.concat([c.rows for c in reader.chunks()])
+    assert reader.detected.header == "technical" and reader.detected.title_lines == 1
+    assert rows["LABST"].tolist() == [5.0] and rows["_source_line"].tolist() == [4]
 
 
 @pytest.mark.parametrize("chunk_rows", [3, 100_000])
