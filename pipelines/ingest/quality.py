@@ -215,7 +215,8 @@ def failing_rows(table: pa.Table, rules: Sequence[Rule]) -> tuple[int, dict[str,
     for rule in rules:
         column = table.column(rule.columns[0])
         allowed = pc.is_in(column, value_set=pa.array(rule.values, column.type))
-        unexpected = pc.fill_null(pc.invert(allowed), False).to_numpy(zero_copy_only=False)
+        unexpected = pc.and_(pc.is_valid(column), pc.invert(allowed))
+        unexpected = unexpected.to_numpy(zero_copy_only=False)
         if count := int(unexpected.sum()):
             by_rule[rule.label] = by_rule.get(rule.label, 0) + count
             failing |= unexpected

@@ -19,7 +19,9 @@ from pipelines.ingest.quality import (
     QualityError,
     QualityReport,
     QualityRules,
+    Rule,
     SuiteRunner,
+    failing_rows,
     split_sorted_chunks,
     table_rules,
     validate_frame,
@@ -270,3 +272,20 @@ def test_a_window_fails_on_one_broken_file_however_good_the_rest() -> None:
     report.rejected_by_file = {"MSEG_20250107.csv": 1}  # one row of a small day is tolerated
     report.rows_rejected = 1
     assert report.passed
+
+
+def test_failing_rows_counts_each_row_once_and_a_null_as_no_value() -> None:
+    """What a load adds to a file's rejected rows (`load_table`'s refusal): rows outside any
+    value set, once however many sets they miss; a null is for not-null rules to judge."""
+    chunk = pa.table(
+        {
+            "WERKS": pa.array(["1000", "9999", None, "9999"]),
+            "MEINS": pa.array(["ST", "ST", "XX", "XX"]),
+        }
+    )
+    rules = [
+        Rule("in_set", ("WERKS",), ("1000",), source="raw.t001w"),
+        Rule("in_set", ("MEINS",), ("ST", "KG"), source="SCP_KNOWN_UNITS"),
+    ]
+    assert failing_rows(chunk, rules) == (3, {"in_set(WERKS)": 2, "in_set(MEINS)": 2})
+    assert failing_rows(chunk, []) == (0, {})
