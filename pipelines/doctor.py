@@ -42,6 +42,7 @@ def _local_dir(env: Mapping[str, str]) -> Path:
 def check_configuration(env: Mapping[str, str]) -> list[Finding]:
     """The environment switches hold values the code accepts."""
     from pipelines.alerts import AlertConfigError, AlertSettings
+    from pipelines.ingest.odata import checked_base_url, checked_sap_client
     from pipelines.ingest.quality import QualityError, QualityRules
     from pipelines.ingest.reader import ReaderSettings
 
@@ -81,6 +82,17 @@ def check_configuration(env: Mapping[str, str]) -> list[Finding]:
         ReaderSettings.from_env(env)
     except ValueError as exc:
         bad(str(exc), "the exporting SAP user's default (SU01), e.g. 1.234.567,89")
+    try:
+        checked_base_url(
+            env.get("SCP_ODATA_BASE_URL", ""), "SCP_ODATA_BASE_URL", "SCP_ODATA_SAP_CLIENT"
+        )
+        checked_sap_client(env.get("SCP_ODATA_SAP_CLIENT") or None, "SCP_ODATA_SAP_CLIENT")
+    except ValueError as exc:
+        bad(
+            str(exc),
+            "e.g. SCP_ODATA_BASE_URL=https://s4.example.com/sap/opu/odata/sap and "
+            "SCP_ODATA_SAP_CLIENT=100",
+        )
     for name in ("SCP_PG_PORT", "DAGSTER_PG_PORT"):
         if name in env and not env[name].isdigit():
             bad(f"{name}={env[name]!r} is not a port number", f"e.g. {name}=5432")

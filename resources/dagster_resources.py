@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import dagster as dg
 
+from pipelines.ingest.odata import checked_base_url, checked_sap_client
 from resources.odata import SapODataResource
 from resources.paths import LOCAL_DIR
 from resources.warehouse import DUCKDB_LOCK_WAIT_SECONDS, Warehouse, WarehouseSettings
@@ -117,9 +118,12 @@ def sap_odata_from_env() -> SapODataResource:
     """S/4HANA OData; the delta sensor only runs when SCP_ODATA_BASE_URL is set. Paging, per
     request timeout, retries, the sensor tick's budget and the delta overlap are settings:
     what suits one S/4 system (its page limit, its throttling, its clocks) does not suit
-    another."""
+    another. A base URL with a query string, or an SAP client not of three digits, fails
+    loading the definitions, naming the setting."""
+    base_url = _setting("SCP_ODATA_BASE_URL", "http://sap-odata.invalid/sap/opu/odata/sap")
     return SapODataResource(
-        base_url=_setting("SCP_ODATA_BASE_URL", "http://sap-odata.invalid/sap/opu/odata/sap"),
+        base_url=checked_base_url(str(base_url), "SCP_ODATA_BASE_URL", "SCP_ODATA_SAP_CLIENT"),
+        sap_client=checked_sap_client(_setting("SCP_ODATA_SAP_CLIENT"), "SCP_ODATA_SAP_CLIENT"),
         auth=_setting("SCP_ODATA_AUTH", "basic"),
         username=_setting("SCP_ODATA_USER"),
         password=_env_or("SCP_ODATA_PASSWORD", None),

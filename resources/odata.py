@@ -17,7 +17,12 @@ _REDACTED = "***"
 class SapODataResource(dg.ConfigurableResource):
     """Connection settings for S/4HANA OData V2 APIs; hands out one client per process."""
 
-    base_url: str = Field(description="Service root parent, e.g. https://host/sap/opu/odata/sap")
+    base_url: str = Field(
+        description="Service root parent, e.g. https://host/sap/opu/odata/sap (no query string)"
+    )
+    sap_client: str | None = Field(
+        default=None, description="SAP client (three digits), sent as sap-client on every request"
+    )
     auth: str = Field(default="basic", description="'basic', 'oauth2' or 'none'")
     username: str | None = Field(default=None, description="Basic auth user")
     password: str | None = Field(default=None, description="Basic auth password (dg.EnvVar)")
@@ -63,6 +68,7 @@ class SapODataResource(dg.ConfigurableResource):
                 timeout_s=self.timeout_s,
                 max_retries=self.max_retries,
                 delta_overlap_s=self.delta_overlap_s,
+                sap_client=self.sap_client,
             )
         return self._client
 
@@ -75,7 +81,8 @@ class SapODataResource(dg.ConfigurableResource):
         password = _REDACTED if self.password else None
         secret = _REDACTED if self.client_secret else None
         return (
-            f"SapODataResource(base_url={self.base_url!r}, auth={self.auth!r}, "
+            f"SapODataResource(base_url={self.base_url!r}, sap_client={self.sap_client!r}, "
+            f"auth={self.auth!r}, "
             f"username={self.username!r}, password={password!r}, "
             f"client_id={self.client_id!r}, client_secret={secret!r}, "
             f"token_url={self.token_url!r}, page_size={self.page_size}, "

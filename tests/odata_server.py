@@ -11,7 +11,9 @@ It implements what the client relies on: `$top`/`$skip`, server-driven paging wi
 token endpoint; and it injects faults on request: 429 with Retry-After, 5xx, a response slower
 than the client's timeout, a body sent slowly in pieces, a broken JSON page. It can also behave
 as servers that trouble clients do: cut pages short without a `__next` link, ignore
-`$inlinecount`, or answer everything with an HTML login page (an identity provider in front).
+`$inlinecount`, answer everything with an HTML login page (an identity provider in front) or
+entity sets in another format (Atom XML, OData V1 or V4 JSON), leave `sap-client` out of
+`__next` links, or change its rows between the pages of a read (`after_page`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import secrets
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -402,8 +405,19 @@ def generate_rows(entity_set: str, n: int, props: list[Prop]) -> list[dict]:
     return rows
 
 
-_FILTER_RE = re.compile(r"^(\w+) gt (datetimeoffset|datetime)'([^']+)'$")
+_TIME = r"(?:datetimeoffset|datetime)'([^']+)'"
+_FILTER_RE = re.compile(rf"^(\w+) gt {_TIME}(?: and \1 le {_TIME})?$")
 _WIRE_DATE_RE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d+)?\)/$")
+
+
+def read_since(filter_: str | None) -> str | None:
+    """A delta read's `$filter` without its upper bound, the moment the read started."""
+    return None if filter_ is None else filter_.split(" and LastChangeDateTime le ")[0]
+
+
+def _literal_ms(literal: str) -> int:
+    """Milliseconds of a `$filter` time literal's text (`2024-01-05T12:00:00Z`)."""
+    return _ms(datetime.fromisoformat(literal.replace("Z", "+00:00")).astimezone(UTC))
 
 
 def wire_ms(value: object) -> int | None:
@@ -437,7 +451,10 @@ class ODataTestServer:
         `next_links` is False; `inline_count` False ignores `$inlinecount`. Attributes to set
         in a test: `next_origin` writes `__next` links with another origin than the server's
         (a gateway writes the host it was asked by), `login_page` answers every request with
-        an HTML login form while True."""
+        an HTML login form while True, `answer_as` ("atom", "v1", "v4") answers entity-set
+        requests in that format, `sap_client_in_next` False leaves `sap-client` out of
+        `__next` links, and `after_page(entity_set, query)` is called once a page is taken
+        from the rows (to change them before the next page is asked for)."""
         self.auth = auth
         self.username, self.password = username, password
         self.client_id, self.client_secret = client_id, client_secret
@@ -447,6 +464,9 @@ class ODataTestServer:
         self.inline_count = inline_count
         self.next_origin: str | None = None
         self.login_page = False
+        self.answer_as: str | None = None
+        self.sap_client_in_next = True
+        self.after_page: Callable[[str, dict[str, str]], None] | None = None
         self.state = _State()
         self.lock = threading.Lock()
         csv_props = _csv_props()
@@ -524,6 +544,10 @@ class ODataTestServer:
         with self.lock:
             return [r for r in self.state.requests if r.path.endswith("/" + entity_set)]
 
+    def row_reads(self, entity_set: str) -> list[RequestRecord]:
+        """The requests reading `entity_set`'s rows, not only counting them (`$top=0`)."""
+        return [r for r in self.data_requests(entity_set) if r.query.get("$top") != "0"]
+
     # -- request handling ----------------------------------------------------------------------
 
     def _take_fault(self, entity_set: str, offset: int) -> Fault | None:
@@ -567,9 +591,9 @@ class ODataTestServer:
             match = _FILTER_RE.match(query["$filter"])
             if not match:
                 return 400, {}, _error(f"unsupported $filter {query['$filter']!r}")
-            prop, _kind, literal = match.groups()
-            since = _ms(datetime.fromisoformat(literal.replace("Z", "+00:00")).astimezone(UTC))
-            rows = [r for r in rows if (wire_ms(r.get(prop)) or -(2**62)) > since]
+            prop, after, until = match.groups()
+            since, last = _literal_ms(after), _literal_ms(until) if until else 2**62
+            rows = [r for r in rows if since < (wire_ms(r.get(prop)) or -(2**62)) <= last]
         if "$orderby" in query:
             names = [n.strip().split(" ")[0] for n in query["$orderby"].split(",")]
             rows.sort(key=lambda r: tuple(str(r.get(n) or "") for n in names))
@@ -588,11 +612,16 @@ class ODataTestServer:
             d["__count"] = str(len(rows))
         remaining = top - len(selected)
         if self.next_links and size < top and remaining > 0 and offset + size < len(rows):
-            nxt = {k: v for k, v in query.items() if k not in ("$skip", "$skiptoken", "$top")}
+            left_out = {"$skip", "$skiptoken", "$top"} | (
+                set() if self.sap_client_in_next else {"sap-client"}
+            )
+            nxt = {k: v for k, v in query.items() if k not in left_out}
             nxt.update({"$skiptoken": str(offset + size), "$top": str(remaining)})
             path = f"{self.next_origin or self.origin}{BASE_PATH}/{ENTITY_SERVICE[entity_set]}"
             d["__next"] = f"{path}/{entity_set}?" + urlencode(nxt, quote_via=quote, safe="$',:")
         body = json.dumps({"d": d}).encode()
+        if self.after_page is not None:
+            self.after_page(entity_set, query)
         if fault and fault.kind == "broken":
             body = body[: len(body) // 2]
         if fault and fault.kind == "drip":
@@ -621,6 +650,21 @@ LOGIN_PAGE = (
     b"<!DOCTYPE html><html><head><title>Log On</title></head><body>"
     b"<form method='post' action='/saml2/idp/sso'><input name='j_username'/></form></body></html>"
 )
+
+
+#: Answers in other formats than OData V2 JSON, as `answer_as` selects: (body, content type).
+OTHER_FORMATS = {
+    "atom": (
+        b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
+        b'xmlns:d="http://schemas.microsoft.com/ado/2007/08/dataservices" '
+        b'xmlns:m="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata"><entry>'
+        b'<content type="application/xml"><m:properties><d:Product>P1</d:Product>'
+        b"</m:properties></content></entry></feed>",
+        "application/atom+xml;type=feed",
+    ),
+    "v1": (b'{"d": [{"Product": "P1"}]}', "application/json"),
+    "v4": (b'{"@odata.context": "$metadata#A_Product", "value": []}', "application/json"),
+}
 
 
 def _error(message: str) -> bytes:
@@ -718,6 +762,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if ENTITY_SERVICE.get(resource) != service:
             self._send(404, _error(f"no entity set {resource} in {service}"), "application/json")
+            return
+        if self.app.answer_as:
+            self._send(200, *OTHER_FORMATS[self.app.answer_as])
             return
         status, headers, body = self.app.page(resource, query)
         self._send(status, body, "application/json", headers)

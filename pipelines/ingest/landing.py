@@ -1496,10 +1496,9 @@ DELTA_FEEDS: dict[str, DeltaFeed] = {
         date_property="PostingDate",
     ),
 }
-#: Header keys per `$filter` (`SalesOrder eq '1' or ...`): keeps URLs well under 8 KB.
+#: Header keys per `$filter` (`SalesOrder eq '1' or ...`): 40 keys of 10 characters make a URL
+#: of about 2 KB, well under the 8 KB that gateways and proxies accept.
 ITEM_KEY_BATCH = 40
-#: Above this many changed headers, one paged read of all items is cheaper than key filters.
-ITEM_FULL_SCAN_ABOVE = 400
 #: Days of postings read in one go when catching up: a long gap is read over several ticks.
 POSTING_DAYS_PER_READ = 7
 ODATA_TAG = "odata"
@@ -1513,6 +1512,8 @@ class DeltaExtract:
     `days` (a day without rows gets a header-only file); otherwise the rows are changes.
     `missed_days`: days between the last dated snapshot (stock) and this one. The API serves
     only the current state, so those days have no snapshot, now or later.
+    `ahead`: how many headers are stamped more than `CLOCK_AHEAD` after this machine's clock
+    (`count_stamped_ahead`): a delta reads them only once their time comes.
     """
 
     feed: DeltaFeed
@@ -1523,6 +1524,7 @@ class DeltaExtract:
     complete: bool = False
     days: tuple[date, ...] = ()
     missed_days: tuple[date, ...] = ()
+    ahead: int = 0
 
     @property
     def empty(self) -> bool:
@@ -1534,20 +1536,14 @@ def _odata_literal(value: object) -> str:
 
 
 def fetch_items(
-    client: SapODataClient,
-    feed: DeltaFeed,
-    keys: Sequence[str],
-    key_batch: int = ITEM_KEY_BATCH,
-    full_scan_above: int = ITEM_FULL_SCAN_ABOVE,
+    client: SapODataClient, feed: DeltaFeed, keys: Sequence[str], key_batch: int = ITEM_KEY_BATCH
 ) -> pd.DataFrame:
-    """The items of the given header keys: key filters in batches, or one full read when there
-    are many keys (an initial load). No keys, no request."""
+    """The items of the given header keys, by key filters in batches, however many keys: a
+    read of the whole item set would take longer than any tick on a real system, and the feed
+    would never move on. No keys, no request."""
     from pipelines.ingest.odata import parse_rows
 
     items, link = str(feed.items), str(feed.link)
-    if len(keys) > full_scan_above:
-        frame = client.fetch(items)
-        return frame[frame[link].astype("string").isin(list(keys)).fillna(False)]
     frames = []
     for start in range(0, len(keys), key_batch):
         batch = keys[start : start + key_batch]
@@ -1563,12 +1559,11 @@ def header_items(
     feed: DeltaFeed,
     headers: pd.DataFrame,
     key_batch: int = ITEM_KEY_BATCH,
-    full_scan_above: int = ITEM_FULL_SCAN_ABOVE,
 ) -> pd.DataFrame:
     """The items of `headers`, matched on the header's whole key: the `link` filter alone
     (MaterialDocument) also returns a same-numbered document of another year."""
     keys = sorted(headers[str(feed.link)].astype("string").dropna().unique().tolist())
-    items = fetch_items(client, feed, keys, key_batch, full_scan_above)
+    items = fetch_items(client, feed, keys, key_batch)
     on = client.entity_type(feed.entity_set).keys
     wanted = pd.MultiIndex.from_frame(headers[on].astype("string"))
     return items[pd.MultiIndex.from_frame(items[on].astype("string")).isin(wanted)]
@@ -1579,15 +1574,14 @@ def extract_delta(
     feed: DeltaFeed,
     cursor: str | None,
     key_batch: int = ITEM_KEY_BATCH,
-    full_scan_above: int = ITEM_FULL_SCAN_ABOVE,
 ) -> DeltaExtract:
     """Rows changed since `cursor`, mapped onto raw tables (headers and their items)."""
-    from pipelines.ingest.odata import fetch_delta, to_raw_table
+    from pipelines.ingest.odata import count_stamped_ahead, fetch_delta, to_raw_table
 
     if feed.kind != "delta":
         raise ValueError(f"{feed.entity_set} is a {feed.kind} feed, not a delta feed")
     headers, new_cursor = fetch_delta(client, feed.entity_set, cursor)
-    extract = DeltaExtract(feed, new_cursor)
+    extract = DeltaExtract(feed, new_cursor, ahead=count_stamped_ahead(client, feed.entity_set))
     if headers.empty:
         return extract
     table, header_rows = to_raw_table(feed.entity_set, headers)
@@ -1600,7 +1594,7 @@ def extract_delta(
     extract.header_table = table
     extract.tables[table] = header_rows
     if len(headers):
-        _add_items(client, feed, headers, extract, key_batch, full_scan_above)
+        _add_items(client, feed, headers, extract, key_batch)
     return extract
 
 
@@ -1610,13 +1604,12 @@ def _add_items(
     headers: pd.DataFrame,
     extract: DeltaExtract,
     key_batch: int,
-    full_scan_above: int,
 ) -> None:
     """The feed's items of `headers`, as their raw table, into `extract`."""
     from pipelines.ingest.odata import to_raw_table
 
     if feed.items:
-        items = header_items(client, feed, headers, key_batch, full_scan_above)
+        items = header_items(client, feed, headers, key_batch)
         item_table, item_rows = to_raw_table(feed.items, items, related={feed.entity_set: headers})
         extract.tables[item_table] = item_rows
 
@@ -1664,7 +1657,7 @@ def extract_postings(
     key_batch: int = ITEM_KEY_BATCH,
 ) -> DeltaExtract:
     """Documents posted from `first` to `last` with their items, the complete content of those
-    days' files. Items are read by header key, never in full: the table only grows."""
+    days' files."""
     from pipelines.ingest.odata import fetch_days, to_raw_table
 
     headers = fetch_days(client, feed.entity_set, str(feed.date_property), first, last)
@@ -1672,7 +1665,7 @@ def extract_postings(
     table, header_rows = to_raw_table(feed.entity_set, headers)
     tables = {table: header_rows}
     extract = DeltaExtract(feed, last.isoformat(), table, tables, complete=True, days=days)
-    _add_items(client, feed, headers, extract, key_batch, full_scan_above=len(headers))
+    _add_items(client, feed, headers, extract, key_batch)
     return extract
 
 
@@ -1906,8 +1899,29 @@ def _pending_base(store: LandingStore, canonical: str) -> tuple[str, str] | None
         except LandingNameError:
             continue
     if pending:
-        return INCOMING, max(pending)
+        return INCOMING, max(pending, key=delivery_order)
     return (CURRENT, canonical) if store.exists(CURRENT, canonical) else None
+
+
+def delivery_tag(extract: DeltaExtract) -> str:
+    """The tag in the names of an extract's files: its cursor, in one width per feed kind, so
+    that the names sort in time order: a day `20240110`, a timestamp `20240110T120000500000Z`
+    (microseconds always: in the cursor's own form, `T120000Z` sorted above the later
+    `T120000500Z`)."""
+    from pipelines.ingest.odata import parse_cursor
+
+    if extract.feed.kind != "delta" or extract.cursor is None:
+        return re.sub(r"[^0-9A-Za-z]", "", str(extract.cursor))
+    return stamp(parse_cursor(extract.cursor).floor("us").to_pydatetime())
+
+
+def delivery_order(name: str) -> tuple[str, str, str]:
+    """A sort key of OData delivery names in time order, for names written before the tags had
+    a fixed width too (`T120000Z`, `T120000500Z`): day, time, fraction padded to microseconds."""
+    match = re.search(rf"__{ODATA_TAG}-(\d{{8}})(?:T(\d{{6}})(\d*)Z)?", name)
+    if match is None:
+        return "", "", ""
+    return match[1], match[2] or "", (match[3] or "").ljust(6, "0")
 
 
 def _extract_files(
@@ -1969,7 +1983,7 @@ def write_delta_files(store: LandingStore, extract: DeltaExtract) -> list[str]:
     if extract.empty or extract.header_table is None:
         return []
     by = list(get_spec(extract.header_table).key)
-    tag = re.sub(r"[^0-9A-Za-z]", "", str(extract.cursor))
+    tag = delivery_tag(extract)
     written = []
     for spec, day, new, replaced in _extract_files(extract):
         canonical = landing_file_name(spec, day)
@@ -2025,6 +2039,8 @@ __all__ = [
     "catch_up",
     "commit_tick",
     "current_extracts",
+    "delivery_order",
+    "delivery_tag",
     "extract_delta",
     "extract_feed",
     "extract_postings",

@@ -16,6 +16,7 @@ import base64
 import json
 import logging
 import random
+import re
 import socket
 import ssl
 import threading
@@ -28,7 +29,7 @@ from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Literal, TypeVar
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -56,9 +57,13 @@ ENTITY_SERVICES: dict[str, str] = {
 
 #: The change timestamp that S/4HANA APIs expose for delta extraction.
 DELTA_PROPERTY = "LastChangeDateTime"
+#: How far after this machine's clock a change stamp counts as a clock ahead
+#: (`count_stamped_ahead`); closer, the delta overlap covers it.
+CLOCK_AHEAD = pd.Timedelta(minutes=5)
 
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _DATE_RE = r"^/Date\((-?\d+)(?:[+-]\d{1,4})?\)/$"
+_INTEGER_RE = re.compile(r"[+-]?\d+")
 _NAT = np.iinfo(np.int64).min
 _REDACTED = "***"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -94,7 +99,13 @@ class ODataRetryLater(ODataUnavailable):
 
 
 class _BrokenPayload(Exception):
-    """A 200 response whose body is unusable (invalid JSON or XML): worth retrying."""
+    """A 200 response whose body is garbled (JSON cut short, EDMX that does not parse): worth
+    retrying."""
+
+
+class _Refused(Exception):
+    """A 200 response that is whole but not OData V2 JSON (Atom XML, another JSON shape): every
+    retry gets it again, so it is refused at once, like an HTML login page."""
 
 
 class _TooSlow(Exception):
@@ -258,6 +269,29 @@ def _to_datetime(series: pd.Series, prop: EdmProperty, where: str) -> pd.Series:
     return out.dt.tz_localize("UTC")
 
 
+def _integer(value: object) -> int | None:
+    """An `Edm.Int*` wire value (a JSON number; Int64 is a string) as an exact int, None if it
+    is no integer: through float, 9007199254740993 would read 9007199254740992."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    text = str(value).strip()
+    return int(text) if _INTEGER_RE.fullmatch(text) else None
+
+
+def _to_integers(series: pd.Series, prop: EdmProperty, where: str) -> pd.Series:
+    """A nullable Int64 column, each value converted exactly."""
+    present = series.notna()
+    values = [_integer(v) if ok else None for v, ok in zip(series, present, strict=True)]
+    bad = present & pd.Series([v is None for v in values], index=series.index)
+    if bad.any():
+        raise _bad_value(where, prop, series, bad)
+    return pd.Series(pd.array(values, dtype="Int64"), index=series.index)
+
+
 def _convert(series: pd.Series, prop: EdmProperty, where: str) -> pd.Series:
     """Convert one column of JSON values to the pandas type its EDM type calls for."""
     edm = prop.edm_type
@@ -265,10 +299,7 @@ def _convert(series: pd.Series, prop: EdmProperty, where: str) -> pd.Series:
     if edm in ("Edm.Decimal", "Edm.Double", "Edm.Single"):
         out = pd.to_numeric(series, errors="coerce").astype("float64")
     elif edm in ("Edm.Int16", "Edm.Int32", "Edm.Int64", "Edm.Byte", "Edm.SByte"):
-        numbers = pd.to_numeric(series, errors="coerce")
-        if (numbers.dropna() % 1 != 0).any():
-            raise _bad_value(where, prop, series, numbers.notna() & (numbers % 1 != 0))
-        out = numbers.astype("Int64")
+        return _to_integers(series, prop, where)
     elif edm == "Edm.Boolean":
         ok = series.map(lambda v: v is None or isinstance(v, bool) or v is pd.NA) | ~present
         if not ok.all():
@@ -286,6 +317,14 @@ def _convert(series: pd.Series, prop: EdmProperty, where: str) -> pd.Series:
     if bad.any():
         raise _bad_value(where, prop, series, bad)
     return out
+
+
+def _convert_named(series: pd.Series, prop: EdmProperty, where: str) -> pd.Series:
+    """`_convert`, any failure an ODataError naming the property (pandas' own names none)."""
+    try:
+        return _convert(series, prop, where)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ODataError(f"{where}: property {prop.name} ({prop.edm_type}): {exc}") from None
 
 
 def parse_rows(
@@ -312,7 +351,7 @@ def parse_rows(
     ]
     frame = frame.reindex(columns=names + extras)
     typed = {
-        name: _convert(frame[name], prop, source)
+        name: _convert_named(frame[name], prop, source)
         for name in names
         if (prop := entity.get(name)) is not None and prop.edm_type != "Edm.String"
     }
@@ -359,14 +398,39 @@ def _sap_message(body: bytes) -> str:
         return body[:300].decode("utf-8", errors="replace")
 
 
+def _outline(value: object, depth: int = 2) -> str:
+    """`{"d": [...]}`: the outline of a JSON value, to say what a server sent without its data."""
+    if isinstance(value, list):
+        return "[...]"
+    if not isinstance(value, dict):
+        return "..."
+    if not depth:
+        return "{...}"
+    inner = [
+        f"{json.dumps(str(key))}: {_outline(value[key], depth - 1)}" for key in list(value)[:3]
+    ]
+    return "{" + ", ".join(inner + (["..."] if len(value) > 3 else [])) + "}"
+
+
 def _parse_page(body: bytes) -> dict:
+    """`d` of an OData V2 JSON page. JSON cut short is broken (retried); a whole answer in
+    another format (Atom XML, V1 `{"d": [...]}`, V4 `{"value": ...}`) is refused: the same
+    URL answers it again on every retry."""
+    if body.lstrip()[:1] == b"<":
+        raise _Refused(
+            "the server answered XML (Atom), not JSON: request JSON from it ($format=json and "
+            "Accept: application/json were sent; does a proxy drop them?) or check the service URL"
+        )
     try:
         payload = json.loads(body)
     except ValueError as exc:
         raise _BrokenPayload(f"invalid JSON ({exc})") from None
     d = payload.get("d") if isinstance(payload, dict) else None
     if not isinstance(d, dict) or not isinstance(d.get("results"), list):
-        raise _BrokenPayload('JSON without the OData V2 shape {"d": {"results": [...]}}')
+        raise _Refused(
+            f"the server answered JSON shaped {_outline(payload)}, not OData V2's "
+            '{"d": {"results": [...]}}: check that the service URL is an OData V2 service'
+        )
     return d
 
 
@@ -435,10 +499,31 @@ def _read_body(response: requests.Response, ends: float) -> bytes:
     return body
 
 
+def checked_base_url(url: str, what: str, client_what: str) -> str:
+    """`url` unless it has a query string or fragment (ValueError naming `what`): service paths
+    are appended to it, so `?sap-client=100` there broke every URL; the SAP client is a
+    setting of its own, `client_what`."""
+    if "?" in url or "#" in url:  # not quoted: a query string may hold a key
+        raise ValueError(
+            f"{what} must have no query string or fragment (after '?' or '#'): service paths "
+            f"are appended to it; give the SAP client (sap-client) as {client_what}"
+        )
+    return url
+
+
+def checked_sap_client(value: str | None, what: str) -> str | None:
+    """`value` if None or three digits, as SAP clients are (e.g. 100); else a ValueError naming
+    `what`, raised when the settings load rather than at the first request."""
+    if value is not None and not re.fullmatch(r"\d{3}", value):
+        raise ValueError(f"{what} must be three digits (the SAP client, e.g. 100), got {value!r}")
+    return value
+
+
 class SapODataClient:
     """Reads entity sets of S/4HANA OData V2 services into typed DataFrames.
 
-    `base_url` is the service root's parent, e.g. `https://host/sap/opu/odata/sap`.
+    `base_url` is the service root's parent, e.g. `https://host/sap/opu/odata/sap`, without a
+    query string: `sap_client` (three digits) is sent as `sap-client` on every OData request.
     Credentials are held privately and replaced by `***` in every log line, exception
     and repr this client produces. `timeout_s` bounds each request in all, its body included;
     `delta_overlap_s` is how far before its cursor `fetch_delta` reads again.
@@ -461,6 +546,7 @@ class SapODataClient:
         backoff_max_s: float = 30.0,
         max_wait_s: float = 300.0,
         delta_overlap_s: float = 300.0,
+        sap_client: str | None = None,
         metadata: Mapping[str, ServiceMetadata] | None = None,
     ) -> None:
         parts = urlsplit(base_url)
@@ -468,6 +554,8 @@ class SapODataClient:
             raise ValueError(f"base_url must be an http(s) URL, got {parts.scheme!r} scheme")
         if parts.username or parts.password:
             raise ValueError("base_url must not embed credentials; use username/password")
+        checked_base_url(base_url, "base_url", "sap_client")
+        checked_sap_client(sap_client, "sap_client")
         if auth not in ("basic", "oauth2", "none"):
             raise ValueError(f"auth must be 'basic', 'oauth2' or 'none', got {auth!r}")
         if auth == "basic" and not (username and password):
@@ -492,6 +580,7 @@ class SapODataClient:
         self.backoff_max_s = backoff_max_s
         self.max_wait_s = max_wait_s
         self.delta_overlap_s = delta_overlap_s
+        self.sap_client = sap_client
         self._password = password
         self._client_id = client_id
         self._client_secret = client_secret
@@ -523,7 +612,8 @@ class SapODataClient:
             f"username={self.username!r}, password={password!r}, client_id={self._client_id!r}, "
             f"client_secret={secret!r}, token_url={self.token_url!r}, "
             f"page_size={self.page_size}, timeout_s={self.timeout_s}, "
-            f"max_retries={self.max_retries}, delta_overlap_s={self.delta_overlap_s})"
+            f"max_retries={self.max_retries}, delta_overlap_s={self.delta_overlap_s}, "
+            f"sap_client={self.sap_client!r})"
         )
 
     def close(self) -> None:
@@ -695,9 +785,9 @@ class SapODataClient:
         """Send a request, retrying 429/5xx, timeouts, broken connections and broken bodies.
 
         A refusal is not retried: HTTP 4xx, a host name that does not exist, an untrusted TLS
-        certificate, an HTML page where OData was expected (a login page). Failures become an
-        ODataError without their exception as cause: a message or a chained traceback of the
-        HTTP stack must not carry a credential.
+        certificate, an HTML page where OData was expected (a login page), an answer in another
+        format than OData V2 JSON. Failures become an ODataError without their exception as
+        cause: a message or a chained traceback of the HTTP stack must not carry a credential.
         """
         failures = 0
         while True:
@@ -740,6 +830,8 @@ class SapODataClient:
                 reason = f"connection broken while reading the body ({type(exc).__name__})"
             except _BrokenPayload as exc:
                 reason = str(exc)
+            except _Refused as exc:
+                raise ODataError(self.redact(f"{what}: {exc}")) from None
             except requests.RequestException as exc:
                 raise ODataError(
                     self.redact(f"{what} failed: {type(exc).__name__}: {exc}")
@@ -784,7 +876,7 @@ class SapODataClient:
     def metadata(self, service: str) -> ServiceMetadata:
         """The service's `$metadata`, fetched once and cached."""
         if service not in self._metadata:
-            url = f"{self.base_url}/{service}/$metadata"
+            url = self._with_sap_client(f"{self.base_url}/{service}/$metadata")
 
             def parse(body: bytes) -> ServiceMetadata:
                 try:
@@ -804,6 +896,14 @@ class SapODataClient:
 
     # -- reading ---------------------------------------------------------------------------
 
+    def _with_sap_client(self, url: str) -> str:
+        """`url` with `sap-client`, unless it has one (a `__next` link may): without it the
+        server answers from its default client, other data or none."""
+        query = urlsplit(url).query
+        if self.sap_client is None or "sap-client" in parse_qs(query):
+            return url
+        return f"{url}{'&' if query else '?'}sap-client={self.sap_client}"
+
     def _same_origin(self, current: str, next_link: str) -> str:
         """Resolve `__next` and refuse to send credentials to another origin (scheme, host,
         port); the same host in other letters, or with its default port written, is no other."""
@@ -811,32 +911,32 @@ class SapODataClient:
         origin = _origin(url)
         if origin is None or origin != _origin(self.base_url):
             raise ODataError(f"__next link {next_link!r} leaves {self.base_url}; refusing it")
-        return url
+        return self._with_sap_client(url)
 
-    def iter_pages(
+    def _set_url(self, entity_set: str, service: str | None, query: Mapping[str, str]) -> str:
+        """The entity set's URL with `query`, as S/4 reads it (`$` and quotes unescaped)."""
+        root = f"{self.base_url}/{self.service_of(entity_set, service)}/{entity_set}"
+        return self._with_sap_client(root + "?" + urlencode(query, quote_via=quote, safe="$',:()"))
+
+    def _pages(
         self,
         entity_set: str,
         *,
         filter: str | None = None,
         select: Sequence[str] | None = None,
         service: str | None = None,
-    ) -> Iterator[list[dict]]:
-        """Yield the raw `d.results` of each page.
+    ) -> Iterator[dict]:
+        """Yield the `d` of each page: its `results`, and on the first its `__count`.
 
         The client asks for `$top`-sized windows ordered by the key (a stable order is what
-        makes `$skip` safe). Inside a window the server may cut the answer short and link the
-        rest with `__next`; those links are followed until the window is complete. A window
-        that comes back short (or without honouring `$top`) is the last one, once that is
-        certain: the read has all the rows the first page counted (`$inlinecount`), or, for a
-        server that does not count, the next `$skip` is empty. A server that cuts pages short
+        makes `$skip` paging repeatable). Inside a window the server may cut the answer short
+        and link the rest with `__next`; those links are followed until the window is complete.
+        A window that comes back short (or without honouring `$top`) is the last one, once that
+        is certain: the read has all the rows the first page counted (`$inlinecount`), or, for
+        a server that does not count, the next `$skip` is empty. A server that cuts pages short
         without a `__next` link would otherwise lose the rest of the rows without a word.
         """
         entity = self.entity_type(entity_set, service=service)
-        if select:
-            unknown = [name for name in select if entity.get(name) is None]
-            if unknown:
-                raise ValueError(f"{entity_set} has no properties {unknown}")
-        root = f"{self.base_url}/{self.service_of(entity_set, service)}/{entity_set}"
         params: dict[str, str] = {"$format": "json"}
         if entity.keys:
             params["$orderby"] = ",".join(entity.keys)
@@ -849,7 +949,7 @@ class SapODataClient:
             query = {**params, "$top": str(top), "$skip": str(skip)}
             if skip == 0:
                 query["$inlinecount"] = "allpages"
-            return root + "?" + urlencode(query, quote_via=quote, safe="$',:()")
+            return self._set_url(entity_set, service, query)
 
         skip, page, in_window, read = 0, 0, 0, 0
         counted: int | None = None
@@ -868,7 +968,7 @@ class SapODataClient:
                     raise ODataError(f"{url} repeats the previous window: $skip is ignored")
                 window_start = rows[0]
             log.debug("%s page %d: %d rows", entity_set, page, len(rows))
-            yield rows
+            yield d
             in_window += len(rows)
             read += len(rows)
             next_link = d.get("__next")
@@ -904,6 +1004,41 @@ class SapODataClient:
                 f"{cut_at}"
             )
 
+    def count(
+        self, entity_set: str, filter: str | None = None, service: str | None = None
+    ) -> int | None:
+        """How many rows `filter` selects now, as the server counts them (None: it does not)."""
+        query = {"$format": "json", "$top": "0", "$skip": "0", "$inlinecount": "allpages"}
+        url = self._set_url(
+            entity_set, service, {**query, **({"$filter": filter} if filter else {})}
+        )
+        what = f"GET {url} (count of {entity_set})"
+        return _inline_count(self._call("GET", url, what=what, parse=_parse_page))
+
+    def _read(
+        self,
+        entity_set: str,
+        filter: str | None,
+        select: Sequence[str] | None,
+        service: str | None,
+    ) -> tuple[list[dict], str | None]:
+        """One read of every page: its rows, each key once, and why the set changed under the
+        read (`changed_under_read`), None when the counts agree."""
+        keys = self.entity_type(entity_set, service=service).keys
+        rows: list[dict] = []
+        counted: int | None = None
+        pages = 0
+        for d in self._pages(entity_set, filter=filter, select=select, service=service):
+            counted = _inline_count(d) if pages == 0 else counted
+            rows.extend(d["results"])
+            pages += 1
+        distinct = unique_rows(rows, keys)
+        # one page is one answer; a count that already disagrees needs no second one
+        recount = pages > 1 and counted == len(distinct)
+        at_end = self.count(entity_set, filter, service) if recount else None
+        log.info("Fetched %d rows of %s in %d pages", len(distinct), entity_set, pages)
+        return distinct, changed_under_read(counted, len(distinct), at_end)
+
     def fetch(
         self,
         entity_set: str,
@@ -912,15 +1047,57 @@ class SapODataClient:
         select: Sequence[str] | None = None,
         service: str | None = None,
     ) -> pd.DataFrame:
-        """All rows of an entity set (optionally filtered), typed by the metadata."""
+        """All rows of an entity set (optionally filtered), typed by the metadata.
+
+        `$skip` paging is not a snapshot: a row inserted or deleted ahead of the read position
+        between two pages shifts the rows after it, so one is read twice or never. So rows are
+        kept once per key (the later read), and the read is checked against the server's
+        counts: the first page's `$inlinecount` and, for a read of several pages, one more
+        count at the end (one request) must both equal the rows read. A read that fails the
+        check is made once more; failing again, it raises ODataUnavailable: a fault of the
+        moment, the feed is read again at a later tick, its cursor kept. Paging by key
+        (`$filter=key gt last`) would need no count, but string comparison on every key field,
+        which not every S/4 API supports. Not seen: a delete ahead of the read position and an
+        insert behind it between the same two pages (the counts stay equal).
+        """
         entity = self.entity_type(entity_set, service=service)
-        rows: list[dict] = []
-        pages = 0
-        for page_rows in self.iter_pages(entity_set, filter=filter, select=select, service=service):
-            rows.extend(page_rows)
-            pages += 1
-        log.info("Fetched %d rows of %s in %d pages", len(rows), entity_set, pages)
-        return parse_rows(entity, rows, select=select, source=entity_set)
+        if select:
+            unknown = [name for name in select if entity.get(name) is None]
+            if unknown:
+                raise ValueError(f"{entity_set} has no properties {unknown}")
+        asked = [*select, *(k for k in entity.keys if k not in select)] if select else None
+        rows, changed = self._read(entity_set, filter, asked, service)
+        if changed:
+            log.warning("%s: %s; reading it once more", entity_set, changed)
+            rows, changed = self._read(entity_set, filter, asked, service)
+        if changed:
+            raise ODataUnavailable(
+                f"{entity_set} changed while it was read, twice running ({changed}); the rows "
+                "are not used, a later read tries again"
+            )
+        frame = parse_rows(entity, rows, select=asked, source=entity_set)
+        return frame[list(select)] if select else frame
+
+
+def unique_rows(rows: Sequence[dict], keys: Sequence[str]) -> list[dict]:
+    """Each key's row once, as read last: `$skip` paging reads a row again when one is
+    inserted ahead of it between two pages (in stock, it would be summed twice)."""
+    if not keys:
+        return list(rows)
+    return list({tuple(row.get(key) for key in keys): row for row in rows}.values())
+
+
+def changed_under_read(counted: int | None, read: int, at_end: int | None) -> str | None:
+    """Why a paged read cannot be trusted: the server counted other than the `read` distinct
+    rows at its first page (`counted`) or at its end (`at_end`); None if they agree or the
+    server does not count."""
+    if counted is None or (counted == read and at_end in (None, read)):
+        return None
+    end = "" if at_end is None else f" and {at_end} at its end"
+    return (
+        f"the server counted {counted} rows at the read's first page{end}, the pages held "
+        f"{read}: rows were inserted or deleted while it was paged"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -995,12 +1172,18 @@ def fetch_delta(
 ) -> tuple[pd.DataFrame, str | None]:
     """Rows changed after `cursor` (all rows when None) and the cursor to keep for next time.
 
-    Filters `LastChangeDateTime gt <cursor - client.delta_overlap_s>`: S/4 stamps a change when
-    its save starts and each application server stamps by its own clock, so a change can
-    become visible after a read that saw later stamps. The overlap reads those again; the rows
-    read twice replace themselves in an idempotent load (a landing file whose rows do not
-    change is not written). The new cursor is the largest LastChangeDateTime seen, or the old
-    cursor when nothing is newer.
+    Filters `LastChangeDateTime gt <cursor - client.delta_overlap_s> and le <the read's
+    start>`. S/4 stamps a change when its save starts and each application server stamps by
+    its own clock, so a change can become visible after a read that saw later stamps: the
+    overlap reads those again, and the rows read twice replace themselves in an idempotent
+    load (a landing file whose rows do not change is not written). The upper bound keeps the
+    read's rows fixed while it pages: a change saved meanwhile would shift `$skip` pages (the
+    read's counts would disagree, `SapODataClient.fetch`) and belongs to the next read anyway.
+    It also keeps the cursor, the largest LastChangeDateTime read (the old cursor when nothing
+    is newer), from passing the read's start: one row stamped in the future (a server clock
+    ahead, local time written as UTC) would move it there, and every change until then would
+    never be read. Such a row is read once its time comes (`count_stamped_ahead` counts them).
+    The first read (no cursor) takes every row, those never stamped too.
     """
     entity = client.entity_type(entity_set)
     prop = entity.get(DELTA_PROPERTY)
@@ -1010,18 +1193,39 @@ def fetch_delta(
             "fetch it in full with client.fetch() (or through its header entity set)"
         )
     since = None if cursor is None else parse_cursor(cursor)
+    started = pd.Timestamp.now(tz="UTC").floor("ms")
     filter_ = None
     if since is not None:
         reread_from = since - pd.Timedelta(seconds=client.delta_overlap_s)
-        filter_ = f"{DELTA_PROPERTY} gt {_time_literal(prop, reread_from)}"
+        filter_ = (
+            f"{DELTA_PROPERTY} gt {_time_literal(prop, reread_from)} and "
+            f"{DELTA_PROPERTY} le {_time_literal(prop, started)}"
+        )
     frame = client.fetch(entity_set, filter=filter_)
-    changed = frame[DELTA_PROPERTY]
-    if changed.dt.tz is None:
-        changed = changed.dt.tz_localize("UTC")
-    latest = changed.max()
-    if pd.isna(latest) or (since is not None and latest <= since):
+    newest = _change_stamps(frame).max()
+    if since is not None and not newest > since:  # nothing newer (NaT compares False)
+        return frame, cursor if since <= started else format_cursor(started)
+    if pd.isna(newest):
         return frame, cursor
-    return frame, format_cursor(latest)
+    return frame, format_cursor(min(newest, started))
+
+
+def count_stamped_ahead(client: SapODataClient, entity_set: str) -> int:
+    """How many rows are stamped more than `CLOCK_AHEAD` after this machine's clock (0 when the
+    server does not count): a delta read takes them only once their time comes, so a clock
+    ahead, or local time written as UTC, delays their changes by as much, and is worth a
+    warning. One request, no rows."""
+    prop = client.entity_type(entity_set).get(DELTA_PROPERTY)
+    if prop is None:
+        return 0
+    after = pd.Timestamp.now(tz="UTC").floor("ms") + CLOCK_AHEAD
+    return client.count(entity_set, f"{DELTA_PROPERTY} gt {_time_literal(prop, after)}") or 0
+
+
+def _change_stamps(frame: pd.DataFrame) -> pd.Series:
+    """LastChangeDateTime in UTC, whether the API types it Edm.DateTimeOffset or Edm.DateTime."""
+    changed = frame[DELTA_PROPERTY]
+    return changed.dt.tz_localize("UTC") if changed.dt.tz is None else changed
 
 
 # --------------------------------------------------------------------------------------------

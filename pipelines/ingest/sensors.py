@@ -65,6 +65,7 @@ from pipelines.ingest.landing import (
     write_watermark,
 )
 from pipelines.ingest.odata import (
+    CLOCK_AHEAD,
     ODataError,
     ODataRetryLater,
     ODataUnavailable,
@@ -267,6 +268,16 @@ def _missed_days_warning(name: str, days: Sequence[date]) -> str:
     )
 
 
+def _ahead_warning(name: str, extract: DeltaExtract) -> str:
+    minutes = int(CLOCK_AHEAD.total_seconds() // 60)
+    return (
+        f"{name}: {extract.ahead} rows stamped LastChangeDateTime more than {minutes} minutes "
+        "after this machine's clock. A clock ahead (an application server's) or local time "
+        "written as UTC? Deltas read them only once their time comes; correct the clock or "
+        "the stamps"
+    )
+
+
 def _land_extract(
     log: logging.Logger,
     store: LandingStore,
@@ -275,13 +286,16 @@ def _land_extract(
     extract: DeltaExtract,
 ) -> list[str]:
     """Write an extract's landing files (the sensor and the full read alike), warning of what
-    the files cannot hold: rows without a date, days of stock that have no snapshot. A day of
-    stock that has its snapshot keeps it, whether its file is still there or only the manifest
-    (`open_warehouse`) remembers it."""
+    the files cannot hold: rows without a date, days of stock that have no snapshot, rows
+    stamped in the future (read only once their time comes). A day of stock that has its snapshot
+    keeps it, whether its file is still there or only the manifest (`open_warehouse`)
+    remembers it."""
     if extract.undated:
         log.warning(f"{name}: {extract.undated} changed rows without a date skipped")
     if extract.missed_days:
         log.warning(_missed_days_warning(name, extract.missed_days))
+    if extract.ahead:
+        log.warning(_ahead_warning(name, extract))
     if held := held_snapshot(store, extract, open_warehouse):
         log.info(
             f"{name}: stock of {extract.days[0]} not written: {held} already holds that day's "

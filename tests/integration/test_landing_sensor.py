@@ -29,10 +29,8 @@ from pipelines.ingest.assets import raw_assets
 from pipelines.ingest.landing import (
     ARCHIVE,
     CURRENT,
-    DELTA_FEEDS,
     INCOMING,
     MANIFEST_TABLE,
-    extract_delta,
     landing_store,
 )
 from pipelines.ingest.load import files_for_window, load_table
@@ -932,23 +930,3 @@ def test_odata_deltas_arrive_as_landing_files_and_load_per_day(
     changed = landing.sql("select vbeln, kunnr from raw.vbak order by vbeln")
     assert changed.set_index("vbeln").kunnr["0000000003"] == "0017100099"
     assert (changed.kunnr != loaded.kunnr).sum() == 1
-
-
-def test_many_changed_headers_read_all_items_once_instead_of_key_filters(
-    odata_server: KeyFilterServer,
-) -> None:
-    client = SapODataClient(odata_server.base_url, auth="none", page_size=25)
-    feed = DELTA_FEEDS["A_SalesOrder"]
-    by_keys = extract_delta(client, feed, None, key_batch=10)
-    item_requests = odata_server.data_requests("A_SalesOrderItem")
-    assert len(item_requests) == 4  # 37 changed orders in batches of 10
-    assert all(" or " in r.query["$filter"] for r in item_requests)
-    full = extract_delta(client, feed, None, full_scan_above=5)
-    later = odata_server.data_requests("A_SalesOrderItem")[len(item_requests) :]
-    assert len(later) == 3 and all("$filter" not in r.query for r in later)  # 70 items / 25
-    for table, key in (("VBAK", ["VBELN"]), ("VBAP", ["VBELN", "POSNR"])):
-        pd.testing.assert_frame_equal(
-            full.tables[table].sort_values(key, ignore_index=True),
-            by_keys.tables[table].sort_values(key, ignore_index=True),
-        )
-    assert full.cursor == by_keys.cursor and len(full.tables["VBAP"]) == 70

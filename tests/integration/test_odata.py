@@ -24,16 +24,20 @@ import pandas as pd
 import pytest
 
 from pipelines.ingest.odata import (
+    EdmProperty,
+    EntityType,
     ODataAuthError,
     ODataError,
     ODataRetryLater,
     ODataUnavailable,
     SapODataClient,
+    count_stamped_ahead,
     fetch_delta,
     load_edmx,
     parse_retry_after,
     parse_rows,
     to_raw_table,
+    unique_rows,
 )
 from pipelines.ingest.reader import SapFileReader
 from pipelines.ingest.specs import TABLE_SPECS
@@ -41,7 +45,9 @@ from tests.odata_server import (
     DEFAULT_ROW_COUNTS,
     METADATA_DIR,
     ODataTestServer,
+    RequestRecord,
     material_document_edmx,
+    read_since,
     wire_ms,
 )
 
@@ -59,6 +65,15 @@ def client_for(srv: ODataTestServer, **kwargs: object) -> SapODataClient:
     options: dict = {"auth": "none", "page_size": 10, "backoff_base_s": 0.01, "max_retries": 3}
     options.update(kwargs)
     return SapODataClient(srv.base_url, **options)
+
+
+#: The query counting a read's rows at its end.
+COUNT = {"$format": "json", "$top": "0", "$skip": "0", "$inlinecount": "allpages"}
+
+
+def page_requests(srv: ODataTestServer, entity_set: str) -> list[RequestRecord]:
+    """The requests for pages of rows, without the counts at the end of reads."""
+    return [r for r in srv.data_requests(entity_set) if r.query.get("$top") != "0"]
 
 
 def keys_of(srv: ODataTestServer, entity_set: str) -> list[str]:
@@ -147,6 +162,25 @@ def test_parse_rows_converts_by_metadata_and_drops_links() -> None:
         parse_rows(entity, [rows[1], {"CreationDate": "/Date(soon)/"}], source="A_SalesOrder")
 
 
+def test_int64_values_convert_exactly_and_a_bad_one_names_its_property() -> None:
+    """Before, Int64 strings beside a null went through float64: 9007199254740993 (2**53 + 1)
+    came back as ...992."""
+    entity = EntityType(
+        "T", (EdmProperty("K", "Edm.String", is_key=True), EdmProperty("N", "Edm.Int64"))
+    )
+    rows = [{"K": "1", "N": "9007199254740993"}, {"K": "2", "N": None}, {"K": "3", "N": -7}]
+    frame = parse_rows(entity, rows, source="T")
+    assert str(frame.N.dtype) == "Int64"
+    assert frame.N.tolist() == [9007199254740993, pd.NA, -7]
+    for values in (["1.5"], ["1", "12abc"], [True]):
+        bad = [{"K": str(i), "N": value} for i, value in enumerate(values)]
+        row = len(values)
+        with pytest.raises(ODataError, match=rf"T: property N \(Edm.Int64\) in row {row} "):
+            parse_rows(entity, bad, source="T")
+    with pytest.raises(ODataError, match=r"^T: property N \(Edm.Int64\): "):
+        parse_rows(entity, [{"K": "1", "N": str(2**70)}], source="T")  # beyond Int64
+
+
 def test_parse_retry_after_seconds_and_http_date() -> None:
     now = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after("7", now) == 7.0
@@ -201,7 +235,8 @@ def test_every_entity_set_arrives_complete_and_typed(max_page_size: int | None) 
                         assert pd.isna(row[prop.name]), (entity_set, prop.name)
                     else:
                         assert row[prop.name] == expected, (entity_set, prop.name)
-        queries = [r.query for r in srv.state.requests if r.path.endswith("/A_Product")]
+        *queries, count = [r.query for r in srv.state.requests if r.path.endswith("/A_Product")]
+        assert count == COUNT  # a read of several pages is counted again at its end
         if max_page_size is None:
             assert [q["$skip"] for q in queries] == [str(10 * i) for i in range(6)]
             assert all(q["$orderby"] == "Product" for q in queries)
@@ -241,7 +276,9 @@ def test_a_short_last_page_is_confirmed_by_the_count_or_by_one_more_request() ->
         with ODataTestServer(inline_count=inline_count) as srv:
             assert_every_row_once(srv, "A_Product", client_for(srv).fetch("A_Product"))
             windows = [(r.query["$skip"], r.query["$top"]) for r in srv.data_requests("A_Product")]
-        last = [] if inline_count else [("53", "1")]  # 50..52 were the last rows: $skip=53 empty
+        # 50..52 were the last rows, as the count says (counted again at the end); a server
+        # that does not count is asked $skip=53, empty
+        last = [("0", "0")] if inline_count else [("53", "1")]
         assert windows == [(str(10 * i), "10") for i in range(6)] + last
 
 
@@ -266,6 +303,91 @@ def test_next_links_to_the_same_origin_are_followed_however_spelled() -> None:
             s4._same_origin(current, other)
 
 
+# -- paging over a set that changes -------------------------------------------------------
+
+
+def stock_keys(srv: ODataTestServer) -> list[tuple]:
+    keys = keys_of(srv, "A_MatlStkInAcctMod")
+    return sorted(tuple(row[k] for k in keys) for row in srv.rows["A_MatlStkInAcctMod"])
+
+
+def reads_of(srv: ODataTestServer, entity_set: str) -> tuple[int, int]:
+    """(reads begun, counts at a read's end): first pages, and `$top=0` requests."""
+    requests = srv.data_requests(entity_set)
+    first = [r for r in requests if r.query.get("$skip") == "0" and r.query["$top"] != "0"]
+    return len(first), len(requests) - len(page_requests(srv, entity_set))
+
+
+def test_a_row_inserted_ahead_between_pages_is_neither_read_twice_nor_summed_twice(
+    server: ODataTestServer,
+) -> None:
+    """A goods receipt into a new batch of the first material, posted while page 1 was read,
+    moved every row one place on: the last row of page 1 came again on page 2. Before, it was
+    read twice and its stock summed twice into MARD."""
+    rows = server.rows["A_MatlStkInAcctMod"]
+    receipt = {**rows[0], "Batch": "B0", "MatlWrhsStkQtyInMatlBaseUnit": "5.00000000000000"}
+
+    def post_receipt(entity_set: str, query: dict[str, str]) -> None:
+        if query.get("$skip") == "0" and receipt not in rows:
+            rows.append(receipt)
+
+    server.after_page = post_receipt
+    frame = client_for(server).fetch("A_MatlStkInAcctMod")
+    keys = keys_of(server, "A_MatlStkInAcctMod")
+    assert sorted(frame[keys].itertuples(index=False, name=None)) == stock_keys(server)
+    assert reads_of(server, "A_MatlStkInAcctMod") == (2, 2)  # counted 60, then 61: read again
+    _, mard = to_raw_table("A_MatlStkInAcctMod", frame, snapshot_date=date(2024, 1, 5))
+    own = [r for r in rows if r["InventorySpecialStockType"] == "" and r["StorageLocation"]]
+    unrestricted = sum(
+        float(r["MatlWrhsStkQtyInMatlBaseUnit"]) for r in own if r["InventoryStockType"] == "01"
+    )
+    assert mard.LABST.sum() == pytest.approx(unrestricted)
+
+
+def test_a_row_deleted_ahead_between_pages_does_not_hide_the_next_one(
+    server: ODataTestServer,
+) -> None:
+    """Before, a row gone while page 1 was read moved the rows after it one place back: the
+    first row of page 2 was never read, and no error said so."""
+    sorted_first = min(server.rows["A_Product"], key=lambda r: r["Product"])
+
+    def delete_once(entity_set: str, query: dict[str, str]) -> None:
+        if sorted_first in server.rows["A_Product"]:
+            server.rows["A_Product"].remove(sorted_first)
+
+    server.after_page = delete_once
+    frame = client_for(server).fetch("A_Product")
+    assert sorted(frame.Product) == sorted(r["Product"] for r in server.rows["A_Product"])
+    assert len(frame) == 52
+    assert reads_of(server, "A_Product") == (2, 1)  # counted 53, held 52: read again
+
+
+def test_a_set_that_changes_under_every_read_fails_after_a_second_read(
+    server: ODataTestServer,
+) -> None:
+    rows = server.rows["A_Product"]
+
+    def insert_ahead(entity_set: str, query: dict[str, str]) -> None:
+        if query.get("$skip") == "0" and query["$top"] != "0":
+            rows.append({**rows[0], "Product": f"0{len(rows)}"})
+
+    server.after_page = insert_ahead
+    with pytest.raises(ODataUnavailable) as changing:  # of the moment: a later read may pass
+        client_for(server).fetch("A_Product")
+    assert str(changing.value) == (
+        "A_Product changed while it was read, twice running (the server counted 54 rows at the "
+        "read's first page and 55 at its end, the pages held 54: rows were inserted or deleted "
+        "while it was paged); the rows are not used, a later read tries again"
+    )
+    assert reads_of(server, "A_Product") == (2, 2)
+
+
+def test_rows_read_twice_are_kept_once_as_read_last() -> None:
+    first, again = {"K": "1", "Q": "1"}, {"K": "1", "Q": "2"}
+    assert unique_rows([first, {"K": "2"}, again], ["K"]) == [again, {"K": "2"}]
+    assert unique_rows([first, again], []) == [first, again]  # no key: nothing to go by
+
+
 # -- deltas ---------------------------------------------------------------------------------
 
 
@@ -280,7 +402,7 @@ def test_delta_cursor_round_trip(server: ODataTestServer) -> None:
 
     frame, again = fetch_delta(client, "A_Product", cursor)
     assert frame.empty and again == cursor
-    assert server.data_requests("A_Product")[-1].query["$filter"] == (
+    assert read_since(server.data_requests("A_Product")[-1].query["$filter"]) == (
         f"LastChangeDateTime gt datetimeoffset'{cursor}'"
     )
 
@@ -328,7 +450,7 @@ def test_a_change_committed_late_is_read_again_within_the_overlap(
     newest = max(server.rows["A_SalesOrder"], key=lambda r: wire_ms(r["LastChangeDateTime"]))
     assert sorted(frame["SalesOrder"]) == sorted(["1", newest["SalesOrder"]])
     assert frame.set_index("SalesOrder").SoldToParty["1"] == "17100099"
-    assert server.data_requests("A_SalesOrder")[-1].query["$filter"] == (
+    assert read_since(server.data_requests("A_SalesOrder")[-1].query["$filter"]) == (
         "LastChangeDateTime gt datetimeoffset'2024-01-08T11:55:00.108Z'"  # 5 min before 12:00
     )
     assert client.delta_overlap_s == 300.0
@@ -342,6 +464,58 @@ def test_delta_needs_a_change_timestamp_and_a_valid_cursor(server: ODataTestServ
         fetch_delta(client, "A_ProductPlant", None)
     with pytest.raises(ValueError, match="cursor 'yesterday' is not an ISO 8601 timestamp"):
         fetch_delta(client, "A_SalesOrder", "yesterday")
+
+
+def test_a_row_stamped_in_the_future_does_not_move_the_cursor_past_the_read(
+    server: ODataTestServer,
+) -> None:
+    """An application server writing local time (UTC+8) as UTC stamps a change 8 h ahead.
+    Before, the cursor moved there, and every change made in those 8 h was filtered away. Now
+    a delta reads up to its own start: the row waits for its time, and is counted meanwhile."""
+    client = client_for(server, delta_overlap_s=0)
+    _, cursor = fetch_delta(client, "A_Product", None)
+    ahead = datetime.now(UTC) + timedelta(hours=8)
+    server.touch("A_Product", 1, ahead)
+
+    started = pd.Timestamp.now(tz="UTC").floor("ms")
+    frame, held = fetch_delta(client, "A_Product", cursor)
+    read = server.data_requests("A_Product")[-1].query["$filter"]
+    upper = pd.Timestamp(read.split(" le datetimeoffset'")[1].rstrip("'"))
+    assert frame.empty and held == cursor
+    assert started <= upper <= pd.Timestamp.now(tz="UTC")  # the read's start
+    assert count_stamped_ahead(client, "A_Product") == 1
+
+    changed = pd.Timestamp(cursor).to_pydatetime() + timedelta(milliseconds=1)
+    server.touch("A_Product", 2, changed)
+    frame, moved = fetch_delta(client, "A_Product", held)  # the next change is read
+    assert frame.Product.tolist() == ["102"] and pd.Timestamp(moved) == pd.Timestamp(changed)
+
+
+def test_a_change_saved_while_a_delta_pages_waits_for_the_next_read(
+    server: ODataTestServer,
+) -> None:
+    """A change saved between two pages of a delta read (a busy system) entered the read's rows
+    and shifted its `$skip` pages: the counts disagreed twice running and the feed was skipped,
+    tick after tick. Bounded by its start, the read keeps its rows; the change comes next."""
+    client = client_for(server, delta_overlap_s=0, page_size=10)
+    _, cursor = fetch_delta(client, "A_SalesOrder", None)
+    for row in range(25):  # 25 changed orders: three pages
+        server.touch("A_SalesOrder", row, pd.Timestamp(cursor).to_pydatetime() + timedelta(1))
+    saved: list[str] = []
+
+    def save_a_change(entity_set: str, query: dict[str, str]) -> None:
+        first_page = query.get("$skip", "0") == "0" and query.get("$top") != "0"
+        if entity_set == "A_SalesOrder" and first_page:  # every read sees a new change
+            row = 30 + len(saved)
+            server.touch("A_SalesOrder", row, datetime.now(UTC))
+            saved.append(server.rows["A_SalesOrder"][row]["SalesOrder"])
+
+    server.after_page = save_a_change
+    frame, moved = fetch_delta(client, "A_SalesOrder", cursor)
+    server.after_page = None
+    assert len(frame) == 25 and not set(saved) & set(frame.SalesOrder)
+    later, _ = fetch_delta(client, "A_SalesOrder", moved)
+    assert set(saved) <= set(later.SalesOrder)
 
 
 # -- retries --------------------------------------------------------------------------------
@@ -368,7 +542,7 @@ def test_5xx_timeouts_and_broken_pages_are_retried_without_losing_rows(
     frame = client_for(server, timeout_s=1.0).fetch("A_Product")
     assert_every_row_once(server, "A_Product", frame)
     attempts: dict[str, int] = {}
-    for record in server.data_requests("A_Product"):
+    for record in page_requests(server, "A_Product"):
         attempts[record.query["$skip"]] = attempts.get(record.query["$skip"], 0) + 1
     assert (
         attempts["0"] == 3 and attempts["20"] == 2 and attempts["40"] == 2 and attempts["10"] == 1
@@ -570,6 +744,30 @@ def test_an_html_login_page_is_refused_at_once(auth: str) -> None:
         assert PASSWORD not in str(refused.value) and CLIENT_SECRET not in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("answer_as", "sent"),
+    [
+        ("atom", "XML (Atom), not JSON: request JSON from it ($format=json and Accept: "
+                 "application/json were sent; does a proxy drop them?) or check the service URL"),
+        ("v1", 'JSON shaped {"d": [...]}, not OData V2\'s {"d": {"results": [...]}}: check that '
+               "the service URL is an OData V2 service"),
+        ("v4", 'JSON shaped {"@odata.context": ..., "value": [...]}, not OData V2\'s {"d": '
+               '{"results": [...]}}: check that the service URL is an OData V2 service'),
+    ],
+)  # fmt: skip
+def test_an_answer_in_another_format_is_refused_at_once_saying_what_came(
+    server: ODataTestServer, answer_as: str, sent: str
+) -> None:
+    """Before: `invalid JSON` or `JSON without the OData V2 shape`, retried for ~12 s as a
+    broken page, then ODataUnavailable, which never fails a tick."""
+    server.answer_as = answer_as
+    with pytest.raises(ODataError) as refused:
+        client_for(server, max_retries=5).fetch("A_Product")
+    assert not isinstance(refused.value, ODataUnavailable)
+    assert str(refused.value).endswith(f"(page 1 of A_Product): the server answered {sent}")
+    assert len(server.data_requests("A_Product")) == 1  # not retried
+
+
 def test_refused_connections_are_retried_then_reported() -> None:
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -676,6 +874,30 @@ def test_oauth2_token_is_cached_refreshed_on_401_and_expiry(
         assert all(r.status != 401 for r in srv.state.requests)
 
 
+def test_the_sap_client_goes_with_every_odata_request() -> None:
+    """Before, there was no way to name the SAP client, and `?sap-client=100` in the base URL
+    built `.../sap?sap-client=100/API_PRODUCT_SRV/$metadata`."""
+    oauth = {"client_id": "planner-app", "client_secret": CLIENT_SECRET}
+    with ODataTestServer(auth="oauth2", max_page_size=7, **oauth) as srv:
+        srv.sap_client_in_next = False  # a gateway may leave it out of __next links
+        client = client_for(srv, auth="oauth2", token_url=srv.token_url, sap_client="100", **oauth)
+        assert_every_row_once(srv, "A_Product", client.fetch("A_Product"))
+        gets = [r for r in srv.state.requests if r.method == "GET"]
+        assert any(r.path.endswith("/$metadata") for r in gets)
+        assert any("$skiptoken" in r.query for r in gets)  # __next links, sap-client added
+        assert all(r.query.get("sap-client") == "100" for r in gets)
+        [token] = [r for r in srv.state.requests if r.method == "POST"]
+        assert "sap-client" not in token.query  # the token endpoint is no OData service
+        assert "sap_client='100'" in repr(client)
+        with pytest.raises(ValueError, match="sap_client must be three digits .*got '10'"):
+            client_for(srv, sap_client="10")
+        for query in ("?sap-client=100", "#top"):
+            with pytest.raises(
+                ValueError, match=r"base_url must have no query string .* as sap_client"
+            ):
+                SapODataClient(srv.base_url + query, auth="none")
+
+
 def test_resource_redacts_secrets_and_builds_a_working_client(
     server: ODataTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -725,6 +947,40 @@ def test_client_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("SCP_ODATA_TICK_BUDGET", "0")
     with pytest.raises(ValueError, match="SCP_ODATA_TICK_BUDGET must be at least 1.0, got '0'"):
         sap_odata_from_env()
+
+
+def test_the_sap_client_setting_and_a_base_url_with_a_query_are_checked_on_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipelines.doctor import check_configuration
+    from resources.dagster_resources import sap_odata_from_env
+
+    monkeypatch.setenv("SCP_ODATA_AUTH", "none")
+    assert sap_odata_from_env().sap_client is None  # unset: the system's default client
+    monkeypatch.setenv("SCP_ODATA_SAP_CLIENT", "100")
+    resource = sap_odata_from_env()
+    assert resource.sap_client == resource.get_client().sap_client == "100"
+    assert "sap_client='100'" in repr(resource)
+    problems = {
+        "SCP_ODATA_SAP_CLIENT": (
+            "1OO",
+            "SCP_ODATA_SAP_CLIENT must be three digits (the SAP client, e.g. 100), got '1OO'",
+        ),
+        "SCP_ODATA_BASE_URL": (
+            "https://s4.example.com/sap/opu/odata/sap?sap-client=100",
+            "SCP_ODATA_BASE_URL must have no query string or fragment (after '?' or '#'): "
+            "service paths are appended to it; give the SAP client (sap-client) as "
+            "SCP_ODATA_SAP_CLIENT",
+        ),
+    }
+    for name, (value, message) in problems.items():
+        with monkeypatch.context() as env:
+            env.setenv(name, value)
+            with pytest.raises(ValueError) as refused:
+                sap_odata_from_env()
+            assert str(refused.value) == message
+            doctor = [f for f in check_configuration({name: value}) if f.status == "fail"]
+            assert [f.message for f in doctor] == [message]
 
 
 # -- raw SAP tables -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import re
 import socket
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -29,6 +29,7 @@ from pipelines.ingest.landing import (
     DeltaExtract,
     ODataCursor,
     ensure_manifest,
+    extract_delta,
     held_snapshot,
     manifest_frame,
     next_start,
@@ -49,7 +50,7 @@ from tests.integration.test_landing_sensor import (
     requests_of,
 )
 from tests.integration.test_odata import resolver_answers
-from tests.odata_server import wire_ms
+from tests.odata_server import read_since, wire_ms
 
 DAY = date(2024, 1, 10)
 
@@ -184,7 +185,8 @@ def test_product_plants_and_stock_are_read_once_a_day_and_loaded(
     odata_server.rows["A_MatlStkInAcctMod"][0]["MatlWrhsStkQtyInMatlBaseUnit"] = "99.5"
     landing.tick(sap_odata_delta_sensor, sap_odata=odata)
     assert new_files(landing) == ["MARD_20240111__odata-20240111.csv"]
-    assert len(odata_server.data_requests("A_ProductPlant")) == plant_reads + 2  # read again
+    # read again: two pages, and the count that confirms nothing changed between them
+    assert len(odata_server.data_requests("A_ProductPlant")) == plant_reads + 3
     load_all(landing)
     days = landing.sql("select datum, sum(labst) as labst from raw.mard group by datum")
     by_day = days.set_index("datum").labst
@@ -347,8 +349,8 @@ def test_a_cursor_of_the_earlier_form_is_continued(
     newest = "2024-01-07T12:00:00.572Z"  # the last change of A_Product
     landing.cursor = json.dumps({"A_Product": newest})  # as sensors before this one kept it
     landing.tick(sap_odata_delta_sensor, sap_odata=resource(odata_server))
-    [read] = odata_server.data_requests("A_Product")
-    assert read.query["$filter"] == delta_filter(newest)
+    [read] = odata_server.row_reads("A_Product")
+    assert read_since(read.query["$filter"]) == delta_filter(newest)
     assert ODataCursor.from_json(landing.cursor).feeds["A_Product"] == newest
 
     state = ODataCursor({"A_Product": newest}, start="A_Product")
@@ -443,8 +445,12 @@ def test_the_full_read_job_lands_what_the_sensor_would_and_the_sensor_continues_
         "A_MaterialDocumentHeader": "2024-01-10",
         "A_MatlStkInAcctMod": "2024-01-10",
     }
-    read = [r for r in odata_server.state.requests[requests:] if "$metadata" not in r.path]
-    assert [(r.path.rsplit("/", 1)[-1], r.query.get("$filter")) for r in read] == [
+    read = [
+        r
+        for r in odata_server.state.requests[requests:]
+        if "$metadata" not in r.path and r.query.get("$top") != "0"
+    ]
+    assert [(r.path.rsplit("/", 1)[-1], read_since(r.query.get("$filter"))) for r in read] == [
         ("A_SalesOrder", delta_filter(newest)),
         ("A_SalesOrderItem", "SalesOrder eq '37'"),  # order 37, in the overlap, read again
     ]
@@ -454,7 +460,7 @@ def test_the_full_read_job_lands_what_the_sensor_would_and_the_sensor_continues_
     odata_server.touch("A_SalesOrder", 20, datetime(2024, 1, 9, tzinfo=UTC))
     job.tick(sap_odata_delta_sensor, sap_odata=odata)
     [changed] = set(new_files(job)) - set(files)
-    assert changed == "VBAK_20240121__odata-20240109T000000Z.csv"  # order 21, created 01-21
+    assert changed == "VBAK_20240121__odata-20240109T000000000000Z.csv"  # order 21, of 01-21
 
 
 def test_the_full_read_job_is_launchable_with_the_sensor_feeds_by_default() -> None:
@@ -525,7 +531,52 @@ def test_a_change_committed_late_lands_and_the_overlap_read_again_writes_nothing
 
     again = landing.tick(sap_odata_delta_sensor, sap_odata=odata)  # order 1 is read again
     assert str(again.skip_reason.skip_message) == "No changed rows" and new_files(landing) == []
-    assert odata_server.data_requests("A_SalesOrder")[-1].query["$filter"] == delta_filter(cursor)
+    last_read = odata_server.row_reads("A_SalesOrder")[-1]
+    assert read_since(last_read.query["$filter"]) == delta_filter(cursor)
+
+
+def test_an_order_stamped_in_the_future_is_counted_and_holds_the_cursor_at_the_read(
+    landing: Landing,
+    three_orders: PostingServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An application server writing local time (UTC+8) as UTC stamps order 3 8 h ahead. Before,
+    the cursor moved there silently, and no change of the next 8 h was ever read. Now each
+    delta reads up to its own start, and the sensor warns of the rows stamped ahead."""
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_SalesOrder")
+    odata_server, odata = three_orders, resource(three_orders)
+    odata_server.touch("A_SalesOrder", 2, datetime.now(UTC) + timedelta(hours=8))
+    cursors: list[str] = []
+    for _ in range(2):
+        capsys.readouterr()
+        landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+        cursors.append(ODataCursor.from_json(landing.cursor).feeds["A_SalesOrder"])
+        assert pd.Timestamp(cursors[-1]) <= pd.Timestamp.now(tz="UTC")
+        assert warnings_of(capsys) == [
+            "A_SalesOrder: 1 rows stamped LastChangeDateTime more than 5 minutes after this "
+            "machine's clock. A clock ahead (an application server's) or local time written as "
+            "UTC? Deltas read them only once their time comes; correct the clock or the stamps"
+        ]
+    assert cursors[1] == cursors[0]  # the first read took all three orders, the delta none
+    [read] = [r for r in odata_server.row_reads("A_SalesOrder") if "$filter" in r.query]
+    assert read_since(read.query["$filter"]) == delta_filter(cursors[0])
+
+
+def test_many_changed_orders_read_their_items_by_key_batches_never_the_whole_item_set() -> None:
+    """Before, above 400 changed orders the items were read by a scan of the whole item set:
+    on a real system (millions of items) no tick holds it, and the feed never moved on."""
+    with PostingServer(row_counts={"A_SalesOrder": 450, "A_SalesOrderItem": 1000}) as server:
+        client = SapODataClient(server.base_url, auth="none")
+        extract = extract_delta(client, DELTA_FEEDS["A_SalesOrder"], None)
+        reads = server.data_requests("A_SalesOrderItem")
+        orders = {r["SalesOrder"] for r in server.rows["A_SalesOrder"]}
+        items = [r for r in server.rows["A_SalesOrderItem"] if r["SalesOrder"] in orders]
+    assert len(reads) == 12  # 450 orders, 40 a request
+    keys = [re.findall(r"SalesOrder eq '(\d+)'", r.query["$filter"]) for r in reads]
+    assert [len(batch) for batch in keys] == [40] * 11 + [10]
+    assert sorted(k for batch in keys for k in batch) == sorted(orders)
+    assert len(extract.tables["VBAP"]) == len(items) < 1000
 
 
 # -- a feed that fails is skipped; the others are read ------------------------------------------
@@ -567,8 +618,41 @@ def test_a_feed_whose_read_fails_is_skipped_and_the_others_are_read(
     assert any(n.startswith("VBAK_") for n in new_files(landing))
     assert not any(n.startswith("MARD_") for n in new_files(landing))
     # the second tick read the orders from the cursor the first one saved
-    last = odata_server.data_requests("A_SalesOrder")[-1].query["$filter"]
-    assert last == delta_filter(state.feeds["A_SalesOrder"])
+    last = odata_server.row_reads("A_SalesOrder")[-1].query["$filter"]
+    assert read_since(last) == delta_filter(state.feeds["A_SalesOrder"])
+
+
+def test_stock_that_changes_under_every_read_is_not_read_this_tick_and_the_rest_is(
+    landing: Landing,
+    odata_server: PostingServer,
+    today: list[date],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before, a goods receipt posted between two pages of the stock read had a row read twice,
+    and its stock summed twice into that day's MARD snapshot."""
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_MatlStkInAcctMod,A_SalesOrder")
+    rows = odata_server.rows["A_MatlStkInAcctMod"]
+
+    def receipt_per_read(entity_set: str, query: dict[str, str]) -> None:
+        if entity_set == "A_MatlStkInAcctMod" and query.get("$skip") == "0" != query["$top"]:
+            rows.append({**rows[0], "Batch": f"B{len(rows)}"})
+
+    odata_server.after_page = receipt_per_read
+    capsys.readouterr()
+    message = str(
+        landing.tick(sap_odata_delta_sensor, sap_odata=resource(odata_server)).skip_reason
+    )
+    changed = (
+        "A_MatlStkInAcctMod changed while it was read, twice running (the server counted 61 rows "
+        "at the read's first page and 62 at its end, the pages held 61: rows were inserted or "
+        "deleted while it was paged); the rows are not used, a later read tries again"
+    )
+    assert f"tried again at the next: A_MatlStkInAcctMod: {changed}" in message
+    assert warnings_of(capsys)[-1] == f"A_MatlStkInAcctMod: not read this tick: {changed}"
+    assert ODataCursor.from_json(landing.cursor).feeds.keys() == {"A_SalesOrder"}
+    assert not any(n.startswith("MARD_") for n in new_files(landing))
+    assert any(n.startswith("VBAK_") for n in new_files(landing))
 
 
 @pytest.mark.parametrize("wrong", ["host", "login page"])
@@ -654,8 +738,8 @@ def test_the_full_read_job_reads_the_other_feeds_when_one_fails(
     [orders] = [line for line in logs if line.startswith("A_SalesOrder: read to ")]
     assert orders == (
         "A_SalesOrder: read to 2024-01-08T12:00:00.108Z, 74 landing files (VBAK_20240101__odata-"
-        "20240108T120000108Z.csv, VBAK_20240102__odata-20240108T120000108Z.csv, VBAK_20240103__"
-        "odata-20240108T120000108Z.csv and 71 more) written"
+        "20240108T120000108000Z.csv, VBAK_20240102__odata-20240108T120000108000Z.csv, "
+        "VBAK_20240103__odata-20240108T120000108000Z.csv and 71 more) written"
     )
 
 
@@ -746,7 +830,7 @@ def test_an_unusable_watermark_is_ignored_with_a_warning_naming_it(
         "with the sensor's first read of it); fix or delete the file"
     )
     # the feed is read as if it had no watermark (in full); the other feed is not affected
-    reads = odata_server.data_requests(feed)
+    reads = odata_server.row_reads(feed)
     assert reads and all("$filter" not in read.query for read in reads)
     assert sorted(ODataCursor.from_json(landing.cursor).feeds) == sorted([feed, "A_Product"])
 
@@ -759,8 +843,10 @@ def test_a_hand_edited_watermark_needs_only_its_cursor(
     mark = '{"cursor": "2024-01-05T00:00:00Z", "note": "set back by ops, ticket 4711"}'
     (landing.root / "odata" / "A_SalesOrder.json").write_text(mark)
     landing.tick(sap_odata_delta_sensor, sap_odata=resource(odata_server))
-    read = odata_server.data_requests("A_SalesOrder")[0]
-    assert read.query["$filter"] == "LastChangeDateTime gt datetimeoffset'2024-01-04T23:55:00Z'"
+    read = odata_server.row_reads("A_SalesOrder")[0]
+    assert read_since(read.query["$filter"]) == (
+        "LastChangeDateTime gt datetimeoffset'2024-01-04T23:55:00Z'"
+    )
 
 
 # -- a day of stock keeps its snapshot -----------------------------------------------------------

@@ -21,9 +21,11 @@ from pipelines.ingest import landing
 from pipelines.ingest.landing import (
     ARCHIVE,
     CURRENT,
+    DELTA_FEEDS,
     INCOMING,
     STAGING,
     Decision,
+    DeltaExtract,
     FsspecLandingStore,
     LandingCursor,
     LandingEntry,
@@ -34,6 +36,7 @@ from pipelines.ingest.landing import (
     Origin,
     RunPlan,
     archive_name,
+    delivery_order,
     extraction_date,
     in_spec_columns,
     landing_store,
@@ -49,6 +52,7 @@ from pipelines.ingest.landing import (
     split_available,
     split_by_day,
     to_landing_csv,
+    write_delta_files,
 )
 from pipelines.ingest.reader import SapFileError, SapFileReader
 from pipelines.ingest.specs import TABLE_SPECS
@@ -699,6 +703,58 @@ def test_merge_replaces_changed_headers_and_all_items_of_changed_headers() -> No
         ["0000000001", "ZOR"],
         ["0000000002", "A"],
     ]
+
+
+def test_a_delta_builds_on_the_newest_waiting_delivery_whatever_its_cursor(
+    store: LandingStore,
+) -> None:
+    """A cursor without milliseconds was written `T120000Z`, which sorted above the later
+    `T120000500Z`: the third delta built on the first delivery, and order 2 was lost."""
+    spec = TABLE_SPECS["VBAK"]
+
+    def order(number: str) -> pd.DataFrame:
+        day = pd.Timestamp("2024-01-05")
+        values = {"VBELN": number, "AUART": "OR", "ERDAT": day, "KUNNR": "0000000001"}
+        return pd.DataFrame([{**values, "VKORG": "1010", "VDATU": day, "WAERK": "EUR"}])
+
+    cursors = {
+        "1": "2024-01-05T12:00:00Z",
+        "2": "2024-01-05T12:00:00.500Z",
+        "3": "2024-01-05T12:05:00.250Z",
+    }
+    written = [
+        write_delta_files(
+            store,
+            DeltaExtract(
+                DELTA_FEEDS["A_SalesOrder"], cursor, "VBAK", {"VBAK": order(f"000000000{no}")}
+            ),
+        )
+        for no, cursor in cursors.items()
+    ]
+    with store.local_file(INCOMING, written[-1][0]) as path:
+        assert read_rows(path, spec).VBELN.tolist() == ["0000000001", "0000000002", "0000000003"]
+    tag = "VBAK_20240105__odata-20240105T{}Z.csv"
+    assert written == [
+        [tag.format("120000000000")],
+        [tag.format("120000500000")],
+        [tag.format("120500250000")],
+    ]
+
+
+def test_waiting_deliveries_named_before_tags_had_a_fixed_width_sort_in_time() -> None:
+    names = [
+        f"VBAK_20240105__odata-20240105T{t}Z.csv"
+        for t in ("120000500", "120000", "120000250000", "115959999", "120000500001")
+    ]
+    assert [n[30:-5] for n in sorted(names, key=delivery_order)] == [
+        "115959999",
+        "120000",
+        "120000250000",
+        "120000500",
+        "120000500001",
+    ]
+    days = ["MARD_20240110__odata-20240111.csv", "MARD_20240110__odata-20240109.csv"]
+    assert max(days, key=delivery_order) == days[0]  # a daily feed's tag is a day
 
 
 # -- stores --------------------------------------------------------------------------------------
