@@ -34,10 +34,22 @@ _EOL = "\r\n"
 Frame = dict[str, np.ndarray]
 
 
+def _int64(values: np.ndarray, what: str) -> np.ndarray:
+    """Values as int64, refusing any int64 cannot hold (NaN, inf, 2**63 and beyond): cast,
+    they would wrap into another number without a word."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64)
+    fits = np.abs(values) < 2.0**63  # False for NaN
+    if not fits.all():
+        raise ValueError(f"{values[~fits][0]} cannot be written as {what}")
+    return values.astype(np.int64)
+
+
 def format_decimal(values: np.ndarray, decimals: int) -> list[str]:
     """`-12.5` with 3 decimals -> `12,500-` (SAP puts the sign behind the number)."""
     values = np.asarray(values, dtype=np.float64)
-    scaled = np.rint(np.abs(values) * 10**decimals).astype(np.int64)
+    scaled = _int64(np.rint(np.abs(values) * 10**decimals), f"a number with {decimals} decimals")
     whole = (scaled // 10**decimals).astype(_STR)
     frac = np.strings.zfill((scaled % 10**decimals).astype(_STR), decimals)
     sign = np.array(["", "-"], dtype=_STR)[((values < 0) & (scaled > 0)).astype(np.intp)]
@@ -69,15 +81,19 @@ def format_alpha(values: np.ndarray, length: int) -> list[str]:
 
 def format_integer(values: np.ndarray, width: int | None) -> list[str]:
     """Plain integers, or NUMC with leading zeros when the field has a fixed width."""
-    text = np.asarray(values, dtype=np.int64).astype(_STR)
+    text = _int64(values, "an integer").astype(_STR)
     return (np.strings.zfill(text, width) if width else text).tolist()
+
+
+def written_decimals(column: Column) -> int:
+    """The decimals a decimal column is written with."""
+    return column.decimals or _COORDINATE_DECIMALS.get(column.name, 2)
 
 
 def format_column(column: Column, values: np.ndarray, start: date) -> list[str]:
     """Format one column of a table by its spec kind."""
     if column.kind == "decimal":
-        decimals = column.decimals or _COORDINATE_DECIMALS.get(column.name, 2)
-        return format_decimal(values, decimals)
+        return format_decimal(values, written_decimals(column))
     if column.kind == "date":
         return format_dates(values, start)
     if column.kind == "alpha":

@@ -45,6 +45,14 @@ def print_report(report: MappingReport) -> None:
     total = sum(report.rows.values())
     where = f" into {report.out_dir}" if report.out_dir else " (dry run: nothing written)"
     print(f"{total:,d} rows from {report.source_dir}{where}")
+    if report.summary:
+        print(f"summary: {report.summary}")
+    if report.lookups:
+        print("\nlookups (rows that found their row):")
+        for path, lookup in report.lookups.items():
+            print(f"  {path} in {lookup.file}: {lookup.matched:,d} of {lookup.rows:,d}")
+    for warning in report.warnings:
+        print(f"\nwarning: {warning}")
     if report.issues:
         expected = sum(report.quarantine_expected.values())
         print(f"\n{expected} mapped rows will be quarantined by the load:")
@@ -72,7 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     mapping.add_argument("--config", type=Path, required=True, help="the YAML mapping")
     mapping.add_argument("--source", type=Path, required=True, help="folder of the exports")
     target = mapping.add_mutually_exclusive_group(required=True)
-    target.add_argument("--out", type=Path, help="landing folder to write the files into")
+    target.add_argument(
+        "--out",
+        type=Path,
+        help="where to write the landing files: the landing folder ($SCP_LANDING_DIR, loaded by "
+        "`python -m pipelines materialize`) or its incoming/ (loaded by the landing sensor); "
+        "the summary goes beside incoming/, not into it",
+    )
     target.add_argument(
         "--dry-run", action="store_true", help="check and map, report, write nothing"
     )
@@ -82,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         help="delete landing files of the mapped tables already in --out first",
     )
     args = parser.parse_args(argv)
+    if args.replace and args.dry_run:
+        mapping.error(
+            "--replace deletes landing files in --out; a --dry-run writes and deletes nothing"
+        )
     try:
         config = load_mapping(args.config)
         report = map_sources(config, args.source, args.out, replace=args.replace)

@@ -10,16 +10,18 @@ complete it. Nothing in the YAML is ever evaluated as code.
 The output is the canonical landing files the demo generator writes (`<TABLE>.csv`,
 `<TABLE>_<YYYYMMDD>.csv`, SE16N style), so the landing sensor, raw assets, quarantine and checks
 run unchanged on mapped data. A value the load must not read as mapped (one that cannot be read
-as its column's type, or a number its SAP decimals cannot hold, never rounded) reaches quarantine
-with its text: written as it came where the reader rejects it by itself, else with the mapper's
-reasons as an extra field, a record the reader always rejects with them (`_unloadable`,
-`MAPPER_NOTE`). The report lists such rows beforehand, with their source file and line. A
-constant of the YAML, at any depth, that cannot be the type it is read as (its column's, or the
-number or date an operation reads), that YAML reads otherwise than it looks (`0100` is 64), a
-constant code missing from its code table or a unit constant missing from the units, is a
-configuration error instead. Rows outside the
-`window` are left out before anything else is computed from them, so they cannot fail the
-mapping.
+as its column's type, a number its SAP decimals cannot hold, never rounded, or one beyond its SAP
+type, `_number_limit`) reaches quarantine with its text: written as it came where the reader
+rejects it by itself, else with the mapper's reasons as an extra field, a record the reader
+always rejects with them (`_unloadable`, `MAPPER_NOTE`). The report lists such rows beforehand,
+with their source file and line. A constant of the YAML, at any depth, that cannot be the type
+it is read as (its column's, or the number or date an operation reads), a date outside
+FIRST_DATE..LAST_DATE, that YAML reads otherwise than it looks (`0100` is 64), a constant code
+missing from its code table or a unit constant missing from the units, is a configuration error
+instead. So are a source file two `files` patterns match and a lookup that matches none of a
+table's rows (the report counts each lookup's matches, and warns of a `files` pattern that
+matches no file read). Rows outside the `window` are left out before anything else is computed
+from them, so they cannot fail the mapping.
 
 Configuration errors raise `MappingError` naming the key path and, for a mapping read by
 `load_mapping`, its file and line (`shine-epm.yaml line 175, tables.VBAP.columns.KWMENG: unknown
@@ -29,6 +31,7 @@ unit, an unmapped code, a row without its partition date) name file, line and co
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
 import fnmatch
@@ -45,10 +48,12 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
-from pipelines.demo.se16n import NO_DATE, file_pattern, format_column
-from pipelines.ingest.landing import landing_file_name
+from pipelines.demo.se16n import NO_DATE, file_pattern, format_column, written_decimals
+from pipelines.ingest.landing import INCOMING, landing_file_name
 from pipelines.ingest.reader import (
     DATE_FORMATS,
     MAPPER_NOTE,
@@ -70,6 +75,11 @@ _THOUSANDS = ("", ".", ",", " ")
 _QUOTE_PATTERN = r'[;"\r\n]'
 _EPOCH = date(1970, 1, 1)
 _MAX_LISTED = 5
+#: The whole days a datetime64[ns] holds: the dates the reader supports (`parse_sap_date`).
+FIRST_DATE = pd.Timestamp.min.ceil("D").date()  # 1677-09-22
+LAST_DATE = pd.Timestamp.max.floor("D").date()  # 2262-04-11
+#: Digits a float64 holds exactly: the limit of the other number columns (integers, coordinates).
+_EXACT_DIGITS = 15
 
 Kind = Literal["text", "number", "date"]
 
@@ -712,7 +722,9 @@ def _part(
             target = _target_column(table, column, where)
             columns[str(column)] = _expression(expr, where, named)
             for constant, need, date_format in _constants(columns[str(column)], target):
-                _typed_constant(constant.value, need, constant.path, date_format)
+                _typed_constant(
+                    constant.value, need, constant.path, date_format, written=need is target
+                )
     else:
         if "columns" in data:
             raise MappingError(_at(path, "columns"), "inline rows name their columns themselves")
@@ -765,21 +777,34 @@ def _part(
     return part
 
 
-def _typed_constant(value: Any, column: Column, path: str, date_format: str | None = None) -> None:
-    """A constant that cannot be its column's type (integer, decimal, date), that its SAP
-    decimals cannot hold, or that YAML reads otherwise than it looks (`_check_yaml_number`), is
-    a mistake in the mapping: refuse it once instead of writing it into every row for the load
-    to quarantine. `date_format` reads a text date as a `date` operation with a format would."""
+def _typed_constant(
+    value: Any,
+    column: Column,
+    path: str,
+    date_format: str | None = None,
+    written: bool = True,
+) -> None:
+    """A constant that cannot be its column's type (integer, decimal, date), that its SAP type
+    cannot hold (a `written` column's: not an operand's), a date the load cannot hold, or one
+    that YAML reads otherwise than it looks (`_check_yaml_number`), is a mistake in the mapping:
+    refuse it once instead of writing it into every row for the load to quarantine (or, for a
+    date after 2262, a date in the 1700s). `date_format` reads a text date as a `date`
+    operation with a format would."""
     if value is None:
         return
     _check_yaml_number(value, path, as_text=column.kind not in ("integer", "decimal"))
+    if isinstance(value, date) and not FIRST_DATE <= value <= LAST_DATE:
+        raise MappingError(path, _date_range_reason(value.isoformat()))
     values = _broadcast(value, 1)
     if date_format is not None:
         values = replace(values, fmt=replace(CANONICAL, date_format=date_format))
-    typed = _target_values(values, column, path)
+    typed = _target_values(values, column, path, written)
     if typed.bad is not None:
+        beyond = _limit_reason(typed.bad.iloc[0], column) if written else None
         raise MappingError(
-            path, f"{_scalar_text(value)!r} is not a valid {column.kind} value of {column.name}"
+            path,
+            beyond
+            or f"{_scalar_text(value)!r} is not a valid {column.kind} value of {column.name}",
         )
     if _beyond_decimals(typed.data, column).any():
         raise MappingError(path, _beyond_decimals_reason(_scalar_text(value), column))
@@ -1058,9 +1083,7 @@ class SourceFrame:
         return len(self.data)
 
     def origin(self, row: int) -> str:
-        if self.lines[row] <= 0:
-            return f"{self.files[row]}[{-self.lines[row]}]"
-        return f"{self.files[row]} line {self.lines[row]}"
+        return _origin(self.files[row], self.lines[row])
 
     def take(self, rows: np.ndarray) -> SourceFrame:
         return SourceFrame(
@@ -1077,6 +1100,11 @@ class SourceFrame:
         return Values("text", self.data[name], self.fmt)
 
 
+def _origin(file: str, line: int) -> str:
+    """`so.csv line 4`, or the 0-based index of an inline row (stored as -index)."""
+    return f"{file}[{-line}]" if line <= 0 else f"{file} line {line}"
+
+
 def _unknown_column(name: str, frame: SourceFrame) -> str:
     columns = list(frame.data.columns)
     close = difflib.get_close_matches(name, columns, n=1)
@@ -1085,28 +1113,22 @@ def _unknown_column(name: str, frame: SourceFrame) -> str:
 
 
 def read_source_file(path: Path, fmt: SourceFormat) -> SourceFrame:
-    """Read one delimited file as text cells; a malformed record is an error naming its line."""
-    try:
-        text = path.read_text(encoding=fmt.encoding)
-    except UnicodeDecodeError as exc:
-        raise MappingError(
-            None, f"cannot be read as {fmt.encoding}: {exc.reason}", path.name
-        ) from None
-    physical = text.replace("\r\n", "\n").split("\n")
-    if physical[-1] == "":
-        physical.pop()
-    records, lines = _records(physical, fmt.separator, path.name)
-    keep = [i for i, record in enumerate(records) if any(field.strip() for field in record)]
-    records, lines = [records[i] for i in keep], lines[keep]
+    """Read one delimited file as text cells; a malformed record is an error naming its line.
+    Fields are split and stripped in Arrow, and a text repeated in a column is one Python
+    string: a million rows cost a few hundred MB, not a Python list per record."""
+    records, lines = _records(_decoded(path, fmt.encoding), fmt.separator, path.name)
+    filled = _filled(records)
+    if not filled.all():
+        records, lines = records.filter(filled), lines[filled]
     if fmt.columns:
         names = list(fmt.columns)
-    elif records:
-        names = [name.replace("\ufeff", "").strip() for name in records[0]]
+    elif len(records):
+        names = [name.replace("\ufeff", "").strip() for name in records[0].as_py()]
         _no_duplicates(names, None, f"{path.name} line {lines[0]} (header)")
-        records, lines = records[1:], lines[1:]
+        records, lines = records.slice(1), lines[1:]
     else:
         raise MappingError(None, "is empty: no header row", path.name)
-    widths = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
+    widths = pc.list_value_length(records).to_numpy()
     wrong = np.flatnonzero(widths != len(names))
     if len(wrong):
         row = int(wrong[0])
@@ -1115,22 +1137,53 @@ def read_source_file(path: Path, fmt: SourceFormat) -> SourceFrame:
             f"{widths[row]} fields, expected {len(names)} (separator {fmt.separator!r})",
             f"{path.name} line {lines[row]}",
         )
-    data = pd.DataFrame(records, columns=names, dtype=object) if records else None
-    if data is None:
-        data = pd.DataFrame({name: pd.Series(dtype=object) for name in names})
-    for name in names:
-        stripped = data[name].str.strip()
-        data[name] = stripped.where(stripped != "", None)
-    files = np.full(len(records), path.name, dtype=object)
+    data = pd.DataFrame(
+        {name: _cells(records, i) for i, name in enumerate(names)}, index=pd.RangeIndex(len(lines))
+    )
+    files = np.array([path.name] * len(lines), dtype=object)  # np.full copies the name per row
+    pa.default_memory_pool().release_unused()  # else Arrow's allocator keeps the file's copies
     return SourceFrame(path.name, fmt, data, files, lines)
 
 
-def _records(physical: list[str], separator: str, name: str) -> tuple[list[list[str]], np.ndarray]:
-    """CSV records and the physical line each starts on. Without quotes a record is a line (the
-    fast path); with quotes the csv module joins lines, strictly, and counts them."""
-    if not any('"' in line for line in physical):
-        records = [line.split(separator) for line in physical]
-        return records, np.arange(1, len(records) + 1, dtype=np.int64)
+def _decoded(path: Path, encoding: str) -> str:
+    """The file's text, line breaks as LF (`_newlines`). A UTF-16 byte-order mark decides the
+    encoding (SAP GUI's "Unicode text", which the landing reader takes too); bytes the encoding
+    cannot read are an error naming their line and the setting that fixes it."""
+    data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = _newlines(data[: exc.start].decode(encoding, errors="replace")).count("\n") + 1
+        raise MappingError(
+            None,
+            f"byte 0x{data[exc.start : exc.start + 1].hex()} cannot be read as {encoding} "
+            f"({exc.reason}); set the file's encoding in the mapping, e.g. cp1252 for a Windows "
+            f"export: `encoding:` under `format:`, or under its entry in `files:`",
+            f"{path.name} line {line}",
+        ) from None
+    return _newlines(text)
+
+
+def _newlines(text: str) -> str:
+    """CRLF and a lone CR as LF, as Python's universal newlines read them."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _records(text: str, separator: str, name: str) -> tuple[pa.ListArray, np.ndarray]:
+    """CSV records and the physical line each starts on. Without quotes a record is a line,
+    split in Arrow (the fast path); with quotes the csv module joins lines, strictly, and
+    counts them."""
+    if '"' not in text:
+        physical = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten()
+        if len(physical) and physical[-1].as_py() == "":
+            physical = physical.slice(0, len(physical) - 1)
+        lines = np.arange(1, len(physical) + 1, dtype=np.int64)
+        return pc.split_pattern(physical, separator), lines
+    physical = text.split("\n")
+    if physical[-1] == "":
+        physical.pop()
     reader = csv.reader((line + "\n" for line in physical), delimiter=separator, strict=True)
     records, lines, previous = [], [], 0
     try:
@@ -1142,11 +1195,27 @@ def _records(physical: list[str], separator: str, name: str) -> tuple[list[list[
         raise MappingError(
             None, f"malformed record: {exc}", f"{name} line {previous + 1}"
         ) from None
-    return records, np.asarray(lines, dtype=np.int64)
+    return pa.array(records, pa.list_(pa.large_string())), np.asarray(lines, dtype=np.int64)
+
+
+def _filled(records: pa.ListArray) -> np.ndarray:
+    """Records with a field that is not blank; the others (`;;;`, spaces) are no rows."""
+    joined = pc.binary_join(records, pa.scalar("", records.type.value_type))
+    blank = pc.or_(pc.equal(joined, ""), pc.utf8_is_space(joined))
+    return ~blank.to_numpy(zero_copy_only=False)
+
+
+def _cells(records: pa.ListArray, i: int) -> pd.Series:
+    """Field i of every record, stripped, None when empty: object text, each distinct text of
+    the column one Python string (`to_pandas` deduplicates)."""
+    cells = pc.utf8_trim_whitespace(pc.list_element(records, i))
+    cells = pc.if_else(pc.equal(cells, ""), pa.scalar(None, cells.type), cells)
+    return pd.Series(cells.to_pandas(), dtype=object)
 
 
 class Sources:
-    """The source files of a mapping, each read once, by glob, in the format `files` gives it."""
+    """The source files of a mapping, each read once, by glob, in the format `files` gives it,
+    and what reading them showed: the files read and how many rows each lookup matched."""
 
     def __init__(self, config: MappingConfig, source_dir: str | Path) -> None:
         self.config = config
@@ -1154,12 +1223,36 @@ class Sources:
         if not self.source_dir.is_dir():
             raise MappingError(None, f"{self.source_dir} is not a folder", "--source")
         self._frames: dict[str, SourceFrame] = {}
+        self.files_read: list[str] = []
+        self.lookups: dict[str, LookupReport] = {}
 
     def format_of(self, file_name: str) -> SourceFormat:
-        for pattern, fmt in self.config.files.items():
-            if fnmatch.fnmatchcase(file_name, pattern):
-                return fmt
-        return self.config.format
+        """The format of the one `files` pattern the name matches, case-insensitively (exports
+        vary in case: `auftraege_DE.csv`), else `format`. A name two patterns match is an
+        error: either could be meant, and the wrong one reads `1.250` as 1.25."""
+        matching = [p for p in self.config.files if _matches(file_name, p)]
+        if len(matching) > 1:
+            first, second = matching[:2]
+            raise MappingError(
+                _at("files", second),
+                f"{file_name} matches both {first!r}{self._line_of(first)} and {second!r}; "
+                "give each file one entry (what all files share belongs in `format`)",
+            )
+        return self.config.files[matching[0]] if matching else self.config.format
+
+    def _line_of(self, pattern: str) -> str:
+        line = self.config.lines.at(_at("files", pattern)) if self.config.lines else None
+        return f" ({line})" if line else ""
+
+    def unmatched_patterns(self) -> list[str]:
+        """`files` entries no file read matches, as warnings: a misspelled pattern leaves its
+        files in the general `format`, which may read their numbers otherwise."""
+        read = ", ".join(self.files_read[:_MAX_LISTED]) or "none"
+        return [
+            f"files.{pattern}{self._line_of(pattern)}: matches none of the files read ({read})"
+            for pattern in self.config.files
+            if not any(_matches(name, pattern) for name in self.files_read)
+        ]
 
     def frame(self, pattern: str, path: str) -> SourceFrame:
         if pattern not in self._frames:
@@ -1167,10 +1260,17 @@ class Sources:
         return self._frames[pattern]
 
     def _read(self, pattern: str, path: str) -> SourceFrame:
+        """Every file of the glob, stacked; their errors name `path`, the key that reads them."""
         files = sorted(p for p in self.source_dir.glob(pattern) if p.is_file())
         if not files:
             raise MappingError(path, f"no file matches {pattern!r} in {self.source_dir}")
-        frames = [read_source_file(file, self.format_of(file.name)) for file in files]
+        self.files_read += [file.name for file in files]
+        try:
+            frames = [read_source_file(file, self.format_of(file.name)) for file in files]
+        except MappingError as error:
+            if error.path is not None:
+                raise
+            raise MappingError(path, error.message, error.origin) from None
         first = frames[0]
         for other in frames[1:]:
             if other.fmt != first.fmt:
@@ -1190,6 +1290,20 @@ class Sources:
             np.concatenate([f.files for f in frames]),
             np.concatenate([f.lines for f in frames]),
         )
+
+
+def _matches(file_name: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(file_name.casefold(), pattern.casefold())
+
+
+@dataclass(frozen=True)
+class LookupReport:
+    """How many of the rows a lookup looked up found their row in its file."""
+
+    lookup: str  # key path of the lookup (`lookups.address`, or the column's inline one)
+    file: str
+    rows: int
+    matched: int
 
 
 def _inline_frame(part: TablePart) -> SourceFrame:
@@ -1410,6 +1524,7 @@ def as_number(values: Values, path: str) -> Values:
     numbers, invalid = parse_sap_number(
         values.data.astype(object), values.fmt.decimal, values.fmt.thousands
     )
+    invalid |= np.isinf(numbers)  # digits beyond float64 (1e309): never a number, kept as text
     bad = values.data.where(invalid, None) if invalid.any() else None
     return Values("number", numbers.reset_index(drop=True), CANONICAL, _merge_bad(values.bad, bad))
 
@@ -1453,8 +1568,34 @@ def _lookup(expr: Lookup, ctx: _Context) -> Values:
         found = np.where(at >= 0, rows[np.maximum(at, 0)], -1)
     incomplete = ~np.logical_and.reduce([b.notna().to_numpy() for b in by])
     found[incomplete] = -1
+    matched = int((found >= 0).sum())
+    ctx.sources.lookups[expr.path] = LookupReport(spec.path, other.name, len(found), matched)
+    if len(found) and not matched:
+        raise MappingError(
+            _at(spec.path, "by"),
+            f"matches none of the {len(found)} rows of {ctx.frame.name} ({expr.path}): "
+            + _why_unmatched(spec, other, wanted, incomplete, index),
+        )
     value = evaluate(expr.value, _Context(other, ctx.sources))
     return value.take(found)
+
+
+def _why_unmatched(
+    spec: LookupSpec, other: SourceFrame, wanted: pd.Index, incomplete: np.ndarray, index: pd.Index
+) -> str:
+    """Why no row found its row: a typo in `by` or `key`, or a lookup file without rows, would
+    else empty the looked-up columns of every row without a word."""
+    if not len(other):
+        return f"{other.name} has no rows" + (" that pass its 'where'" if spec.where else "")
+    if not len(index):
+        return f"no row of {other.name} has a {', '.join(spec.key)}"
+    if incomplete.all():
+        return "every row's 'by' value is empty"
+    looked_up = wanted[int(np.flatnonzero(~incomplete)[0])]
+    return (
+        f"no 'by' value is found in {', '.join(spec.key)} of {other.name} (looked up "
+        f"{looked_up!r}; it holds {index[0]!r}, ...); check 'by' and 'key'"
+    )
 
 
 def _key_index(columns: Sequence[pd.Series]) -> pd.Index:
@@ -1641,18 +1782,22 @@ def _comparable(value: Any, kind: Kind) -> Any:
 class MappedTable:
     """A table's mapped rows: typed values in spec order (numbers exact, not rounded), the source
     text of values that did not convert (`_unloadable` says how they are written), and each row's
-    origin (file and line)."""
+    origin (file and line, as arrays: a text per row would cost a Python string each)."""
 
     spec: TableSpec
     data: pd.DataFrame
     bad: pd.DataFrame
-    origins: list[str]
+    files: np.ndarray
+    lines: np.ndarray
     source_rows: int = 0
     filtered_rows: int = 0
     outside_window: int = 0
 
     def __len__(self) -> int:
         return len(self.data)
+
+    def origin(self, row: int) -> str:
+        return _origin(self.files[row], self.lines[row])
 
 
 @dataclass(frozen=True)
@@ -1669,8 +1814,9 @@ class MappingIssue:
         return f"{self.table} {self.column} ({self.origin}): {self.message}"
 
 
-def _target_values(values: Values, column: Column, path: str) -> Values:
-    """Convert to the column's kind; values that do not convert keep their source text in bad."""
+def _target_values(values: Values, column: Column, path: str, written: bool = True) -> Values:
+    """Convert to the column's kind; values that do not convert keep their source text in bad,
+    as do numbers beyond the limit of a `written` column (not an operand's: `_within_limit`)."""
     if column.kind in ("text", "alpha"):
         text = as_text(values)
         data = text.data
@@ -1691,7 +1837,7 @@ def _target_values(values: Values, column: Column, path: str) -> Values:
                 CANONICAL,
                 _merge_bad(numbers.bad, shown),
             )
-    return numbers
+    return _within_limit(numbers, column, values) if written else numbers
 
 
 def _as_typed(values: Values, column: Column) -> pd.Series:
@@ -1746,7 +1892,7 @@ def map_part(
     n = len(frame)
     filtered = source_rows - outside - n
 
-    origins = [frame.origin(row) for row in range(n)]
+    files, lines = frame.files, frame.lines
     if part.for_each:
         combos = list(itertools.product(*part.for_each.values()))
         repeat = np.tile(np.arange(n), len(combos))
@@ -1758,7 +1904,7 @@ def map_part(
                 spec.column(column),
                 _at(_at(part.path, "for_each"), column),
             )
-        origins = origins * len(combos)
+        files, lines = frame.files[repeat], frame.lines[repeat]
         n = len(repeat)
 
     data: dict[str, pd.Series] = {}
@@ -1776,7 +1922,8 @@ def map_part(
         spec,
         pd.DataFrame(data, index=pd.RangeIndex(n)),
         pd.DataFrame(bad, index=pd.RangeIndex(n), dtype=object),
-        origins,
+        files,
+        lines,
         source_rows=source_rows,
         filtered_rows=filtered,
         outside_window=outside,
@@ -1838,7 +1985,8 @@ def _concat(blocks: Sequence[MappedTable]) -> MappedTable:
         first.spec,
         pd.concat([b.data for b in blocks], ignore_index=True),
         pd.concat([b.bad for b in blocks], ignore_index=True),
-        [origin for b in blocks for origin in b.origins],
+        np.concatenate([b.files for b in blocks]),
+        np.concatenate([b.lines for b in blocks]),
         source_rows=sum(b.source_rows for b in blocks),
         filtered_rows=sum(b.filtered_rows for b in blocks),
         outside_window=sum(b.outside_window for b in blocks),
@@ -1853,7 +2001,7 @@ def _require_days(mapped: MappedTable, path: str) -> None:
     if missing.any():
         rows = np.flatnonzero(missing)
         shown = "; ".join(
-            f"{mapped.origins[i]}"
+            f"{mapped.origin(i)}"
             + (f" has {mapped.bad[column].iloc[i]!r}" if mapped.bad[column].iloc[i] else "")
             for i in rows[:_MAX_LISTED]
         )
@@ -1864,6 +2012,8 @@ def _require_days(mapped: MappedTable, path: str) -> None:
         )
 
 
+#: Rows formatted at once when writing (`_document`).
+_BLOCK = 65_536
 #: Relative float noise a number may carry and still be the number its SAP decimals show.
 _NOISE = 1e-9
 #: What becomes of a row with an unloadable value (`_Unloadable`), in the mapper's report.
@@ -1887,7 +2037,62 @@ def _bad_text_reason(text: str, column: Column) -> str:
     """Text columns take any text: there the text failed an operation of the expression."""
     if column.kind in ("text", "alpha"):
         return f"{text!r} did not convert"
-    return f"{text!r} is not a valid {column.kind} value"
+    return _limit_reason(text, column) or f"{text!r} is not a valid {column.kind} value"
+
+
+def _number_limit(column: Column) -> tuple[float, str]:
+    """The magnitude a number column's values stay below, and its name: the SAP type's
+    (QUAN 13,3 holds at most 9,999,999,999.999), else the digits a float64 holds exactly. A
+    larger number is no SAP value, and se16n's formatting could not write it."""
+    decimals = 0 if column.kind == "integer" else written_decimals(column)
+    if column.sap_type is not None:
+        sap_type, digits = column.sap_type
+        name = f"{sap_type} {digits},{decimals}"
+    else:
+        digits = _EXACT_DIGITS
+        name = f"the {digits} digits a mapped number keeps exactly"
+        name += f", {decimals} of them decimals" if decimals else ""
+    largest = f"{10 ** (digits - decimals) - 1:,}" + ("." + "9" * decimals if decimals else "")
+    return 10.0 ** (digits - decimals), f"{name} (at most {largest})"
+
+
+def _beyond_limit(numbers: np.ndarray, column: Column) -> np.ndarray:
+    """Numbers at or beyond the column's limit (`_number_limit`), infinities too; NaN is none."""
+    bound, _ = _number_limit(column)
+    return np.isinf(numbers) | (np.abs(numbers) >= bound)
+
+
+def _limit_reason(text: str, column: Column) -> str | None:
+    """Why a number column refuses a text that reads as a number beyond its limit, if so."""
+    number = _decimal_value(text) if column.kind in ("integer", "decimal") else None
+    if number is None or not _beyond_limit(np.array([number]), column)[0]:
+        return None
+    return f"{text!r} exceeds {_number_limit(column)[1]}"
+
+
+def _within_limit(numbers: Values, column: Column, source: Values) -> Values:
+    """Numbers beyond the column's limit become bad values: never a crash, never a wrapped
+    number. Each shows its source text where that reads as a plain number (a float cannot hold
+    99999999999999999999), else the number exactly, so `_limit_reason` can tell why."""
+    beyond = _beyond_limit(numbers.data.to_numpy(dtype=float, na_value=np.nan), column)
+    if not beyond.any():
+        return numbers
+    rows = np.flatnonzero(beyond)
+    shown = as_text(Values("number", numbers.data.iloc[rows])).data.to_numpy(dtype=object)
+    if source.kind == "text":
+        texts = source.data.to_numpy(dtype=object)[rows]
+        plain = np.array([_decimal_value(text) is not None for text in texts], dtype=bool)
+        shown = np.where(plain, texts, shown)
+    bad = pd.Series(None, index=numbers.data.index, dtype=object)
+    bad.iloc[rows] = shown
+    return Values("number", numbers.data.where(~beyond), CANONICAL, _merge_bad(numbers.bad, bad))
+
+
+def _date_range_reason(text: str) -> str:
+    return (
+        f"the date {text} is outside {FIRST_DATE}..{LAST_DATE}, the dates the load supports; "
+        "leave the value empty or use a date inside that range"
+    )
 
 
 def _beyond_decimals_reason(number: str, column: Column) -> str:
@@ -1960,7 +2165,7 @@ def mapping_issues(mapped: MappedTable) -> list[MappingIssue]:
                 MappingIssue(
                     spec.name,
                     int(row),
-                    mapped.origins[row],
+                    mapped.origin(row),
                     col.name,
                     f"{reasons.iloc[row]}; {fate}",
                 )
@@ -1972,7 +2177,7 @@ def mapping_issues(mapped: MappedTable) -> list[MappingIssue]:
                     MappingIssue(
                         spec.name,
                         int(row),
-                        mapped.origins[row],
+                        mapped.origin(row),
                         col.name,
                         "required value is empty",
                     )
@@ -1992,9 +2197,9 @@ def mapping_issues(mapped: MappedTable) -> list[MappingIssue]:
                     MappingIssue(
                         spec.name,
                         int(row),
-                        mapped.origins[row],
+                        mapped.origin(row),
                         ",".join(spec.key),
-                        f"duplicate key (first mapped from {mapped.origins[first_of[key]]})",
+                        f"duplicate key (first mapped from {mapped.origin(first_of[key])})",
                     )
                 )
     return issues
@@ -2027,7 +2232,7 @@ def _format_cells(column: Column, values: pd.Series, bad: pd.Series) -> np.ndarr
             if column.kind == "decimal":
                 picked = values.to_numpy(dtype=float)[rows]
             elif column.kind == "integer":
-                picked = values.to_numpy(dtype=float, na_value=0)[rows].astype(np.int64)
+                picked = values.to_numpy(dtype=np.int64, na_value=0)[rows]
             else:
                 picked = _quoted(values.iloc[rows].astype(str)).to_numpy(dtype=object)
             cells[rows] = format_column(column, picked, _EPOCH)
@@ -2037,9 +2242,25 @@ def _format_cells(column: Column, values: pd.Series, bad: pd.Series) -> np.ndarr
     return cells
 
 
-def _document(spec: TableSpec, rows: Sequence[str]) -> bytes:
-    header = ";".join(spec.column_names)
-    return ("\ufeff" + "".join(line + "\r\n" for line in [header, *rows])).encode("utf-8")
+def _document(
+    mapped: MappedTable, unloadable: _Unloadable, notes: Mapping[int, str], rows: np.ndarray
+) -> bytes:
+    """The SE16N file of the given rows, formatted `_BLOCK` rows at a time: every cell of a
+    million rows as a Python string at once would take GBs."""
+    lines = [";".join(mapped.spec.column_names)]
+    for lo in range(0, len(rows), _BLOCK):
+        block = rows[lo : lo + _BLOCK]
+        cells = [
+            _format_cells(
+                col, mapped.data[col.name].iloc[block], unloadable.texts[col.name].iloc[block]
+            )
+            for col in mapped.spec.columns
+        ]
+        first = len(lines)
+        lines += [";".join(record) for record in zip(*cells, strict=True)]
+        for i in np.flatnonzero(unloadable.noted[block]):
+            lines[first + i] += ";" + notes[int(block[i])]
+    return ("\ufeff" + "".join(line + "\r\n" for line in lines)).encode("utf-8")
 
 
 def _write_atomically(path: Path, content: bytes) -> None:
@@ -2055,7 +2276,7 @@ def _notes(mapped: MappedTable, unloadable: _Unloadable) -> dict[int, str]:
     a valid decimal value`)."""
     rows = np.flatnonzero(unloadable.noted)
     notes = [
-        f"{MAPPER_NOTE}{mapped.origins[row]}, not loaded: "
+        f"{MAPPER_NOTE}{mapped.origin(row)}, not loaded: "
         + ", ".join(f"{name} {why}" for name, why in unloadable.reasons.iloc[row].dropna().items())
         for row in rows
     ]
@@ -2066,25 +2287,18 @@ def landing_files(mapped: MappedTable) -> dict[str, bytes]:
     """File name -> SE16N bytes: one file for master data, one per partition day otherwise."""
     spec = mapped.spec
     unloadable = _unloadable(mapped)
-    cells = [
-        _format_cells(col, mapped.data[col.name], unloadable.texts[col.name])
-        for col in spec.columns
-    ]
-    rows = [";".join(record) for record in zip(*cells, strict=True)] if cells else []
-    for row, note in _notes(mapped, unloadable).items():
-        rows[row] += ";" + note
+    notes = _notes(mapped, unloadable)
     if spec.partition_column is None:
-        return {landing_file_name(spec): _document(spec, rows)}
-    days = mapped.data[spec.partition_column].to_numpy(dtype="datetime64[D]")
-    order = np.argsort(days, kind="stable")
-    ordered = days[order]
-    unique = np.unique(ordered)
-    bounds = [*np.searchsorted(ordered, unique, side="left").tolist(), len(ordered)]
-    files = {}
-    for day, lo, hi in zip(unique, bounds[:-1], bounds[1:], strict=True):
-        name = landing_file_name(spec, day.item())
-        files[name] = _document(spec, [rows[i] for i in order[lo:hi]])
-    return files
+        groups = {landing_file_name(spec): np.arange(len(mapped))}
+    else:
+        days = mapped.data[spec.partition_column].to_numpy(dtype="datetime64[D]")
+        order = np.argsort(days, kind="stable")
+        unique, starts = np.unique(days[order], return_index=True)
+        groups = {
+            landing_file_name(spec, day.item()): rows
+            for day, rows in zip(unique, np.split(order, starts)[1:], strict=True)
+        }
+    return {name: _document(mapped, unloadable, notes, rows) for name, rows in groups.items()}
 
 
 def write_landing(
@@ -2140,13 +2354,18 @@ class TableReport:
 
 @dataclass
 class MappingReport:
-    """What a mapping wrote per table and the rows the load will quarantine."""
+    """What a mapping wrote per table, the rows the load will quarantine, how many rows each
+    lookup matched (by the key path of the column using it), warnings, and where the summary
+    went (None: a dry run)."""
 
     config: str
     source_dir: str
     out_dir: str | None
     tables: dict[str, TableReport]
     issues: list[MappingIssue] = field(default_factory=list)
+    lookups: dict[str, LookupReport] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    summary: str | None = None
 
     @property
     def rows(self) -> dict[str, int]:
@@ -2178,6 +2397,8 @@ class MappingReport:
                 for name, r in self.tables.items()
             },
             "issues": [vars(issue) for issue in self.issues],
+            "lookups": {path: vars(lookup) for path, lookup in self.lookups.items()},
+            "warnings": self.warnings,
         }
 
 
@@ -2187,9 +2408,10 @@ def map_sources(
     out_dir: str | Path | None = None,
     replace: bool = False,
 ) -> MappingReport:
-    """Map the source folder; write landing files and `_mapping_summary.json` into `out_dir`
-    (None: a dry run that only checks and reports)."""
-    tables = map_tables(config, Sources(config, source_dir))
+    """Map the source folder; write landing files into `out_dir` and `_mapping_summary.json`
+    beside them (`summary_path`; out_dir None: a dry run that only checks and reports)."""
+    sources = Sources(config, source_dir)
+    tables = map_tables(config, sources)
     written = write_landing(tables, out_dir, replace) if out_dir is not None else {}
     reports, issues = {}, []
     for name, mapped in tables.items():
@@ -2210,20 +2432,32 @@ def map_sources(
             *day_range,
             quarantine_expected=len({issue.row for issue in table_issues}),
         )
+    summary = None if out_dir is None else summary_path(Path(out_dir))
     report = MappingReport(
         config.name,
         str(source_dir),
         None if out_dir is None else str(out_dir),
         reports,
         issues,
+        dict(sorted(sources.lookups.items())),
+        sources.unmatched_patterns(),
+        None if summary is None else str(summary),
     )
-    if out_dir is not None:
-        summary = json.dumps(report.as_json(), indent=2, ensure_ascii=False)
-        _write_atomically(Path(out_dir) / SUMMARY_FILE, summary.encode("utf-8"))
+    if summary is not None:
+        text = json.dumps(report.as_json(), indent=2, ensure_ascii=False)
+        _write_atomically(summary, text.encode("utf-8"))
     return report
 
 
+def summary_path(out_dir: Path) -> Path:
+    """`_mapping_summary.json` in the output folder, or beside it when that is a landing zone's
+    `incoming/`: the landing sensor takes every file there, and would reject the summary (no
+    landing file name) and alert."""
+    return (out_dir.parent if out_dir.name == INCOMING else out_dir) / SUMMARY_FILE
+
+
 __all__ = [
+    "LookupReport",
     "MappedTable",
     "MappingConfig",
     "MappingError",
@@ -2240,5 +2474,6 @@ __all__ = [
     "mapping_issues",
     "parse_mapping",
     "read_source_file",
+    "summary_path",
     "write_landing",
 ]

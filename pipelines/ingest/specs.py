@@ -32,6 +32,16 @@ SAP_DECIMALS = {
     **dict.fromkeys(["EISBE", "BSTMI", "BSTRF", "MINBM", "NORBM", "BRGEW", "BTGEW"], 3),
     **dict.fromkeys(["NETPR", "VERPR", "STPRS", "DMBTR", "NETWR"], 2),
 }
+#: SAP type and length (digits, `SAP_DECIMALS` of them decimals) of the same fields: a larger
+#: value is none SAP holds (VBAP-KWMENG is QUAN 15,3, MSEG-MENGE QUAN 13,3).
+SAP_LENGTHS = {
+    **dict.fromkeys(["MENGE", "WEMNG", "LFIMG", "LABST", "INSME", "SPEME"], ("QUAN", 13)),
+    **dict.fromkeys(["EISBE", "BSTMI", "BSTRF", "MINBM", "NORBM", "BRGEW"], ("QUAN", 13)),
+    **dict.fromkeys(["KWMENG", "BTGEW"], ("QUAN", 15)),
+    **dict.fromkeys(["NETPR", "VERPR", "STPRS"], ("CURR", 11)),
+    "DMBTR": ("CURR", 13),
+    "NETWR": ("CURR", 15),
+}
 
 
 @dataclass(frozen=True)
@@ -39,8 +49,8 @@ class Column:
     """One SAP field: technical name, kind, SE16N labels (English, German) and meaning.
 
     `label_de` comes from `GERMAN_LABELS` for every spec column; None only in ad-hoc specs.
-    `decimals` is the SAP field's decimal places as exports show them (`SAP_DECIMALS`), None
-    where unknown.
+    `decimals` is the SAP field's decimal places as exports show them (`SAP_DECIMALS`), and
+    `sap_type` its SAP type and length (`SAP_LENGTHS`); None where unknown.
     """
 
     name: str
@@ -51,6 +61,7 @@ class Column:
     alpha_length: int | None = None
     label_de: str | None = None
     decimals: int | None = None
+    sap_type: tuple[str, int] | None = None
 
     @property
     def sql_name(self) -> str:
@@ -103,7 +114,10 @@ class TableSpec:
 def _c(name: str, kind: ColumnKind, label: str, description: str, required: bool = False) -> Column:
     alpha_length = ALPHA_LENGTHS.get(name) if kind == "alpha" else None
     decimals = SAP_DECIMALS.get(name) if kind == "decimal" else None
-    return Column(name, kind, label, description, required, alpha_length, decimals=decimals)
+    sap_type = SAP_LENGTHS.get(name) if kind == "decimal" else None
+    return Column(
+        name, kind, label, description, required, alpha_length, decimals=decimals, sap_type=sap_type
+    )
 
 
 def _key(name: str, kind: ColumnKind, label: str, description: str) -> Column:

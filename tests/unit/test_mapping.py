@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import copy
+import json
 import math
 import re
 from datetime import date
@@ -14,7 +16,9 @@ import pytest
 import yaml
 
 from pipelines.ingest.__main__ import main as cli
+from pipelines.ingest.landing import LandingNameError, parse_landing_name
 from pipelines.ingest.mapping import (
+    SUMMARY_FILE,
     MappedTable,
     MappingError,
     Sources,
@@ -26,7 +30,7 @@ from pipelines.ingest.mapping import (
     write_landing,
 )
 from pipelines.ingest.reader import SapFileReader
-from pipelines.ingest.specs import TABLE_SPECS
+from pipelines.ingest.specs import SAP_DECIMALS, SAP_LENGTHS, TABLE_SPECS
 
 # Five unit rows of SHINE's T006 (headerless, column order of SAP's hdbtabledata).
 T006_ROWS = """\
@@ -481,8 +485,11 @@ def test_for_each_defaults_and_inline_rows(source: Path):
     assert column(tables, "MARC", "WERKS") == ["1000"] * 3 + ["1100"] * 3  # for_each wins
     assert column(tables, "MARC", "PLIFZ") == [14] * 6
     assert column(tables, "MARC", "DISMM") == ["VB"] * 6  # the table default wins
-    assert tables["MARC"].origins[3] == "products.csv line 2"
-    assert tables["T001W"].origins == ["tables.T001W.rows[0]", "tables.T001W.rows[1]"]
+    assert tables["MARC"].origin(3) == "products.csv line 2"
+    assert [tables["T001W"].origin(i) for i in range(2)] == [
+        "tables.T001W.rows[0]",
+        "tables.T001W.rows[1]",
+    ]
 
 
 def test_defaults_fill_empty_mapped_values(source: Path):
@@ -791,7 +798,7 @@ def test_several_files_match_one_glob(source: Path):
     document["tables"]["VBAP"]["source"] = "items_*.csv"
     table = mapped(source, document)["VBAP"]
     assert len(table) == 5
-    assert table.origins[-1] == "items_2.csv line 2"
+    assert table.origin(len(table) - 1) == "items_2.csv line 2"
 
 
 def test_mapping_file_with_anchors(source: Path, tmp_path: Path):
@@ -1207,23 +1214,27 @@ DATA_ERRORS = [
     (
         "items.csv",
         "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n500000000,10,A,1,EA\n",
-        r"^items\.csv line 2: 5 fields, expected 6 \(separator ','\)$",
+        r"^items\.csv line 2 \(tables\.VBAP\.source\): 5 fields, expected 6 \(separator ','\)$",
     ),
     (
         "items.csv",
         'ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n500000000,10,"A,1,EA,1\n',
-        r"^items\.csv line 2: malformed record: ",
+        r"^items\.csv line 2 \(tables\.VBAP\.source\): malformed record: ",
     ),
-    ("items.csv", "", r"^items\.csv: is empty: no header row$"),
+    ("items.csv", "", r"^items\.csv \(tables\.VBAP\.source\): is empty: no header row$"),
     (
         "items.csv",
         "ORDER,ITEM,ITEM\n",
-        r"^items\.csv line 1 \(header\): column 'ITEM' appears twice$",
+        r"^items\.csv line 1 \(header\) \(tables\.VBAP\.source\): column 'ITEM' appears twice$",
     ),
     (
         "items.csv",
-        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n5,10,Gr\xf6\xdfe,1,EA,1\n".encode("latin-1"),
-        r"^items\.csv: cannot be read as utf-8-sig: invalid start byte$",
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n5,10,A,1,EA,1\n\r\n6,10,Gr\xf6\xdfe,1,EA,1\n".encode(
+            "latin-1"
+        ),
+        r"^items\.csv line 4 \(tables\.VBAP\.source\): byte 0xf6 cannot be read as utf-8-sig "
+        r"\(invalid start byte\); set the file's encoding in the mapping, e.g\. cp1252 for a "
+        r"Windows export: `encoding:` under `format:`, or under its entry in `files:`$",
     ),
 ]
 
@@ -1308,7 +1319,11 @@ def test_lookup_keys_must_be_unique_also_when_composite(source: Path):
 
 def test_lookup_into_a_file_without_rows_finds_nothing(source: Path):
     replace_file(source, "orders.csv", "ORDER,CREATED,CUSTOMER,STATUS\n")
-    with pytest.raises(MappingError, match=r"^tables\.VBAP: 4 rows have no valid ERDAT"):
+    with pytest.raises(
+        MappingError,
+        match=r"^lookups\.order\.by: matches none of the 4 rows of items\.csv "
+        r"\(tables\.VBAP\.columns\.ERDAT\): orders\.csv has no rows$",
+    ):
         mapped(source, base_document())
 
 
@@ -1631,3 +1646,291 @@ def test_issues_list_nothing_for_clean_data(source: Path):
     bad = tables["VBAP"].bad
     assert bad.shape == (4, len(tables["VBAP"].spec.columns))
     assert not bad.notna().to_numpy().any()
+
+
+# -- values the load cannot hold, ambiguous formats, silent lookups, encodings -------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "ERDAT: {lookup: order, value: CREATED}",
+            "ERDAT: {const: 9999-12-31}",
+            r"line 20, tables\.VBAP\.columns\.ERDAT: the date 9999-12-31 is outside "
+            r"1677-09-22\.\.2262-04-11, the dates the load supports; leave the value empty or use "
+            r"a date inside that range$",
+        ),
+        (
+            "ERDAT: {lookup: order, value: CREATED}",
+            "ERDAT: {const: 1677-09-21}",
+            r"line 20, tables\.VBAP\.columns\.ERDAT: the date 1677-09-21 is outside ",
+        ),
+        (  # a default, even of a column that is mapped
+            'WERKS: "1000"',
+            'WERKS: "1000"\n  ERDAT: 2262-04-12',
+            r"line 10, defaults\.ERDAT: the date 2262-04-12 is outside ",
+        ),
+        (  # joined as text, it went through the same nanoseconds
+            "MATNR: PRODUCT",
+            "MATNR: {concat: [PRODUCT, {const: 9999-12-31}]}",
+            r"line 16, tables\.VBAP\.columns\.MATNR\.concat\[1\]: the date 9999-12-31 is outside ",
+        ),
+    ],
+)
+def test_dates_the_load_cannot_hold_are_configuration_errors(tmp_path: Path, old, new, message):
+    """datetime64[ns] ends on 2262-04-11: 9999-12-31 was written as a day in 1816."""
+    path = tmp_path / "m.yaml"
+    assert old in MAPPING_YAML
+    path.write_text(MAPPING_YAML.replace(old, new, 1))
+    with pytest.raises(MappingError, match="^" + re.escape(str(path)) + " " + message):
+        load_mapping(path)
+
+
+def test_dates_at_the_ends_of_the_range_and_open_filters_are_mapped(source: Path):
+    document = base_document()
+    vbap_columns(document)["ERDAT"] = {"const": date(2262, 4, 11)}
+    document["tables"]["VBAP"]["where"] = [{"target": "ERDAT", "max": date(9999, 12, 31)}]
+    document["window"] = {"from": date(2015, 1, 1), "to": date(9999, 12, 31)}
+    assert column(mapped(source, document), "VBAP", "ERDAT") == dates(*["2262-04-11"] * 4)
+    vbap_columns(document)["ERDAT"] = {"const": date(1677, 9, 22)}
+    document.pop("window")
+    assert column(mapped(source, document), "VBAP", "ERDAT") == dates(*["1677-09-22"] * 4)
+
+
+GERMAN_ORDERS = "AUFTRAG;POS;MATERIAL;MENGE;DATUM\n1;10;P1;1.250;05.01.2015\n1;20;P2;3;05.01.2015\n"
+
+
+def german_document(files: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "format": {"separator": ";", "date_format": "DD.MM.YYYY"},
+        "files": files,
+        "defaults": {"WERKS": "1000"},
+        "tables": {
+            "VBAP": {
+                "source": "auftraege_*.csv",
+                "columns": {
+                    "VBELN": "AUFTRAG",
+                    "POSNR": "POS",
+                    "MATNR": "MATERIAL",
+                    "KWMENG": "MENGE",
+                    "ERDAT": "DATUM",
+                },
+            }
+        },
+    }
+
+
+def test_files_patterns_match_case_insensitively(tmp_path: Path):
+    """`*_de.csv` is meant for auftraege_DE.csv: missed, 1.250 was read as 1.25."""
+    (tmp_path / "auftraege_DE.csv").write_text(GERMAN_ORDERS)
+    document = german_document({"*_de.csv": {"decimal": ",", "thousands": "."}})
+    assert column(mapped(tmp_path, document), "VBAP", "KWMENG") == [1250.0, 3.0]
+
+
+def test_a_file_two_files_patterns_match_is_an_error_naming_both(tmp_path: Path):
+    """Which entry wins is no guess left to the order of the YAML: a general `*.csv` listed
+    first read 1.250 as 1.25."""
+    (tmp_path / "auftraege_de.csv").write_text(GERMAN_ORDERS)
+    path = tmp_path / "m.yaml"
+    document = german_document(
+        {"*.CSV": {"separator": ";"}, "*_de.csv": {"decimal": ",", "thousands": "."}}
+    )
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    config = load_mapping(path)
+    where = re.escape(str(path))
+    with pytest.raises(
+        MappingError,
+        match=rf"^{where} line 8, files\.\*_de\.csv: auftraege_de\.csv matches both '\*\.CSV' "
+        rf"\({where} line 6\) and '\*_de\.csv'; give each file one entry \(what all files share "
+        r"belongs in `format`\)$",
+    ):
+        map_tables(config, Sources(config, tmp_path))
+
+
+def test_a_files_pattern_no_file_read_matches_is_reported(source: Path, tmp_path: Path, capsys):
+    document = base_document()
+    document["files"]["*_de.csv"] = {"decimal": ","}
+    report = map_sources(parse_mapping(document), source, tmp_path / "landing")
+    warning = "files.*_de.csv: matches none of the files read (items.csv, T006.csv, orders.csv)"
+    assert report.warnings == [warning]
+    summary = json.loads((tmp_path / "landing" / "_mapping_summary.json").read_text())
+    assert summary["warnings"] == [warning]
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    assert cli(["map", "--config", str(path), "--source", str(source), "--dry-run"]) == 0
+    assert f"warning: files.*_de.csv ({path} line " in capsys.readouterr().out
+
+
+def test_a_lookup_that_matches_no_row_is_an_error(source: Path, tmp_path: Path):
+    """A typo in `by` emptied the looked-up column of every row without a word."""
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        MAPPING_YAML + "  KNA1:\n"
+        "    source: partners.csv\n"
+        "    columns:\n"
+        "      KUNNR: ID\n"
+        "      ORT01: {lookup: {file: addresses.csv, key: ADDRESSID, by: ID}, value: CITY}\n"
+    )
+    config = load_mapping(path)
+    with pytest.raises(
+        MappingError,
+        match="^" + re.escape(str(path)) + r" line 25, tables\.KNA1\.columns\.ORT01\.lookup\.by: "
+        r"matches none of the 3 rows of partners\.csv \(tables\.KNA1\.columns\.ORT01\): no 'by' "
+        r"value is found in ADDRESSID of addresses\.csv \(looked up '100000000'; it holds '1', "
+        r"\.\.\.\); check 'by' and 'key'$",
+    ):
+        map_tables(config, Sources(config, source))
+
+
+def test_the_report_counts_the_rows_each_lookup_matched(source: Path, tmp_path: Path, capsys):
+    """A partial match stays data (partner 9 has no address), counted in the summary."""
+    document = base_document()
+    document["tables"]["KNA1"] = {
+        "source": "partners.csv",
+        "columns": {"KUNNR": "ID", "ORT01": {"lookup": "address", "value": "CITY"}},
+    }
+    document["lookups"]["address"] = {"file": "addresses.csv", "key": "ADDRESSID", "by": "ADDRESS"}
+    out = tmp_path / "landing"
+    report = map_sources(parse_mapping(document), source, out)
+    assert {path: vars(count) for path, count in report.lookups.items()} == {
+        "tables.KNA1.columns.ORT01": {
+            "lookup": "lookups.address",
+            "file": "addresses.csv",
+            "rows": 3,
+            "matched": 2,
+        },
+        "tables.VBAP.columns.ERDAT": {
+            "lookup": "lookups.order",
+            "file": "orders.csv",
+            "rows": 4,
+            "matched": 4,
+        },
+    }
+    summary = json.loads((out / "_mapping_summary.json").read_text())
+    assert summary["lookups"]["tables.KNA1.columns.ORT01"]["matched"] == 2
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(document))
+    assert cli(["map", "--config", str(path), "--source", str(source), "--dry-run"]) == 0
+    assert "  tables.KNA1.columns.ORT01 in addresses.csv: 2 of 3" in capsys.readouterr().out
+
+
+def test_numbers_beyond_their_sap_type_are_quarantined_not_wrapped(source: Path, tmp_path: Path):
+    """99999999999999999999 crashed the integer column; a quantity beyond 9.2e15 was written as
+    -9223372036854776,192. Each is quarantined with its value and its column's limit."""
+    (source / "items.csv").write_text(
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n"
+        "500000000,10,HT-1000,2,EA,1912\n"
+        "500000000,99999999999999999999,HT-1001,3,EA,12.5\n"
+        "500000000,30,HT-1001,10000000000000000,EA,1\n"
+        "500000000,40,HT-1001,999999999999.999,EA,10000000000000\n"
+        f"500000000,50,HT-1001,1{'0' * 400},EA,1\n"
+    )
+    out = tmp_path / "landing"
+    report = map_sources(parse_mapping(base_document()), source, out)
+    assert [(i.origin, i.column, i.message.split(";")[0]) for i in report.issues] == [
+        (
+            "items.csv line 3",
+            "POSNR",
+            "'99999999999999999999' exceeds the 15 digits a mapped number keeps exactly (at "
+            "most 999,999,999,999,999)",
+        ),
+        (
+            "items.csv line 4",
+            "KWMENG",
+            "'10000000000000000' exceeds QUAN 15,3 (at most 999,999,999,999.999)",
+        ),
+        (
+            "items.csv line 6",
+            "KWMENG",
+            f"'1{'0' * 400}' exceeds QUAN 15,3 (at most 999,999,999,999.999)",
+        ),
+        (
+            "items.csv line 5",
+            "NETWR",
+            "'10000000000000' exceeds CURR 15,2 (at most 9,999,999,999,999.99)",
+        ),
+    ]
+    rows, rejects = quarantined(out, "VBAP_20150101.csv")
+    assert rows["POSNR"].tolist() == [10]
+    assert sorted(rejects) == [3, 4, 5, 6]
+    assert "-9223372036854776" not in (out / "VBAP_20150101.csv").read_text(encoding="utf-8-sig")
+    assert "KWMENG '10000000000000000' exceeds QUAN 15,3" in rejects[4]
+    assert rejects[3].startswith("0500000000;99999999999999999999;")  # as it came
+
+
+def test_number_constants_beyond_their_sap_type_are_configuration_errors(tmp_path: Path):
+    path = tmp_path / "m.yaml"
+    path.write_text(MAPPING_YAML.replace("NETWR: AMOUNT", "NETWR: {const: 10000000000000}"))
+    with pytest.raises(
+        MappingError,
+        match=re.escape(str(path)) + r" line 19, tables\.VBAP\.columns\.NETWR: '10000000000000' "
+        r"exceeds CURR 15,2 \(at most 9,999,999,999,999\.99\)$",
+    ):
+        load_mapping(path)
+    # an operand is not written: only the result must fit
+    path.write_text(
+        MAPPING_YAML.replace(
+            "NETWR: AMOUNT", "NETWR: {multiply: {const: 100000000000000000}, by: 0.00000001}"
+        )
+    )
+    load_mapping(path)
+
+
+def test_every_sap_quantity_and_amount_has_its_type():
+    assert set(SAP_LENGTHS) == set(SAP_DECIMALS)
+
+
+def test_utf16_with_a_byte_order_mark_is_read(source: Path):
+    """SAP GUI's "Unicode text", which the landing reader takes too."""
+    expected = column(mapped(source, base_document()), "VBAP", "KWMENG")
+    text = FILES["items.csv"].replace("\n", "\r\n")
+    for codec in ("utf-16", "utf-16-be"):
+        bom = codecs.BOM_UTF16_BE if codec == "utf-16-be" else b""
+        (source / "items.csv").write_bytes(bom + text.encode(codec))
+        assert column(mapped(source, base_document()), "VBAP", "KWMENG") == expected
+
+
+def test_source_read_errors_name_the_mapping_line_that_reads_the_file(source: Path, tmp_path: Path):
+    replace_file(source, "orders.csv", "")
+    path = tmp_path / "m.yaml"
+    path.write_text(MAPPING_YAML)
+    config = load_mapping(path)
+    with pytest.raises(
+        MappingError,
+        match=r"^orders\.csv \(" + re.escape(str(path)) + r" line 7, lookups\.order\.file\): is "
+        r"empty: no header row$",
+    ):
+        map_tables(config, Sources(config, source))
+
+
+def test_blank_records_padding_and_line_breaks_of_a_source(source: Path):
+    (source / "items.csv").write_bytes(
+        b"ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\r\n\r\n , ,,,,\r\n"
+        b" 500000000 ,10, HT-1000 ,2,EA,\r500000001,10,HT-1000,1,EA,956\n"
+    )
+    table = mapped(source, base_document())["VBAP"]
+    assert column({"VBAP": table}, "VBAP", "MATNR") == ["HT-1000", "HT-1000"]
+    assert column({"VBAP": table}, "VBAP", "NETWR") == [None, 956.0]
+    assert [table.origin(i) for i in range(2)] == ["items.csv line 4", "items.csv line 5"]
+
+
+def test_cli_refuses_replace_with_dry_run(source: Path, tmp_path: Path, capsys):
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(base_document()))
+    with pytest.raises(SystemExit):
+        cli(["map", "--config", str(path), "--source", str(source), "--dry-run", "--replace"])
+    assert "--replace deletes landing files in --out; a --dry-run" in capsys.readouterr().err
+
+
+def test_the_summary_goes_beside_an_incoming_folder_not_into_it(source: Path, tmp_path: Path):
+    """The landing sensor takes every file of incoming/: it would reject the summary (no
+    landing file name) and alert."""
+    with pytest.raises(LandingNameError):
+        parse_landing_name(SUMMARY_FILE)
+    incoming = tmp_path / "landing" / "incoming"
+    report = map_sources(parse_mapping(base_document()), source, incoming)
+    assert report.summary == str(tmp_path / "landing" / SUMMARY_FILE)
+    assert sorted(p.name for p in incoming.iterdir()) == report.tables["VBAP"].files
+    assert json.loads(Path(report.summary).read_text())["out_dir"] == str(incoming)
