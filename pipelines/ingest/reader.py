@@ -112,9 +112,8 @@ _FILLER = re.compile(r"[\s;,|]*|[\s|+]*[-=]{3,}[-=+|\s]*")
 _HEADER_SEARCH_LINES = 100
 #: A byte of a UTF-8 file that is no UTF-8 is read as the private-use character U+10FF00 + byte
 #: (U+10FF80..U+10FFFF; `_mark_bad_byte`): Arrow strings must be UTF-8, and the mark lets the
-#: record holding it be found by field and rejected. Each mark's UTF-8 starts with these bytes.
+#: record holding it be found by field and rejected.
 _BAD_BYTE_BASE = 0x10FF00
-_BAD_BYTE_LEAD = chr(_BAD_BYTE_BASE + 0x80).encode()[:2]
 #: Characters a field must not hold: C0 controls but tab, CR and LF (the file's own business),
 #: and the marks of bytes that are no UTF-8.
 _FORBIDDEN_CHARACTERS = (
@@ -1262,7 +1261,7 @@ class SapFileReader:
                 )
         self._codec = "utf-8" if encoding in ("utf-8-sig", "utf-16") else encoding
         # utf-8-sig drops a UTF-8 BOM; UTF-16 arrives as UTF-8 without one.
-        _, sample = self._decode(head, 1, encoding=self._codec if self._utf16 else encoding)
+        _, sample, _ = self._decode(head, 1, encoding=self._codec if self._utf16 else encoding)
 
         lines = _split_lines(sample)
         self._line_bytes = max(1, len(head) // max(1, len(lines)))
@@ -1356,11 +1355,12 @@ class SapFileReader:
 
     def _decode(
         self, data: bytes | bytearray, first_line: int, encoding: str | None = None
-    ) -> tuple[bytes | bytearray, str]:
-        """The block's bytes as pyarrow splits them (UTF-8 in a UTF-8 file) and its text. An
-        open encoding is decided by the first block above ASCII (`_encoding_evidence`). Bytes
-        that are no UTF-8 are read as their marks (`_mark_bad_byte`), which reject their
-        records, unless the encoding is configured: then they refuse the file."""
+    ) -> tuple[bytes | bytearray, str, bool]:
+        """The block's bytes as pyarrow splits them (UTF-8 in a UTF-8 file), its text, and
+        whether it holds bytes that are no UTF-8. An open encoding is decided by the first block
+        above ASCII (`_encoding_evidence`). Bytes that are no UTF-8 are read as their marks
+        (`_mark_bad_byte`), which reject their records, unless the encoding is configured: then
+        they refuse the file."""
         if self._undecided and not data.isascii():
             self._undecided = False
             if _encoding_evidence(data) == "cp1252":
@@ -1368,11 +1368,11 @@ class SapFileReader:
                 self.detected = replace(self.detected, encoding="cp1252")
         codec = encoding or self._codec
         try:
-            return data, data.decode(codec)
+            return data, data.decode(codec), False
         except UnicodeDecodeError as exc:
             if codec != "cp1252" and self.settings.encoding is None:
                 text = data.decode(codec, "sap-reader-mark-bad-byte")
-                return text.encode(), text
+                return text.encode(), text, True
             line = first_line + data.count(b"\n", 0, exc.start)
             byte = data[exc.start : exc.start + 1]
             self._error(f"cannot decode byte {byte!r} as {codec}: {exc.reason}", line=line)
@@ -1671,11 +1671,11 @@ class SapFileReader:
             next_line = self._header_lines + 1
             carry = _OpenRecord()
             for data, count, final in self._blocks(handle):
-                data, text = self._decode(data, next_line)
+                data, text, marked = self._decode(data, next_line)
                 base = next_line - len(carry.lines)
                 next_line += count
                 try:
-                    batch = self._split_batch(data, text, count, carry, base, final)
+                    batch = self._split_batch(data, text, count, carry, base, final, marked)
                     del data, text
                     batch = self._without_totals(batch)
                     chunk = self._convert(batch, seen)
@@ -1715,10 +1715,18 @@ class SapFileReader:
                 return
 
     def _split_batch(
-        self, data: bytearray, text: str, count: int, carry: _OpenRecord, base: int, final: bool
+        self,
+        data: bytearray,
+        text: str,
+        count: int,
+        carry: _OpenRecord,
+        base: int,
+        final: bool,
+        marked: bool,
     ) -> _Batch:
-        """Split a block of `count` lines (decoded as `text`) into records, after the lines of
-        a record `carry` left open by the block before.
+        """Split a block of `count` lines (decoded as `text`; `marked`: holding marks of bytes
+        that are no UTF-8) into records, after the lines of a record `carry` left open by the
+        block before.
 
         The common cases cost no per-line Python work: pyarrow splits the block when every
         line is one well-formed record. Without quotes pyarrow proves that itself: it refuses
@@ -1742,7 +1750,7 @@ class SapFileReader:
             text = text.replace("\r\n", "\n")  # the strict-CSV check splits on "\n"
         # ALV rule lines (----) may hold as many pipes as a record: such blocks go line by line.
         rules = self._separator == "|" and ("---" in text or "===" in text)
-        forbidden = b"\x00" in data.translate(_CONTROL_TO_NUL) or _BAD_BYTE_LEAD in data
+        forbidden = marked or b"\x00" in data.translate(_CONTROL_TO_NUL)
         forbidden = forbidden or any(_FORBIDDEN.search(line) for line in carry.lines)
         simple = not carry.lines and not rules and not lone_cr
         if quoted:
