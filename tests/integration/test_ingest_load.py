@@ -340,14 +340,22 @@ def test_replaced_ranges_cover_the_delivered_days() -> None:
     assert replaced_ranges([], window) == []
 
 
-def big_file(path: Path, rows: int, tail: bytes = b"", day: date = DAY) -> None:
-    """A UTF-8 file with BOM, larger than the reader's 256 KB format sample; documents are
-    numbered from the day, so files of two days share no key."""
+def big_file(
+    path: Path, rows: int, tail: bytes = b"", day: date = DAY, codec: str = "utf-8"
+) -> None:
+    """A file with BOM (UTF-8, or `codec`), larger than the reader's 256 KB format sample;
+    documents are numbered from the day, so files of two days share no key."""
     first = 4900000000 + day.toordinal() % 1000 * 100_000
     body = "\r\n".join(
         mseg_line(first + i, day=f"{day:%Y%m%d}", quantity=f"{i % 50},000") for i in range(rows)
     )
-    path.write_bytes(("\ufeff" + HEADER + "\r\n" + body + "\r\n").encode("utf-8") + tail)
+    path.write_bytes(("\ufeff" + HEADER + "\r\n" + body + "\r\n").encode(codec) + tail)
+
+
+def broken_utf16_record(line: str) -> bytes:
+    """`line` in UTF-16 (LE) with a lone high surrogate inside: no UTF-16 decoder reads it, so
+    a SAP GUI "Unicode text" export broken there is unreadable from that line on."""
+    return line.encode("utf-16-le") + b"\x00\xd8" + "\r\n".encode("utf-16-le")
 
 
 def snapshot(warehouse: Warehouse) -> tuple[pd.DataFrame, int, pd.DataFrame]:
@@ -388,8 +396,9 @@ def test_a_file_unreadable_midway_is_refused_and_its_day_keeps_its_rows(
     assert (before.rows_loaded, before.rows_quarantined) == (1, 1)
     raw, _, _ = snapshot(warehouse)
 
-    # 4000 good rows, then a cp1252 byte: the BOM promised UTF-8, so the reader raises late
-    big_file(path, 4000, tail=mseg_line(99, quantity="1,000").encode() + b";caf\xe9\r\n")
+    # 20,000 good rows of a UTF-16 export, then a broken one: the reader raises late
+    tail = broken_utf16_record(mseg_line(99, quantity="1,000") + ";caf")
+    big_file(path, 20_000, tail=tail, codec="utf-16-le")
     assert path.stat().st_size > 256 * 1024
     inserted: list[int] = []
 
@@ -403,12 +412,12 @@ def test_a_file_unreadable_midway_is_refused_and_its_day_keeps_its_rows(
     assert sum(inserted) >= 3000  # chunks were written before the error ...
     (load,) = report.file_loads
     assert load.refused and report.rows_loaded == 0
-    assert re.fullmatch(r"MSEG_20250131\.csv, line 4002: cannot decode .*", str(load.error))
+    assert re.fullmatch(r"MSEG_20250131\.csv, line 20002: cannot decode .*", str(load.error))
     pd.testing.assert_frame_equal(snapshot(warehouse)[0], raw)  # ... and taken out again
     records = f"select source_line, run_id, reason from {QUARANTINE_TABLE} order by rejected_at"
     kept, refused = table_rows(warehouse, records)
     assert kept[:2] == (3, "run-good")  # the kept rows' reject stays with them
-    assert refused[:2] == (4002, "run-bad") and refused[2].startswith("file refused: cannot")
+    assert refused[:2] == (20002, "run-bad") and refused[2].startswith("file refused: cannot")
     assert table_rows(
         warehouse,
         f"select status, reason, rows_loaded from {MANIFEST_TABLE} where run_id = 'run-bad'",
@@ -417,7 +426,7 @@ def test_a_file_unreadable_midway_is_refused_and_its_day_keeps_its_rows(
     load_table(warehouse, MSEG, [path], WINDOW, "run-retry", chunk_rows=500)  # the same bytes
     assert [row[:2] for row in table_rows(warehouse, records)] == [
         (3, "run-good"),
-        (4002, "run-retry"),
+        (20002, "run-retry"),
     ]
 
 

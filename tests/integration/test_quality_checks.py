@@ -240,9 +240,10 @@ def test_a_blocking_failure_stops_downstream(
 def test_an_unreadable_file_fails_the_range_run_but_its_good_days_are_loaded(
     resource: WarehouseResource, demo_landing: Path, tmp_path: Path
 ) -> None:
-    """A single-run backfill of two days whose second file breaks midway (a cp1252 byte in a
-    file whose BOM promised UTF-8): the first day is loaded, the second keeps nothing of the
-    broken file, and the blocking check stops downstream, naming file, line and reason."""
+    """A single-run backfill of two days whose second file breaks midway (a SAP GUI "Unicode
+    text" export, UTF-16, with a lone surrogate in its last line): the first day is loaded, the
+    second keeps nothing of the broken file, and the blocking check stops downstream, naming
+    file, line and reason."""
     warehouse = resource.open()
     day = busiest_day(demo_landing)
     next_day = day + timedelta(days=1)
@@ -257,7 +258,10 @@ def test_an_unreadable_file_fails_the_range_run_but_its_good_days_are_loaded(
         row.replace(f"{day:%Y%m%d}", f"{next_day:%Y%m%d}").replace(";49", ";59") for row in rows
     ]
     broken.write_bytes(
-        ("\ufeff" + "\n".join([header, *moved]) + "\n").encode("utf-8") + b"caf\xe9\n"
+        ("\ufeff" + "\n".join([header, *moved]) + "\n").encode("utf-16-le")
+        + "caf".encode("utf-16-le")
+        + b"\x00\xd8"  # a lone high surrogate: no UTF-16
+        + "\n".encode("utf-16-le")
     )
 
     result = dg.materialize(
