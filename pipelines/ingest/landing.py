@@ -823,14 +823,15 @@ def _day_runs(reader: SapFileReader, other_dates: Sequence[str]) -> tuple[np.nda
     run (int64) and its day in days since 1970 (int32, `_UNASSIGNED` for a record without a
     readable day). One entry per change of day, not per record: extracts are mostly grouped by
     day, so this stays small whatever the file's size. The `other_dates` columns, read as text,
-    are only searched for a day-first date, which refuses the file as in the partition column."""
+    are only searched for a date of the other order of day and month (`13/01/2025` read
+    month-first), which refuses the file as in the partition column."""
     column = str(reader.spec.partition_column)
     starts, days = [np.zeros(0, np.int64)], [np.zeros(0, np.int32)]
     last: int | None = None
     for chunk in reader.chunks():
         lines = chunk.table["_source_line"].to_numpy().astype(np.int64, copy=False)
         for name in other_dates:
-            reader.refuse_day_first_text(name, chunk.table[name], lines)
+            reader.refuse_other_order_text(name, chunk.table[name], lines)
         values = pc.cast(chunk.table[column], pa.int32()).fill_null(_UNASSIGNED).to_numpy()
         rejected = np.setdiff1d(chunk.rejects["source_line"].to_numpy(np.int64), lines)
         lines = np.concatenate([lines, rejected])
@@ -994,7 +995,7 @@ def split_by_day(path: Path, spec: TableSpec, into: Path) -> dict[date, DayPart]
     records to its day's file. The reader's pass ends before any part is written, so a
     `SapFileError` it raises, wherever in the file (a day-first day after the sample), leaves
     no part. A UTF-16 file's parts are written as UTF-8, as it is read."""
-    reader = SapFileReader(path, _day_spec(spec))
+    reader = SapFileReader(path, _day_spec(spec), ReaderSettings.from_env())
     other_dates = [
         c.name for c in spec.columns if c.kind == "date" and c.name != spec.partition_column
     ]

@@ -37,7 +37,9 @@ else the file is refused: a reordered layout would swap the columns.
 Dates: SAP writes its user's date format (SU01): YYYYMMDD, DD.MM.YYYY, MM/DD/YYYY, MM-DD-YYYY,
 YYYY.MM.DD or YYYY/MM/DD; other tools write ISO. The sample's shapes decide. `13/01/2025` is
 no SAP date but Excel's in a day-first locale (UK): a file holding one, in the sample or after
-it, is refused unless DD/MM/YYYY (or DD-MM-YYYY) is configured. `00000000` (SAP's initial
+it, is refused unless DD/MM/YYYY (or DD-MM-YYYY) is configured, or dates of these shapes are
+read day-first (`ReaderSettings.date_order`, `SCP_DATE_ORDER` for the landing zone; then a
+month-first proof such as `01/13/2025` refuses the file instead). `00000000` (SAP's initial
 date, in every format), its form in the file's format (`00/00/0000`) and blank are null.
 
 Numbers: `1.000` is a thousand or one. The sample decides by values that show the decimal mark
@@ -215,6 +217,12 @@ _DAY_FIRST_TWINS = {
     for twin, other in _DATE_LAYOUTS.items()
     if layout.detected and not other.detected and other.shape == layout.shape
 }
+#: Each format of a shape two orders share, and the other order's format: the one a date
+#: proves the file in when its own format finds the date impossible (`_twin_date`).
+_TWINS = _DAY_FIRST_TWINS | {twin: fmt for fmt, twin in _DAY_FIRST_TWINS.items()}
+#: The order of day and month in dates that do not show it (`01/02/2025`): SAP's month-first
+#: (the default: SAP has no day-first format of these shapes) or Excel's in day-first locales.
+DATE_ORDERS = ("month-first", "day-first")
 #: SAP's initial date ("no date"), written so whatever the user's date format.
 _INITIAL_DATE = "00000000"
 
@@ -287,17 +295,27 @@ class ReaderSettings:
     #: The decimal notation taken when a file's numbers do not show theirs (only values such
     #: as `1.000`): the exporting SAP user's default (SU01), one of `DECIMAL_NOTATIONS`.
     notation: str | None = None
+    #: How dates of a shape both orders share (`05/01/2025`) are read when no format is set,
+    #: one of `DATE_ORDERS`: files of an Excel in a day-first locale (UK) are read day-first.
+    date_order: str = "month-first"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ReaderSettings:
-        """The settings of landing-zone loads: `SCP_DECIMAL_NOTATION`."""
-        notation = (os.environ if environ is None else environ).get("SCP_DECIMAL_NOTATION")
+        """The settings of landing-zone loads: `SCP_DECIMAL_NOTATION`, `SCP_DATE_ORDER`."""
+        env = os.environ if environ is None else environ
+        notation = env.get("SCP_DECIMAL_NOTATION")
         if notation and notation not in DECIMAL_NOTATIONS:
             raise ValueError(
                 f"SCP_DECIMAL_NOTATION must be one of {', '.join(DECIMAL_NOTATIONS)} "
                 f"(SAP's decimal notations), got {notation!r}"
             )
-        return cls(notation=notation or None)
+        order = env.get("SCP_DATE_ORDER") or "month-first"
+        if order not in DATE_ORDERS:
+            raise ValueError(
+                f"SCP_DATE_ORDER must be one of {', '.join(DATE_ORDERS)} (how dates like "
+                f"05/01/2025 read), got {order!r}"
+            )
+        return cls(notation=notation or None, date_order=order)
 
 
 @dataclass(frozen=True)
@@ -927,12 +945,12 @@ def _detect_date_format(values: Sequence[str]) -> str | None:
     return best if counts[best] else None
 
 
-def _day_first_date(texts: pa.Array, date_format: str) -> int | None:
+def _twin_date(texts: pa.Array, date_format: str) -> int | None:
     """The index of the first of `texts` (trimmed dates) that `date_format` finds impossible
-    but its day-first twin reads (`13/01/2025`: no MM/DD/YYYY date, but DD/MM/YYYY). Such a
-    file is no SAP export but Excel's in a day-first locale: read month-first, every date up to
-    the 12th of a month would have day and month swapped."""
-    twin = _DAY_FIRST_TWINS.get(date_format)
+    but its twin of the other order reads (`13/01/2025`: no MM/DD/YYYY date, but DD/MM/YYYY).
+    It proves the file in the other order: read in this one, every date up to the 12th of a
+    month would have day and month swapped."""
+    twin = _TWINS.get(date_format)
     if twin is None:
         return None
     impossible = _parse_date(texts, date_format).impossible
@@ -957,6 +975,10 @@ def _validate_settings(settings: ReaderSettings, spec: TableSpec) -> None:
     if settings.extra_columns not in ("report", "error"):
         raise ValueError(
             f"settings.extra_columns must be 'report' or 'error', got {settings.extra_columns!r}"
+        )
+    if settings.date_order not in DATE_ORDERS:
+        raise ValueError(
+            f"settings.date_order must be one of {DATE_ORDERS}, got {settings.date_order!r}"
         )
     if settings.notation is not None and settings.notation not in DECIMAL_NOTATIONS:
         raise ValueError(
@@ -1600,9 +1622,11 @@ class SapFileReader:
         found = _detect_date_format([v for *_, v in values])
         configured = self.settings.date_format
         if configured is None and found is not None:
+            if self.settings.date_order == "day-first":
+                found = _DAY_FIRST_TWINS.get(found, found)
             texts = pa.array([value.strip() for *_, value in values], pa.string())
             lines = [line for _, line, _ in values]
-            self._refuse_day_first(found, texts, lines, [column for column, *_ in values])
+            self._refuse_other_order(found, texts, lines, [column for column, *_ in values])
         if configured is None:
             # Month-first also when no sampled date shows it (all parts up to 12): SAP has no
             # day-first format of these shapes, only Excel writes them.
@@ -1617,44 +1641,54 @@ class SapFileReader:
             )
         return configured
 
-    def _refuse_day_first(
+    def _refuse_other_order(
         self, date_format: str, texts: pa.Array, lines: Sequence[int], columns: Sequence[str]
     ) -> None:
-        """Refuse the file if one of `texts` (dates of the detected `date_format`, trimmed; at
-        `lines`, in `columns`) is day-first (`_day_first_date`). One rule for the sample and for
-        every date after it: the file, not the record, is in a format SAP never writes."""
-        at = _day_first_date(texts, date_format)
+        """Refuse the file if one of `texts` (dates read as `date_format`, trimmed; at `lines`,
+        in `columns`) proves the other order of day and month (`_twin_date`). One rule for the
+        sample and for every date after it: the file, not the record, is in the other order."""
+        at = _twin_date(texts, date_format)
         if at is None:
             return
-        twin = _DAY_FIRST_TWINS[date_format]
-        self._error(
-            f"date {texts[at].as_py()!r} is no {date_format} date (SAP's format of this shape) "
-            f"but {twin}, which Excel writes in day-first locales (e.g. UK) and SAP never does, "
-            f"so it is not detected: to read the file so, set date_format {twin!r} where it is "
-            f"read (ReaderSettings(date_format={twin!r}) for load_table, or a mapping's format: "
-            "config/mappings/README.md)",
-            int(lines[at]),
-            columns[at],
-        )
+        twin = _TWINS[date_format]
+        text = texts[at].as_py()
+        if twin in _DAY_FIRST_TWINS.values():
+            problem = (
+                f"date {text!r} is no {date_format} date (SAP's format of this shape) but "
+                f"{twin}, which Excel writes in day-first locales (e.g. UK) and SAP never does, "
+                f"so it is not detected: to read the file so, set date_format {twin!r} where it "
+                "is read (SCP_DATE_ORDER=day-first for landing-zone files, "
+                f"ReaderSettings(date_format={twin!r}) for load_table, or a mapping's format: "
+                "config/mappings/README.md)"
+            )
+        else:
+            problem = (
+                f"date {text!r} is no {date_format} date, as dates of this shape are read "
+                f"here (SCP_DATE_ORDER=day-first), but {twin}, SAP's format of this shape for "
+                f"a US logon (SU01): to read the file so, set date_format {twin!r} where it is "
+                "read (a mapping's format for landing-zone files: config/mappings/README.md, "
+                f"or ReaderSettings(date_format={twin!r}) for load_table)"
+            )
+        self._error(problem, int(lines[at]), columns[at])
 
-    def refuse_day_first_text(self, column: str, texts: pa.Array, starts: np.ndarray) -> None:
-        """Refuse the file for a day-first date in `texts`, a date column read as plain text
-        (records starting at `starts`): the day split parses only its partition column, and
-        a day-first proof in another date column must refuse the whole delivery too."""
-        if self._day_first_possible():
+    def refuse_other_order_text(self, column: str, texts: pa.Array, starts: np.ndarray) -> None:
+        """Refuse the file for a date of the other order in `texts`, a date column read as
+        plain text (records starting at `starts`): the day split parses only its partition
+        column, and a proof in another date column must refuse the whole delivery too."""
+        if self._other_order_possible():
             impossible = _parse_date(texts, self.detected.date_format).impossible
-            self._refuse_day_first_in(column, texts, starts, impossible)
+            self._refuse_other_order_in(column, texts, starts, impossible)
 
-    def _day_first_possible(self) -> bool:
-        return self.settings.date_format is None and self.detected.date_format in _DAY_FIRST_TWINS
+    def _other_order_possible(self) -> bool:
+        return self.settings.date_format is None and self.detected.date_format in _TWINS
 
-    def _refuse_day_first_in(
+    def _refuse_other_order_in(
         self, column: str, texts: pa.Array, starts: np.ndarray, impossible: np.ndarray
     ) -> None:
-        if self._day_first_possible() and impossible.any():
+        if self._other_order_possible() and impossible.any():
             rows = np.flatnonzero(impossible)
             fmt = self.detected.date_format
-            self._refuse_day_first(fmt, texts.take(rows), starts[rows], [column] * len(rows))
+            self._refuse_other_order(fmt, texts.take(rows), starts[rows], [column] * len(rows))
 
     # -- streaming -------------------------------------------------------------------------------
 
@@ -1973,7 +2007,7 @@ class SapFileReader:
                 issues += self._number_doubts(col, cleaned)
             return values, cleaned, null & ~invalid, issues
         dates = _parse_date(cleaned, fmt.date_format)
-        self._refuse_day_first_in(col.name, cleaned, starts, dates.impossible)
+        self._refuse_other_order_in(col.name, cleaned, starts, dates.impossible)
         invalid = dates.bad_shape | dates.impossible | dates.out_of_range
         issues = [
             (dates.bad_shape, col.name, quoted(f"invalid date {{!r}}, expected {fmt.date_format}")),

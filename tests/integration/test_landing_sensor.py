@@ -751,6 +751,44 @@ def test_an_undated_file_proven_day_first_after_the_sample_is_rejected_whole(
     assert alerts == [reason]
 
 
+def test_a_day_first_landing_zone_places_and_loads_an_excel_re_save_by_its_days(
+    landing: Landing, demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SCP_DATE_ORDER=day-first: an undated MB51 re-save from Excel in a UK locale, whose dates
+    never pass the 12th (02/01/2024, 03/01/2024), is split into 2 and 3 January and loaded so;
+    month-first it would have been 1 February and 1 March."""
+    monkeypatch.setenv("SCP_DATE_ORDER", "day-first")
+    warehouse = landing.resources["warehouse"].open()
+    plants = TABLE_SPECS["T001W"]
+    load_table(warehouse, plants, files_for_window(demo, plants, None), None, "plants")
+    column = TABLE_SPECS["MSEG"].column_names.index("BUDAT_MKPF")
+    header, lines = "", []
+    for day in (date(2024, 1, 2), date(2024, 1, 3)):
+        header, *records = (demo / f"MSEG_{day:%Y%m%d}.csv").read_text("utf-8-sig").splitlines()
+        for record in records:
+            fields = record.split(";")
+            assert fields[column] == f"{day:%Y%m%d}"
+            fields[column] = f"{day:%d/%m/%Y}"
+            lines.append(";".join(fields))
+    (landing.incoming / "MSEG.csv").write_text("\n".join([header, *lines]) + "\n", "utf-8")
+    (landing.incoming / "MSEG.csv.done").write_bytes(b"")
+
+    (request,) = requests_of(landing.tick())
+    landing.run(request)
+
+    placed = landing.sql(
+        f"select canonical_name, rows_loaded from {MANIFEST_TABLE} where table_name = 'MSEG' "
+        "and status = 'loaded' order by canonical_name"
+    ).values.tolist()
+    days = landing.sql(
+        "select budat_mkpf, count(*) from raw.mseg group by 1 order by 1"
+    ).values.tolist()
+    assert [name for name, _ in placed] == ["MSEG_20240102.csv", "MSEG_20240103.csv"]
+    assert [count for _, count in days] == [count for _, count in placed]
+    assert sum(count for _, count in days) == len(lines)
+    assert [pd.Timestamp(day).date() for day, _ in days] == [date(2024, 1, 2), date(2024, 1, 3)]
+
+
 def test_quarantine_names_the_line_of_a_split_delivery_as_delivered(
     any_landing: Landing, demo: Path
 ) -> None:

@@ -458,6 +458,64 @@ def test_a_day_first_date_after_the_sample_refuses_the_file(
     assert rows["BUDAT"].dt.month.unique().tolist() == [1]
 
 
+@pytest.mark.parametrize("mark", ["/", "-"])
+def test_a_day_first_date_order_reads_excel_files_and_refuses_saps_month_first(
+    tmp_path: Path, mark: str
+) -> None:
+    """SCP_DATE_ORDER=day-first (a landing zone fed by Excel in a UK locale): `05/01/2025` is
+    5 January without any date of the file showing it; a file that proves itself month-first
+    (`01/13/2025`, SAP's US format), in the sample or after it, is refused the other way round.
+    Formats that show their order are read as before."""
+    day_first = ReaderSettings.from_env({"SCP_DATE_ORDER": "day-first"})
+    assert day_first == ReaderSettings(date_order="day-first")
+    undated = with_value("BLDAT", "")
+    ambiguous = good_file(
+        tmp_path,
+        [
+            with_value("BUDAT", f"05{mark}01{mark}2025", undated),
+            with_value("POSNR", "20", with_value("BUDAT", f"12{mark}11{mark}2025", undated)),
+        ],
+    )
+    assert SapFileReader(ambiguous, SPEC, day_first).detected.date_format == (
+        f"DD{mark}MM{mark}YYYY"
+    )
+    rows, rejects = read_all(ambiguous, settings=day_first)
+    assert rejects.empty, rejects.to_dict("records")
+    assert rows["BUDAT"].tolist() == [pd.Timestamp(2025, 1, 5), pd.Timestamp(2025, 11, 12)]
+    assert read_all(ambiguous)[0]["BUDAT"].tolist() == [
+        pd.Timestamp(2025, 5, 1),
+        pd.Timestamp(2025, 12, 11),
+    ]
+
+    def record(posnr: int, day: int, month: int = 1) -> list[str]:
+        values = with_value("POSNR", str(posnr), undated)
+        return with_value("BUDAT", f"{month:02d}{mark}{day:02d}{mark}2025", values)
+
+    us_export = tmp_path / "us"
+    us_export.mkdir()
+    late = good_file(
+        us_export, [record(n, 1 + n // 200) for n in range(2_010)] + [record(2_010, 13)]
+    )
+    reader = SapFileReader(late, SPEC, day_first, chunk_rows=500)
+    assert len(next(reader.chunks()).rows) == 500
+    with pytest.raises(SapFileError) as error:
+        list(SapFileReader(late, SPEC, day_first, chunk_rows=500).chunks())
+    assert (error.value.line, error.value.column) == (2_012, "BUDAT")
+    message = str(error.value)
+    assert f"date '01{mark}13{mark}2025' is no DD{mark}MM{mark}YYYY date" in message
+    assert "SCP_DATE_ORDER=day-first" in message
+    assert f"set date_format 'MM{mark}DD{mark}YYYY'" in message
+    rows, rejects = read_all(late)
+    assert rejects.empty and rows["BUDAT"].dt.month.unique().tolist() == [1]
+
+    clear = good_file(tmp_path, [with_value("BUDAT", "31.01.2025", undated)], "ZTEST_x.csv")
+    assert read_all(clear, settings=day_first)[0]["BUDAT"].tolist() == [pd.Timestamp(2025, 1, 31)]
+    with pytest.raises(ValueError, match="SCP_DATE_ORDER must be one of month-first, day-first"):
+        ReaderSettings.from_env({"SCP_DATE_ORDER": "DMY"})
+    with pytest.raises(ValueError, match="settings.date_order must be one of"):
+        SapFileReader(clear, SPEC, ReaderSettings(date_order="dmy"))
+
+
 def test_slash_dates_that_could_be_either_read_as_saps_month_first(tmp_path: Path) -> None:
     """No sampled part above 12: SAP has no day-first format, so `01/02/2025` is 2 January."""
     records = [
