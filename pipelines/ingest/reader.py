@@ -818,6 +818,16 @@ def _literal_fields(line: str, separator: str, nfields: int) -> list[str] | None
 MAPPER_NOTE = "mapped from "
 
 
+def _noted_columns(reason: str, names: Sequence[str]) -> str | None:
+    """The columns a mapper's note names as not loaded (`..., not loaded: KWMENG '12,5' is not
+    a valid decimal value, NETWR ...`), comma-joined as the suite's rules name theirs."""
+    if not reason.startswith(MAPPER_NOTE):
+        return None
+    listed = reason.partition(", not loaded: ")[2]
+    found = [name for name in names if re.search(rf"(?:^|, ){re.escape(name)} ", listed)]
+    return ",".join(found) or None
+
+
 def _wrong_width_reason(fields: int, nfields: int, last_field: str) -> str:
     """Why a record of another width is rejected: the mapper's note when the one field too
     many is one (`MAPPER_NOTE`), else the count."""
@@ -2179,7 +2189,7 @@ class SapFileReader:
         raws: list[str] = []
         for line, reason, raw in batch.problems:
             lines.append(line)
-            names.append(None)
+            names.append(_noted_columns(reason, self.spec.column_names))
             reasons.append(reason)
             raws.append(_visible(raw))
         for mask, name, reason_of in issues:

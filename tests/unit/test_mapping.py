@@ -621,10 +621,13 @@ def test_unconvertible_values_are_written_as_they_came_and_quarantined(source: P
 
 def quarantined(out: Path, name: str) -> tuple[pd.DataFrame, dict]:
     """The VBAP rows the load reads from a landing file, and the raw record of each line it
-    rejects, whose reason is the mapper's note (the record's last field)."""
+    rejects, whose reason is the mapper's note (the record's last field) and whose column is
+    the columns the note names."""
     rows, rejects = read_back(out / name, "VBAP")
     noted = rejects["raw_record"].str.contains(";mapped from ")
     assert (rejects["reason"][noted] == rejects["raw_record"][noted].str.split(";").str[-1]).all()
+    named = rejects["reason"][noted].str.findall(r"(?:: |, )([A-Z_]+) ").str.join(",")
+    assert (rejects["column_name"][noted] == named).all(), rejects[noted].to_dict("records")
     return rows, dict(zip(rejects["source_line"], rejects["raw_record"], strict=True))
 
 
@@ -658,6 +661,8 @@ def test_bad_numbers_the_landing_file_would_read_otherwise_are_quarantined(
         "so the load quarantines the row with them"
     )
     assert report.quarantine_expected["VBAP"] == len(raw) == 2
+    columns = read_back(out / "VBAP_20150101.csv", "VBAP")[1]["column_name"].tolist()
+    assert columns == ["KWMENG", "KWMENG,NETWR"]
     assert raw == {
         3: "0500000000;000020;HT-1001;1000;1,0000;ST;10,00;;20150101;;mapped from items.csv "
         "line 3, not loaded: KWMENG '1,0000' is not a valid decimal value",
