@@ -1398,7 +1398,8 @@ class LandingCursor:
     """What the landing sensor remembers between ticks (JSON in the sensor cursor).
 
     `seen`: (size, mtime_ns) of each file in incoming/ at the last look. `deferred`: runs for
-    days whose partition does not exist yet (today's extract), requested once it does.
+    days whose partition does not exist yet (today's extract), requested once it does, and
+    runs that wait for a plant master being loaded (`plants_in_flight`).
     """
 
     seen: dict[str, list[int]] = field(default_factory=dict)
@@ -1453,6 +1454,28 @@ def split_available(
             later = last_partition_day + timedelta(days=1)
             waiting.append(replace(run, first_day=later, run_key=f"{run.run_key}:{later}"))
     return ready, waiting
+
+
+#: How long runs of tables checked against raw.t001w's plants wait for a T001W delivery that
+#: is not loaded yet (`plants_in_flight`). Its run takes seconds; one that died leaves the
+#: delivery `received`, and the runs must not wait for it forever.
+PLANTS_WAIT = timedelta(minutes=30)
+
+
+def plants_in_flight(warehouse: Warehouse, cur: Cursor, now: datetime) -> bool:
+    """True while a T001W delivery received in the last `PLANTS_WAIT` is neither loaded nor
+    refused. A run that reads raw.t001w's plants meanwhile would reject the first movements of
+    a plant that delivery introduces, so such runs wait for it."""
+    if not warehouse.table_columns(cur, MANIFEST_TABLE):
+        return False
+    cur.execute(
+        warehouse.placeholders(
+            f"select count(*) from {MANIFEST_TABLE} where table_name = 'T001W' "
+            "and status = 'received' and received_at > ?"
+        ),
+        [now - PLANTS_WAIT],
+    )
+    return bool(cur.fetchone()[0])
 
 
 # -- OData deltas as landing files ---------------------------------------------------------------

@@ -57,6 +57,7 @@ from pipelines.ingest.landing import (
     next_start,
     orphan_markers,
     plan_tick,
+    plants_in_flight,
     read_watermark,
     ready_files,
     split_available,
@@ -72,6 +73,7 @@ from pipelines.ingest.odata import (
     format_cursor,
     past_cursor,
 )
+from pipelines.ingest.quality import uses_plants
 from pipelines.ingest.specs import TABLE_SPECS
 from pipelines.partitions import daily_partitions
 from resources.dagster_resources import LandingZone, WarehouseResource, number_setting
@@ -146,6 +148,32 @@ def _remove_orphan_markers(
         context.log.info(f"Removed {name}: its file is no longer in incoming/")
 
 
+def _hold_for_plants(
+    context: dg.SensorEvaluationContext, warehouse: WarehouseResource, runs: Sequence[RunPlan]
+) -> tuple[list[RunPlan], list[RunPlan]]:
+    """The runs to request now, and those of tables checked against raw.t001w's plants that
+    wait while a T001W delivery is being loaded (`plants_in_flight`): started first, they
+    would refuse the first movements of a plant it introduces. A busy DuckDB file holds
+    nothing back: the tick cannot tell, and must not stall the runs."""
+    waiting = [run for run in runs if uses_plants(TABLE_SPECS[run.table])]
+    if not waiting:
+        return list(runs), []
+    now = datetime.now(UTC).replace(tzinfo=None)
+    try:
+        opened = warehouse.open(lock_wait_seconds=0)
+        with opened.transaction() as cur:
+            in_flight = plants_in_flight(opened, cur, now)
+    except Exception as exc:
+        if not is_lock_conflict(exc):
+            raise
+        return list(runs), []
+    if not in_flight:
+        return list(runs), []
+    for run in waiting:
+        context.log.info(f"{run.table}: waits for the T001W delivery being loaded (new plants)")
+    return [run for run in runs if run not in waiting], waiting
+
+
 def _log(context: dg.SensorEvaluationContext, plan: TickPlan) -> None:
     for decision in plan.decisions:
         where = decision.canonical_name or decision.file_name
@@ -200,6 +228,8 @@ def landing_sensor(
         for entry in ready:  # taken: a later file of the same name must prove stable again
             seen.pop(entry.name, None)
     requested, deferred = split_available([*state.deferred, *runs], _last_partition_day())
+    requested, held = _hold_for_plants(context, warehouse, requested)
+    deferred += held
     for run in deferred:
         context.log.info(f"{run.table} {run.first_day}..{run.last_day}: waits for its partition")
     cursor = LandingCursor(seen=seen, deferred=deferred).to_json()

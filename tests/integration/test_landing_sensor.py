@@ -24,8 +24,9 @@ import pandas as pd
 import pytest
 
 from pipelines.demo import DemoConfig, generate
+from pipelines.ingest import landing as landing_module
 from pipelines.ingest import sensors
-from pipelines.ingest.assets import raw_assets
+from pipelines.ingest.assets import raw_asset_key, raw_assets
 from pipelines.ingest.landing import (
     ARCHIVE,
     CURRENT,
@@ -787,6 +788,55 @@ def test_a_day_first_landing_zone_places_and_loads_an_excel_re_save_by_its_days(
     assert [count for _, count in days] == [count for _, count in placed]
     assert sum(count for _, count in days) == len(lines)
     assert [pd.Timestamp(day).date() for day, _ in days] == [date(2024, 1, 2), date(2024, 1, 3)]
+
+
+def test_movements_of_a_new_plant_wait_for_the_plant_master_delivered_with_them(
+    landing: Landing, demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plant opens: T001W with plant 2000 and the day's first movements there arrive in one
+    tick. The MSEG run waits until the T001W delivery is loaded; started first, its load would
+    have refused the day (2000 is not yet in raw.t001w). Then it loads the day whole. A T001W
+    run that never ends holds nothing back longer than PLANTS_WAIT."""
+    warehouse = landing.resources["warehouse"].open()
+    plants = TABLE_SPECS["T001W"]
+    load_table(warehouse, plants, files_for_window(demo, plants, None), None, "plants")
+    master = (demo / "T001W.csv").read_text("utf-8-sig").rstrip("\r\n")
+    (landing.incoming / "T001W.csv").write_text(
+        master + "\r\n2000;DC Leipzig;Leipzig;DE;51,339700;12,373100\r\n", "utf-8"
+    )
+    header, *records = (demo / "MSEG_20240102.csv").read_text("utf-8-sig").splitlines()
+    werks = header.split(";").index("WERKS")
+    moved = []
+    for record in records:
+        fields = record.split(";")
+        fields[werks] = "2000"
+        moved.append(";".join(fields))
+    (landing.incoming / "MSEG_20240102.csv").write_text("\n".join([header, *moved]) + "\n")
+    for name in ("T001W.csv", "MSEG_20240102.csv"):
+        (landing.incoming / f"{name}.done").write_bytes(b"")
+
+    (plant_run,) = requests_of(landing.tick())
+    assert plant_run.asset_selection == [raw_asset_key("T001W")]
+    assert requests_of(landing.tick()) == []  # still waiting: T001W is not loaded yet
+    landing.run(plant_run)
+    (movements,) = requests_of(landing.tick())
+    assert movements.partition_key == "2024-01-02"
+    landing.run(movements)
+    loaded = landing.sql("select werks, count(*) from raw.mseg group by 1").values.tolist()
+    assert loaded == [["2000", len(moved)]]
+    assert landing.sql("select count(*) from quarantine.rejected_rows").iloc[0, 0] == 0
+
+    # a T001W delivery whose run died stays 'received': the runs wait PLANTS_WAIT, no longer
+    (landing.incoming / "T001W.csv").write_text(master + "\r\n", "utf-8")
+    fields = moved[0].split(";")
+    fields[werks] = "1000"
+    (landing.incoming / "MSEG_20240103.csv").write_text(f"{header}\n{';'.join(fields)}\n")
+    for name in ("T001W.csv", "MSEG_20240103.csv"):
+        (landing.incoming / f"{name}.done").write_bytes(b"")
+    assert [r.asset_selection for r in requests_of(landing.tick())] == [[raw_asset_key("T001W")]]
+    monkeypatch.setattr(landing_module, "PLANTS_WAIT", timedelta(0))
+    (late,) = requests_of(landing.tick())
+    assert late.partition_key == "2024-01-03"
 
 
 def test_quarantine_names_the_line_of_a_split_delivery_as_delivered(
