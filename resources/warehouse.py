@@ -195,6 +195,9 @@ class Warehouse:
         for statement in statements:
             cur.execute(statement)
 
+    def check_database(self, cur: Cursor) -> None:
+        """Raise ValueError, saying how to fix it, if the database cannot hold the warehouse."""
+
     def lock_ddl(self, cur: Cursor) -> None:
         """Hold the warehouse's DDL lock until the transaction ends (DuckDB: one writer at a
         time already)."""
@@ -208,6 +211,7 @@ class Warehouse:
 
     def ensure_schemas(self) -> None:
         with self.transaction() as cur:
+            self.check_database(cur)
             present = self._existing(cur, "schema_name", "information_schema.schemata")
             statements = [f"create schema if not exists {s}" for s in SCHEMAS if s not in present]
             existing = self.table_columns(cur, QUARANTINE_TABLE)
@@ -433,6 +437,7 @@ class PostgresWarehouse(Warehouse):
             user=s.pg_user,
             password=s.pg_password or None,
             dbname=s.pg_database,
+            client_encoding="UTF8",  # texts as str, converted by the server, never as bytes
         )
 
     def connect(self) -> Any:
@@ -464,6 +469,19 @@ class PostgresWarehouse(Warehouse):
 
     def analyze(self, cur: Any, table: str) -> None:
         cur.execute(f"analyze {table}")
+
+    def check_database(self, cur: Any) -> None:
+        """SAP texts hold any Unicode character: a LATIN1 database would refuse some, and a
+        SQL_ASCII one stores bytes without checking them and returns them undecoded."""
+        cur.execute("show server_encoding")
+        encoding = cur.fetchone()[0]
+        if encoding != "UTF8":
+            name = self.settings.pg_database
+            raise ValueError(
+                f"Postgres database {name!r} has encoding {encoding}; the warehouse needs UTF8: "
+                f"create it with `createdb --encoding=UTF8 --template=template0 <name>` and set "
+                "SCP_PG_DATABASE to it"
+            )
 
     def lock_ddl(self, cur: Any) -> None:
         cur.execute("select pg_advisory_xact_lock(%s)", [DDL_LOCK_KEY])

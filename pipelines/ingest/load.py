@@ -24,6 +24,7 @@ from pipelines.ingest.landing import (
     LandingNameError,
     Origin,
     delivered_origins,
+    ensure_manifest,
     file_checksum,
     landing_file_name,
     parse_landing_name,
@@ -291,9 +292,13 @@ def load_table(
     report = LoadReport(table=table, threshold=threshold)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)  # UTC, as the manifest
 
+    with warehouse.transaction() as cur:
+        # In a transaction of its own: the DDL lock is held to its end, and the loads of every
+        # other table wait for it whenever they need DDL (a fresh warehouse, a new column).
+        warehouse.run_ddl(cur, raw_table_ddl(warehouse, cur, spec))
+        ensure_manifest(warehouse, cur)
     with warehouse.transaction() as cur, ThreadPoolExecutor(1) as parser:
         warehouse.lock_table(cur, table)
-        warehouse.run_ddl(cur, raw_table_ddl(warehouse, cur, spec))
         cur.execute(f"select not exists (select 1 from {table})")
         was_empty = bool(cur.fetchone()[0])
         # Into an empty table (a first load, a history backfill) the index is built after the

@@ -9,6 +9,7 @@ import os
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -474,9 +475,10 @@ def test_a_file_replaced_during_its_load_fails_the_load(
     before_each_append(monkeypatch, warehouse, replace)
     with pytest.raises(SapFileError, match="replaced while it was being loaded"):
         load_table(warehouse, MSEG, [path], WINDOW, "run-race", chunk_rows=20)
-    # the whole transaction, DDL included, was rolled back: nothing describes the wrong file
-    assert not warehouse.table_exists("raw.mseg")
-    assert not warehouse.table_exists(MANIFEST_TABLE)
+    # the load's transaction was rolled back: nothing describes the wrong file (its tables
+    # were created before it, in a transaction of their own, and stay empty)
+    assert table_rows(warehouse, "select count(*) from raw.mseg") == [(0,)]
+    assert table_rows(warehouse, f"select count(*) from {MANIFEST_TABLE}") == [(0,)]
 
 
 def test_postgres_raw_tables_are_indexed_on_their_partition_column_and_analyzed(
@@ -703,6 +705,70 @@ def test_a_load_committed_during_a_check_waits_for_it_on_postgres(
     assert warehouse.scalar("select count(*) from raw.mseg") == 50
     report = run_table_quality(warehouse, MSEG, WINDOW, "check-corrected")
     assert (report.passed, report.rows_rejected, report.quarantined_share) == (True, 0, 0.0)
+
+
+def test_a_load_of_another_table_does_not_wait_for_a_long_first_load_on_postgres(
+    postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a fresh warehouse each first load creates its raw table. That DDL ran inside the load's
+    transaction, whose DDL lock then stayed held until the load committed: the first load of
+    MKPF waited for a whole backfill of MSEG. It must only wait for the MSEG load's DDL."""
+    settings = WarehouseSettings(kind="postgres", pg_database=postgres_database)
+    path = write_mseg_day(tmp_path, DAY, [mseg_line(4900000000 + n) for n in range(50)])
+    headers = tmp_path / f"MKPF_{DAY:%Y%m%d}.csv"
+    headers.write_text(f"MBLNR;MJAHR;BLDAT;BUDAT\n4900000000;2025;{DAY:%Y%m%d};{DAY:%Y%m%d}\n")
+    replace_rows = load_module._replace_rows
+    mseg_loading, mkpf_done = threading.Event(), threading.Event()
+    mkpf_waited: list[bool] = []
+
+    def held(warehouse, cur, spec, *args, **kwargs):
+        if spec.name == "MSEG":
+            mseg_loading.set()
+            _hold_until(mkpf_done, postgres_database)
+            mkpf_waited.append(not mkpf_done.is_set())
+        return replace_rows(warehouse, cur, spec, *args, **kwargs)
+
+    monkeypatch.setattr(load_module, "_replace_rows", held)
+
+    def mkpf_load() -> int:
+        mseg_loading.wait()
+        try:
+            load = load_table(settings.open(), TABLE_SPECS["MKPF"], [headers], WINDOW, "mkpf")
+        finally:
+            mkpf_done.set()
+        return load.rows_loaded
+
+    with ThreadPoolExecutor(2) as pool:
+        mseg = pool.submit(load_table, settings.open(), MSEG, [path], WINDOW, "mseg")
+        mkpf = pool.submit(mkpf_load)
+        assert mkpf.result() == 1
+        assert mseg.result().rows_loaded == 50
+    assert mkpf_waited == [False]  # MKPF loaded while the MSEG load still held its transaction
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("encoding", ["LATIN1", "SQL_ASCII"])
+def test_a_postgres_database_not_in_utf8_is_refused_when_opened(
+    postgres_server: dict, encoding: str
+) -> None:
+    """LATIN1 stored SAP's UTF-8 texts as mojibake (größer as grÃ¶Ãer) without an error, and
+    SQL_ASCII returned names as bytes, so every check failed with "lacks columns"."""
+    import psycopg
+
+    name = f"scp_test_{encoding.lower()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(**postgres_server, autocommit=True) as con:
+        con.execute(
+            f"create database {name} encoding '{encoding}' template template0 "
+            "lc_collate 'C' lc_ctype 'C'"
+        )
+    try:
+        with pytest.raises(ValueError) as error:
+            WarehouseSettings(kind="postgres", pg_database=name).open()
+        assert f"Postgres database {name!r} has encoding {encoding}" in str(error.value)
+        assert "createdb --encoding=UTF8 --template=template0" in str(error.value)
+    finally:
+        with psycopg.connect(**postgres_server, autocommit=True) as con:
+            con.execute(f"drop database if exists {name} with (force)")
 
 
 MARA_COLUMNS = ["MATNR", "MTART", "MATKL", "MEINS", "BRGEW", "GEWEI", "ERSDA", "LVORM"]
