@@ -1,7 +1,8 @@
 """Alerts to Slack, e-mail (SMTP) or a generic JSON webhook, configured by environment.
 
-Two events: a failed run (the run-failure sensor in `pipelines/automation.py`) and SAP deliveries
-the landing sensor rejected (`pipelines/ingest/sensors.py`). No Dagster import: each builds an
+Three events: a failed run (the run-failure sensor in `pipelines/automation.py`), SAP deliveries
+the landing sensor rejected (`pipelines/ingest/sensors.py`) and day files a load refused
+(`pipelines/ingest/assets.py`). No Dagster import: each builds an
 `Alert` and calls `send_alert`. Secrets never leave this module in text: a Slack webhook URL
 *is* a secret, so delivery errors name the channel and the HTTP status, never the address, and
 the SMTP password is kept out of every repr and message.
@@ -33,6 +34,7 @@ MAX_ERROR_CHARS = 1500
 TIMEOUT_SECONDS = 10.0
 RUN_FAILURE = "dagster_run_failure"
 FILES_REJECTED = "landing_files_rejected"
+FILES_REFUSED = "landing_files_refused"
 
 
 class AlertConfigError(ValueError):
@@ -201,6 +203,27 @@ def rejection_alert(rejected: Sequence[tuple[str, str]]) -> Alert:
         error=_truncated("\n".join(reason for _, reason in rejected)),
         about={"files": ", ".join(names), "moved_to": "rejected/ in the landing zone"},
         event=FILES_REJECTED,
+    )
+
+
+def refusal_alert(table: str, refused: Sequence[tuple[str, str]]) -> Alert:
+    """Day files a load read but refused, as (file name, reason): their days keep the rows
+    they had, and the load's other days went on, so no run failed for them."""
+    names = [name for name, _ in refused]
+    title = (
+        f"SAP delivery refused: {names[0]}"
+        if len(names) == 1
+        else f"{len(names)} SAP deliveries of {table} refused"
+    )
+    return Alert(
+        title=title,
+        error=_truncated("\n".join(f"{name}: {reason}" for name, reason in refused)),
+        about={
+            "table": table,
+            "files": ", ".join(names),
+            "kept": "each day keeps its previous rows until a corrected file is dropped",
+        },
+        event=FILES_REFUSED,
     )
 
 

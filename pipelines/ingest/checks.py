@@ -12,10 +12,11 @@ Partitioned asset checks are a preview feature of Dagster 1.13 (`partitions_def`
 """
 
 import warnings
+from collections.abc import Iterator
 
 import dagster as dg
 
-from pipelines.ingest.assets import raw_asset_key
+from pipelines.ingest.assets import partition_check_evaluations, raw_asset_key
 from pipelines.ingest.quality import (
     CRITICAL_TABLES,
     QualityReport,
@@ -82,7 +83,7 @@ def build_quality_check(spec: TableSpec) -> dg.AssetChecksDefinition:
         )
         def quality_suite(
             context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-        ) -> dg.AssetCheckResult:
+        ) -> Iterator[dg.AssetCheckResult | dg.AssetCheckEvaluation | dg.Output]:
             window = None
             if partitioned:
                 time_window = context.partition_time_window
@@ -93,10 +94,20 @@ def build_quality_check(spec: TableSpec) -> dg.AssetChecksDefinition:
                 f"to quarantine, share {report.quarantined_share:.4%} "
                 f"(threshold {report.threshold:.2%})"
             )
-            return dg.AssetCheckResult(
-                passed=report.passed,
-                severity=dg.AssetCheckSeverity.ERROR if critical else dg.AssetCheckSeverity.WARN,
-                metadata=_metadata(report),
+            severity = dg.AssetCheckSeverity.ERROR if critical else dg.AssetCheckSeverity.WARN
+            if not partitioned:
+                yield dg.AssetCheckResult(
+                    passed=report.passed, severity=severity, metadata=_metadata(report)
+                )
+                return
+            yield from partition_check_evaluations(
+                context,
+                raw_asset_key(spec.name),
+                CHECK_NAME,
+                report.failures(),
+                _metadata(report),
+                blocking=critical,
+                severity=severity,
             )
 
     return quality_suite

@@ -1478,6 +1478,39 @@ def plants_in_flight(warehouse: Warehouse, cur: Cursor, now: datetime) -> bool:
     return bool(cur.fetchone()[0])
 
 
+#: How long a received delivery waits for its run before the sensor asks whether the run was
+#: ever requested (`received_runs`): far longer than a tick, so a run just requested
+#: is never looked for.
+RUN_REQUEST_GRACE = timedelta(minutes=10)
+
+
+def received_runs(warehouse: Warehouse, cur: Cursor, before: datetime) -> list[RunPlan]:
+    """The runs of deliveries received before `before` and still not loaded, by run key. A tick
+    that dies after it placed its files (a sensor timeout during a large split, a restarted
+    code server) loses its run requests with its cursor, and nothing else would load them."""
+    if not warehouse.table_columns(cur, MANIFEST_TABLE):
+        return []
+    cur.execute(
+        warehouse.placeholders(
+            f"select table_name, run_key, min(partition_key), max(partition_key), "
+            f"min(canonical_name) from {MANIFEST_TABLE} where status = 'received' and "
+            "run_key is not null and received_at < ? group by table_name, run_key "
+            "order by table_name, run_key"
+        ),
+        [before],
+    )
+    return [
+        RunPlan(
+            table,
+            run_key,
+            date.fromisoformat(first) if first else None,
+            date.fromisoformat(last) if last else None,
+            (canonical,),
+        )
+        for table, run_key, first, last, canonical in cur.fetchall()
+    ]
+
+
 # -- OData deltas as landing files ---------------------------------------------------------------
 
 

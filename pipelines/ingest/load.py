@@ -209,6 +209,28 @@ class LoadReport:
     def quarantined_share(self) -> float:
         return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
 
+    @property
+    def accepted_share(self) -> float:
+        """The rejected share of the files that were loaded: a refused file's rows never
+        reached raw, and it fails its own day (`failures`), not the others."""
+        accepted = [f for f in self.file_loads if not f.refused]
+        read = sum(f.rows_read for f in accepted)
+        return sum(f.rows_quarantined for f in accepted) / read if read else 0.0
+
+    def failures(self) -> dict[str | None, str]:
+        """Why the load's blocking check fails, by partition key; None: every partition of the
+        load. A refused file fails its day (its file name's); the pooled share of the files
+        loaded (many files with one rejected row each) fails them all."""
+        failed: dict[str | None, str] = {
+            partition_key_of(f.name): str(f.refusal(self.threshold)) for f in self.refused
+        }
+        if self.accepted_share > self.threshold:
+            failed[None] = (
+                f"{self.accepted_share:.2%} of the rows of the files loaded were rejected "
+                f"(threshold {self.threshold:.2%})"
+            )
+        return failed
+
 
 def _identity(path: Path) -> tuple[int, int, int]:
     info = os.stat(path)
@@ -222,7 +244,8 @@ def _file_day(name: str) -> date | None:
         return None
 
 
-def _partition_key(name: str) -> str | None:
+def partition_key_of(name: str) -> str | None:
+    """The partition key of a landing file's day, None for a name without one."""
     day = _file_day(name)
     return day.isoformat() if day else None
 
@@ -563,7 +586,7 @@ def manifest_rows(
             "file_name": load.name,
             "canonical_name": load.name,
             "table_name": spec.name,
-            "partition_key": _partition_key(load.name),
+            "partition_key": partition_key_of(load.name),
             "checksum": load.checksum,
             "size_bytes": load.size_bytes,
             "status": "refused" if load.refused else "loaded",

@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.ingest.landing import MANIFEST_TABLE, delivered_origins, landing_file_name
-from pipelines.ingest.load import over_threshold, raw_table_columns, read_ahead
+from pipelines.ingest.load import over_threshold, partition_key_of, raw_table_columns, read_ahead
 from pipelines.ingest.specs import TableSpec
 from resources.warehouse import QUARANTINE_COLUMNS, QUARANTINE_TABLE, Cursor, Warehouse
 
@@ -526,10 +526,33 @@ class QualityReport:
                 over[name] = rejected / rows
         return over
 
+    def failures(self) -> dict[str | None, str]:
+        """Why the suite fails, by partition key; None: every partition of the window. A file
+        over the threshold fails its own day, so one broken day of a range holds back none of
+        the others; a table-level problem, or the other files' rows pooled, fail them all."""
+        over = self.files_over_threshold
+        failed: dict[str | None, str] = {
+            partition_key_of(name): (
+                f"{name}: {share:.2%} of its rows rejected (threshold {self.threshold:.2%})"
+            )
+            for name, share in over.items()
+        }
+        rejected = self.rows_quarantined_before + self.rows_rejected
+        rejected -= sum(self.rejected_by_file[name] for name in over)
+        rows = self.rows_checked + self.rows_quarantined_before
+        rows -= sum(self.rows_by_file.get(n, 0) + self.before_by_file.get(n, 0) for n in over)
+        if self.problems:
+            failed[None] = "; ".join(self.problems)
+        elif rows and rejected / rows > self.threshold:
+            failed[None] = (
+                f"{rejected / rows:.2%} of the window's rows rejected (threshold "
+                f"{self.threshold:.2%})"
+            )
+        return failed
+
     @property
     def passed(self) -> bool:
-        pooled = self.quarantined_share <= self.threshold
-        return not self.problems and pooled and not self.files_over_threshold
+        return not self.failures()
 
 
 def run_table_quality(

@@ -40,6 +40,7 @@ from pipelines.ingest.assets import raw_asset_key
 from pipelines.ingest.landing import (
     DELTA_FEEDS,
     INCOMING,
+    RUN_REQUEST_GRACE,
     DeltaExtract,
     LandingCursor,
     LandingEntry,
@@ -60,6 +61,7 @@ from pipelines.ingest.landing import (
     plants_in_flight,
     read_watermark,
     ready_files,
+    received_runs,
     split_available,
     watermark_file,
     write_delta_files,
@@ -174,6 +176,38 @@ def _hold_for_plants(
     return [run for run in runs if run not in waiting], waiting
 
 
+def _lost_runs(
+    context: dg.SensorEvaluationContext, warehouse: WarehouseResource, known: Sequence[RunPlan]
+) -> list[RunPlan]:
+    """Runs of deliveries placed long ago and still not loaded (`received_runs`) that no run
+    took and no cursor holds: their tick died after placing them. Requested again under their
+    own run keys, so a run the daemon did launch is never doubled."""
+    before = datetime.now(UTC).replace(tzinfo=None) - RUN_REQUEST_GRACE
+    try:
+        opened = warehouse.open(lock_wait_seconds=0)
+        with opened.transaction() as cur:
+            candidates = received_runs(opened, cur, before)
+    except Exception as exc:
+        if not is_lock_conflict(exc):
+            raise
+        return []  # a run holds the DuckDB file: look again next tick
+    keys = [run.run_key for run in known]
+    lost = []
+    for run in candidates:
+        if any(key == run.run_key or key.startswith(f"{run.run_key}:") for key in keys):
+            continue
+        runs = dg.RunsFilter(tags={"dagster/run_key": run.run_key})
+        if context.instance.get_run_records(filters=runs, limit=1):
+            continue
+        context.log.warning(
+            f"{run.table} {run.first_day or ''}..{run.last_day or ''} ({run.files[0]}...): "
+            "placed, but its run was never requested (the tick that placed it did not end); "
+            "requesting it now"
+        )
+        lost.append(run)
+    return lost
+
+
 def _log(context: dg.SensorEvaluationContext, plan: TickPlan) -> None:
     for decision in plan.decisions:
         where = decision.canonical_name or decision.file_name
@@ -227,6 +261,7 @@ def landing_sensor(
         runs = plan.runs
         for entry in ready:  # taken: a later file of the same name must prove stable again
             seen.pop(entry.name, None)
+    runs += _lost_runs(context, warehouse, [*state.deferred, *runs])
     requested, deferred = split_available([*state.deferred, *runs], _last_partition_day())
     requested, held = _hold_for_plants(context, warehouse, requested)
     deferred += held

@@ -118,6 +118,12 @@ def test_each_step_is_a_run_of_its_named_job_with_the_checks(pipeline: PipelineR
     assert ("raw/mara", "quality_suite") in checked
     assert any(name.startswith("unique_") for _, name in checked)  # dbt tests
     assert [e for e in evaluations if not e.passed] == []
+    # the command's daily range run records one verdict per raw check, not one per day
+    raw_mseg = [e for e in evaluations if e.asset_key.to_user_string() == "raw/mseg"]
+    assert sorted((e.check_name, e.partition) for e in raw_mseg) == [
+        ("quality_suite", None),
+        ("quarantine_share_below_threshold", None),
+    ]
 
 
 def test_the_daily_range_run_plans_each_asset_once_not_each_day(pipeline: PipelineRun):

@@ -290,7 +290,9 @@ def test_a_refused_redelivery_leaves_the_kept_delivery_loaded_in_the_manifest(
     (landing.incoming / "MSEG_20240102.csv").write_text("\r\n".join([header, *broken, ""]))
     (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
     (second,) = requests_of(landing.tick())
-    assert not landing.run(second, raise_on_error=False).success  # the blocking check fails
+    refused = landing.run(second)  # the run goes on: raw kept the day's rows
+    (verdict,) = [e for e in refused.get_asset_check_evaluations() if e.partition]
+    assert (verdict.partition, verdict.passed) == ("2024-01-02", False)  # blocks this day
 
     pd.testing.assert_frame_equal(landing.sql("select * from raw.mseg order by mblnr, zeile"), rows)
     manifest = landing.sql(
@@ -837,6 +839,39 @@ def test_movements_of_a_new_plant_wait_for_the_plant_master_delivered_with_them(
     monkeypatch.setattr(landing_module, "PLANTS_WAIT", timedelta(0))
     (late,) = requests_of(landing.tick())
     assert late.partition_key == "2024-01-03"
+
+
+def test_a_delivery_whose_tick_died_after_placing_it_is_requested_again(
+    landing: Landing, demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick that dies after it placed a correction (a sensor timeout while splitting a large
+    file) loses its run request with its cursor: the file is current, the manifest says
+    received, and no run ever loaded it. Once RUN_REQUEST_GRACE has passed without a run of
+    its run key, the sensor requests it again; a run that was launched is never doubled."""
+    for name in ("MSEG_20240102.csv", "MSEG_20240103.csv"):
+        (landing.incoming / name).write_bytes((demo / name).read_bytes())
+        (landing.incoming / f"{name}.done").write_bytes(b"")
+    (lost,) = requests_of(landing.tick())
+    landing.cursor = None  # the tick's result never reached the daemon
+    assert requests_of(landing.tick()) == []  # within the grace: its run may be queued
+    monkeypatch.setattr(sensors, "RUN_REQUEST_GRACE", timedelta(0))
+
+    (again,) = requests_of(landing.tick())
+    assert (again.run_key, again.tags) == (lost.run_key, lost.tags)
+    launched = {**again.tags, "dagster/run_key": again.run_key}
+    dg.materialize(  # a run of that key, which here found no file: the manifest still waits
+        [a for a in raw_assets if a.key in again.asset_selection],
+        tags=launched,
+        resources={**landing.resources, "landing": LandingZone(path=str(landing.root / "x"))},
+        instance=landing.instance,
+    )
+    waiting = landing.sql(f"select status from {MANIFEST_TABLE} where table_name = 'MSEG'")
+    assert waiting.status.tolist() == ["received", "received"]
+    assert requests_of(landing.tick()) == []
+    landing.run(again)
+    loaded = landing.sql(f"select status from {MANIFEST_TABLE} where table_name = 'MSEG'")
+    assert loaded.status.tolist() == ["loaded", "loaded"]
+    assert landing.sql("select count(distinct budat_mkpf) from raw.mseg").iloc[0, 0] == 2
 
 
 def test_quarantine_names_the_line_of_a_split_delivery_as_delivered(

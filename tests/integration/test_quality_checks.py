@@ -12,6 +12,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+import pipelines.ingest.assets as assets_module
+from pipelines.alerts import Alert
+from pipelines.conditions import follow_any_partition
 from pipelines.demo import DemoConfig, generate
 from pipelines.ingest.assets import raw_asset_key, raw_assets
 from pipelines.ingest.checks import CHECK_NAME, build_quality_check
@@ -237,13 +240,18 @@ def test_a_blocking_failure_stops_downstream(
     assert warehouse.scalar("select count(*) from raw.mseg") == lines
 
 
-def test_an_unreadable_file_fails_the_range_run_but_its_good_days_are_loaded(
-    resource: WarehouseResource, demo_landing: Path, tmp_path: Path
+def test_an_unreadable_file_fails_its_day_and_the_good_day_of_the_range_flows_on(
+    resource: WarehouseResource, demo_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A single-run backfill of two days whose second file breaks midway (a SAP GUI "Unicode
     text" export, UTF-16, with a lone surrogate in its last line): the first day is loaded, the
-    second keeps nothing of the broken file, and the blocking check stops downstream, naming
-    file, line and reason."""
+    second keeps nothing of the broken file. Each day gets its own verdict: the broken day's
+    blocking check fails, naming file, line and reason, and is alerted; the good day passes,
+    and automation re-runs its downstream only. A verdict on the whole range held the good
+    day back too, and Dagster counted it on no day at all."""
+    sent: list[Alert] = []
+    monkeypatch.setenv("SCP_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/never-called")
+    monkeypatch.setattr(assets_module, "send_alert", lambda _, alert: sent.append(alert) or ["x"])
     warehouse = resource.open()
     day = busiest_day(demo_landing)
     next_day = day + timedelta(days=1)
@@ -264,26 +272,57 @@ def test_an_unreadable_file_fails_the_range_run_but_its_good_days_are_loaded(
         + "\n".encode("utf-16-le")
     )
 
+    instance = dg.DagsterInstance.ephemeral()
+
+    @dg.asset(
+        deps=[raw_asset_key("MSEG")],
+        partitions_def=daily_partitions,
+        automation_condition=follow_any_partition(),
+    )
+    def goods_movements() -> None:
+        """Stands in for the dbt facts that follow raw.mseg by automation."""
+
+    defs = dg.Definitions(
+        assets=[ASSETS["mseg"], goods_movements],
+        asset_checks=[MSEG_CHECK],
+        resources={"warehouse": resource, "landing": LandingZone(path=str(landing))},
+    )
+    baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
     result = dg.materialize(
-        [ASSETS["mseg"], MSEG_CHECK, movements_summary],
-        selection=dg.AssetSelection.assets(ASSETS["mseg"], movements_summary)
-        | dg.AssetSelection.checks(MSEG_CHECK),
+        [ASSETS["mseg"], MSEG_CHECK],
         tags={
             "dagster/asset_partition_range_start": day.isoformat(),
             "dagster/asset_partition_range_end": next_day.isoformat(),
         },
         resources={"warehouse": resource, "landing": LandingZone(path=str(landing))},
+        instance=instance,
         raise_on_error=False,
     )
 
-    assert not result.success
-    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    loader = checks["quarantine_share_below_threshold"]
-    assert not loader.passed
-    (reason,) = loader.metadata["refused_files"].value.values()
+    assert result.success  # the broken day kept its rows: nothing blocks the rest of the run
+    loader = {
+        e.partition: e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "quarantine_share_below_threshold"
+    }
+    # the broken day fails its check; the good day passes, so its downstream can run
+    assert {key: e.passed for key, e in loader.items()} == {
+        day.isoformat(): True,
+        next_day.isoformat(): False,
+    }
+    (reason,) = loader[next_day.isoformat()].metadata["refused_files"].value.values()
     assert reason.startswith(f"{broken.name}, line {len(rows) + 2}: cannot decode")
-    started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
-    assert "movements_summary" not in started
+    ((name, alerted),) = [tuple(line.split(": ", 1)) for line in sent[0].error.splitlines()]
+    assert (len(sent), name, alerted) == (1, broken.name, reason)
+    suite = {
+        e.partition: e.passed
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == CHECK_NAME
+    }
+    assert suite == {day.isoformat(): True, next_day.isoformat(): True}  # raw's rows are good
+
+    evaluated = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline)
+    assert evaluated.get_requested_partitions(goods_movements.key) == {day.isoformat()}
     assert warehouse.scalar("select count(*) from raw.mseg") == len(rows)
     assert warehouse.scalar("select count(distinct _source_file) from raw.mseg") == 1
     statuses = warehouse.read_sql(
@@ -356,12 +395,18 @@ def test_duplicates_across_day_files_are_found_across_chunks(
         resources={"warehouse": resource, "landing": LandingZone(path=str(landing))},
         raise_on_error=False,
     )
-    (evaluation,) = [
-        e for e in backfill.get_asset_check_evaluations() if e.check_name == CHECK_NAME
-    ]
-    assert not evaluation.passed
-    assert evaluation.metadata["rows_checked"].value == len(rows) + 3
-    assert evaluation.metadata["rows_rejected"].value == 3
+    evaluations = {
+        e.partition: e for e in backfill.get_asset_check_evaluations() if e.check_name == CHECK_NAME
+    }
+    # one verdict per day: the day of the repeated keys fails, the first day passes
+    assert {k: e.passed for k, e in evaluations.items()} == {
+        day.isoformat(): True,
+        next_day.isoformat(): False,
+    }
+    failed = evaluations[next_day.isoformat()]
+    assert failed.metadata["failed_because"].value.startswith(f"MSEG_{next_day:%Y%m%d}.csv: 100")
+    assert failed.metadata["rows_checked"].value == len(rows) + 3
+    assert failed.metadata["rows_rejected"].value == 3
     assert warehouse.scalar(f"select count(*) from {QUARANTINE_TABLE}") == 3
 
 

@@ -243,23 +243,28 @@ def test_read_ahead_prepares_the_next_item_while_this_one_is_handled() -> None:
     assert made == [1, 2, 3]
 
 
-def test_the_loaders_check_fails_on_any_refused_file_not_on_the_pooled_share() -> None:
+def test_the_loaders_check_fails_a_refused_files_day_and_the_pooled_share_every_day() -> None:
+    """A refused file fails its own day only: its rows never reached raw, and the days loaded
+    beside it in a range run must flow downstream. Many files with a rejected row each fail
+    every day of the load."""
     from pipelines.ingest.assets import _check_results
     from pipelines.ingest.load import FileLoad, LoadReport
 
     good = [FileLoad(f"MSEG_2025010{d}.csv", "0" * 64, 10, {}, 1000, 1000, 0) for d in (6, 7)]
     broken = FileLoad("MSEG_20250108.csv", "1" * 64, 10, {}, 10, 0, 10, refused=True)
-    (check,) = _check_results(TABLE_SPECS["MSEG"], LoadReport("raw.mseg", [*good, broken], 0.01))
+    report = LoadReport("raw.mseg", [*good, broken], 0.01)
+    assert report.failures() == {"2025-01-08": "10 of 10 rows rejected (100.00% > 1.00%)"}
+    assert report.accepted_share == 0.0
+    (check,) = _check_results(report)
     assert not check.passed
-    assert check.metadata["quarantined_share"].value == round(10 / 2010, 6)  # under 1 %
+    assert check.metadata["quarantined_share"].value == round(10 / 2010, 6)
     assert check.metadata["refused_files"].value == {
         "MSEG_20250108.csv": "10 of 10 rows rejected (100.00% > 1.00%)"
     }
-    (clean,) = _check_results(TABLE_SPECS["MSEG"], LoadReport("raw.mseg", good, 0.01))
-    assert clean.passed
+    assert LoadReport("raw.mseg", good, 0.01).failures() == {}
     one_bad_each = [FileLoad(f"MSEG_2025010{d}.csv", "2" * 64, 10, {}, 20, 19, 1) for d in (6, 7)]
-    (pooled,) = _check_results(TABLE_SPECS["MSEG"], LoadReport("raw.mseg", one_bad_each, 0.01))
-    assert not pooled.passed  # no file refused, but 5 % of the load rejected
+    pooled = LoadReport("raw.mseg", one_bad_each, 0.01).failures()
+    assert pooled == {None: "5.00% of the rows of the files loaded were rejected (threshold 1.00%)"}
 
 
 def test_a_window_fails_on_one_broken_file_however_good_the_rest() -> None:
