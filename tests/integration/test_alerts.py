@@ -21,6 +21,7 @@ from pipelines.alerts import (
     AlertDeliveryError,
     AlertSettings,
     failure_alert,
+    refusal_alert,
     rejection_alert,
     send_alert,
     send_email,
@@ -380,6 +381,17 @@ def test_rejection_alert_names_each_file_and_its_reason():
     assert several.title == "2 SAP deliveries rejected"
     assert several.error == "A.csv: one\nB.csv, line 1: two"
     assert webhook_payload(several)["files"] == "A.csv, B.csv"
+
+
+def test_refusal_alert_names_the_table_each_file_and_what_was_kept():
+    alert = refusal_alert("MSEG", [("MSEG_20240102.csv", "10 of 10 rows rejected")])
+    assert alert.title == "SAP delivery refused: MSEG_20240102.csv"
+    payload = webhook_payload(refusal_alert("MSEG", [("A.csv", "one"), ("B.csv", "two")]))
+    assert payload["event"] == "landing_files_refused"
+    assert payload["title"] == "2 SAP deliveries of MSEG refused"
+    assert (payload["table"], payload["files"]) == ("MSEG", "A.csv, B.csv")
+    assert payload["error"] == "A.csv: one\nB.csv: two"
+    assert payload["kept"].startswith("each day keeps its previous rows")
 
 
 def tick_landing_sensor(root: Path) -> dg.SensorResult:
