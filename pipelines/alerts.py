@@ -189,17 +189,19 @@ def failure_alert(
     )
 
 
+def _deliveries_title(names: Sequence[str], what: str, of: str = "") -> str:
+    """`SAP delivery <what>: <name>` for one file, `<n> SAP deliveries<of> <what>` for more."""
+    if len(names) == 1:
+        return f"SAP delivery {what}: {names[0]}"
+    return f"{len(names)} SAP deliveries{of} {what}"
+
+
 def rejection_alert(rejected: Sequence[tuple[str, str]]) -> Alert:
     """SAP deliveries that could not be loaded at all, as (file name, reason naming the file):
     their days are missing until a corrected file is dropped again."""
     names = [name for name, _ in rejected]
-    title = (
-        f"SAP delivery rejected: {names[0]}"
-        if len(names) == 1
-        else f"{len(names)} SAP deliveries rejected"
-    )
     return Alert(
-        title=title,
+        title=_deliveries_title(names, "rejected"),
         error=_truncated("\n".join(reason for _, reason in rejected)),
         about={"files": ", ".join(names), "moved_to": "rejected/ in the landing zone"},
         event=FILES_REJECTED,
@@ -210,13 +212,8 @@ def refusal_alert(table: str, refused: Sequence[tuple[str, str]]) -> Alert:
     """Day files a load read but refused, as (file name, reason): their days keep the rows
     they had, and the load's other days went on, so no run failed for them."""
     names = [name for name, _ in refused]
-    title = (
-        f"SAP delivery refused: {names[0]}"
-        if len(names) == 1
-        else f"{len(names)} SAP deliveries of {table} refused"
-    )
     return Alert(
-        title=title,
+        title=_deliveries_title(names, "refused", f" of {table}"),
         error=_truncated("\n".join(f"{name}: {reason}" for name, reason in refused)),
         about={
             "table": table,

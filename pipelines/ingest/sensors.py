@@ -25,6 +25,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import partial
+from typing import Any, TypeVar
 
 import dagster as dg
 from pydantic import Field, field_validator
@@ -82,6 +83,7 @@ from resources.dagster_resources import LandingZone, WarehouseResource, number_s
 from resources.odata import SapODataResource
 from resources.warehouse import Warehouse, is_lock_conflict
 
+T = TypeVar("T")
 LANDING_SENSOR_INTERVAL = int(os.getenv("SCP_LANDING_SENSOR_INTERVAL", "30"))
 ODATA_SENSOR_INTERVAL = int(os.getenv("SCP_ODATA_SENSOR_INTERVAL", "300"))
 ODATA_FEEDS = os.getenv("SCP_ODATA_FEEDS") or "A_SalesOrder,A_Product"
@@ -150,6 +152,21 @@ def _remove_orphan_markers(
         context.log.info(f"Removed {name}: its file is no longer in incoming/")
 
 
+def _read_unless_busy(
+    warehouse: WarehouseResource, read: Callable[[Warehouse, Any], T]
+) -> T | None:
+    """`read(warehouse, cursor)` in a transaction of its own; None while a run holds the DuckDB
+    file: a tick never waits for a run, and looks again at the next one."""
+    try:
+        opened = warehouse.open(lock_wait_seconds=0)
+        with opened.transaction() as cur:
+            return read(opened, cur)
+    except Exception as exc:
+        if not is_lock_conflict(exc):
+            raise
+        return None
+
+
 def _hold_for_plants(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource, runs: Sequence[RunPlan]
 ) -> tuple[list[RunPlan], list[RunPlan]]:
@@ -161,15 +178,7 @@ def _hold_for_plants(
     if not waiting:
         return list(runs), []
     now = datetime.now(UTC).replace(tzinfo=None)
-    try:
-        opened = warehouse.open(lock_wait_seconds=0)
-        with opened.transaction() as cur:
-            in_flight = plants_in_flight(opened, cur, now)
-    except Exception as exc:
-        if not is_lock_conflict(exc):
-            raise
-        return list(runs), []
-    if not in_flight:
+    if not _read_unless_busy(warehouse, partial(plants_in_flight, now=now)):
         return list(runs), []
     for run in waiting:
         context.log.info(f"{run.table}: waits for the T001W delivery being loaded (new plants)")
@@ -183,14 +192,7 @@ def _lost_runs(
     took and no cursor holds: their tick died after placing them. Requested again under their
     own run keys, so a run the daemon did launch is never doubled."""
     before = datetime.now(UTC).replace(tzinfo=None) - RUN_REQUEST_GRACE
-    try:
-        opened = warehouse.open(lock_wait_seconds=0)
-        with opened.transaction() as cur:
-            candidates = received_runs(opened, cur, before)
-    except Exception as exc:
-        if not is_lock_conflict(exc):
-            raise
-        return []  # a run holds the DuckDB file: look again next tick
+    candidates = _read_unless_busy(warehouse, partial(received_runs, before=before)) or []
     keys = [run.run_key for run in known]
     lost = []
     for run in candidates:
