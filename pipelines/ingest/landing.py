@@ -218,17 +218,36 @@ def stamp(at: datetime) -> str:
     return f"{at:%Y%m%dT%H%M%S%f}Z"
 
 
+#: Bytes a name in archive/ or rejected/ may take: file systems allow 255, and a store may
+#: write a temporary name a few bytes longer while it moves a file.
+MAX_NAME_BYTES = 200
+
+
+def _fitted(prefix: str, name: str) -> str:
+    """`prefix + name`, the name cut short (its extension kept) to fit `MAX_NAME_BYTES`: a
+    legal 250-byte delivery name with a prefix would be too long to archive."""
+    room = MAX_NAME_BYTES - len(prefix.encode())
+    if len(name.encode()) <= room:
+        return prefix + name
+    stem, dot, extension = name.rpartition(".")
+    tail = f"~{dot}{extension}" if dot and len(extension) <= 8 else "~"
+    head = (stem if dot else name).encode()[: room - len(tail.encode())]
+    return prefix + head.decode(errors="ignore") + tail
+
+
 def archive_name(original: str, checksum: str, at: datetime) -> str:
-    """`<UTC timestamp>__<sha256[:12]>__<original name>`: unique, sortable, traceable."""
-    return f"{stamp(at)}__{checksum[:12]}__{original}"
+    """`<UTC timestamp>__<sha256[:12]>__<original name>`: unique, sortable, traceable (a
+    long name cut short, `_fitted`)."""
+    return _fitted(f"{stamp(at)}__{checksum[:12]}__", original)
 
 
 def rejected_name(original: str, at: datetime) -> str:
     """A name for a rejected file that is safe even when the original name was not; the hash
-    of the original keeps apart names that clean alike (`a b.csv`, `a_b.csv`) in one tick."""
+    of the original keeps apart names that clean alike (`a b.csv`, `a_b.csv`) in one tick,
+    and names cut short alike (`_fitted`)."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", original).replace("..", "__") or "unnamed"
     digest = hashlib.sha256(original.encode()).hexdigest()[:8]
-    return f"{stamp(at)}__{digest}__{cleaned}"
+    return _fitted(f"{stamp(at)}__{digest}__", cleaned)
 
 
 # -- storage -----------------------------------------------------------------------------------

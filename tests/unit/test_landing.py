@@ -23,6 +23,7 @@ from pipelines.ingest.landing import (
     CURRENT,
     DELTA_FEEDS,
     INCOMING,
+    MAX_NAME_BYTES,
     STAGING,
     Decision,
     DeltaExtract,
@@ -123,6 +124,19 @@ def test_archive_and_rejected_names_are_unique_sortable_and_safe() -> None:
         f"20250201T063015123456Z__{digest}__bad_name_____.csv"
     )
     assert LandingName("MSEG", date(2025, 1, 31)).canonical == "MSEG_20250131.csv"
+
+
+def test_archive_and_rejected_names_of_long_names_fit_a_file_system() -> None:
+    """A legal 250-byte delivery name plus the prefix passed 255 bytes: the move failed and
+    every later tick with it, so nothing else in the landing zone loaded."""
+    checksum = hashlib.sha256(b"x").hexdigest()
+    long = "MSEG_20240102__" + "ü" * 115 + ".csv"  # 250 bytes
+    archived = archive_name(long, checksum, AT)
+    rejected = {rejected_name(name, AT) for name in ("X" * 240 + ".csv", "X" * 241 + ".csv")}
+    for name in [archived, *rejected]:
+        assert len(name.encode()) <= MAX_NAME_BYTES and name.endswith("~.csv"), name
+    assert archived.startswith(f"20250201T063015123456Z__{checksum[:12]}__MSEG_20240102__ü")
+    assert len(rejected) == 2  # the hash of the original keeps them apart
 
 
 def test_rejected_names_of_names_made_safe_alike_differ() -> None:
