@@ -1477,9 +1477,9 @@ class SapFileReader:
             for index, (name, named) in enumerate(zip(header, fields, strict=True))
             if named is not None and index not in mapping
         ]
-        missing = [
-            c.name for c in self.spec.columns if c.required and c.name not in mapping.values()
-        ]
+        needed = [c.name for c in self.spec.columns if c.required]
+        needed += [name for name in self.spec.header_required if name not in needed]
+        missing = [name for name in needed if name not in mapping.values()]
         if missing:
             hint = ""
             best, _ = self._best_separator(header_line, [])

@@ -84,6 +84,10 @@ class TableSpec:
     #: Partitioned by a change date (EKPO by AEDAT): a changed row arrives again in the file of
     #: the day it changed, so a key is unique per day, and the latest day's version wins.
     redelivered_when_changed: bool = False
+    #: Columns every file must have though a record may leave them blank (ALV hides zeros): the
+    #: quantities the table is loaded for. A file without one would load them all as NULL,
+    #: replacing a good day's.
+    header_required: tuple[str, ...] = ()
 
     @property
     def raw_table(self) -> str:
@@ -422,6 +426,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 _c("SPEME", "decimal", "Blocked", "Blocked stock"),
             ),
             key=("MATNR", "WERKS", "LGORT", "DATUM"),
+            header_required=("LABST",),
             partition_column="DATUM",
         ),
         TableSpec(
@@ -520,6 +525,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 _c("AEDAT", "date", "Changed On", "Item creation/change date", True),
             ),
             key=("EBELN", "EBELP"),
+            header_required=("MENGE",),
             partition_column="AEDAT",
             redelivered_when_changed=True,
         ),
@@ -536,6 +542,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 _c("BEDAT", "date", "Order Date", "Order date of the schedule line", True),
             ),
             key=("EBELN", "EBELP", "ETENR"),
+            header_required=("MENGE",),
             partition_column="BEDAT",
         ),
         TableSpec(
@@ -557,6 +564,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 _c("WERKS", "text", "Plant", "Plant"),
             ),
             key=("EBELN", "EBELP", "VGABE", "GJAHR", "BELNR", "BUZEI"),
+            header_required=("MENGE",),
             partition_column="BUDAT",
         ),
         TableSpec(
@@ -590,6 +598,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 _c("ABGRU", "text", "Reason for Rejection", "Reason for rejection of the item"),
             ),
             key=("VBELN", "POSNR"),
+            header_required=("KWMENG",),
             partition_column="ERDAT",
         ),
         TableSpec(
@@ -628,6 +637,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 _c("BUDAT_MKPF", "date", "Posting Date", "Posting date of the document", True),
             ),
             key=("MBLNR", "MJAHR", "ZEILE"),
+            header_required=("MENGE",),
             partition_column="BUDAT_MKPF",
             allowed_values={"BWART": MOVEMENT_TYPES, "SHKZG": ("S", "H")},
         ),
@@ -672,6 +682,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 _c("ERDAT", "date", "Created On", "Item creation date", True),
             ),
             key=("VBELN", "POSNR"),
+            header_required=("LFIMG",),
             partition_column="ERDAT",
         ),
         TableSpec(

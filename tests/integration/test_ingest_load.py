@@ -176,6 +176,34 @@ def write_mseg_day(folder: Path, day: date, lines: list[str]) -> Path:
     return path
 
 
+def test_a_redelivery_without_its_quantity_column_is_refused_and_the_day_kept(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """An MB51 layout saved without the Quantity column loaded every quantity as NULL over a
+    good day, with no error. A quantity column must be in the file (`header_required`); a
+    blank quantity in a record still reads as null (ALV hides zeros)."""
+    path = write_mseg_day(tmp_path, DAY, [mseg_line(4900000000 + n) for n in range(5)])
+    load_table(warehouse, MSEG, [path], WINDOW, "run-good")
+    columns = HEADER.split(";")
+    menge = columns.index("MENGE")
+
+    def without_menge(line: str) -> str:
+        return ";".join(v for i, v in enumerate(line.split(";")) if i != menge)
+
+    lines = [without_menge(mseg_line(4900000000 + n)) for n in range(5)]
+    path.write_text("\n".join([without_menge(HEADER), *lines]) + "\n", encoding="utf-8")
+    report = load_table(warehouse, MSEG, [path], WINDOW, "run-no-quantity")
+
+    (load,) = report.file_loads
+    assert load.refused and "line 1, column MENGE: missing required column MENGE" in load.error
+    assert table_rows(warehouse, "select count(*), sum(menge) from raw.mseg") == [(5, 25.0)]
+    blank = [mseg_line(4900000000 + n, quantity="") for n in range(5)]
+    path.write_text("\n".join([HEADER, *blank]) + "\n", encoding="utf-8")
+    report = load_table(warehouse, MSEG, [path], WINDOW, "run-blank-quantities")
+    assert report.rows_loaded == 5  # blank values read as null; the column is there
+    assert table_rows(warehouse, "select count(menge) from raw.mseg") == [(0,)]
+
+
 def test_a_file_over_the_threshold_is_refused_and_its_day_keeps_its_rows(
     warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
