@@ -1300,17 +1300,17 @@ class SapFileReader:
         header_at = self._find_header(lines)
         self._header_lines = header_at + 1
         header_line = lines[header_at]
+        if "\x00" in header_line:  # before the CR test: UTF-16's CRLF reads as CR, NUL, LF
+            self._error(
+                "the header line holds NUL bytes: UTF-16 without a byte-order mark? Save the file "
+                "as UTF-8, or as UTF-16 with one (SAP GUI 'Unicode text')",
+                line=self._header_lines,
+            )
         if "\r" in header_line.rstrip("\r"):
             self._error(
                 "the header line holds a carriage return (CR) not followed by a line feed: "
                 "CR-only line breaks (classic Mac) are not supported; save the file with LF or "
                 "CRLF line breaks",
-                line=self._header_lines,
-            )
-        if "\x00" in header_line:
-            self._error(
-                "the header line holds NUL bytes: UTF-16 without a byte-order mark? Save the file "
-                "as UTF-8, or as UTF-16 with one (SAP GUI 'Unicode text')",
                 line=self._header_lines,
             )
         titles = [line for line in lines[:header_at] if not _is_filler(line)]

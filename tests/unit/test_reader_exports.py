@@ -477,6 +477,17 @@ def test_utf16_unicode_text_export_reads_like_utf8(tmp_path: Path, encoding: str
     assert sum(c.table.num_rows for c in again.chunks()) == 5
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_named_as_such(tmp_path: Path, encoding: str) -> None:
+    """Its CRLF reads as CR, NUL, LF: the CR-only line-break error came first and told the user
+    to fix line breaks that were fine."""
+    lines = ["\t".join(MSEG.column_names), *("\t".join(mseg(n)) for n in range(3))]
+    path = tmp_path / "MSEG_20250115.csv"
+    path.write_bytes("".join(f"{x}\r\n" for x in lines).encode(encoding))
+    with pytest.raises(SapFileError, match="NUL bytes: UTF-16 without a byte-order mark"):
+        SapFileReader(path, MSEG)
+
+
 def test_broken_utf16_names_its_line(tmp_path: Path) -> None:
     lines = ["\t".join(MSEG.column_names), *("\t".join(mseg(n)) for n in range(3))]
     data = "".join(f"{x}\r\n" for x in lines).encode("utf-16")  # with BOM
