@@ -211,10 +211,19 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
                 f"{len(missing)} day(s) of the window have no {spec.name} file and keep their "
                 f"rows, e.g. {', '.join(missing[:3])}"
             )
+        for load in report.file_loads:
+            extra = load.detected_format.get("extra_columns", "none")
+            missing = load.detected_format.get("missing_columns", "none")
+            if extra != "none" or missing != "none":
+                context.log.warning(
+                    f"{load.name}: columns {spec.name} does not know, not loaded: {extra}; "
+                    f"columns missing, loaded as NULL: {missing}"
+                )
+        kept = "Its day keeps its" if partitioned else f"raw.{spec.raw_table} keeps its"
         for load in report.refused:
             context.log.error(
-                f"{load.name} refused: {load.refusal(report.threshold)}. Its day keeps the "
-                "previous rows; the rows the reader rejected are in quarantine.rejected_rows"
+                f"{load.name} refused: {load.refusal(report.threshold)}. {kept} previous rows; "
+                "the rows the reader rejected are in quarantine.rejected_rows"
             )
         metadata = {
             "dagster/row_count": report.rows_loaded,

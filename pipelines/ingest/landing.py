@@ -757,7 +757,9 @@ def _decide(
                 parts = None
                 if parsed.canonical is None:
                     scratch = tempfile.TemporaryDirectory(prefix="scp-split-")
-                    parts = split_by_day(path, spec, Path(cleanup.enter_context(scratch)))
+                    parts = split_by_day(
+                        path, spec, Path(cleanup.enter_context(scratch)), first_day
+                    )
         except SapFileError as exc:  # named as delivered, not by the path it was read from
             return [_reject(entry, exc.naming(entry.name), now, **known)]
 
@@ -1003,11 +1005,14 @@ class DayPart:
     origin: Origin
 
 
-def split_by_day(path: Path, spec: TableSpec, into: Path) -> dict[date, DayPart]:
+def split_by_day(
+    path: Path, spec: TableSpec, into: Path, first_day: date | None = None
+) -> dict[date, DayPart]:
     """An undated extract cut into one file per day in the folder `into` (new, or without
     parts), byte for byte: every part starts with the original header block, then the original
     text of its records (quoted multi-line records stay whole). Records without a readable day
-    go to the earliest day's file, where the load quarantines them with their reason.
+    go to the earliest day's file from `first_day` on (the first partition: an earlier day's
+    part is rejected whole), where the load quarantines them with their reason.
 
     Streamed, as the sensor's process must not hold a large file: a pass of the reader notes
     where the day changes (`_day_runs`), a pass over the physical lines copies each run of
@@ -1022,7 +1027,8 @@ def split_by_day(path: Path, spec: TableSpec, into: Path) -> dict[date, DayPart]
     dated = days[days != _UNASSIGNED]
     if not len(dated):
         return {}
-    days = np.where(days == _UNASSIGNED, dated.min(), days)
+    placed = dated[dated >= (first_day - _EPOCH).days] if first_day else dated
+    days = np.where(days == _UNASSIGNED, (placed if len(placed) else dated).min(), days)
     counts = np.diff(starts, append=np.iinfo(np.int64).max)  # the last run takes the rest
     into.mkdir(parents=True, exist_ok=True)
     with reader.open_bytes() as source:
@@ -1044,6 +1050,17 @@ def split_by_day(path: Path, spec: TableSpec, into: Path) -> dict[date, DayPart]
         )
         for day in sorted(paths)
     }
+
+
+def _lines_of(part: DayPart) -> str:
+    """Which lines of the delivered file a day part holds, for a reason: `3 lines (4-5, 9)`."""
+    runs = part.origin.runs
+    if runs is None:
+        return "its lines"
+    shown = [f"{a}-{a + n - 1}" if n > 1 else str(a) for a, n in runs[:5].tolist()]
+    more = ", ..." if len(runs) > 5 else ""
+    total = int(runs[:, 1].sum())
+    return f"{total} line{'s' if total != 1 else ''} ({', '.join(shown)}{more})"
 
 
 def _part_origin(
@@ -1076,10 +1093,16 @@ def _split(
             archive_name=currents.archive_name(entry.name, checksum, now),
         )
     ]
+    latest = now.date() + timedelta(days=1)
     for day, part in parts.items():
         canonical = landing_file_name(spec, day)
         part_checksum, size = file_checksum(part.path), part.path.stat().st_size
+        why = None
         if first_day is not None and day < first_day:
+            why = f"day {day} is before the first partition day {first_day}"
+        elif day > latest:  # as for a name dated so (`_check_not_future`)
+            why = f"day {day} is in the future (after {latest})"
+        if why is not None:
             decisions.append(
                 Decision(
                     status="rejected",
@@ -1090,7 +1113,8 @@ def _split(
                     day=day,
                     checksum=part_checksum,
                     size=size,
-                    reason=f"day {day} is before the first partition day {first_day}",
+                    reason=f"{entry.name}: {why}: {_lines_of(part)} not loaded (the delivery "
+                    f"is archived whole as {decisions[0].archive_name})",
                     archive_name=decisions[0].archive_name,
                 )
             )

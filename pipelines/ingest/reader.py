@@ -223,6 +223,9 @@ _TWINS = _DAY_FIRST_TWINS | {twin: fmt for fmt, twin in _DAY_FIRST_TWINS.items()
 #: The order of day and month in dates that do not show it (`01/02/2025`): SAP's month-first
 #: (the default: SAP has no day-first format of these shapes) or Excel's in day-first locales.
 DATE_ORDERS = ("month-first", "day-first")
+#: What a header column the spec does not know does: `report` loads the file without it and
+#: names it (detected format, run log), `error` refuses the file.
+EXTRA_COLUMNS = ("report", "error")
 #: SAP's initial date ("no date"), written so whatever the user's date format.
 _INITIAL_DATE = "00000000"
 
@@ -301,7 +304,8 @@ class ReaderSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ReaderSettings:
-        """The settings of landing-zone loads: `SCP_DECIMAL_NOTATION`, `SCP_DATE_ORDER`."""
+        """The settings of landing-zone loads: `SCP_DECIMAL_NOTATION`, `SCP_DATE_ORDER`,
+        `SCP_EXTRA_COLUMNS`."""
         env = os.environ if environ is None else environ
         notation = env.get("SCP_DECIMAL_NOTATION")
         if notation and notation not in DECIMAL_NOTATIONS:
@@ -315,7 +319,13 @@ class ReaderSettings:
                 f"SCP_DATE_ORDER must be one of {', '.join(DATE_ORDERS)} (how dates like "
                 f"05/01/2025 read), got {order!r}"
             )
-        return cls(notation=notation or None, date_order=order)
+        extra = env.get("SCP_EXTRA_COLUMNS") or "report"
+        if extra not in EXTRA_COLUMNS:
+            raise ValueError(
+                f"SCP_EXTRA_COLUMNS must be one of {', '.join(EXTRA_COLUMNS)} (what a column "
+                f"the table's spec does not know does to its file), got {extra!r}"
+            )
+        return cls(notation=notation or None, date_order=order, extra_columns=extra)
 
 
 @dataclass(frozen=True)
@@ -982,9 +992,9 @@ def _validate_settings(settings: ReaderSettings, spec: TableSpec) -> None:
             raise ValueError(f"settings.{name} must be one of {allowed} or None, got {value!r}")
     if settings.encoding is not None and _codec_name(settings.encoding) not in ENCODINGS:
         raise ValueError(f"settings.encoding must be one of {ENCODINGS}, got {settings.encoding!r}")
-    if settings.extra_columns not in ("report", "error"):
+    if settings.extra_columns not in EXTRA_COLUMNS:
         raise ValueError(
-            f"settings.extra_columns must be 'report' or 'error', got {settings.extra_columns!r}"
+            f"settings.extra_columns must be one of {EXTRA_COLUMNS}, got {settings.extra_columns!r}"
         )
     if settings.date_order not in DATE_ORDERS:
         raise ValueError(

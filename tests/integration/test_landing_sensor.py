@@ -874,6 +874,76 @@ def test_a_delivery_whose_tick_died_after_placing_it_is_requested_again(
     assert landing.sql("select count(distinct budat_mkpf) from raw.mseg").iloc[0, 0] == 2
 
 
+def test_an_undated_delivery_accounts_for_rows_outside_the_history_and_unreadable_days(
+    landing: Landing, demo: Path, alerts: list[str]
+) -> None:
+    """Days of an undated file before the first partition or after tomorrow are rejected naming
+    their lines; a record without a readable day goes to the earliest day that is placed, where
+    the load quarantines it. It went to the earliest day of all, here 2023-12-31, rejected whole,
+    so it was in neither raw nor quarantine, and a year-2031 typo waited for its partition."""
+    warehouse = landing.resources["warehouse"].open()
+    plants = TABLE_SPECS["T001W"]
+    load_table(warehouse, plants, files_for_window(demo, plants, None), None, "plants")
+    header, first, *_ = (demo / "MSEG_20240102.csv").read_text("utf-8-sig").splitlines()
+    fields = first.split(";")
+
+    def record(document: int, day: str) -> str:
+        return ";".join([str(document), *fields[1:-1], day])
+
+    lines = [
+        header,
+        record(4900000101, "20240102"),
+        record(4900000102, "20231231"),
+        record(4900000103, "20240230"),  # no such day
+        record(4900000104, "20310101"),
+        record(4900000105, "20240103"),
+    ]
+    (landing.incoming / "MSEG.csv").write_text("\n".join(lines) + "\n", "utf-8")
+    (landing.incoming / "MSEG.csv.done").write_bytes(b"")
+
+    (request,) = requests_of(landing.tick())
+    landing.run(request, raise_on_error=False)  # 1 of 3 rows: the pooled share fails
+
+    rejected = landing.sql(
+        f"select partition_key, reason from {MANIFEST_TABLE} where status = 'rejected' "
+        "order by partition_key"
+    ).values.tolist()
+    assert [key for key, _ in rejected] == ["2023-12-31", "2031-01-01"]
+    assert "before the first partition day 2024-01-01: 1 line (3) not loaded" in rejected[0][1]
+    assert "is in the future" in rejected[1][1] and "1 line (5) not loaded" in rejected[1][1]
+    assert len(alerts) == 1 and "1 line (3)" in alerts[0]
+    quarantined = landing.sql(
+        "select source_file, delivered_line, column_name from quarantine.rejected_rows"
+    ).values.tolist()
+    assert quarantined == [["MSEG_20240102.csv", 4, "BUDAT_MKPF"]]
+    assert landing.sql("select count(*) from raw.mseg").iloc[0, 0] == 2
+
+
+def test_extra_columns_load_without_them_or_refuse_the_file_as_configured(
+    landing: Landing, demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A column the spec does not know (a customer Z-field) is named in the detected format and
+    left out; with SCP_EXTRA_COLUMNS=error the delivery is rejected, naming line and column."""
+    header, *records = (demo / "MSEG_20240102.csv").read_text("utf-8-sig").splitlines()
+    extended = "\n".join([f"{header};ZZCOLOR", *(f"{r};blue" for r in records)]) + "\n"
+    (landing.incoming / "MSEG_20240102.csv").write_text(extended, "utf-8")
+    (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
+    (request,) = requests_of(landing.tick())
+    landing.run(request)
+    monkeypatch.setenv("SCP_EXTRA_COLUMNS", "error")
+    (landing.incoming / "MSEG_20240103.csv").write_text(extended, "utf-8")
+    (landing.incoming / "MSEG_20240103.csv.done").write_bytes(b"")
+    assert requests_of(landing.tick()) == []
+
+    manifest = landing.sql(
+        f"select status, reason, detected_format from {MANIFEST_TABLE} order by file_name"
+    ).values.tolist()
+    assert [status for status, *_ in manifest] == ["loaded", "rejected"]
+    assert json.loads(manifest[0][2])["extra_columns"] == "ZZCOLOR"
+    assert "line 1, column ZZCOLOR: unknown column(s) ['ZZCOLOR']" in manifest[1][1]
+    assert landing.sql("select count(*) from raw.mseg").iloc[0, 0] == len(records)
+
+
 def test_quarantine_names_the_line_of_a_split_delivery_as_delivered(
     any_landing: Landing, demo: Path
 ) -> None:

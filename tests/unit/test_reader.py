@@ -1186,6 +1186,11 @@ def test_unknown_extra_column_is_reported_or_an_error(tmp_path: Path) -> None:
     with pytest.raises(SapFileError, match="unknown column.*ZZNEW") as error:
         SapFileReader(path, SPEC, ReaderSettings(extra_columns="error"))
     assert error.value.column == "ZZNEW"
+    # the landing zone's setting (SCP_EXTRA_COLUMNS), refused when it names no choice
+    assert ReaderSettings.from_env({"SCP_EXTRA_COLUMNS": "error"}).extra_columns == "error"
+    assert ReaderSettings.from_env({}).extra_columns == "report"
+    with pytest.raises(ValueError, match="SCP_EXTRA_COLUMNS must be one of report, error"):
+        ReaderSettings.from_env({"SCP_EXTRA_COLUMNS": "keep"})
 
 
 def test_duplicate_header_column_raises(tmp_path: Path) -> None:
