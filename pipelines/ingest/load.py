@@ -340,10 +340,20 @@ def load_table(
         origins = delivered_origins(warehouse, cur, spec.name, [p.name for p in files], "checksum")
         rules = load_rules(warehouse, cur, spec, quality_rules)
         failing = partial(failing_rows, rules=rules)
+        held = partial(_rows_held, warehouse, cur, table)
         with InsertBatch(warehouse, cur, max(chunk_rows, warehouse.bulk_insert_rows)) as batch:
             for path in files:
                 load = _load_file(
-                    path, spec, open_reader, origins, batch, parser, run_id, loaded_at, failing
+                    path,
+                    spec,
+                    open_reader,
+                    origins,
+                    batch,
+                    parser,
+                    run_id,
+                    loaded_at,
+                    failing,
+                    held,
                 )
                 report.file_loads.append(load)
         for load in report.file_loads:
@@ -453,11 +463,26 @@ def _restore_kept_deliveries(
 
 
 #: Why a master extract without records is refused: it replaces the whole table. A day
-#: without postings is a real day, so an empty day file is loaded.
+#: without postings is a real day, so an empty day file is loaded, unless raw holds rows of
+#: its day from an earlier delivery: SAP keeps postings, so an empty re-extract is an export
+#: whose selection found nothing.
 _EMPTY_MASTER = (
     "no records (a header only, or ALV totals only): a master extract replaces the whole "
     "table, and this one would empty raw.{table}"
 )
+_EMPTY_REDELIVERY = (
+    "no records (a header only, or ALV totals only), but raw.{table} holds {rows} rows of this "
+    "day from an earlier delivery: an export whose selection found nothing would empty a day "
+    "with postings. If the day really has none now, delete its rows from raw.{table} and drop "
+    "the file again"
+)
+
+
+def _rows_held(warehouse: Warehouse, cur: Cursor, table: str, name: str) -> int:
+    cur.execute(
+        warehouse.placeholders(f"select count(*) from {table} where _source_file = ?"), [name]
+    )
+    return int(cur.fetchone()[0])
 
 
 def _load_file(
@@ -470,8 +495,10 @@ def _load_file(
     run_id: str,
     loaded_at: datetime,
     failing: Callable[[pa.Table], tuple[int, dict[str, int]]],
+    held: Callable[[str], int],
 ) -> FileLoad:
-    """Add one file's parsed chunks and rejects to `batch`; its manifest counts. A file-level
+    """Add one file's parsed chunks and rejects to `batch`; its manifest counts (`held`: the
+    rows raw holds from a file of this name). A file-level
     error ends the file, not the load: it is recorded (`FileLoad.error`, one quarantine record
     with its line and column) and the file is refused."""
     before = _identity(path)
@@ -496,6 +523,8 @@ def _load_file(
                 stats.rows_quarantined += rejected_lines
         if not spec.is_partitioned and not stats.rows_read:
             raise SapFileError(path, _EMPTY_MASTER.format(table=spec.raw_table))
+        if not stats.rows_read and (rows := held(path.name)):
+            raise SapFileError(path, _EMPTY_REDELIVERY.format(table=spec.raw_table, rows=rows))
     except SapFileError as exc:
         stats.error = exc.naming(path.name)
         record = file_error_record(spec, path.name, exc, run_id, loaded_at, origin)

@@ -204,6 +204,33 @@ def test_a_redelivery_without_its_quantity_column_is_refused_and_the_day_kept(
     assert table_rows(warehouse, "select count(menge) from raw.mseg") == [(0,)]
 
 
+def test_an_empty_redelivery_of_a_day_with_postings_is_refused_and_the_day_kept(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """A day without postings is a real day, so an empty day file loads; but an empty
+    re-extract of a day raw holds rows for (a selection that found nothing) emptied it. It is
+    refused now, in a range run after another day's rows too; a first empty day still loads."""
+    day, next_day = DAY - timedelta(days=1), DAY
+    window = (day, next_day + timedelta(days=1))
+    first = write_mseg_day(
+        tmp_path, day, [mseg_line(4900000000 + n, f"{day:%Y%m%d}") for n in range(3)]
+    )
+    load_table(warehouse, MSEG, [first], window, "run-first")
+    second = write_mseg_day(tmp_path, next_day, [mseg_line(4900000100 + n) for n in range(2)])
+    first.write_text(HEADER + "\n", encoding="utf-8")
+
+    report = load_table(warehouse, MSEG, [second, first], window, "run-empty")
+
+    refused = {load.name: load.error for load in report.file_loads if load.refused}
+    assert list(refused) == [first.name]
+    assert "holds 3 rows of this day from an earlier delivery" in str(refused[first.name])
+    days = "select budat_mkpf, count(*) from raw.mseg group by 1 order by 1"
+    assert [count for _, count in table_rows(warehouse, days)] == [3, 2]
+    empty = write_mseg_day(tmp_path, DAY + timedelta(days=1), [])
+    late = (DAY + timedelta(days=1), DAY + timedelta(days=2))
+    assert not load_table(warehouse, MSEG, [empty], late, "run-no-postings").refused
+
+
 def test_a_file_over_the_threshold_is_refused_and_its_day_keeps_its_rows(
     warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

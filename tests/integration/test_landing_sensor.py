@@ -647,24 +647,24 @@ def test_an_object_store_landing_zone_takes_and_replaces_deliveries(
     url = f"memory://scp-{uuid.uuid4().hex[:8]}/landing"
     warehouse = WarehouseResource(kind="duckdb", duckdb_path=str(tmp_path / "wh.duckdb"))
     landing = Landing(url, warehouse)
-    first = (demo / "MSEG_20240103.csv").read_bytes()
+    first = (demo / "MSEG_20240104.csv").read_bytes()
     header, *items = first.splitlines(keepends=True)
     corrected = header + b"".join(items[:-1])
 
     for version in (first, corrected):
-        landing.store.write(INCOMING, "MSEG_20240103.csv", version)
-        landing.store.write(INCOMING, "MSEG_20240103.csv.done", b"")
+        landing.store.write(INCOMING, "MSEG_20240104.csv", version)
+        landing.store.write(INCOMING, "MSEG_20240104.csv.done", b"")
         [request] = requests_of(landing.tick())
-        assert request.partition_key == "2024-01-03"
+        assert request.partition_key == "2024-01-04"
         assert landing.run(request).success
         loaded = landing.sql("select count(*) as n from raw.mseg").n.item()
         assert loaded == len(version.splitlines()) - 1
         assert landing.names(INCOMING) == []
 
-    with landing.store.open(CURRENT, "MSEG_20240103.csv") as current:
+    with landing.store.open(CURRENT, "MSEG_20240104.csv") as current:
         assert current.read() == corrected
     [archived] = landing.names(ARCHIVE)
-    assert archived.endswith(f"__{sha(first)[:12]}__MSEG_20240103.csv")
+    assert archived.endswith(f"__{sha(first)[:12]}__MSEG_20240104.csv")
     with landing.store.open(ARCHIVE, archived) as kept:
         assert kept.read() == first
     statuses = landing.sql(f"select status from {MANIFEST_TABLE} order by received_at, status")
