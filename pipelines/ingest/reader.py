@@ -1329,6 +1329,7 @@ class SapFileReader:
 
         separator = self._choose_separator(header_line, data_lines)
         header = _split(header_line, separator)
+        self._refuse_split_decimals(separator, len(header), data_lines)
         style, mapping, extra = self._map_header(header, separator, header_line)
         self._separator = separator
         self._nfields = len(header)
@@ -1471,6 +1472,29 @@ class SapFileReader:
                 line=self._header_lines,
             )
         return configured
+
+    def _refuse_split_decimals(self, separator: str, nfields: int, data_lines: list[str]) -> None:
+        """Refuse a comma-separated export whose numbers have decimal commas (Excel in a German
+        locale saving CSV): most sample records have more fields than the header, and each one
+        would be rejected as of the wrong width. Quoted lines are left out (a quoted field may
+        hold commas, or span lines)."""
+        if separator != ",":
+            return
+        plain = [
+            (index, line)
+            for index, line in enumerate(data_lines)
+            if '"' not in line and not _is_filler(line)
+        ]
+        wider = [(index, line) for index, line in plain if len(_split(line, ",")) > nfields]
+        if not wider or len(wider) * 2 <= len(plain):
+            return
+        index, line = wider[0]
+        self._error(
+            f"{len(wider)} of {len(plain)} sampled records have more fields than the header "
+            f"({len(_split(line, ','))}, not {nfields}): a comma-separated export whose numbers "
+            "have decimal commas (1,5)? Export with ';' or tab separators, or quote the numbers",
+            line=self._header_lines + 1 + index,
+        )
 
     def _map_header(
         self, header: list[str], separator: str, header_line: str

@@ -1175,6 +1175,25 @@ def test_after_an_ascii_sample_the_first_block_above_ascii_decides_the_encoding(
     assert (reject.source_line, reject.column_name) == (6003, "NAME1")
 
 
+def test_a_comma_separated_export_with_decimal_commas_is_refused_naming_why(
+    tmp_path: Path,
+) -> None:
+    """Excel in a German locale saving "CSV (comma delimited)": `12,5` becomes two fields, so
+    every record was rejected as of the wrong width, and the file refused as "5 of 5 rows
+    rejected" without a word on the cause. Quoted decimals are a valid comma-separated file."""
+    records = [with_value("POSNR", str(10 * n), with_value("MENGE", "12,5")) for n in range(1, 6)]
+    lines = [",".join(TECHNICAL), *(",".join(r) for r in records)]
+    path = write_lines(tmp_path / "Z.csv", lines)
+    with pytest.raises(SapFileError) as error:
+        SapFileReader(path, SPEC)
+    assert error.value.line == 2
+    assert "5 of 5 sampled records have more fields than the header" in str(error.value)
+    assert "decimal commas" in str(error.value)
+    quoted = write_extract(tmp_path / "Y.csv", TECHNICAL, records, separator=",")
+    rows, rejects = read_all(quoted)
+    assert rejects.empty and rows["MENGE"].tolist() == [12.5] * 5
+
+
 def test_unknown_extra_column_is_reported_or_an_error(tmp_path: Path) -> None:
     path = write_lines(
         tmp_path / "Z.csv", [";".join([*TECHNICAL, "ZZNEW"]), ";".join([*GOOD, "x"])]
