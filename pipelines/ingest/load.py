@@ -31,6 +31,7 @@ from pipelines.ingest.landing import (
     record_loaded,
 )
 from pipelines.ingest.reader import (
+    EXTRA_COLUMN,
     REJECT_COLUMNS,
     ReaderSettings,
     SapFileError,
@@ -63,7 +64,7 @@ _SQL_TYPES = {
 def raw_table_columns(spec: TableSpec) -> dict[str, str]:
     """The raw DDL of a table, read from its spec."""
     columns = {col.sql_name: _SQL_TYPES[col.kind] for col in spec.columns}
-    return columns | LINEAGE_COLUMNS
+    return columns | {EXTRA_COLUMN: "VARCHAR"} | LINEAGE_COLUMNS
 
 
 def raw_table_ddl(warehouse: Warehouse, cur: Cursor, spec: TableSpec) -> list[str]:
@@ -639,6 +640,8 @@ def raw_rows(parsed: pa.Table, spec: TableSpec, loaded_at: datetime) -> pa.Table
     names = [*(c.lower() for c in spec.column_names), *lineage]
     loaded = pa.repeat(pa.scalar(loaded_at, pa.timestamp("us")), parsed.num_rows)
     rows = parsed.select([*spec.column_names, *lineage]).rename_columns(names)
+    extra = parsed.column(EXTRA_COLUMN) if EXTRA_COLUMN in parsed.column_names else None
+    rows = rows.append_column(EXTRA_COLUMN, extra or pa.nulls(parsed.num_rows, pa.string()))
     return rows.append_column("_loaded_at", loaded)
 
 

@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import json
 import os
 import re
 from collections import Counter
@@ -224,8 +225,11 @@ _TWINS = _DAY_FIRST_TWINS | {twin: fmt for fmt, twin in _DAY_FIRST_TWINS.items()
 #: (the default: SAP has no day-first format of these shapes) or Excel's in day-first locales.
 DATE_ORDERS = ("month-first", "day-first")
 #: What a header column the spec does not know does: `report` loads the file without it and
-#: names it (detected format, run log), `error` refuses the file.
-EXTRA_COLUMNS = ("report", "error")
+#: names it (detected format, run log), `keep` also keeps its values in the raw column
+#: `_extra` (a JSON object per row), `error` refuses the file.
+EXTRA_COLUMNS = ("report", "keep", "error")
+#: The raw column that holds a row's extra columns when they are kept.
+EXTRA_COLUMN = "_extra"
 #: SAP's initial date ("no date"), written so whatever the user's date format.
 _INITIAL_DATE = "00000000"
 
@@ -838,6 +842,21 @@ def _noted_columns(reason: str, names: Sequence[str]) -> str | None:
     return ",".join(found) or None
 
 
+def _json_objects(fields: Sequence[tuple[str, pa.Array]], rows: int) -> pa.Array:
+    """One JSON object per row of text `fields` (name, values), built in Arrow: a missing value
+    is null. The reader has rejected records with control characters, so quotes and
+    backslashes are all that needs escaping."""
+    if not rows:
+        return pa.array([], pa.string())
+    members = []
+    for name, values in fields:
+        text = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
+        quoted = pc.binary_join_element_wise('"', text, '"', "")
+        value = pc.if_else(pc.is_valid(values), quoted, "null")
+        members.append(pc.binary_join_element_wise(f"{json.dumps(name)}:", value, ""))
+    return pc.binary_join_element_wise("{", pc.binary_join_element_wise(*members, ","), "}", "")
+
+
 def _wrong_width_reason(fields: int, nfields: int, last_field: str) -> str:
     """Why a record of another width is rejected: the mapper's note when the one field too
     many is one (`MAPPER_NOTE`), else the count."""
@@ -1334,6 +1353,11 @@ class SapFileReader:
         self._separator = separator
         self._nfields = len(header)
         self._field_of = {column: index for index, column in mapping.items()}
+        self._extra_fields = [
+            (index, name.strip())
+            for index, name in enumerate(header)
+            if index not in mapping and name.strip() in extra
+        ]
         missing = tuple(c for c in self.spec.column_names if c not in self._field_of)
         self._header_key = tuple(name.strip() for name in header)
         # A repeated header holds its first named field; the blank-row test reads a required
@@ -2205,6 +2229,9 @@ class SapFileReader:
             ok &= ~dup_mask
             issues.append((dup_mask, ",".join(unique), lambda row: "duplicate key"))
 
+        if self.settings.extra_columns == "keep" and self._extra_fields:
+            fields = [(name, _clean(batch.fields[i])) for i, name in self._extra_fields]
+            columns[EXTRA_COLUMN] = _json_objects(fields, n)
         table = pa.table(
             columns
             | {

@@ -34,7 +34,7 @@ from pipelines.ingest.load import (
     replaced_ranges,
 )
 from pipelines.ingest.quality import run_table_quality
-from pipelines.ingest.reader import SapFileError
+from pipelines.ingest.reader import ReaderSettings, SapFileError
 from pipelines.ingest.specs import TABLE_SPECS
 from resources.warehouse import (
     QUARANTINE_COLUMNS,
@@ -229,6 +229,20 @@ def test_an_empty_redelivery_of_a_day_with_postings_is_refused_and_the_day_kept(
     empty = write_mseg_day(tmp_path, DAY + timedelta(days=1), [])
     late = (DAY + timedelta(days=1), DAY + timedelta(days=2))
     assert not load_table(warehouse, MSEG, [empty], late, "run-no-postings").refused
+
+
+def test_kept_extra_columns_land_in_raw_as_json(warehouse: Warehouse, tmp_path: Path) -> None:
+    """ReaderSettings(extra_columns="keep") (SCP_EXTRA_COLUMNS=keep): a customer Z-field is
+    kept in raw's `_extra`, one JSON object per row, which both engines' JSON functions read."""
+    path = tmp_path / f"MSEG_{DAY:%Y%m%d}.csv"
+    lines = [f"{HEADER};ZZCOLOR", *(f"{mseg_line(4900000000 + n)};blue" for n in range(3))]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    load_table(warehouse, MSEG, [path], WINDOW, "run", ReaderSettings(extra_columns="keep"))
+    if warehouse.kind == "postgres":
+        color = "select distinct _extra::jsonb ->> 'ZZCOLOR' from raw.mseg"
+    else:
+        color = "select distinct json_extract_string(_extra, '$.ZZCOLOR') from raw.mseg"
+    assert table_rows(warehouse, color) == [("blue",)]
 
 
 def test_a_file_over_the_threshold_is_refused_and_its_day_keeps_its_rows(

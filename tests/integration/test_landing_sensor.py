@@ -923,24 +923,30 @@ def test_extra_columns_load_without_them_or_refuse_the_file_as_configured(
     landing: Landing, demo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A column the spec does not know (a customer Z-field) is named in the detected format and
-    left out; with SCP_EXTRA_COLUMNS=error the delivery is rejected, naming line and column."""
+    left out; SCP_EXTRA_COLUMNS=keep keeps it in raw's `_extra` (a JSON object per row), and
+    =error rejects the delivery, naming line and column."""
     header, *records = (demo / "MSEG_20240102.csv").read_text("utf-8-sig").splitlines()
     extended = "\n".join([f"{header};ZZCOLOR", *(f"{r};blue" for r in records)]) + "\n"
-    (landing.incoming / "MSEG_20240102.csv").write_text(extended, "utf-8")
-    (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
-    (request,) = requests_of(landing.tick())
-    landing.run(request)
+    for setting, color in (("report", "blue"), ("keep", "green")):
+        monkeypatch.setenv("SCP_EXTRA_COLUMNS", setting)
+        delivery = extended.replace(";blue", f";{color}")
+        (landing.incoming / "MSEG_20240102.csv").write_text(delivery, "utf-8")
+        (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
+        (request,) = requests_of(landing.tick())
+        landing.run(request)
+        kept = landing.sql("select distinct _extra from raw.mseg")._extra.tolist()
+        assert kept == ([None] if setting == "report" else ['{"ZZCOLOR":"green"}'])
     monkeypatch.setenv("SCP_EXTRA_COLUMNS", "error")
     (landing.incoming / "MSEG_20240103.csv").write_text(extended, "utf-8")
     (landing.incoming / "MSEG_20240103.csv.done").write_bytes(b"")
     assert requests_of(landing.tick()) == []
 
     manifest = landing.sql(
-        f"select status, reason, detected_format from {MANIFEST_TABLE} order by file_name"
+        f"select status, reason, detected_format from {MANIFEST_TABLE} order by received_at"
     ).values.tolist()
-    assert [status for status, *_ in manifest] == ["loaded", "rejected"]
+    assert [status for status, *_ in manifest] == ["superseded", "loaded", "rejected"]
     assert json.loads(manifest[0][2])["extra_columns"] == "ZZCOLOR"
-    assert "line 1, column ZZCOLOR: unknown column(s) ['ZZCOLOR']" in manifest[1][1]
+    assert "line 1, column ZZCOLOR: unknown column(s) ['ZZCOLOR']" in manifest[2][1]
     assert landing.sql("select count(*) from raw.mseg").iloc[0, 0] == len(records)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import tracemalloc
 from dataclasses import replace
 from datetime import date
@@ -1208,8 +1209,23 @@ def test_unknown_extra_column_is_reported_or_an_error(tmp_path: Path) -> None:
     # the landing zone's setting (SCP_EXTRA_COLUMNS), refused when it names no choice
     assert ReaderSettings.from_env({"SCP_EXTRA_COLUMNS": "error"}).extra_columns == "error"
     assert ReaderSettings.from_env({}).extra_columns == "report"
-    with pytest.raises(ValueError, match="SCP_EXTRA_COLUMNS must be one of report, error"):
-        ReaderSettings.from_env({"SCP_EXTRA_COLUMNS": "keep"})
+    with pytest.raises(ValueError, match="SCP_EXTRA_COLUMNS must be one of report, keep, error"):
+        ReaderSettings.from_env({"SCP_EXTRA_COLUMNS": "drop"})
+    # kept: the values of every extra column as one JSON object per row, null when blank
+    path = write_lines(
+        tmp_path / "Z.csv",
+        [
+            ";".join([*TECHNICAL, "ZZNEW", 'ZZ "Q"']),
+            ";".join([*GOOD, "x", 'say ""hi""\\']),
+            ";".join([*with_value("POSNR", "20"), "", "y"]),
+        ],
+    )
+    rows, rejects = read_all(path, settings=ReaderSettings(extra_columns="keep"))
+    assert rejects.empty
+    assert [json.loads(v) for v in rows["_extra"]] == [
+        {"ZZNEW": "x", 'ZZ "Q"': 'say ""hi""\\'},  # unquoted: its quotes are data
+        {"ZZNEW": None, 'ZZ "Q"': "y"},
+    ]
 
 
 def test_duplicate_header_column_raises(tmp_path: Path) -> None:
