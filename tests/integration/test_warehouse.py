@@ -264,7 +264,9 @@ def test_a_daily_run_tests_only_its_window_and_replaces_exactly_its_day(built: B
     # A sales order item in a unit without a MARM conversion, on a day this run does not cover.
     with wh.transaction() as cur:
         cur.execute(
-            "insert into raw.vbap select vbeln, 999990, matnr, werks, kwmeng, 'XYZ', netwr, "
+            "insert into raw.vbap (vbeln, posnr, matnr, werks, kwmeng, vrkme, netwr, waerk, "
+            "erdat, abgru, _source_file, _source_line, _loaded_at) "
+            "select vbeln, 999990, matnr, werks, kwmeng, 'XYZ', netwr, "
             "waerk, erdat, abgru, _source_file, _source_line, _loaded_at "
             "from raw.vbap where erdat = ? limit 1",
             [bad_day.isoformat()],
