@@ -121,11 +121,14 @@ def plan_weekly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest
     return request
 
 
+#: Evaluated on the code server, not in the daemon: `RanBeforeItsInputs` is a condition in
+#: Python, which the daemon cannot load. Dagster then caps a sensor at 500 assets and checks.
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "automation_sensor",
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=60,
+    use_user_code_server=True,
     description="Evaluates every asset's AutomationCondition (dbt follows raw, plans follow "
     "forecasts).",
 )

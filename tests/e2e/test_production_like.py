@@ -336,7 +336,7 @@ def test_schedules_sensors_and_jobs_listed_through_graphql(deployment):
     # SCP_SCHEDULES is unset: schedules wait to be switched on, sensors run from the start.
     assert {s["scheduleState"]["status"] for s in schedules.values()} == {"STOPPED"}
     sensors = {s["name"]: (s["sensorType"], s["sensorState"]["status"]) for s in repo["sensors"]}
-    assert sensors["automation_sensor"] == ("AUTO_MATERIALIZE", "RUNNING")
+    assert sensors["automation_sensor"] == ("AUTOMATION", "RUNNING")
     assert sensors["run_failure_alerts"] == ("RUN_STATUS", "RUNNING")
 
 

@@ -102,6 +102,21 @@ def test_sensors_start_running():
     assert run_failure_alerts.default_status == dg.DefaultSensorStatus.RUNNING
 
 
+def test_automation_sensor_evaluates_every_condition_on_the_code_server():
+    """`RanBeforeItsInputs` is Python, which the daemon cannot load, so the sensor runs on the
+    code server, where Dagster refuses a sensor over 500 assets and checks: this fails when the
+    graph outgrows one sensor, not in production."""
+    from pipelines.definitions import defs
+
+    assert automation_sensor.sensor_type.value == "AUTOMATION"
+    context = dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(),
+        repository_def=defs().get_repository_def(),
+        sensor_name=automation_sensor.name,
+    )
+    assert automation_sensor.evaluate_tick(context).run_requests == []  # an empty instance
+
+
 def test_freshness_windows():
     assert freshness_policy("daily") is DAILY_FRESHNESS
     assert WEEKLY_FRESHNESS.fail_window.to_timedelta() == timedelta(days=8)
