@@ -33,7 +33,8 @@ SAP_DECIMALS = {
     **dict.fromkeys(["NETPR", "VERPR", "STPRS", "DMBTR", "NETWR"], 2),
 }
 #: SAP type and length (digits, `SAP_DECIMALS` of them decimals) of the same fields: a larger
-#: value is none SAP holds (VBAP-KWMENG is QUAN 15,3, MSEG-MENGE QUAN 13,3).
+#: value is none SAP holds (VBAP-KWMENG is QUAN 15,3, MSEG-MENGE QUAN 13,3). Those that
+#: S/4HANA's APIs expose are checked against SAP's EDMX in tests/unit/test_mapping.py.
 SAP_LENGTHS = {
     **dict.fromkeys(["MENGE", "WEMNG", "LFIMG", "LABST", "INSME", "SPEME"], ("QUAN", 13)),
     **dict.fromkeys(["EISBE", "BSTMI", "BSTRF", "MINBM", "NORBM", "BRGEW"], ("QUAN", 13)),

@@ -174,9 +174,12 @@ class Deployment:
         with psycopg.connect(host="127.0.0.1", user="postgres", dbname=self.warehouse_db) as con:
             return con.execute(sql, params).fetchall()
 
-    def landing_sensor(self, ticks_after: float | None = None) -> dict:
-        variables = {"selector": LANDING_SENSOR, "after": ticks_after}
+    def sensor(self, name: str, ticks_after: float | None = None) -> dict:
+        variables = {"selector": {**LANDING_SENSOR, "sensorName": name}, "after": ticks_after}
         return self.query(SENSOR_QUERY, variables)["sensorOrError"]
+
+    def landing_sensor(self, ticks_after: float | None = None) -> dict:
+        return self.sensor("landing_sensor", ticks_after)
 
     def storage_scalar(self, sql: str, params: tuple = ()) -> Any:
         with psycopg.connect(host="127.0.0.1", user="postgres", dbname=self.storage_db) as con:
@@ -544,3 +547,8 @@ def test_landing_sensor_runs_a_dropped_delivery_once(deployment, master_data_run
     )
     assert {(tick["status"], tuple(tick["runIds"])) for tick in ticks} == {("SKIPPED", ())}
     assert len(deployment.runs(**{"dagster/sensor_name": "landing_sensor"})) == 1
+    # The automation sensor's conditions include Python (`RanBeforeItsInputs`): the daemon
+    # has it evaluated on the code server, tick after tick, without an error.
+    automation = deployment.sensor("automation_sensor")["sensorState"]["ticks"]
+    assert automation, "the automation sensor never ticked"
+    assert {tick["status"] for tick in automation} <= {"SUCCESS", "SKIPPED"}, automation

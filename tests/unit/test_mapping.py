@@ -1887,6 +1887,37 @@ def test_every_sap_quantity_and_amount_has_its_type():
     assert set(SAP_LENGTHS) == set(SAP_DECIMALS)
 
 
+#: The fields S/4HANA's own APIs expose, as entity type and property in the shared EDMX.
+EDMX_PROPERTY_OF = {
+    "KWMENG": ("A_SalesOrderItemType", "RequestedQuantity"),
+    "BTGEW": ("A_SalesOrderItemType", "ItemGrossWeight"),
+    "NETWR": ("A_SalesOrderItemType", "NetAmount"),
+    "BRGEW": ("A_ProductType", "GrossWeight"),
+    "STPRS": ("A_ProductValuationType", "StandardPrice"),
+    "VERPR": ("A_ProductValuationType", "MovingAveragePrice"),
+    "EISBE": ("A_ProductSupplyPlanningType", "SafetyStockQuantity"),
+    "BSTMI": ("A_ProductSupplyPlanningType", "MinimumLotSizeQuantity"),
+    "BSTRF": ("A_ProductSupplyPlanningType", "LotSizeRoundingQuantity"),
+}
+
+
+def test_sap_types_agree_with_the_s4hana_metadata(datasets: Path):
+    """`SAP_LENGTHS` and `SAP_DECIMALS` against SAP's published EDMX, for every field an API
+    exposes. Gateway shows QUAN n,3 as Precision n, Scale 3, and CURR n,2 as Precision n+1,
+    Scale 3 (one more place for currencies with three decimals)."""
+    listing = pd.read_csv(datasets / "sap" / "odata-metadata" / "edmx_properties.csv", dtype=str)
+    published: dict[tuple[str, str], set[tuple[int, int]]] = {}
+    for row in listing[listing["edm_type"] == "Edm.Decimal"].itertuples():
+        published.setdefault((row.entity_type, row.property), set()).add(
+            (int(row.precision), int(row.scale))
+        )
+    for field, prop in EDMX_PROPERTY_OF.items():
+        sap_type, digits = SAP_LENGTHS[field]
+        assert (sap_type, SAP_DECIMALS[field]) in {("QUAN", 3), ("CURR", 2)}, field
+        expected = (digits, 3) if sap_type == "QUAN" else (digits + 1, 3)
+        assert published[prop] == {expected}, (field, prop, published[prop])
+
+
 def test_utf16_with_a_byte_order_mark_is_read(source: Path):
     """SAP GUI's "Unicode text", which the landing reader takes too."""
     expected = column(mapped(source, base_document()), "VBAP", "KWMENG")
