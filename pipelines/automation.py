@@ -122,7 +122,8 @@ def plan_weekly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest
 
 
 #: Evaluated on the code server, not in the daemon: `RanBeforeItsInputs` is a condition in
-#: Python, which the daemon cannot load. Dagster then caps a sensor at 500 assets and checks.
+#: Python, which the daemon cannot load. Dagster then caps a sensor at 500 assets and checks
+#: that have automation conditions.
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "automation_sensor",
     target=dg.AssetSelection.all(),

@@ -6,8 +6,6 @@ are declared here and evaluated by the automation condition sensor.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import dagster as dg
 from dagster._core.definitions.events import AssetKeyPartitionKey
 
@@ -18,17 +16,18 @@ from pipelines.partitions import TIMEZONE
 WEEKLY_PLANNING_CRON = "0 0 * * 1"
 
 
-#: More materializations of one input during one run than this are not looked at.
-MAX_INPUT_UPDATES_PER_RUN = 10_000
+#: Materializations read per page while looking for updates.
+PAGE = 1_000
 
 
 class RanBeforeItsInputs(dg.AutomationCondition[dg.AssetKey]):
-    """Partitions just updated by a run that started before one of their inputs was updated.
+    """Partitions updated by a run that started before another run updated one of their inputs,
+    until automation requests them or a later run updates them.
 
     `since_last_handled` counts a target's own update as handled, so a correction that lands
-    while the target's run is already reading the old rows was never run downstream. Only
-    partitions updated since the previous tick are looked at, and an input's updates by the
-    same run (a job that runs both) do not count.
+    while the target's run is already reading the old rows was never run downstream. Each
+    tick looks only at the target's updates since the previous tick, with one query per run
+    and input; an input's updates by the same run (a job that runs both) do not count.
     """
 
     @property
@@ -37,50 +36,98 @@ class RanBeforeItsInputs(dg.AutomationCondition[dg.AssetKey]):
 
     def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
         view = context.asset_graph_view
-        stale = set()
-        if context.previous_max_storage_id is not None:
-            instance = view.instance
-            parents = context.asset_graph.get(context.key).parent_keys
-            for update in _updates(instance, context.key, context.previous_max_storage_id):
-                run = instance.get_run_record_by_id(update.run_id)
-                if run is None or run.start_time is None:
-                    continue
-                partition = update.partition_key
-                own = view.get_asset_subset_from_asset_partitions(
-                    context.key, {AssetKeyPartitionKey(context.key, partition)}
-                )
-                if any(
-                    _updated_during(instance, view.compute_parent_subset(parent, own), run)
-                    for parent in parents
-                    if view.asset_graph.has(parent)
-                ):
-                    stale.add(AssetKeyPartitionKey(context.key, partition))
-        true_subset = view.get_asset_subset_from_asset_partitions(context.key, stale)
-        return dg.AutomationResult(context=context, true_subset=true_subset)
+        key = context.key
+        empty = context.get_empty_subset()
+        if context.previous_max_storage_id is None:  # first tick: nothing to compare with
+            return dg.AutomationResult(context=context, true_subset=empty)
+        instance = view.instance
+        stale: set[str | None] = set()
+        fresh: set[str | None] = set()
+        for run_id, partitions in _updates_by_run(instance, key, context).items():
+            started = _run_start(instance, run_id)
+            behind = {
+                partition
+                for parent in context.asset_graph.get(key).parent_keys
+                if view.asset_graph.has(parent)
+                for partition in _partitions_behind(view, key, parent, partitions, run_id, started)
+            }
+            stale |= behind
+            fresh |= partitions - behind
+
+        def subset(partitions: set[str | None]):
+            pairs = {AssetKeyPartitionKey(key, partition) for partition in partitions}
+            return view.get_asset_subset_from_asset_partitions(key, pairs)
+
+        still_due = (
+            (context.previous_true_subset or empty)
+            .compute_difference(context.get_previous_requested_subset(key) or empty)
+            .compute_difference(subset(fresh))
+        )
+        return dg.AutomationResult(
+            context=context, true_subset=still_due.compute_union(subset(stale))
+        )
 
 
-def _updates(
-    instance: dg.DagsterInstance, key: dg.AssetKey, after_storage_id: int
-) -> Iterator[dg.EventLogRecord]:
-    """The target's materializations since the previous tick, the latest per partition."""
-    latest: dict[str | None, dg.EventLogRecord] = {}
-    filter_ = dg.AssetRecordsFilter(asset_key=key, after_storage_id=after_storage_id)
-    for record in instance.fetch_materializations(filter_, limit=MAX_INPUT_UPDATES_PER_RUN).records:
-        latest.setdefault(record.partition_key, record)
-    yield from latest.values()
+def _records(instance: dg.DagsterInstance, filter_: dg.AssetRecordsFilter):
+    """Every materialization the filter selects, page by page."""
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(filter_, limit=PAGE, cursor=cursor)
+        yield from page.records
+        if not page.has_more:
+            return
+        cursor = page.cursor
 
 
-def _updated_during(instance: dg.DagsterInstance, parent_subset, run: dg.RunRecord) -> bool:
-    """Whether another run updated any of these input partitions after `run` started."""
-    if parent_subset.is_empty:
-        return False
-    filter_ = dg.AssetRecordsFilter(asset_key=parent_subset.key, after_timestamp=run.start_time)
-    records = instance.fetch_materializations(filter_, limit=MAX_INPUT_UPDATES_PER_RUN).records
-    others = [r for r in records if r.run_id != run.dagster_run.run_id]
-    if not others or not parent_subset.is_partitioned:
-        return bool(others)
-    keys = parent_subset.expensively_compute_partition_keys()
-    return any(r.partition_key in keys for r in others)
+def _updates_by_run(
+    instance: dg.DagsterInstance, key: dg.AssetKey, context: dg.AutomationContext
+) -> dict[str, set[str | None]]:
+    """The target's partitions updated since the previous tick, by the run that updated them
+    last (a partition updated twice counts for its latest run only)."""
+    filter_ = dg.AssetRecordsFilter(
+        asset_key=key,
+        after_storage_id=context.previous_max_storage_id,
+        before_storage_id=None if context.max_storage_id is None else context.max_storage_id + 1,
+    )
+    latest: dict[str | None, str] = {}
+    for record in _records(instance, filter_):  # newest first
+        latest.setdefault(record.partition_key, record.run_id)
+    by_run: dict[str, set[str | None]] = {}
+    for partition, run_id in latest.items():
+        by_run.setdefault(run_id, set()).add(partition)
+    return by_run
+
+
+def _run_start(instance: dg.DagsterInstance, run_id: str) -> float:
+    """When the run started; its creation where no start was recorded (a re-run is then the
+    safe side). A run no longer stored counts as having started at the epoch."""
+    record = instance.get_run_record_by_id(run_id)
+    if record is None:
+        return 0.0
+    return record.start_time or record.create_timestamp.timestamp()
+
+
+def _partitions_behind(
+    view,
+    key: dg.AssetKey,
+    parent: dg.AssetKey,
+    partitions: set[str | None],
+    run_id: str,
+    started: float,
+) -> set[str | None]:
+    """Those of `partitions` (updated by `run_id`) whose input `parent` another run updated
+    after `run_id` started."""
+    filter_ = dg.AssetRecordsFilter(asset_key=parent, after_timestamp=started)
+    updated = {r.partition_key for r in _records(view.instance, filter_) if r.run_id != run_id}
+    if not updated:
+        return set()
+    if None in partitions or None in updated:  # an unpartitioned target or input
+        return set(partitions)
+    parent_subset = view.get_asset_subset_from_asset_partitions(
+        parent, {AssetKeyPartitionKey(parent, partition) for partition in updated}
+    )
+    affected = view.compute_child_subset(key, parent_subset).expensively_compute_partition_keys()
+    return partitions & set(affected)
 
 
 def follow_any_partition() -> dg.AutomationCondition:
@@ -90,10 +137,7 @@ def follow_any_partition() -> dg.AutomationCondition:
     that were never run are not back-filled by automation (that is what backfills are for).
     """
     return (
-        (
-            dg.AutomationCondition.any_deps_updated().since_last_handled()
-            | RanBeforeItsInputs().since(dg.AutomationCondition.newly_requested())
-        )
+        (dg.AutomationCondition.any_deps_updated().since_last_handled() | RanBeforeItsInputs())
         & ~dg.AutomationCondition.any_deps_missing()
         & dg.AutomationCondition.all_deps_blocking_checks_passed()
         & ~dg.AutomationCondition.any_deps_in_progress()
@@ -114,7 +158,7 @@ def follow_upstream() -> dg.AutomationCondition:
             (
                 dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()
             ).since_last_handled()
-            | RanBeforeItsInputs().since(dg.AutomationCondition.newly_requested())
+            | RanBeforeItsInputs()
         )
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()

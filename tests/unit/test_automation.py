@@ -104,8 +104,8 @@ def test_sensors_start_running():
 
 def test_automation_sensor_evaluates_every_condition_on_the_code_server():
     """`RanBeforeItsInputs` is Python, which the daemon cannot load, so the sensor runs on the
-    code server, where Dagster refuses a sensor over 500 assets and checks: this fails when the
-    graph outgrows one sensor, not in production."""
+    code server, where Dagster refuses a sensor over 500 assets and checks with automation
+    conditions: this fails when the graph outgrows one sensor, not in production."""
     from pipelines.definitions import defs
 
     assert automation_sensor.sensor_type.value == "AUTOMATION"

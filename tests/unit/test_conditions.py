@@ -67,6 +67,21 @@ def _materialize(assets: list, instance: dg.DagsterInstance, partition: str | No
     assert dg.materialize(assets, instance=instance, partition_key=partition).success
 
 
+class HeldRun:
+    """A downstream run that holds in its body (it has read its inputs) until released."""
+
+    def __init__(self, asset: dg.AssetsDefinition, instance, partition: str | None) -> None:
+        STARTED.clear()
+        FINISH.clear()
+        self.thread = threading.Thread(target=_materialize, args=([asset], instance, partition))
+        self.thread.start()
+        assert STARTED.wait(timeout=60)
+
+    def finish(self) -> None:
+        FINISH.set()
+        self.thread.join()
+
+
 @pytest.mark.parametrize(("upstream", "downstream", "partition"), CASES)
 def test_an_input_corrected_during_the_downstream_run_is_run_again(
     upstream: dg.AssetsDefinition, downstream: dg.AssetsDefinition, partition: str | None
@@ -79,17 +94,34 @@ def test_an_input_corrected_during_the_downstream_run_is_run_again(
     ticks.requested(downstream)
     _materialize([upstream], instance, partition)
     assert ticks.requested(downstream) == 1
-    STARTED.clear()
-    FINISH.clear()
-    run = threading.Thread(target=_materialize, args=([downstream], instance, partition))
-    run.start()
-    assert STARTED.wait(timeout=60)
+    run = HeldRun(downstream, instance, partition)
     _materialize([upstream], instance, partition)  # the correction, while the run reads
     assert ticks.requested(downstream) == 0  # the downstream is still running
-    FINISH.set()
-    run.join()
+    run.finish()
     assert ticks.requested(downstream) == 1
     assert ticks.requested(downstream) == 0  # once, not at every tick
+
+
+@pytest.mark.parametrize(("upstream", "downstream", "partition"), CASES)
+def test_a_stale_partition_a_later_run_refreshed_is_not_run_again(
+    upstream: dg.AssetsDefinition, downstream: dg.AssetsDefinition, partition: str | None
+) -> None:
+    """The stale partition is found while another run, started after the correction, builds
+    it; once that run has finished, nothing is left to do."""
+    instance = dg.DagsterInstance.ephemeral()
+    ticks = Ticks(instance)
+    ticks.requested(downstream)
+    _materialize([upstream], instance, partition)
+    assert ticks.requested(downstream) == 1
+    assert ticks.requested(downstream) == 0  # requested above
+    stale = HeldRun(downstream, instance, partition)
+    _materialize([upstream], instance, partition)
+    stale.finish()
+    fresh = HeldRun(downstream, instance, partition)  # a manual run, after the correction
+    assert ticks.requested(downstream) == 0  # due, but held while it runs
+    fresh.finish()
+    assert ticks.requested(downstream) == 0
+    assert ticks.requested(downstream) == 0
 
 
 @pytest.mark.parametrize(("upstream", "downstream", "partition"), CASES)
