@@ -57,6 +57,7 @@ from datetime import date, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
@@ -284,6 +285,10 @@ class LandingStore(Protocol):
 
     def list(self, folder: str) -> list[LandingEntry]: ...
 
+    def root_exists(self) -> bool:
+        """Whether the landing zone itself is there (its folders are made on first use)."""
+        ...
+
     def exists(self, folder: str, name: str) -> bool: ...
 
     def open(self, folder: str, name: str) -> BinaryIO: ...
@@ -340,6 +345,9 @@ class LocalLandingStore:
                     info = item.stat(follow_symlinks=False)
                     entries.append(LandingEntry(item.name, info.st_size, info.st_mtime_ns))
         return sorted(entries, key=lambda e: e.name)
+
+    def root_exists(self) -> bool:
+        return self.root.is_dir()
 
     def exists(self, folder: str, name: str) -> bool:
         return self.path(folder, name).is_file()
@@ -408,6 +416,13 @@ class FsspecLandingStore:
 
     def path(self, folder: str, name: str = "") -> str:
         return "/".join(part.strip("/") for part in (self.base, folder, name) if part)
+
+    def root_exists(self) -> bool:
+        """Whether the bucket (or top folder) is there: an object store has no empty folders,
+        so a new landing prefix exists only once something was written under it."""
+        top = self.base.strip("/").split("/", 1)[0]
+        self.fs.invalidate_cache(top)
+        return bool(self.fs.exists(top))
 
     def list(self, folder: str) -> list[LandingEntry]:
         directory = self.path(folder)
@@ -488,6 +503,31 @@ def landing_store(location: str | Path) -> LandingStore:
     if text.startswith("file://"):
         return LocalLandingStore(text.removeprefix("file://"))
     return FsspecLandingStore(text)
+
+
+def existing_landing_store(location: str | Path) -> LandingStore:
+    """`landing_store`, refusing a landing zone that is not there: a mistyped SCP_LANDING_DIR
+    would otherwise look like a zone where nothing was delivered, tick after tick."""
+    store = landing_store(location)
+    if not store.root_exists():
+        raise LandingSetupError(
+            f"The landing zone {without_credentials(str(location))} does not exist "
+            "(SCP_LANDING_DIR): no delivery can be taken from it. Create it, or correct the "
+            "setting; `python -m pipelines doctor` checks it."
+        )
+    return store
+
+
+def without_credentials(location: str) -> str:
+    """A landing URL as it may be shown: `sftp://user:secret@host/x` -> `sftp://***@host/x`."""
+    parts = urlsplit(location)
+    if "@" not in parts.netloc:
+        return location
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+class LandingSetupError(RuntimeError):
+    """The landing zone cannot be used as configured."""
 
 
 @contextmanager

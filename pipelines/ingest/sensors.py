@@ -53,9 +53,9 @@ from pipelines.ingest.landing import (
     WatermarkError,
     catch_up,
     commit_tick,
+    existing_landing_store,
     extract_feed,
     held_snapshot,
-    landing_store,
     next_start,
     orphan_markers,
     plan_tick,
@@ -238,7 +238,7 @@ def _log(context: dg.SensorEvaluationContext, plan: TickPlan) -> None:
 def landing_sensor(
     context: dg.SensorEvaluationContext, landing: LandingZone, warehouse: WarehouseResource
 ) -> dg.SensorResult:
-    store = landing_store(landing.path)
+    store = existing_landing_store(landing.path)
     state = LandingCursor.from_json(context.cursor)
     entries = store.list(INCOMING)
     ready, seen = ready_files(entries, state.seen)
@@ -416,7 +416,7 @@ def sap_odata_delta_sensor(
     Like landing_sensor, a tick never waits for a run holding the DuckDB file: that feed keeps
     its cursor and is read again at the next tick."""
     state = ODataCursor.from_json(context.cursor)
-    store = landing_store(landing.path)
+    store = existing_landing_store(landing.path)
     open_warehouse = partial(warehouse.open, lock_wait_seconds=0)
     order = state.order(odata_feeds())
     day = _last_partition_day()
@@ -530,7 +530,7 @@ def read_odata_feeds_in_full(
     """Each feed is read until it has caught up and its watermark is written as soon as it
     is done, so a run that fails part way keeps the feeds it finished. A feed whose read
     fails does not keep the others from being read; the run fails at the end, naming it."""
-    store = landing_store(landing.path)
+    store = existing_landing_store(landing.path)
     client = sap_odata.get_client()
     day = _last_partition_day()
     failed: dict[str, Exception] = {}

@@ -32,6 +32,7 @@ from pipelines.ingest.landing import (
     CURRENT,
     INCOMING,
     MANIFEST_TABLE,
+    LandingSetupError,
     landing_store,
 )
 from pipelines.ingest.load import files_for_window, load_table
@@ -1129,3 +1130,29 @@ def test_odata_deltas_arrive_as_landing_files_and_load_per_day(
     changed = landing.sql("select vbeln, kunnr from raw.vbak order by vbeln")
     assert changed.set_index("vbeln").kunnr["0000000003"] == "0017100099"
     assert (changed.kunnr != loaded.kunnr).sum() == 1
+
+
+@pytest.mark.parametrize("location", ["folder", "bucket"])
+def test_a_landing_zone_that_is_not_there_fails_the_tick_naming_the_setting(
+    tmp_path: Path, location: str
+) -> None:
+    """A mistyped SCP_LANDING_DIR looked like a zone where nothing was delivered: the ticks
+    skipped with "No new deliveries" while the extracts waited in the real folder. A URL's
+    credentials are not shown."""
+    missing = (
+        str(tmp_path / "typo" / "landing")
+        if location == "folder"
+        else f"memory://sap:s3cret@nobucket-{uuid.uuid4().hex[:8]}/landing"
+    )
+    warehouse = WarehouseResource(kind="duckdb", duckdb_path=str(tmp_path / "wh.duckdb"))
+    resources = {"landing": LandingZone(path=missing), "warehouse": warehouse}
+    with (
+        dg.build_sensor_context(
+            instance=dg.DagsterInstance.ephemeral(), resources=resources
+        ) as context,
+        pytest.raises(LandingSetupError) as refused,
+    ):
+        landing_sensor(context)
+    assert "does not exist (SCP_LANDING_DIR)" in str(refused.value)
+    assert "s3cret" not in str(refused.value)
+    assert not Path(missing).exists()  # nothing was created under the mistyped name
