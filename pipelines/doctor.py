@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from resources.paths import DBT_PROJECT_DIR, PROJECT_ROOT
+from resources.warehouse import utf8_refusal
 
 Status = Literal["ok", "warn", "fail"]
 WAREHOUSE_KINDS = ("duckdb", "postgres")
@@ -83,9 +86,10 @@ def check_configuration(env: Mapping[str, str]) -> list[Finding]:
     except ValueError as exc:
         bad(str(exc), "the exporting SAP user's default (SU01), e.g. 1.234.567,89")
     try:
-        checked_base_url(
-            env.get("SCP_ODATA_BASE_URL", ""), "SCP_ODATA_BASE_URL", "SCP_ODATA_SAP_CLIENT"
-        )
+        if env.get("SCP_ODATA_BASE_URL"):
+            checked_base_url(
+                env["SCP_ODATA_BASE_URL"], "SCP_ODATA_BASE_URL", "SCP_ODATA_SAP_CLIENT"
+            )
         checked_sap_client(env.get("SCP_ODATA_SAP_CLIENT") or None, "SCP_ODATA_SAP_CLIENT")
     except ValueError as exc:
         bad(
@@ -149,6 +153,7 @@ def _pg_probe(area: str, env: Mapping[str, str], prefix: str, db_var: str) -> Fi
             connect_timeout=CONNECT_TIMEOUT_SECONDS,
         ) as con:
             version = con.execute("show server_version").fetchone()[0]
+            encoding = con.execute("show server_encoding").fetchone()[0]
             can_create = con.execute(
                 "select has_database_privilege(current_user, current_database(), 'CREATE')"
             ).fetchone()[0]
@@ -161,6 +166,9 @@ def _pg_probe(area: str, env: Mapping[str, str], prefix: str, db_var: str) -> Fi
             f"check {prefix}HOST/PORT/USER/PASSWORD and {db_var}; "
             f"`pg_isready -h {host} -p {port}` tells whether the server is up",
         )
+    refusal = utf8_refusal(database, encoding)
+    if area == "warehouse" and refusal:
+        return Finding(area, "fail", f"{where}: {refusal}", "use a UTF8 database")
     if not can_create:
         return Finding(
             area,
@@ -308,7 +316,14 @@ def check_landing(env: Mapping[str, str]) -> list[Finding]:
     if not path.exists():
         return [Finding("landing", "fail", f"{path} does not exist", fix)]
     if not path.is_dir():
-        return [Finding("landing", "fail", f"{path} is not a folder", fix)]
+        return [
+            Finding(
+                "landing",
+                "fail",
+                f"{path} is a file, not a folder",
+                "point SCP_LANDING_DIR at the folder the extracts are dropped in",
+            )
+        ]
     probe = path / f".doctor-{uuid.uuid4().hex}"
     try:
         extracts = sum(1 for p in path.iterdir() if p.suffix.lower() in (".csv", ".txt"))
@@ -434,6 +449,40 @@ def check_forecasting() -> list[Finding]:
 
 
 # -- running ---------------------------------------------------------------------------------
+#: Loading the definitions imports Dagster, dbt's manifest and every asset: seconds, not minutes.
+DEFINITIONS_TIMEOUT_SECONDS = 300
+
+
+def check_definitions(env: Mapping[str, str]) -> list[Finding]:
+    """Load the code location as the code server does, in a process of its own with these
+    settings: a setting read only there (an OData page size, a sensor interval) fails here
+    and not when the deployment starts."""
+    if any(f.status == "fail" for f in check_configuration(env)):
+        return [
+            Finding("definitions", "warn", "not loaded: fix the configuration first", "see above")
+        ]
+    loaded = subprocess.run(
+        [sys.executable, "-c", "from pipelines.definitions import defs; defs()"],
+        env=dict(env),
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=DEFINITIONS_TIMEOUT_SECONDS,
+    )
+    if loaded.returncode == 0:
+        return [Finding("definitions", "ok", "the code location loads with these settings")]
+    reason = ([line for line in loaded.stderr.splitlines() if line.strip()] or ["no output"])[-1]
+    return [
+        Finding(
+            "definitions",
+            "fail",
+            f"the code location does not load: {reason}",
+            "correct the setting it names; `dagster definitions validate -m "
+            "pipelines.definitions` shows the whole error",
+        )
+    ]
+
+
 def run_checks(
     env: Mapping[str, str] | None = None, project_dir: Path = DBT_PROJECT_DIR
 ) -> list[Finding]:
@@ -445,6 +494,7 @@ def run_checks(
         ("dagster storage", lambda: check_dagster_storage(env)),
         ("dbt manifest", lambda: check_dbt_manifest(project_dir)),
         ("landing", lambda: check_landing(env)),
+        ("definitions", lambda: check_definitions(env)),
         ("solver", check_solvers),
         ("forecasting", check_forecasting),
     ]

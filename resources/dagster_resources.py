@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import dagster as dg
 
-from pipelines.ingest.odata import checked_base_url, checked_sap_client
+from pipelines.ingest.odata import checked_auth, checked_base_url, checked_sap_client
 from resources.odata import SapODataResource
 from resources.paths import LOCAL_DIR
 from resources.warehouse import DUCKDB_LOCK_WAIT_SECONDS, Warehouse, WarehouseSettings
@@ -124,7 +124,7 @@ def sap_odata_from_env() -> SapODataResource:
     return SapODataResource(
         base_url=checked_base_url(str(base_url), "SCP_ODATA_BASE_URL", "SCP_ODATA_SAP_CLIENT"),
         sap_client=checked_sap_client(_setting("SCP_ODATA_SAP_CLIENT"), "SCP_ODATA_SAP_CLIENT"),
-        auth=_setting("SCP_ODATA_AUTH", "basic"),
+        auth=checked_auth(str(_setting("SCP_ODATA_AUTH", "basic")), "SCP_ODATA_AUTH"),
         username=_setting("SCP_ODATA_USER"),
         password=_env_or("SCP_ODATA_PASSWORD", None),
         client_id=_setting("SCP_ODATA_CLIENT_ID"),

@@ -47,6 +47,17 @@ QUARANTINE_COLUMNS = {
 }
 
 
+def utf8_refusal(database: str, encoding: str) -> str | None:
+    """Why a Postgres database of this encoding cannot hold the warehouse; None for UTF8."""
+    if encoding == "UTF8":
+        return None
+    return (
+        f"Postgres database {database!r} has encoding {encoding}; the warehouse needs UTF8: "
+        "create it with `createdb --encoding=UTF8 --template=template0 <name>` and set "
+        "SCP_PG_DATABASE to it"
+    )
+
+
 @dataclass(frozen=True)
 class TableSlice:
     """The rows of one table a write owns (`where` with `params`) and what replaces them."""
@@ -474,14 +485,9 @@ class PostgresWarehouse(Warehouse):
         """SAP texts hold any Unicode character: a LATIN1 database would refuse some, and a
         SQL_ASCII one stores bytes without checking them and returns them undecoded."""
         cur.execute("show server_encoding")
-        encoding = cur.fetchone()[0]
-        if encoding != "UTF8":
-            name = self.settings.pg_database
-            raise ValueError(
-                f"Postgres database {name!r} has encoding {encoding}; the warehouse needs UTF8: "
-                f"create it with `createdb --encoding=UTF8 --template=template0 <name>` and set "
-                "SCP_PG_DATABASE to it"
-            )
+        refusal = utf8_refusal(self.settings.pg_database, cur.fetchone()[0])
+        if refusal:
+            raise ValueError(refusal)
 
     def lock_ddl(self, cur: Any) -> None:
         cur.execute("select pg_advisory_xact_lock(%s)", [DDL_LOCK_KEY])

@@ -500,15 +500,33 @@ def _read_body(response: requests.Response, ends: float) -> bytes:
 
 
 def checked_base_url(url: str, what: str, client_what: str) -> str:
-    """`url` unless it has a query string or fragment (ValueError naming `what`): service paths
-    are appended to it, so `?sap-client=100` there broke every URL; the SAP client is a
+    """`url` if it is an http(s) URL without credentials, query string or fragment; else a
+    ValueError naming `what` (and never quoting the URL, which may hold a secret). Service
+    paths are appended to it, so `?sap-client=100` there broke every URL; the SAP client is a
     setting of its own, `client_what`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{what} must be an http(s) URL, got {parts.scheme!r} scheme")
+    if parts.username or parts.password:
+        raise ValueError(f"{what} must not embed credentials; use the user and password settings")
     if "?" in url or "#" in url:  # not quoted: a query string may hold a key
         raise ValueError(
             f"{what} must have no query string or fragment (after '?' or '#'): service paths "
             f"are appended to it; give the SAP client (sap-client) as {client_what}"
         )
     return url
+
+
+def checked_auth(value: str, what: str) -> str:
+    """`value` if an authentication this client speaks; else a ValueError naming `what`."""
+    if value not in AUTH_METHODS:
+        choices = ", ".join(repr(method) for method in AUTH_METHODS)
+        raise ValueError(f"{what} must be one of {choices}, got {value!r}")
+    return value
+
+
+#: basic: user and password; oauth2: client credentials; none: a proxy that authenticates.
+AUTH_METHODS = ("basic", "oauth2", "none")
 
 
 def checked_sap_client(value: str | None, what: str) -> str | None:
@@ -549,15 +567,9 @@ class SapODataClient:
         sap_client: str | None = None,
         metadata: Mapping[str, ServiceMetadata] | None = None,
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base_url must be an http(s) URL, got {parts.scheme!r} scheme")
-        if parts.username or parts.password:
-            raise ValueError("base_url must not embed credentials; use username/password")
         checked_base_url(base_url, "base_url", "sap_client")
         checked_sap_client(sap_client, "sap_client")
-        if auth not in ("basic", "oauth2", "none"):
-            raise ValueError(f"auth must be 'basic', 'oauth2' or 'none', got {auth!r}")
+        checked_auth(auth, "auth")
         if auth == "basic" and not (username and password):
             raise ValueError("auth='basic' needs username and password")
         if auth == "oauth2" and not (client_id and client_secret and token_url):

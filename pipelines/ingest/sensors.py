@@ -84,8 +84,8 @@ from resources.odata import SapODataResource
 from resources.warehouse import Warehouse, is_lock_conflict
 
 T = TypeVar("T")
-LANDING_SENSOR_INTERVAL = int(os.getenv("SCP_LANDING_SENSOR_INTERVAL", "30"))
-ODATA_SENSOR_INTERVAL = int(os.getenv("SCP_ODATA_SENSOR_INTERVAL", "300"))
+LANDING_SENSOR_INTERVAL = number_setting("SCP_LANDING_SENSOR_INTERVAL", 30, int, 1)
+ODATA_SENSOR_INTERVAL = number_setting("SCP_ODATA_SENSOR_INTERVAL", 300, int, 1)
 ODATA_FEEDS = os.getenv("SCP_ODATA_FEEDS") or "A_SalesOrder,A_Product"
 
 

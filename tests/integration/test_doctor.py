@@ -61,6 +61,7 @@ def test_healthy_local_configuration_passes(local_setup):
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     areas = ["configuration", "warehouse", "dagster storage", "dbt manifest", "landing", "solver"]
+    areas += ["definitions"]
     for area in [*areas, "forecasting"]:
         assert any(line.startswith("ok") and f"  {area}  " in line for line in lines), area
     assert "(1 extract files)" in result.stdout
@@ -103,7 +104,52 @@ def test_broken_configuration_fails_and_says_how_to_fix(tmp_path):
     assert f"fix: mkdir -p {tmp_path}/no-such-landing" in out
     assert "s3cret-doctor-pw" not in out + result.stderr
     assert "Traceback" not in out + result.stderr
-    assert out.rstrip().endswith("9 problem(s), 0 warning(s)")
+    assert "WARN  definitions      not loaded: fix the configuration first" in out
+    assert out.rstrip().endswith("9 problem(s), 1 warning(s)")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("SCP_ODATA_PAGE_SIZE", "abc", "SCP_ODATA_PAGE_SIZE must be an integer, got 'abc'"),
+        ("SCP_LANDING_SENSOR_INTERVAL", "5m", "SCP_LANDING_SENSOR_INTERVAL must be an integer"),
+        ("SCP_ODATA_AUTH", "oauth", "SCP_ODATA_AUTH must be one of 'basic', 'oauth2', 'none'"),
+        ("SCP_ODATA_BASE_URL", "https://sap:pw-in-url@s4.example.com/sap", "must not embed"),
+    ],
+)
+def test_a_setting_only_the_code_location_reads_fails_the_doctor(
+    local_setup, setting, value, named
+):
+    """`doctor` gates a deployment: settings read only when the definitions load (or, for
+    OData's authentication, when a run starts) passed it, and the code location then did not
+    load. The URL's password is not printed."""
+    result = doctor({**local_setup, setting: value})
+
+    assert result.returncode == 1, result.stdout
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert any(named in line for line in failed), result.stdout
+    assert "pw-in-url" not in result.stdout + result.stderr
+
+
+@pytest.mark.postgres
+def test_a_postgres_warehouse_not_in_utf8_fails_the_doctor(postgres_server, local_setup):
+    """A run refuses a LATIN1 database; `doctor` passed it."""
+    import psycopg
+
+    name = f"scp_doctor_latin1_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(**postgres_server, autocommit=True) as con:
+        con.execute(
+            f"create database {name} encoding 'LATIN1' template template0 "
+            "lc_collate 'C' lc_ctype 'C'"
+        )
+    try:
+        env = {**local_setup, "SCP_WAREHOUSE": "postgres", "SCP_PG_DATABASE": name}
+        [warehouse] = [f for f in run_checks(env) if f.area == "warehouse"]
+        assert warehouse.status == "fail"
+        assert f"Postgres database {name!r} has encoding LATIN1" in warehouse.message
+    finally:
+        with psycopg.connect(**postgres_server, autocommit=True) as con:
+            con.execute(f"drop database if exists {name} with (force)")
 
 
 @pytest.mark.postgres
@@ -181,7 +227,7 @@ def test_landing_that_is_a_file_fails(tmp_path):
     landing = tmp_path / "landing"
     landing.write_text("not a folder")
     [finding] = check_landing({"SCP_LANDING_DIR": str(landing)})
-    assert (finding.status, finding.message) == ("fail", f"{landing} is not a folder")
+    assert (finding.status, finding.message) == ("fail", f"{landing} is a file, not a folder")
 
 
 def test_landing_check_leaves_no_probe_file(tmp_path):
