@@ -28,6 +28,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from urllib.parse import urlsplit
 
 SMTP_SECURITY = ("starttls", "ssl", "none")
 MAX_ERROR_CHARS = 1500
@@ -105,8 +106,10 @@ class AlertSettings:
             ("SCP_ALERT_SLACK_WEBHOOK", settings.slack_webhook),
             ("SCP_ALERT_WEBHOOK_URL", settings.webhook_url),
         ):
-            if url and not url.startswith(("https://", "http://")):
-                raise AlertConfigError(f"{name} must be an http(s) URL")
+            if url and not _well_formed_url(url):
+                raise AlertConfigError(
+                    f"{name} must be an http(s) URL without spaces or control characters"
+                )
         return settings
 
     @property
@@ -248,7 +251,21 @@ def webhook_payload(alert: Alert) -> dict:
     }
 
 
+def _well_formed_url(url: str) -> bool:
+    """An http(s) URL urllib can send to; a webhook URL holds its secret, so no error may
+    quote it."""
+    if any(char.isspace() or ord(char) < 32 for char in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # an unclosed IPv6 bracket, a port that is no number
+        return False
+
+
 def _post_json(channel: str, url: str, payload: dict, timeout: float) -> None:
+    if not _well_formed_url(url):
+        raise AlertDeliveryError(f"{channel}: the URL is malformed (not shown: it holds a secret)")
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode(),

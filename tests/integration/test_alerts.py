@@ -9,6 +9,7 @@ import json
 import socketserver
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -211,6 +212,8 @@ def test_no_variables_means_no_channels():
         ),
         ({"SCP_ALERT_SLACK_WEBHOOK": "hooks.slack.com/x"}, "SCP_ALERT_SLACK_WEBHOOK"),
         ({"SCP_ALERT_WEBHOOK_URL": "ftp://host/x"}, "SCP_ALERT_WEBHOOK_URL"),
+        ({"SCP_ALERT_SLACK_WEBHOOK": "https://h/services/T0 more"}, "SCP_ALERT_SLACK_WEBHOOK"),
+        ({"SCP_ALERT_WEBHOOK_URL": "http://[x/hook"}, "SCP_ALERT_WEBHOOK_URL"),
     ],
 )
 def test_bad_configuration_names_the_variable(env, variable):
@@ -312,6 +315,24 @@ def test_an_unreachable_webhook_is_reported_without_its_address(http_receiver):
     with pytest.raises(AlertDeliveryError, match="slack: URLError") as failure:
         send_alert(settings, failure_alert("ingest_daily", "r", ERROR_TEXT))
     assert "SECRET" not in str(failure.value)
+
+
+def test_a_malformed_webhook_is_reported_without_its_secret_and_the_others_still_sent(
+    http_receiver, smtp_receiver
+):
+    """A Slack URL with a space (pasted with a line break) raised http.client.InvalidURL,
+    quoting the URL's token, past `send_alert`: the other channels were never tried."""
+    good = alert_env(http_receiver, smtp_receiver)
+    settings = replace(
+        AlertSettings.from_env(good), slack_webhook=f"https://hooks.slack.com/{SLACK_SECRET} x"
+    )
+    with pytest.raises(AlertDeliveryError) as failure:
+        send_alert(settings, failure_alert("ingest_daily", "r", ERROR_TEXT))
+    message = str(failure.value)
+    assert "slack: the URL is malformed" in message
+    assert "(delivered via email, webhook)" in message
+    assert len(smtp_receiver.messages) == 1
+    assert "SECRET" not in message
 
 
 # -- through the real sensor ---------------------------------------------------------------
