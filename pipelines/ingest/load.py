@@ -149,6 +149,8 @@ class FileLoad:
     failing_by_rule: dict[str, int] = field(default_factory=dict)
     refused: bool = False  # not loaded (`reason`): its day kept the previous rows
     error: str | None = None  # a file-level problem that stopped its reading
+    #: the archived delivery this refused one replaced before it was ever loaded
+    unloaded_predecessor: str | None = None
 
     @property
     def quarantined_share(self) -> float:
@@ -158,7 +160,7 @@ class FileLoad:
         """Why this file must not replace its day, if it must not: its rows rejected by the
         reader and those the quality suite would reject after the load count alike."""
         if self.error is not None:
-            return self.error
+            return self.error + self._predecessor_hint()
         rejected = self.rows_quarantined + self.rows_failing_rules
         if over_threshold(rejected, self.rows_read, threshold):
             share = rejected / self.rows_read
@@ -166,8 +168,16 @@ class FileLoad:
             if self.rows_failing_rules:
                 rules = ", ".join(f"{label} {n}" for label, n in self.failing_by_rule.items())
                 reason += f", {self.rows_failing_rules} of them by the quality suite ({rules})"
-            return reason
+            return reason + self._predecessor_hint()
         return None
+
+    def _predecessor_hint(self) -> str:
+        if self.unloaded_predecessor is None:
+            return ""
+        return (
+            f"; the delivery it replaced was never loaded: it is kept as archive/"
+            f"{self.unloaded_predecessor}, drop it into incoming/ again to load it"
+        )
 
 
 @dataclass
@@ -364,6 +374,7 @@ def load_table(
         _replace_rows(warehouse, cur, spec, report, window, loaded_at, was_empty)
         _replace_quarantine(warehouse, cur, spec, report, loaded_at)
         _restore_kept_deliveries(warehouse, cur, spec, report)
+        _name_unloaded_predecessors(warehouse, cur, spec, report)
         if index is not None:
             cur.execute(index.create)
         warehouse.analyze(cur, table)
@@ -461,6 +472,30 @@ def _restore_kept_deliveries(
             ),
             [load.name, spec.name, load.name],
         )
+
+
+def _name_unloaded_predecessors(
+    warehouse: Warehouse, cur: Cursor, spec: TableSpec, report: LoadReport
+) -> None:
+    """A delivery superseded while its run still waited was never loaded; if the one that
+    replaced it is refused, the day holds neither. The refusal names the archived file, so
+    an operator can drop it again instead of finding the day empty."""
+    if not report.refused or not warehouse.table_columns(cur, MANIFEST_TABLE):
+        return
+    for load in report.refused:
+        cur.execute(
+            warehouse.placeholders(
+                f"select archive_name from {MANIFEST_TABLE} as m where canonical_name = ? "
+                "and table_name = ? and status = 'superseded' and rows_loaded is null "
+                "and archive_name is not null and not exists (select 1 from "
+                f"{MANIFEST_TABLE} as later where later.canonical_name = m.canonical_name "
+                "and later.table_name = m.table_name and later.status = 'loaded' "
+                "and later.received_at > m.received_at) order by received_at desc limit 1"
+            ),
+            [load.name, spec.name],
+        )
+        found = cur.fetchone()
+        load.unloaded_predecessor = found[0] if found else None
 
 
 #: Why a master extract without records is refused: it replaces the whole table. A day

@@ -329,6 +329,42 @@ def test_a_refused_redelivery_leaves_the_kept_delivery_loaded_in_the_manifest(
     assert statuses[0][1] == archived.archive_name.item() != statuses[1][1]
 
 
+def test_a_refused_redelivery_of_a_day_never_loaded_names_the_archived_delivery(
+    landing: Landing, demo: Path
+) -> None:
+    """The first delivery's run still waited in the queue when a broken re-delivery came: the
+    first was archived as superseded, the second refused, and the day held neither. The
+    refusal names the archived file, which is kept byte for byte, so it can be dropped again."""
+    good = (demo / "MSEG_20240102.csv").read_bytes()
+    (landing.incoming / "MSEG_20240102.csv").write_bytes(good)
+    (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
+    requests_of(landing.tick())  # its run waits behind others
+    header, *lines = good.decode("utf-8-sig").split("\r\n")
+    broken = [";".join([*line.split(";")[:7], "x", *line.split(";")[8:]]) for line in lines[:-1]]
+    (landing.incoming / "MSEG_20240102.csv").write_text("\r\n".join([header, *broken, ""]))
+    (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
+    (second,) = requests_of(landing.tick())
+    landing.run(second)
+
+    assert landing.sql("select count(*) as n from raw.mseg").n.item() == 0
+    manifest = landing.sql(
+        f"select status, archive_name, reason from {MANIFEST_TABLE} order by received_at"
+    )
+    assert manifest.status.tolist() == ["superseded", "refused"]
+    kept = manifest.archive_name.iloc[0]
+    assert (landing.root / ARCHIVE / kept).read_bytes() == good
+    assert manifest.reason.iloc[1].endswith(
+        f"; the delivery it replaced was never loaded: it is kept as archive/{kept}, "
+        "drop it into incoming/ again to load it"
+    )
+
+    (landing.incoming / "MSEG_20240102.csv").write_bytes(good)  # as the reason says
+    (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
+    (third,) = requests_of(landing.tick())
+    assert landing.run(third).success
+    assert landing.sql("select count(*) as n from raw.mseg").n.item() == len(lines) - 1
+
+
 def test_two_versions_of_a_day_in_one_tick_run_once_with_the_newer(
     landing: Landing, demo: Path
 ) -> None:
