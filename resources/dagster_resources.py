@@ -74,6 +74,19 @@ def _setting(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name) or default
 
 
+#: How a switch setting may be written; anything else fails loading, naming the setting.
+SWITCH_VALUES = {"on": True, "1": True, "true": True, "yes": True}
+SWITCH_VALUES |= {"off": False, "0": False, "false": False, "no": False}
+
+
+def switch_setting(name: str) -> bool:
+    """An on/off setting, off when unset: `yes` left a sensor off without a word."""
+    text = (_setting(name) or "off").strip().lower()
+    if text not in SWITCH_VALUES:
+        raise ValueError(f"{name} must be on or off (or 1/0, true/false, yes/no), got {text!r}")
+    return SWITCH_VALUES[text]
+
+
 def number_setting(name: str, default: N, kind: type[N], minimum: N) -> N:
     """A numeric setting of at least `minimum`; a typo fails loading the definitions, naming
     the setting, rather than surfacing later as a pydantic error about a resource field."""

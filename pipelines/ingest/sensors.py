@@ -79,7 +79,12 @@ from pipelines.ingest.odata import (
 from pipelines.ingest.quality import uses_plants
 from pipelines.ingest.specs import TABLE_SPECS
 from pipelines.partitions import daily_partitions
-from resources.dagster_resources import LandingZone, WarehouseResource, number_setting
+from resources.dagster_resources import (
+    LandingZone,
+    WarehouseResource,
+    number_setting,
+    switch_setting,
+)
 from resources.odata import SapODataResource
 from resources.warehouse import Warehouse, is_lock_conflict
 
@@ -227,7 +232,7 @@ def _log(context: dg.SensorEvaluationContext, plan: TickPlan) -> None:
 @dg.sensor(
     name="landing_sensor",
     minimum_interval_seconds=LANDING_SENSOR_INTERVAL,
-    default_status=_status(os.getenv("SCP_LANDING_SENSOR", "").lower() in ("on", "1", "true")),
+    default_status=_status(switch_setting("SCP_LANDING_SENSOR")),
     target=dg.AssetSelection.assets(*RAW_KEYS),
     description=(
         "Takes SAP extracts from <landing>/incoming/ once stable (unchanged over two ticks, or "
@@ -265,11 +270,10 @@ def landing_sensor(
             seen.pop(entry.name, None)
     runs += _lost_runs(context, warehouse, [*state.deferred, *runs])
     requested, deferred = split_available([*state.deferred, *runs], _last_partition_day())
-    requested, held = _hold_for_plants(context, warehouse, requested)
-    deferred += held
     for run in deferred:
         context.log.info(f"{run.table} {run.first_day}..{run.last_day}: waits for its partition")
-    cursor = LandingCursor(seen=seen, deferred=deferred).to_json()
+    requested, held = _hold_for_plants(context, warehouse, requested)
+    cursor = LandingCursor(seen=seen, deferred=[*deferred, *held]).to_json()
     if not requested:
         waiting = len(seen)
         return dg.SensorResult(

@@ -114,6 +114,7 @@ def test_broken_configuration_fails_and_says_how_to_fix(tmp_path):
         ("SCP_ODATA_PAGE_SIZE", "abc", "SCP_ODATA_PAGE_SIZE must be an integer, got 'abc'"),
         ("SCP_LANDING_SENSOR_INTERVAL", "5m", "SCP_LANDING_SENSOR_INTERVAL must be an integer"),
         ("SCP_ODATA_AUTH", "oauth", "SCP_ODATA_AUTH must be one of 'basic', 'oauth2', 'none'"),
+        ("SCP_LANDING_SENSOR", "maybe", "SCP_LANDING_SENSOR must be on or off"),
         ("SCP_ODATA_BASE_URL", "https://sap:pw-in-url@s4.example.com/sap", "must not embed"),
     ],
 )
