@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     materialize.add_argument("--to", dest="last_day", type=date.fromisoformat, required=True)
     args = parser.parse_args(argv)
     if args.command == "materialize":
+        from pipelines.ingest.landing import LandingSetupError, existing_landing_store
         from pipelines.materialize import (
             WindowError,
             check_window,
@@ -37,10 +38,12 @@ def main(argv: list[str] | None = None) -> int:
             materialize_window,
         )
         from pipelines.partitions import HISTORY_START
+        from resources.dagster_resources import landing_from_env
 
         try:
             check_window(args.first_day, args.last_day, date.fromisoformat(HISTORY_START))
-        except WindowError as exc:
+            existing_landing_store(landing_from_env().path)
+        except (WindowError, LandingSetupError) as exc:
             parser.error(str(exc))
         instance = ensure_local_instance()
         runs = materialize_window(args.first_day, args.last_day, instance)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -38,3 +38,23 @@ def test_the_command_refuses_a_window_before_the_history_start(capsys) -> None:
         main(["materialize", "--from", before.isoformat(), "--to", HISTORY_START])
     assert exit_info.value.code == 2
     assert f"set SCP_HISTORY_START={before}" in capsys.readouterr().err
+
+
+def test_the_command_refuses_a_landing_zone_that_is_not_there(
+    capsys, tmp_path, monkeypatch
+) -> None:
+    """It failed after 20 s with a stack trace about the first master extract it missed."""
+    monkeypatch.setenv("SCP_LANDING_DIR", str(tmp_path / "nowhere"))
+    start = date.fromisoformat(HISTORY_START)
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                "materialize",
+                "--from",
+                start.isoformat(),
+                "--to",
+                (start + timedelta(days=27)).isoformat(),
+            ]
+        )
+    assert exit_info.value.code == 2
+    assert f"landing zone {tmp_path / 'nowhere'} does not exist" in capsys.readouterr().err
