@@ -60,6 +60,16 @@ def print_report(report: MappingReport) -> None:
             print(f"  {issue}")
         if len(report.issues) > SHOWN_ISSUES:
             print(f"  ... and {len(report.issues) - SHOWN_ISSUES} more issues")
+    refused = {n: r for t in report.tables.values() for n, r in t.refused_files.items()}
+    if refused:
+        print(
+            f"\n{len(refused)} files will be refused whole by the load (more of their rows "
+            "rejected than SCP_QUARANTINE_THRESHOLD allows; their days keep what raw holds):"
+        )
+        for name, (rejected, rows) in list(refused.items())[:SHOWN_ISSUES]:
+            print(f"  {name}: {rejected} of {rows} rows")
+        if len(refused) > SHOWN_ISSUES:
+            print(f"  ... and {len(refused) - SHOWN_ISSUES} more files")
     hint = _history_hint(report)
     if hint:
         print(f"\n{hint}")

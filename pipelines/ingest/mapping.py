@@ -54,6 +54,8 @@ import yaml
 
 from pipelines.demo.se16n import NO_DATE, file_pattern, format_column, written_decimals
 from pipelines.ingest.landing import INCOMING, landing_file_name
+from pipelines.ingest.load import over_threshold
+from pipelines.ingest.quality import QualityRules
 from pipelines.ingest.reader import (
     DATE_FORMATS,
     MAPPER_NOTE,
@@ -2283,22 +2285,43 @@ def _notes(mapped: MappedTable, unloadable: _Unloadable) -> dict[int, str]:
     return dict(zip(rows.tolist(), _quoted(pd.Series(notes, dtype=object)), strict=True))
 
 
+def _file_rows(mapped: MappedTable) -> dict[str, np.ndarray]:
+    """File name -> the mapped rows it holds: one file for master data, one per day otherwise."""
+    spec = mapped.spec
+    if spec.partition_column is None:
+        return {landing_file_name(spec): np.arange(len(mapped))}
+    days = mapped.data[spec.partition_column].to_numpy(dtype="datetime64[D]")
+    order = np.argsort(days, kind="stable")
+    unique, starts = np.unique(days[order], return_index=True)
+    return {
+        landing_file_name(spec, day.item()): rows
+        for day, rows in zip(unique, np.split(order, starts)[1:], strict=True)
+    }
+
+
 def landing_files(mapped: MappedTable) -> dict[str, bytes]:
     """File name -> SE16N bytes: one file for master data, one per partition day otherwise."""
-    spec = mapped.spec
     unloadable = _unloadable(mapped)
     notes = _notes(mapped, unloadable)
-    if spec.partition_column is None:
-        groups = {landing_file_name(spec): np.arange(len(mapped))}
-    else:
-        days = mapped.data[spec.partition_column].to_numpy(dtype="datetime64[D]")
-        order = np.argsort(days, kind="stable")
-        unique, starts = np.unique(days[order], return_index=True)
-        groups = {
-            landing_file_name(spec, day.item()): rows
-            for day, rows in zip(unique, np.split(order, starts)[1:], strict=True)
-        }
-    return {name: _document(mapped, unloadable, notes, rows) for name, rows in groups.items()}
+    return {
+        name: _document(mapped, unloadable, notes, rows)
+        for name, rows in _file_rows(mapped).items()
+    }
+
+
+def files_to_refuse(
+    mapped: MappedTable, issues: Sequence[MappingIssue], threshold: float
+) -> dict[str, tuple[int, int]]:
+    """Files the load will refuse whole, as name -> (rows it will reject, rows): more than
+    `threshold` of their rows (and more than one) go to quarantine, as the loader counts."""
+    bad = np.zeros(len(mapped), dtype=bool)
+    bad[[issue.row for issue in issues]] = True
+    refused = {}
+    for name, rows in _file_rows(mapped).items():
+        rejected = int(bad[rows].sum())
+        if over_threshold(rejected, len(rows), threshold):
+            refused[name] = (rejected, len(rows))
+    return refused
 
 
 def write_landing(
@@ -2350,6 +2373,8 @@ class TableReport:
     first_day: date | None
     last_day: date | None
     quarantine_expected: int
+    #: files the load will refuse whole (`files_to_refuse`), as name -> (rejected, rows)
+    refused_files: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -2407,9 +2432,14 @@ def map_sources(
     source_dir: str | Path,
     out_dir: str | Path | None = None,
     replace: bool = False,
+    threshold: float | None = None,
 ) -> MappingReport:
     """Map the source folder; write landing files into `out_dir` and `_mapping_summary.json`
-    beside them (`summary_path`; out_dir None: a dry run that only checks and reports)."""
+    beside them (`summary_path`; out_dir None: a dry run that only checks and reports).
+    `threshold`: the load's share of rejected rows (SCP_QUARANTINE_THRESHOLD when None), to
+    name the files it will refuse."""
+    if threshold is None:
+        threshold = QualityRules.from_env().threshold
     sources = Sources(config, source_dir)
     tables = map_tables(config, sources)
     written = write_landing(tables, out_dir, replace) if out_dir is not None else {}
@@ -2431,6 +2461,7 @@ def map_sources(
             mapped.outside_window,
             *day_range,
             quarantine_expected=len({issue.row for issue in table_issues}),
+            refused_files=files_to_refuse(mapped, table_issues, threshold),
         )
     summary = None if out_dir is None else summary_path(Path(out_dir))
     report = MappingReport(

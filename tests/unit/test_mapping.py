@@ -608,6 +608,10 @@ def test_unconvertible_values_are_written_as_they_came_and_quarantined(source: P
     assert report.issues[1].message == "required value is empty"
     assert "first mapped from items.csv line 2" in report.issues[3].message
     assert report.quarantine_expected["VBAP"] == 3
+    # 3 of the day's 4 rows: the load refuses the whole file, and the report says so
+    assert report.tables["VBAP"].refused_files == {"VBAP_20150101.csv": (3, 4)}
+    lenient = map_sources(parse_mapping(base_document()), source, threshold=0.75)
+    assert lenient.tables["VBAP"].refused_files == {}
     rows, rejects = read_back(out / "VBAP_20150101.csv", "VBAP")
     assert len(rows) == 1
     assert rejects["source_line"].nunique() == 3
@@ -839,6 +843,21 @@ def test_cli_maps_and_reports(source: Path, tmp_path: Path, capsys):
     assert "already holds 3 landing files" in capsys.readouterr().err
     assert cli(["map", "--config", str(path), "--source", str(source), "--dry-run"]) == 0
     assert "dry run: nothing written" in capsys.readouterr().out
+
+
+def test_cli_names_the_files_the_load_will_refuse(source: Path, tmp_path: Path, capsys):
+    """ "2 mapped rows will be quarantined" said nothing of the load refusing the day's file
+    whole, since they were all its rows."""
+    (source / "items.csv").write_text(
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n500000000,10,,1,EA,1\n500000000,20,,2,EA,1\n"
+    )
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(base_document()))
+    assert cli(["map", "--config", str(path), "--source", str(source), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 mapped rows will be quarantined by the load" in printed
+    assert "1 files will be refused whole by the load" in printed
+    assert "  VBAP_20150101.csv: 2 of 2 rows" in printed
 
 
 # -- configuration errors ----------------------------------------------------------------------
