@@ -143,6 +143,8 @@ def _pg_probe(area: str, env: Mapping[str, str], prefix: str, db_var: str) -> Fi
     user = env.get(f"{prefix}USER", "postgres")
     database = env.get(db_var, "postgres")
     where = f"{user}@{host}:{port}/{database}"
+    if not port.isdigit():
+        return Finding(area, "fail", f"not checked: {prefix}PORT is invalid", "see above")
     try:
         with psycopg.connect(
             host=host,

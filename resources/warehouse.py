@@ -47,6 +47,12 @@ QUARANTINE_COLUMNS = {
 }
 
 
+def _port(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"SCP_PG_PORT must be a port number, got {text!r}")
+    return int(text)
+
+
 def utf8_refusal(database: str, encoding: str) -> str | None:
     """Why a Postgres database of this encoding cannot hold the warehouse; None for UTF8."""
     if encoding == "UTF8":
@@ -115,7 +121,7 @@ class WarehouseSettings:
             duckdb_path=os.getenv("SCP_DUCKDB_PATH", str(LOCAL_DIR / "warehouse.duckdb")),
             duckdb_memory_limit=os.getenv("SCP_DUCKDB_MEMORY_LIMIT") or None,
             pg_host=os.getenv("SCP_PG_HOST", cls.pg_host),
-            pg_port=int(os.getenv("SCP_PG_PORT", str(cls.pg_port))),
+            pg_port=_port(os.getenv("SCP_PG_PORT", str(cls.pg_port))),
             pg_user=os.getenv("SCP_PG_USER", cls.pg_user),
             pg_password=os.getenv("SCP_PG_PASSWORD", cls.pg_password),
             pg_database=os.getenv("SCP_PG_DATABASE", cls.pg_database),

@@ -97,6 +97,30 @@ def test_timezone_comes_from_the_environment():
     assert out.strip() == "{'Europe/Berlin'}"
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("SCP_TIMEZONE", "Europe/Berlinn", "SCP_TIMEZONE must be an IANA time zone"),
+        ("SCP_HISTORY_START", "2024/01/01", "SCP_HISTORY_START must be a date like 2024-01-01"),
+        ("SCP_PG_PORT", "abc", "SCP_PG_PORT must be a port number, got 'abc'"),
+    ],
+)
+def test_a_mistyped_setting_fails_loading_naming_it(setting: str, value: str, named: str):
+    """They failed with a bare ZoneInfoNotFoundError, a strptime format or int()'s message."""
+    code = "from resources.warehouse import WarehouseSettings as W; import pipelines.partitions; "
+    loaded = subprocess.run(
+        [sys.executable, "-c", code + "W.from_env()"],
+        cwd=PROJECT_ROOT,
+        env={setting: value, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert loaded.returncode == 1
+    assert (
+        loaded.stderr.strip().splitlines()[-1] == f"ValueError: {named}" or named in loaded.stderr
+    )
+
+
 def test_sensors_start_running():
     assert automation_sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert run_failure_alerts.default_status == dg.DefaultSensorStatus.RUNNING
