@@ -56,6 +56,35 @@ class WarehouseTranslator(DagsterDbtTranslator):
 translator = WarehouseTranslator()
 
 
+def daily_model_inputs() -> list[str]:
+    """The relations outside the daily partitions that the daily models join (master staging
+    views, dimensions): built by `refresh_master_data`, not by the daily runs."""
+    nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"]
+    daily = {key for key, node in nodes.items() if PARTITIONED_TAG in node.get("tags", [])}
+    inputs = {
+        f"{nodes[parent]['schema']}.{nodes[parent].get('alias') or nodes[parent]['name']}"
+        for key in daily
+        for parent in nodes[key]["depends_on"]["nodes"]
+        if parent.startswith("model.")
+        and parent not in daily
+        and nodes[parent]["config"]["materialized"] != "ephemeral"
+    }
+    return sorted(inputs)
+
+
+def require_daily_model_inputs(warehouse: WarehouseResource) -> None:
+    """Fail naming what to run first, instead of dbt's "Table ... does not exist"."""
+    opened = warehouse.open()
+    with opened.transaction() as cur:
+        missing = [name for name in daily_model_inputs() if not opened.table_columns(cur, name)]
+    if missing:
+        raise dg.Failure(
+            description=f"The daily models join {', '.join(missing)}, which the warehouse does "
+            "not hold yet: run the refresh_master_data job first (a first load of a new "
+            "warehouse: `python -m pipelines materialize --from ... --to ...`)."
+        )
+
+
 def dbt_vars_for(context: dg.AssetExecutionContext) -> list[str]:
     window = context.partition_time_window
     variables = {
@@ -80,6 +109,7 @@ def dbt_daily_models(
 ):
     """Incremental facts: one run replaces exactly the partition window."""
     ensure_raw_tables(warehouse.open())
+    require_daily_model_inputs(warehouse)
     yield from dbt.cli([*BUILD, *dbt_vars_for(context)], context=context).stream()
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,6 +21,8 @@ from pipelines.demo.generator import DemoConfig, generate
 from pipelines.ingest.load import files_for_window, load_table
 from pipelines.ingest.specs import TABLE_SPECS
 from pipelines.planning.simulation import summarise_kpis
+from pipelines.warehouse.assets import daily_model_inputs, require_daily_model_inputs
+from resources.dagster_resources import WarehouseResource
 from resources.paths import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from resources.warehouse import Warehouse, WarehouseSettings
 
@@ -572,3 +575,14 @@ def test_every_built_column_is_documented(built: Built) -> None:
         if not node.get("description") or missing or stale or blank or not built_columns:
             problems.append((node["name"], missing, stale, blank))
     assert not problems, problems
+
+
+def test_daily_models_on_a_new_warehouse_say_what_to_run_first(tmp_path: Path) -> None:
+    """ingest_daily launched before refresh_master_data failed with dbt's "Table with name
+    stg_sap__tcurx does not exist!"; the run now names what to run first."""
+    resource = WarehouseResource(kind="duckdb", duckdb_path=str(tmp_path / "new.duckdb"))
+    assert "staging.stg_sap__tcurx" in daily_model_inputs()
+    with pytest.raises(dg.Failure) as failure:
+        require_daily_model_inputs(resource)
+    assert "run the refresh_master_data job first" in failure.value.description
+    assert "staging.stg_sap__tcurx" in failure.value.description
