@@ -121,8 +121,10 @@ def _partitions_behind(
     updated = {r.partition_key for r in _records(view.instance, filter_) if r.run_id != run_id}
     if not updated:
         return set()
-    if None in partitions or None in updated:  # an unpartitioned target or input
+    if None in partitions:  # an unpartitioned target: any input counts
         return set(partitions)
+    if None in updated:  # master data, joined as of each day's run (`partitioned_deps_updated`)
+        return set()
     parent_subset = view.get_asset_subset_from_asset_partitions(
         parent, {AssetKeyPartitionKey(parent, partition) for partition in updated}
     )
@@ -130,14 +132,45 @@ def _partitions_behind(
     return partitions & set(affected)
 
 
+class Partitioned(dg.AutomationCondition):
+    """Every partition of a partitioned asset; nothing of an unpartitioned one."""
+
+    @property
+    def name(self) -> str:
+        return "partitioned"
+
+    def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        partitioned = context.partitions_def is not None
+        true_subset = context.candidate_subset if partitioned else context.get_empty_subset()
+        return dg.AutomationResult(context=context, true_subset=true_subset)
+
+
+def partitioned_deps_updated() -> dg.AutomationCondition:
+    """`any_deps_updated`, counting partitioned dependencies only. A day's facts join master
+    data as it is when the day runs; the nightly master-data refresh re-ran every day of
+    history, where it should reach only the days loaded after it."""
+    return dg.AutomationCondition.any_deps_match(
+        (
+            (
+                dg.AutomationCondition.newly_updated()
+                & ~dg.AutomationCondition.executed_with_root_target()
+            )
+            | dg.AutomationCondition.will_be_requested()
+        )
+        & Partitioned()
+    ).with_label("any_partitioned_deps_updated")
+
+
 def follow_any_partition() -> dg.AutomationCondition:
-    """Like `eager`, but for every partition, not only the latest one.
+    """Like `eager`, but for every partition, not only the latest one, and only on updates of
+    partitioned inputs (`partitioned_deps_updated`).
 
     A late correction to a day months ago re-runs exactly that day of the facts. Partitions
-    that were never run are not back-filled by automation (that is what backfills are for).
+    that were never run are not back-filled by automation (that is what backfills are for);
+    nor are days after a master-data correction that should restate them (backfill them).
     """
     return (
-        (dg.AutomationCondition.any_deps_updated().since_last_handled() | RanBeforeItsInputs())
+        (partitioned_deps_updated().since_last_handled() | RanBeforeItsInputs())
         & ~dg.AutomationCondition.any_deps_missing()
         & dg.AutomationCondition.all_deps_blocking_checks_passed()
         & ~dg.AutomationCondition.any_deps_in_progress()

@@ -25,8 +25,15 @@ def raw_day() -> None:
     """Stands in for a raw table loaded by the landing sensor's runs."""
 
 
+@dg.asset
+def master_data() -> None:
+    """Stands in for the master staging views the daily facts join (refresh_master_data)."""
+
+
 @dg.asset(
-    deps=[raw_day], partitions_def=daily_partitions, automation_condition=follow_any_partition()
+    deps=[raw_day, master_data],
+    partitions_def=daily_partitions,
+    automation_condition=follow_any_partition(),
 )
 def facts_day() -> None:
     """Stands in for the dbt facts over that day."""
@@ -44,14 +51,16 @@ def plan() -> None:
     _read_the_old_rows()
 
 
-DEFS = dg.Definitions(assets=[raw_day, facts_day, master, plan])
+DEFS = dg.Definitions(assets=[raw_day, master_data, facts_day, master, plan])
 CASES = [(raw_day, facts_day, DAY), (master, plan, None)]
 
 
 class Ticks:
-    """The automation sensor's ticks, one cursor carried from each to the next."""
+    """The automation sensor's ticks, one cursor carried from each to the next, on an
+    instance that holds the master data already."""
 
     def __init__(self, instance: dg.DagsterInstance) -> None:
+        _materialize([master_data], instance, None)
         self.instance = instance
         self.cursor = None
 
@@ -140,3 +149,25 @@ def test_inputs_updated_before_the_run_or_by_it_trigger_nothing_more(
     assert ticks.requested(downstream) == 0
     _materialize([upstream, downstream], instance, partition)
     assert ticks.requested(downstream) == 0
+
+
+def test_a_master_data_refresh_reruns_no_day_of_history() -> None:
+    """The nightly refresh_master_data run updates the master staging views every day; any
+    dependency's update re-requested every day of the facts, a full history rebuild a night.
+    Master data reaches the days loaded after it, also when it lands during a day's run."""
+    instance = dg.DagsterInstance.ephemeral()
+    ticks = Ticks(instance)
+    ticks.requested(facts_day)
+    _materialize([raw_day], instance, DAY)
+    assert ticks.requested(facts_day) == 1
+    FINISH.set()  # the requested run, not held
+    _materialize([facts_day], instance, DAY)
+    assert ticks.requested(facts_day) == 0
+    _materialize([master_data], instance, None)  # the nightly refresh
+    assert ticks.requested(facts_day) == 0
+    run = HeldRun(facts_day, instance, DAY)
+    _materialize([master_data], instance, None)  # a refresh during the day's run
+    run.finish()
+    assert ticks.requested(facts_day) == 0
+    _materialize([raw_day], instance, DAY)  # a correction of the day still re-runs it
+    assert ticks.requested(facts_day) == 1
