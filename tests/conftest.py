@@ -77,13 +77,16 @@ def postgres_server() -> dict:
 
 
 @pytest.fixture
-def postgres_database(postgres_server: dict) -> Iterator[str]:
-    """A fresh, empty database, dropped afterwards."""
+def postgres_database(request: pytest.FixtureRequest, postgres_server: dict) -> Iterator[str]:
+    """A fresh, empty database, dropped afterwards; in UTF8, or in the encoding a test gives
+    as the fixture's indirect parameter (LATIN1, SQL_ASCII)."""
     import psycopg
 
     name = f"scp_test_{uuid.uuid4().hex[:10]}"
+    encoding = getattr(request, "param", None)
+    options = f" encoding '{encoding}' template template0 lc_collate 'C' lc_ctype 'C'"
     with psycopg.connect(**postgres_server, autocommit=True) as con:
-        con.execute(f"create database {name}")
+        con.execute(f"create database {name}" + (options if encoding else ""))
     try:
         yield name
     finally:

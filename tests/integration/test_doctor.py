@@ -133,24 +133,13 @@ def test_a_setting_only_the_code_location_reads_fails_the_doctor(
 
 
 @pytest.mark.postgres
-def test_a_postgres_warehouse_not_in_utf8_fails_the_doctor(postgres_server, local_setup):
+@pytest.mark.parametrize("postgres_database", ["LATIN1"], indirect=True)
+def test_a_postgres_warehouse_not_in_utf8_fails_the_doctor(postgres_database, local_setup):
     """A run refuses a LATIN1 database; `doctor` passed it."""
-    import psycopg
-
-    name = f"scp_doctor_latin1_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(**postgres_server, autocommit=True) as con:
-        con.execute(
-            f"create database {name} encoding 'LATIN1' template template0 "
-            "lc_collate 'C' lc_ctype 'C'"
-        )
-    try:
-        env = {**local_setup, "SCP_WAREHOUSE": "postgres", "SCP_PG_DATABASE": name}
-        [warehouse] = [f for f in run_checks(env) if f.area == "warehouse"]
-        assert warehouse.status == "fail"
-        assert f"Postgres database {name!r} has encoding LATIN1" in warehouse.message
-    finally:
-        with psycopg.connect(**postgres_server, autocommit=True) as con:
-            con.execute(f"drop database if exists {name} with (force)")
+    env = {**local_setup, "SCP_WAREHOUSE": "postgres", "SCP_PG_DATABASE": postgres_database}
+    [warehouse] = [f for f in run_checks(env) if f.area == "warehouse"]
+    assert warehouse.status == "fail"
+    assert f"Postgres database {postgres_database!r} has encoding LATIN1" in warehouse.message
 
 
 @pytest.mark.postgres

@@ -9,7 +9,6 @@ import os
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -816,28 +815,17 @@ def test_a_load_of_another_table_does_not_wait_for_a_long_first_load_on_postgres
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("encoding", ["LATIN1", "SQL_ASCII"])
+@pytest.mark.parametrize("postgres_database", ["LATIN1", "SQL_ASCII"], indirect=True)
 def test_a_postgres_database_not_in_utf8_is_refused_when_opened(
-    postgres_server: dict, encoding: str
+    postgres_database: str, request: pytest.FixtureRequest
 ) -> None:
     """LATIN1 stored SAP's UTF-8 texts as mojibake (größer as grÃ¶Ãer) without an error, and
     SQL_ASCII returned names as bytes, so every check failed with "lacks columns"."""
-    import psycopg
-
-    name = f"scp_test_{encoding.lower()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(**postgres_server, autocommit=True) as con:
-        con.execute(
-            f"create database {name} encoding '{encoding}' template template0 "
-            "lc_collate 'C' lc_ctype 'C'"
-        )
-    try:
-        with pytest.raises(ValueError) as error:
-            WarehouseSettings(kind="postgres", pg_database=name).open()
-        assert f"Postgres database {name!r} has encoding {encoding}" in str(error.value)
-        assert "createdb --encoding=UTF8 --template=template0" in str(error.value)
-    finally:
-        with psycopg.connect(**postgres_server, autocommit=True) as con:
-            con.execute(f"drop database if exists {name} with (force)")
+    encoding = request.node.callspec.params["postgres_database"]
+    with pytest.raises(ValueError) as error:
+        WarehouseSettings(kind="postgres", pg_database=postgres_database).open()
+    assert f"Postgres database {postgres_database!r} has encoding {encoding}" in str(error.value)
+    assert "createdb --encoding=UTF8 --template=template0" in str(error.value)
 
 
 MARA_COLUMNS = ["MATNR", "MTART", "MATKL", "MEINS", "BRGEW", "GEWEI", "ERSDA", "LVORM"]
