@@ -205,11 +205,11 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
             f"{spec.name}: {report.rows_loaded} rows loaded, {report.rows_quarantined} "
             f"quarantined from {len(report.files)} files"
         )
-        missing = sorted(set(window_file_names(spec, window)) - set(names))
-        if missing:
+        absent = sorted(set(window_file_names(spec, window)) - set(names))
+        if absent:
             context.log.info(  # days without postings are common (weekends)
-                f"{len(missing)} day(s) of the window have no {spec.name} file and keep their "
-                f"rows, e.g. {', '.join(missing[:3])}"
+                f"{len(absent)} day(s) of the window have no {spec.name} file and keep their "
+                f"rows, e.g. {', '.join(absent[:3])}"
             )
         for load in report.file_loads:
             extra = load.detected_format.get("extra_columns", "none")
@@ -231,7 +231,7 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
             "rows_quarantined": report.rows_quarantined,
             "files": len(report.files),
             "files_refused": len(report.refused),
-            "days_without_file": len(missing),
+            "days_without_file": len(absent),
             "detected_format": dg.JsonMetadataValue(next(iter(report.formats.values()), {})),
         }
         if len(report.files) <= MAX_CHECKSUMS_IN_METADATA:

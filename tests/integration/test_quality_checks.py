@@ -352,6 +352,20 @@ def test_a_day_without_a_file_keeps_its_rows(
     assert (metadata["files"].value, metadata["days_without_file"].value) == (0, 1)
     assert warehouse.scalar("select count(*) from raw.mseg") == rows
 
+    # a range of two days, one with its file: the count was the length of a column list
+    name = f"MSEG_{day:%Y%m%d}.csv"
+    (tmp_path / "landing" / name).write_bytes((demo_landing / name).read_bytes())
+    result = dg.materialize(
+        [ASSETS["mseg"]],
+        tags={
+            "dagster/asset_partition_range_start": day.isoformat(),
+            "dagster/asset_partition_range_end": (day + timedelta(days=1)).isoformat(),
+        },
+        resources={"warehouse": resource, "landing": LandingZone(path=str(tmp_path / "landing"))},
+    )
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    assert (metadata["files"].value, metadata["days_without_file"].value) == (1, 1)
+
 
 def test_duplicates_across_day_files_are_found_across_chunks(
     resource: WarehouseResource, demo_landing: Path, tmp_path: Path
