@@ -13,7 +13,7 @@ from pipelines.alerts import (
     refusal_alert,
     send_alert,
 )
-from pipelines.ingest.landing import CURRENT, landing_store, local_files
+from pipelines.ingest.landing import CURRENT, landing_store, local_files, redeliver
 from pipelines.ingest.load import (
     LoadReport,
     ensure_raw_tables,
@@ -225,6 +225,12 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
                 f"{load.name} refused: {load.refusal(report.threshold)}. {kept} previous rows; "
                 "the rows the reader rejected are in quarantine.rejected_rows"
             )
+            predecessor = load.unloaded_predecessor
+            if predecessor is not None and not redeliver(store, predecessor, load.name):
+                context.log.warning(
+                    f"archive/{predecessor} not dropped again: incoming/ holds a newer "
+                    f"delivery of {load.name}"
+                )
         metadata = {
             "dagster/row_count": report.rows_loaded,
             "rows_read": report.rows_read,

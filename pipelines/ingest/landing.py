@@ -530,6 +530,18 @@ class LandingSetupError(RuntimeError):
     """The landing zone cannot be used as configured."""
 
 
+def redeliver(store: LandingStore, archived: str, name: str) -> bool:
+    """Drop an archived delivery into `incoming/` again as `name`, ready at once (with its
+    marker), unless a delivery of that name waits there already; whether it was dropped. The
+    archived file stays: the sensor takes the copy like any delivery."""
+    if store.exists(INCOMING, name):
+        return False
+    with store.local_file(ARCHIVE, archived) as copy:
+        store.put(INCOMING, name, copy)
+    store.write(INCOMING, name + MARKER_SUFFIX, b"")
+    return True
+
+
 @contextmanager
 def local_files(store: LandingStore, folder: str, names: Sequence[str]) -> Iterator[list[Path]]:
     """Local paths with the bytes of `names`, for as long as the block runs."""

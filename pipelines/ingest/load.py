@@ -175,8 +175,8 @@ class FileLoad:
         if self.unloaded_predecessor is None:
             return ""
         return (
-            f"; the delivery it replaced was never loaded: it is kept as archive/"
-            f"{self.unloaded_predecessor}, drop it into incoming/ again to load it"
+            f"; the delivery it replaced was never loaded: archive/{self.unloaded_predecessor} "
+            "is dropped into incoming/ again, to load in its place"
         )
 
 
@@ -478,8 +478,9 @@ def _name_unloaded_predecessors(
     warehouse: Warehouse, cur: Cursor, spec: TableSpec, report: LoadReport
 ) -> None:
     """A delivery superseded while its run still waited was never loaded; if the one that
-    replaced it is refused, the day holds neither. The refusal names the archived file, so
-    an operator can drop it again instead of finding the day empty."""
+    replaced it is refused, the day would hold neither. The latest such delivery is named, for
+    the raw asset to drop it again (`redeliver_unloaded_predecessors`), once: one delivered
+    again since, or with the refused one's bytes, is not."""
     if not report.refused or not warehouse.table_columns(cur, MANIFEST_TABLE):
         return
     for load in report.refused:
@@ -487,12 +488,13 @@ def _name_unloaded_predecessors(
             warehouse.placeholders(
                 f"select archive_name from {MANIFEST_TABLE} as m where canonical_name = ? "
                 "and table_name = ? and status = 'superseded' and rows_loaded is null "
-                "and archive_name is not null and not exists (select 1 from "
+                "and archive_name is not null and checksum <> ? and not exists (select 1 from "
                 f"{MANIFEST_TABLE} as later where later.canonical_name = m.canonical_name "
-                "and later.table_name = m.table_name and later.status = 'loaded' "
-                "and later.received_at > m.received_at) order by received_at desc limit 1"
+                "and later.table_name = m.table_name and later.received_at > m.received_at "
+                "and (later.status = 'loaded' or later.checksum = m.checksum)) "
+                "order by received_at desc limit 1"
             ),
-            [load.name, spec.name],
+            [load.name, spec.name, load.checksum],
         )
         found = cur.fetchone()
         load.unloaded_predecessor = found[0] if found else None

@@ -329,12 +329,13 @@ def test_a_refused_redelivery_leaves_the_kept_delivery_loaded_in_the_manifest(
     assert statuses[0][1] == archived.archive_name.item() != statuses[1][1]
 
 
-def test_a_refused_redelivery_of_a_day_never_loaded_names_the_archived_delivery(
+def test_a_refused_redelivery_of_a_day_never_loaded_brings_back_the_one_it_replaced(
     landing: Landing, demo: Path
 ) -> None:
     """The first delivery's run still waited in the queue when a broken re-delivery came: the
     first was archived as superseded, the second refused, and the day held neither. The
-    refusal names the archived file, which is kept byte for byte, so it can be dropped again."""
+    refused run drops the archived delivery into incoming/ again, naming it, and the next tick
+    loads it, as if its run had come first; the archive keeps it, and it comes back once."""
     good = (demo / "MSEG_20240102.csv").read_bytes()
     (landing.incoming / "MSEG_20240102.csv").write_bytes(good)
     (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
@@ -346,23 +347,48 @@ def test_a_refused_redelivery_of_a_day_never_loaded_names_the_archived_delivery(
     (second,) = requests_of(landing.tick())
     landing.run(second)
 
-    assert landing.sql("select count(*) as n from raw.mseg").n.item() == 0
     manifest = landing.sql(
         f"select status, archive_name, reason from {MANIFEST_TABLE} order by received_at"
     )
     assert manifest.status.tolist() == ["superseded", "refused"]
     kept = manifest.archive_name.iloc[0]
-    assert (landing.root / ARCHIVE / kept).read_bytes() == good
     assert manifest.reason.iloc[1].endswith(
-        f"; the delivery it replaced was never loaded: it is kept as archive/{kept}, "
-        "drop it into incoming/ again to load it"
+        f"; the delivery it replaced was never loaded: archive/{kept} is dropped into "
+        "incoming/ again, to load in its place"
     )
+    assert (landing.root / ARCHIVE / kept).read_bytes() == good
+    assert (landing.incoming / "MSEG_20240102.csv").read_bytes() == good
 
-    (landing.incoming / "MSEG_20240102.csv").write_bytes(good)  # as the reason says
-    (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
     (third,) = requests_of(landing.tick())
     assert landing.run(third).success
     assert landing.sql("select count(*) as n from raw.mseg").n.item() == len(lines) - 1
+    statuses = landing.sql(f"select status from {MANIFEST_TABLE} order by received_at").status
+    assert statuses.tolist() == ["superseded", "superseded", "loaded"]
+    assert landing.names(INCOMING) == []
+
+
+def test_a_brought_back_delivery_that_is_refused_too_comes_back_no_more(
+    landing: Landing, demo: Path
+) -> None:
+    """Three broken deliveries, none loaded before the next came: each refused one brings back
+    the latest delivery never loaded, and each comes back once, so bad files never take turns
+    for ever."""
+    header, *lines = (demo / "MSEG_20240102.csv").read_bytes().decode("utf-8-sig").split("\r\n")
+    for bad in (7, 8, 10):  # a quantity, a unit, an amount that are wrong
+        broken = [
+            ";".join([*ln.split(";")[:bad], "x", *ln.split(";")[bad + 1 :]]) for ln in lines[:-1]
+        ]
+        (landing.incoming / "MSEG_20240102.csv").write_text("\r\n".join([header, *broken, ""]))
+        (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
+        requests = requests_of(landing.tick())
+    runs = 0
+    while requests and runs < 10:
+        landing.run(requests[0])
+        runs += 1
+        requests = requests_of(landing.tick())
+    assert runs == 3  # the last delivery, then the second, then the first: each once
+    assert landing.names(INCOMING) == []
+    assert landing.sql("select count(*) as n from raw.mseg").n.item() == 0
 
 
 def test_two_versions_of_a_day_in_one_tick_run_once_with_the_newer(
