@@ -42,6 +42,32 @@ def _local_dir(env: Mapping[str, str]) -> Path:
 
 
 # -- configuration ---------------------------------------------------------------------------
+#: Dagster cuts a sensor tick evaluated on the code server after this many seconds.
+SENSOR_TIMEOUT_SECONDS = 60
+
+
+def _tick_budget_findings(env: Mapping[str, str]) -> list[Finding]:
+    """An OData tick budget the sensor timeout cuts first: the tick would fail, not skip."""
+    budget, timeout = (
+        env.get("SCP_ODATA_TICK_BUDGET"),
+        env.get("DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS", str(SENSOR_TIMEOUT_SECONDS)),
+    )
+    try:
+        if budget is None or float(budget) < float(timeout):
+            return []
+    except ValueError:
+        return []  # a budget that is no number fails loading the definitions, named there
+    return [
+        Finding(
+            "configuration",
+            "warn",
+            f"SCP_ODATA_TICK_BUDGET={budget} is not below the sensor timeout ({timeout} s): "
+            "a slow OData tick is cut as a failure instead of ending with a skip",
+            "keep it at least 10 s below DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS (default 60)",
+        )
+    ]
+
+
 def check_configuration(env: Mapping[str, str]) -> list[Finding]:
     """The environment switches hold values the code accepts."""
     from pipelines.alerts import AlertConfigError, AlertSettings
@@ -120,6 +146,7 @@ def check_configuration(env: Mapping[str, str]) -> list[Finding]:
                     "set SCP_ALERT_SLACK_WEBHOOK, SCP_ALERT_WEBHOOK_URL or SCP_ALERT_SMTP_*",
                 )
             )
+    found += _tick_budget_findings(env)
     if not any(f.status == "fail" for f in found):
         found.insert(
             0,

@@ -301,6 +301,9 @@ def odata_feeds(names: Sequence[str] | None = None, setting: str = "SCP_ODATA_FE
     return names
 
 
+odata_feeds()  # a mistyped SCP_ODATA_FEEDS fails loading the definitions, naming it
+
+
 #: What a feed's read raises for a fault of that feed (the server's answer to it, its rows, its
 #: cursor): it fails that feed alone, and the other feeds are read.
 FEED_ERRORS = (ODataError, ValueError)

@@ -115,6 +115,7 @@ def test_broken_configuration_fails_and_says_how_to_fix(tmp_path):
         ("SCP_LANDING_SENSOR_INTERVAL", "5m", "SCP_LANDING_SENSOR_INTERVAL must be an integer"),
         ("SCP_ODATA_AUTH", "oauth", "SCP_ODATA_AUTH must be one of 'basic', 'oauth2', 'none'"),
         ("SCP_LANDING_SENSOR", "maybe", "SCP_LANDING_SENSOR must be on or off"),
+        ("SCP_ODATA_FEEDS", "A_SalesOrders", "SCP_ODATA_FEEDS has unknown entity sets"),
         ("SCP_ODATA_BASE_URL", "https://sap:pw-in-url@s4.example.com/sap", "must not embed"),
     ],
 )
@@ -130,6 +131,13 @@ def test_a_setting_only_the_code_location_reads_fails_the_doctor(
     failed = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
     assert any(named in line for line in failed), result.stdout
     assert "pw-in-url" not in result.stdout + result.stderr
+
+
+def test_an_odata_tick_budget_the_sensor_timeout_cuts_first_is_a_warning(local_setup):
+    findings = run_checks({**local_setup, "SCP_ODATA_TICK_BUDGET": "90"})
+    [warning] = [f for f in findings if f.status == "warn" and "TICK_BUDGET" in f.message]
+    assert "not below the sensor timeout (60 s)" in warning.message
+    assert not [f for f in findings if f.status == "fail"]
 
 
 @pytest.mark.postgres
