@@ -117,14 +117,13 @@ def _partitions_behind(
 ) -> set[str | None]:
     """Those of `partitions` (updated by `run_id`) whose input `parent` another run updated
     after `run_id` started."""
+    target_partitioned = None not in partitions
+    if target_partitioned and view.asset_graph.get(parent).partitions_def is None:
+        return set()  # master data, joined as of each day's run (`partitioned_deps_updated`)
     filter_ = dg.AssetRecordsFilter(asset_key=parent, after_timestamp=started)
     updated = {r.partition_key for r in _records(view.instance, filter_) if r.run_id != run_id}
-    if not updated:
-        return set()
-    if None in partitions:  # an unpartitioned target: any input counts
-        return set(partitions)
-    if None in updated:  # master data, joined as of each day's run (`partitioned_deps_updated`)
-        return set()
+    if not updated or not target_partitioned:  # an unpartitioned target: any update counts
+        return set(partitions) if updated else set()
     parent_subset = view.get_asset_subset_from_asset_partitions(
         parent, {AssetKeyPartitionKey(parent, partition) for partition in updated}
     )

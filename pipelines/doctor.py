@@ -482,11 +482,11 @@ def check_forecasting() -> list[Finding]:
 DEFINITIONS_TIMEOUT_SECONDS = 300
 
 
-def check_definitions(env: Mapping[str, str]) -> list[Finding]:
+def check_definitions(env: Mapping[str, str], configuration_failed: bool) -> list[Finding]:
     """Load the code location as the code server does, in a process of its own with these
     settings: a setting read only there (an OData page size, a sensor interval) fails here
     and not when the deployment starts."""
-    if any(f.status == "fail" for f in check_configuration(env)):
+    if configuration_failed:
         return [
             Finding("definitions", "warn", "not loaded: fix the configuration first", "see above")
         ]
@@ -517,17 +517,22 @@ def run_checks(
 ) -> list[Finding]:
     """Every check, in order; a check that crashes is reported as a failure, not a traceback."""
     env = dict(os.environ if env is None else env)
+    findings: list[Finding] = []
     checks: list[tuple[str, Callable[[], list[Finding]]]] = [
         ("configuration", lambda: check_configuration(env)),
         ("warehouse", lambda: check_warehouse(env)),
         ("dagster storage", lambda: check_dagster_storage(env)),
         ("dbt manifest", lambda: check_dbt_manifest(project_dir)),
         ("landing", lambda: check_landing(env)),
-        ("definitions", lambda: check_definitions(env)),
+        (  # the checks run in order: the configuration's findings are in by then
+            "definitions",
+            lambda: check_definitions(
+                env, any(f.area == "configuration" and f.status == "fail" for f in findings)
+            ),
+        ),
         ("solver", check_solvers),
         ("forecasting", check_forecasting),
     ]
-    findings: list[Finding] = []
     for area, check in checks:
         try:
             findings.extend(check())

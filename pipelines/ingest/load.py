@@ -479,7 +479,7 @@ def _name_unloaded_predecessors(
 ) -> None:
     """A delivery superseded while its run still waited was never loaded; if the one that
     replaced it is refused, the day would hold neither. The latest such delivery is named, for
-    the raw asset to drop it again (`redeliver_unloaded_predecessors`), once: one delivered
+    the raw asset to drop it again (`landing.redeliver`), once: one delivered
     again since, or with the refused one's bytes, is not."""
     if not report.refused or not warehouse.table_columns(cur, MANIFEST_TABLE):
         return

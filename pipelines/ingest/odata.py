@@ -517,16 +517,16 @@ def checked_base_url(url: str, what: str, client_what: str) -> str:
     return url
 
 
+#: basic: user and password; oauth2: client credentials; none: a proxy that authenticates.
+AUTH_METHODS = ("basic", "oauth2", "none")
+
+
 def checked_auth(value: str, what: str) -> str:
     """`value` if an authentication this client speaks; else a ValueError naming `what`."""
     if value not in AUTH_METHODS:
         choices = ", ".join(repr(method) for method in AUTH_METHODS)
         raise ValueError(f"{what} must be one of {choices}, got {value!r}")
     return value
-
-
-#: basic: user and password; oauth2: client credentials; none: a proxy that authenticates.
-AUTH_METHODS = ("basic", "oauth2", "none")
 
 
 def checked_sap_client(value: str | None, what: str) -> str | None:
