@@ -302,7 +302,8 @@ def load_table(
     chunk_rows: int = 100_000,
     threshold: float | None = None,
 ) -> LoadReport:
-    """Replace the days of `files` in the window (or the whole master table) with their rows.
+    """Replace the days of `files` in the window (required for a daily table), or the whole
+    master table, with their rows.
 
     One transaction: the files' rows and rejects are inserted, then the rows they replace and
     their old quarantine records deleted, and the files' manifest rows completed, so a failure
@@ -319,6 +320,9 @@ def load_table(
     """
     from pipelines.ingest.quality import QualityRules, failing_rows, load_rules  # imports us
 
+    if spec.is_partitioned and window is None:
+        # Without a window a daily table's load would replace every day, not its files' days.
+        raise ValueError(f"load_table: window is required for the daily table {spec.name}")
     quality_rules = QualityRules.from_env()
     if threshold is None:
         threshold = quality_rules.threshold

@@ -348,6 +348,9 @@ class DetectedFormat:
     title_lines: int = 0  # ALV title lines: before the header, and repeated on later pages
     repeated_headers: int = 0  # header lines repeated on an ALV list's later pages
     totals_lines: int = 0  # ALV totals and subtotals lines (see `_without_totals`)
+    #: Records read without an empty last field the header lacks, or given the empty last field
+    #: of a header that ends in a separator (`_fitted`): a trailing separator more or less.
+    trailing_separators: int = 0
 
     def as_metadata(self) -> dict[str, str]:
         """Readable strings for Dagster metadata and the landing manifest."""
@@ -368,6 +371,9 @@ class DetectedFormat:
             "title_lines": lines(self.title_lines),
             "repeated_headers": lines(self.repeated_headers),
             "totals_lines": lines(self.totals_lines),
+            "trailing_separators": (
+                f"{self.trailing_separators} records" if self.trailing_separators else "none"
+            ),
         }
 
 
@@ -506,6 +512,21 @@ def _alpha_too_long(keys: pa.Array, length: int | None) -> np.ndarray:
     if longer is None or not _any(longer):
         return np.zeros(len(keys), dtype=bool)
     return _bool_numpy(pc.and_(longer, pc.ascii_is_decimal(keys)))
+
+
+#: A key Excel has turned into a number in scientific notation (`4,00638E+12`) or into one of
+#: its error values (English and German): the key it was is lost, so it can join nothing.
+_EXCEL_DAMAGE = (
+    r"^[0-9]+([.,][0-9]+)?E[+-][0-9]+$"
+    r"|^#(N/A|NV|VALUE!|WERT!|REF!|BEZUG!|NAME\?|DIV/0!|NULL!|NUM!|ZAHL!|SPILL!|ÜBERLAUF!|CALC!)$"
+)
+
+
+def _excel_damaged(keys: pa.Array) -> np.ndarray:
+    """Upper-cased ALPHA keys that Excel has damaged (`_EXCEL_DAMAGE`)."""
+    if _only_bytes(keys, lambda data: b"#" not in data and b"E" not in data):
+        return np.zeros(len(keys), dtype=bool)
+    return _bool_numpy(pc.match_substring_regex(keys, _EXCEL_DAMAGE))
 
 
 def normalize_alpha(values: pd.Series, length: int | None) -> pd.Series:
@@ -693,10 +714,27 @@ def _date_parts_fast(
     return part(layout.year), part(layout.month), part(layout.day)
 
 
+#: RE2 rewrites giving a one-digit day or month of a date with marks its zero (`1/5/2025`,
+#: `5.1.2025`, `2025-1-5`: Excel writes dates so in some locales), so it has a layout's shape.
+_ZERO_PADDINGS = (
+    (r"^(\d)([./-])", r"0\1\2"),
+    (r"([./-])(\d)([./-])", r"\10\2\3"),
+    (r"([./-])(\d)$", r"\10\2"),
+)
+
+
+def _zero_padded(texts: pa.Array) -> pa.Array:
+    """Dates with a one-digit day or month given its zero (`_ZERO_PADDINGS`)."""
+    for pattern, rewrite in _ZERO_PADDINGS:
+        texts = pc.replace_substring_regex(texts, pattern, rewrite)
+    return texts
+
+
 def _date_parts_checked(
     cleaned: pa.Array, date_format: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     layout = _DATE_LAYOUTS[date_format]
+    cleaned = _zero_padded(cleaned)
     shaped = pc.fill_null(pc.match_substring_regex(cleaned, layout.shape), False)
     text = pc.if_else(shaped, cleaned, _NULL_STRING)
 
@@ -857,6 +895,11 @@ def _json_objects(fields: Sequence[tuple[str, pa.Array]], rows: int) -> pa.Array
     return pc.binary_join_element_wise("{", pc.binary_join_element_wise(*members, ","), "}", "")
 
 
+def _ends_in_empty_field(line: str, separator: str, nfields: int) -> bool:
+    """A record of one field more than the header's `nfields`, the last one empty."""
+    return line.count(separator) == nfields and line.rstrip(" ").endswith(separator)
+
+
 def _wrong_width_reason(fields: int, nfields: int, last_field: str) -> str:
     """Why a record of another width is rejected: the mapper's note when the one field too
     many is one (`MAPPER_NOTE`), else the count."""
@@ -974,7 +1017,8 @@ def _detect_number_format(
 
 def _detect_date_format(values: Sequence[str]) -> str | None:
     """The detected format most sample dates have; SAP's initial date shows none."""
-    shown = [value.strip() for value in values if value.strip() != _INITIAL_DATE]
+    texts = [value.strip() for value in values if value.strip() != _INITIAL_DATE]
+    shown = _zero_padded(pa.array(texts, pa.string())).to_pylist()
     counts = {
         fmt: sum(re.match(layout.shape, value) is not None for value in shown)
         for fmt, layout in _DATE_LAYOUTS.items()
@@ -1348,7 +1392,14 @@ class SapFileReader:
 
         separator = self._choose_separator(header_line, data_lines)
         header = _split(header_line, separator)
-        self._refuse_split_decimals(separator, len(header), data_lines)
+        # A header ending in a separator (SE16N) has an empty last field a record may lack; if
+        # most records end in one the header lacks, each has an empty field more.
+        self._trailing_frame = len(header) > 1 and not header[-1].strip()
+        plain = [line for line in data_lines if '"' not in line and not _is_filler(line)]
+        trailing = sum(_ends_in_empty_field(line, separator, len(header)) for line in plain)
+        self._trailing_separator = not self._trailing_frame and trailing * 2 > len(plain)
+        if not self._trailing_separator:
+            self._refuse_split_decimals(separator, len(header), data_lines)
         style, mapping, extra = self._map_header(header, separator, header_line)
         self._separator = separator
         self._nfields = len(header)
@@ -1695,6 +1746,16 @@ class SapFileReader:
             texts = pa.array([value.strip() for *_, value in values], pa.string())
             lines = [line for _, line, _ in values]
             self._refuse_other_order(found, texts, lines, [column for column, *_ in values])
+        shown = [(c, line, v) for c, line, v in values if v.strip() != _INITIAL_DATE]
+        if configured is None and found is None and shown:
+            column, line, value = shown[0]
+            detected = ", ".join(fmt for fmt, layout in _DATE_LAYOUTS.items() if layout.detected)
+            self._error(
+                f"date {value.strip()!r} has none of the date formats read ({detected}), nor "
+                "has any sampled date: export the dates in one of them",
+                line,
+                column,
+            )
         if configured is None:
             # Month-first also when no sampled date shows it (all parts up to 12): SAP has no
             # day-first format of these shapes, only Excel writes them.
@@ -1908,6 +1969,8 @@ class SapFileReader:
         separator, nfields, probe = self._separator, self._nfields, self._header_probe[1]
         counts = np.fromiter((line.count(separator) for line in lines), np.int64, len(lines))
         width = counts == nfields - 1
+        fitted = self._fitted_lines(lines, counts)
+        width[list(fitted)] = True
         # Lines of the record width are no record only if blank or holding the header's first
         # name: C-level tests find those, so `_skip_kind` runs on few lines.
         suspect = np.fromiter(
@@ -1929,7 +1992,9 @@ class SapFileReader:
                 reason = _wrong_width_reason(int(counts[i]) + 1, nfields, last)
                 problems.append((base + int(i), reason, lines[i]))
         index = np.flatnonzero(keep)
-        raws = [lines[i] for i in index]
+        raws = [fitted.get(i, lines[i]) for i in index]
+        if fitted:
+            skipped["trailing_separators"] += int(keep[list(fitted)].sum())
         fields = []
         if raws:
             payload = "\n".join(raws).encode()
@@ -1938,6 +2003,32 @@ class SapFileReader:
             except pa.ArrowInvalid:  # a line longer than pyarrow's block: make it one block
                 fields = self._arrow_split(payload, block_size=len(payload) + 1)
         return _Batch(fields, base + index.astype(np.int64), raws, problems, counts=skipped)
+
+    def _fitted_lines(self, lines: list[str], counts: np.ndarray) -> dict[int, str]:
+        """Line index -> the line fitted to the header's width, for lines a trailing separator
+        more or less puts beside it (see `_fitted`)."""
+        separator, nfields = self._separator, self._nfields
+        if self._trailing_separator:
+            ends = (int(i) for i in np.flatnonzero(counts == nfields))
+            return {
+                i: lines[i].rstrip(" ")[: -len(separator)]
+                for i in ends
+                if _ends_in_empty_field(lines[i], separator, nfields)
+            }
+        if self._trailing_frame:
+            return {int(i): lines[i] + separator for i in np.flatnonzero(counts == nfields - 2)}
+        return {}
+
+    def _fitted(self, row: list[str]) -> list[str] | None:
+        """A record's fields fitted to the header's width, if only a trailing separator more or
+        less puts them beside it: an empty last field the header lacks (every record of the
+        file ends in a separator, the header not), or the empty last field of a header that
+        ends in one (an editor trimmed the record's trailing tab). None otherwise."""
+        if self._trailing_separator and len(row) == self._nfields + 1 and not row[-1].strip():
+            return row[:-1]
+        if self._trailing_frame and len(row) == self._nfields - 1:
+            return [*row, ""]
+        return None
 
     def _skip_kind(self, line: str, row: list[str] | None = None) -> str | None:
         """Why a line is no record: "" for filler (`_is_filler`), or the DetectedFormat counter
@@ -2011,6 +2102,10 @@ class SapFileReader:
                     first, consumed = position + consumed, reader.line_num
                     last = position + consumed
                     kind = self._skip_kind(lines[first], row) if last - first == 1 else None
+                    fitted = self._fitted(row) if kind is None and len(row) != nfields else None
+                    if fitted is not None:
+                        row = fitted
+                        counts["trailing_separators"] += 1
                     if kind is None and len(row) == nfields:
                         rows.append(row)
                         spans.append((first, last))
@@ -2064,7 +2159,12 @@ class SapFileReader:
             keys = _alpha(cleaned, length)
             too_long = _alpha_too_long(keys, length)
             reason = quoted(f"value {{!r}} is longer than its ALPHA length {length}")
-            return keys, keys, _bool_numpy(pc.is_null(keys)), [(too_long, col.name, reason)]
+            damaged = quoted(
+                "key {!r} was changed by Excel (a number in scientific notation or an error "
+                "value); export the column as text"
+            )
+            issues = [(too_long, col.name, reason), (_excel_damaged(keys), col.name, damaged)]
+            return keys, keys, _bool_numpy(pc.is_null(keys)), issues
         if col.kind in ("decimal", "integer"):
             integer = col.kind == "integer"
             values, invalid = _number_array(cleaned, fmt.decimal, fmt.thousands, integer)

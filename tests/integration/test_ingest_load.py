@@ -374,6 +374,11 @@ def test_a_day_without_a_file_keeps_its_rows(warehouse: Warehouse, tmp_path: Pat
     load_table(warehouse, MSEG, [], window, "run-3")
     assert warehouse.scalar("select count(*) from raw.mseg") == 2
 
+    later = write_mseg_day(tmp_path, DAY + timedelta(days=2), [mseg_line(4900000004)])
+    with pytest.raises(ValueError, match="window is required for the daily table MSEG"):
+        load_table(warehouse, MSEG, [later], None, "run-4")  # would replace every day
+    assert warehouse.scalar("select count(*) from raw.mseg") == 2
+
 
 def test_a_row_of_another_day_is_rejected_in_a_range_run_as_in_a_run_of_its_day(
     warehouse: Warehouse, tmp_path: Path

@@ -227,6 +227,7 @@ def test_detected_format_as_metadata_is_readable(tmp_path: Path) -> None:
         "title_lines": "none",
         "repeated_headers": "none",
         "totals_lines": "none",
+        "trailing_separators": "none",
     }
 
 
@@ -376,10 +377,39 @@ def test_every_date_format_reads_the_same_on_the_fast_and_the_checked_path(fmt: 
     expected = [pd.Timestamp(day) if day else pd.NaT for day in days] + [pd.NaT]
     fast, fast_invalid = parse_sap_date(pd.Series(values), fmt)
     assert fast.tolist() == expected and not fast_invalid.any()
-    bad = ["1.1.2025", written_as(fmt, "2025", "13", "01")]
+    bad = ["1.1.25", written_as(fmt, "2025", "13", "01")]
     checked, checked_invalid = parse_sap_date(pd.Series(values + bad), fmt)
     assert checked.tolist() == expected + [pd.NaT, pd.NaT]
     assert checked_invalid.tolist() == [False] * len(values) + [True, True]
+
+
+@pytest.mark.parametrize(
+    ("dates", "fmt"),
+    [
+        (["1/5/2025", "12/31/2025", "2/3/2025"], "MM/DD/YYYY"),
+        (["5.1.2025", "31.12.2025", "03.2.2025"], "DD.MM.YYYY"),
+        (["2025-1-5", "2025-12-31", "2025-2-03"], "ISO"),
+    ],
+)
+def test_dates_with_a_one_digit_day_or_month_are_read(
+    tmp_path: Path, dates: list[str], fmt: str
+) -> None:
+    """Excel writes dates without leading zeros in some locales (US: 1/5/2025)."""
+    records = [with_value("POSNR", str(i), with_value("BUDAT", d)) for i, d in enumerate(dates)]
+    path = good_file(tmp_path, records)
+    rows, rejects = read_all(path)
+    assert SapFileReader(path, SPEC).detected.date_format == fmt
+    assert rejects.empty, rejects.to_dict("records")
+    expected = [(2025, 1, 5), (2025, 12, 31), (2025, 2, 3)]
+    assert rows["BUDAT"].tolist() == [pd.Timestamp(*day) for day in expected]
+
+
+def test_a_file_whose_sampled_dates_have_no_known_format_is_refused(tmp_path: Path) -> None:
+    records = [with_value("POSNR", "1", with_value("BUDAT", "Jan 15, 2025"))]
+    with pytest.raises(SapFileError) as refused:
+        SapFileReader(good_file(tmp_path, records), SPEC)
+    assert "date 'Jan 15, 2025' has none of the date formats read (YYYYMMDD, " in str(refused.value)
+    assert (refused.value.line, refused.value.column) == (2, "BUDAT")
 
 
 @pytest.mark.parametrize("fmt", ["MM/DD/YYYY", "MM-DD-YYYY", "YYYY.MM.DD", "YYYY/MM/DD"])
@@ -621,6 +651,28 @@ def test_long_alpha_keys_read_as_their_short_form_and_overlong_ones_are_quaranti
     reject = only_reject(rejects)
     assert (reject.source_line, reject.column_name) == (5, "MATNR")
     assert reject.reason == f"value {'9' * 19!r} is longer than its ALPHA length 18"
+
+
+def test_keys_excel_damaged_are_quarantined(tmp_path: Path) -> None:
+    """Excel shows a long numeric key in scientific notation and saves it so, or saves its
+    error values: the key is lost and would join nothing, so the row goes to quarantine."""
+    tail = "1000;1;ST;H;20250115"
+    damaged = ["4,00638E+12", "4.00638e+12", "#NV", "#N/A", "#WERT!"]
+    lines = [
+        "MBLNR;MJAHR;ZEILE;BWART;MATNR;WERKS;MENGE;MEINS;SHKZG;BUDAT_MKPF;EBELN",
+        f"1;2025;1;601;4006381333931;{tail};4500000001",
+        f"2;2025;1;601;E-1000;{tail};4500000001",
+        *(f"{3 + i};2025;1;601;{key};{tail};4500000001" for i, key in enumerate(damaged)),
+        f"9;2025;1;601;12345;{tail};4,5E+09",
+    ]
+    rows, rejects = read_all(write_lines(tmp_path / "MSEG.csv", lines), TABLE_SPECS["MSEG"])
+    assert rows["MATNR"].tolist() == ["000004006381333931", "E-1000"]
+    assert rejects["source_line"].tolist() == [4, 5, 6, 7, 8, 9]
+    assert rejects["column_name"].tolist() == ["MATNR"] * 5 + ["EBELN"]
+    assert rejects["reason"].iloc[0] == (
+        "key '4,00638E+12' was changed by Excel (a number in scientific notation or an error "
+        "value); export the column as text"
+    )
 
 
 def test_alpha_columns_are_normalised_in_rows(tmp_path: Path) -> None:

@@ -497,3 +497,40 @@ def test_broken_utf16_names_its_line(tmp_path: Path) -> None:
         list(SapFileReader(path, MSEG).chunks())
     with pytest.raises(SapFileError, match="UTF-16 byte-order mark but encoding cp1252"):
         SapFileReader(path, MSEG, ReaderSettings(encoding="cp1252"))
+
+
+# -- a trailing separator more or less --------------------------------------------------------
+
+
+@pytest.mark.parametrize("separator", ["\t", ";", ","])
+@pytest.mark.parametrize("chunk_rows", [3, 100_000])
+def test_records_ending_in_a_separator_the_header_lacks_are_read(
+    tmp_path: Path, separator: str, chunk_rows: int
+) -> None:
+    """Some exports end every record with a separator and the header not: the empty field
+    more is no column. A record with a real field more is still rejected."""
+    records = [separator.join(mseg(n, "5.000-", "12.50-")) + separator for n in range(1, 8)]
+    records.insert(4, separator.join(mseg(9, "1.000-", "2.00-")) + f"{separator}x{separator}")
+    lines = [separator.join(MSEG.column_names), *records]
+    reader, rows, rejects = read_all(write(tmp_path / "MSEG.csv", lines), chunk_rows=chunk_rows)
+    assert rows["MBLNR"].tolist() == [f"49{n:08d}" for n in range(1, 8)]
+    assert rows["MENGE"].tolist() == [-5.0] * 7
+    assert rejects["source_line"].tolist() == [6]
+    assert rejects["reason"].tolist() == ["wrong field count: 19 fields, expected 17"]
+    assert reader.detected.trailing_separators == 7
+    assert reader.detected.as_metadata()["trailing_separators"] == "7 records"
+
+
+def test_records_without_the_trailing_separator_of_their_header_are_read(tmp_path: Path) -> None:
+    """SE16N ends the header and each record in a separator; an editor that trims trailing
+    whitespace takes a tab-separated record's last one. Missing a named field is still an
+    error: that record may be cut short."""
+    records = [[*mseg(n), ""] for n in range(1, 5)]
+    lines = ["\t".join([*MSEG.column_names, ""]), *("\t".join(r) for r in records)]
+    lines[2] = lines[2].removesuffix("\t")
+    lines[3] = lines[3].removesuffix("\t").rsplit("\t", 1)[0]  # lost its date as well
+    reader, rows, rejects = read_all(write(tmp_path / "MSEG.csv", lines))
+    assert rows["MBLNR"].tolist() == ["4900000001", "4900000002", "4900000004"]
+    assert rejects["source_line"].tolist() == [4]
+    assert rejects["reason"].tolist() == ["wrong field count: 16 fields, expected 18"]
+    assert reader.detected.trailing_separators == 1
