@@ -1908,12 +1908,31 @@ def next_start(order: Sequence[str], stopped: str | None) -> str | None:
 ODATA_WATERMARKS = "odata"
 
 
+#: A watermark's `read_from` when its run read every change, from the first on.
+READ_FROM_START = "start"
+
+
 @dataclass(frozen=True)
 class Watermark:
-    """Where a full read of a feed ended (`cursor`), and which run read it."""
+    """Where a full read of a feed ended (`cursor`), which run read it, and where it began:
+    `read_from` is the cursor it read the changes after, READ_FROM_START for all of them, None
+    when unknown (a file of an earlier version)."""
 
     cursor: str
     run_id: str | None = None
+    read_from: str | None = None
+
+    def supersedes(self, feed: DeltaFeed, cursor: str) -> bool:
+        """True if the sensor may leave `cursor` for this one: a delta feed's run that read
+        every change after `cursor` and ended later. So a delta no tick can hold (a mass
+        change) is read by `sap_odata_full_read`, and the feed goes on from where it ended."""
+        from pipelines.ingest.odata import parse_cursor
+
+        if feed.kind != "delta" or self.read_from is None:
+            return False
+        current = parse_cursor(cursor)
+        began = self.read_from == READ_FROM_START or parse_cursor(self.read_from) <= current
+        return began and parse_cursor(self.cursor) > current
 
 
 class WatermarkError(ValueError):
@@ -1934,6 +1953,8 @@ def read_watermark(store: LandingStore, feed: str, day: date | None) -> Watermar
     interrupted copy may cut short: only `cursor` is required, unknown keys are ignored, and a
     file without a cursor usable as the feed's raises WatermarkError saying why (`day`: the
     last complete day, which a daily feed's cursor may not pass)."""
+    from pipelines.ingest.odata import parse_cursor
+
     name = f"{feed}.json"
     if not store.exists(ODATA_WATERMARKS, name):
         return None
@@ -1949,8 +1970,17 @@ def read_watermark(store: LandingStore, feed: str, day: date | None) -> Watermar
         _check_cursor(DELTA_FEEDS[feed], cursor, day)
     except ValueError as exc:
         raise WatermarkError(str(exc)) from None
-    run_id = data.get("run_id")
-    return Watermark(cursor, None if run_id is None else str(run_id))
+    run_id, read_from = data.get("run_id"), data.get("read_from")
+    if read_from is not None and read_from != READ_FROM_START:
+        try:
+            parse_cursor(str(read_from), "read_from")  # the run's `since`, for every feed
+        except ValueError as exc:
+            raise WatermarkError(str(exc)) from None
+    return Watermark(
+        cursor,
+        None if run_id is None else str(run_id),
+        None if read_from is None else str(read_from),
+    )
 
 
 def _check_cursor(feed: DeltaFeed, cursor: str, day: date | None) -> None:
@@ -2211,6 +2241,7 @@ __all__ = [
     "plan_runs",
     "plan_tick",
     "posting_window",
+    "READ_FROM_START",
     "read_watermark",
     "ready_files",
     "received_delivery",

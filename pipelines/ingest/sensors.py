@@ -41,6 +41,7 @@ from pipelines.ingest.assets import raw_asset_key
 from pipelines.ingest.landing import (
     DELTA_FEEDS,
     INCOMING,
+    READ_FROM_START,
     RUN_REQUEST_GRACE,
     DeltaExtract,
     LandingCursor,
@@ -428,9 +429,11 @@ def sap_odata_delta_sensor(
     order = state.order(odata_feeds())
     day = _last_partition_day()
     for name in order:
-        if state.feeds.get(name) is None and (
-            mark := _watermark(context.log, store, landing.path, name, day)
-        ):
+        current, feed = state.feeds.get(name), DELTA_FEEDS[name]
+        if current is not None and feed.kind != "delta":
+            continue  # a watermark only starts a daily feed
+        mark = _watermark(context.log, store, landing.path, name, day)
+        if mark and (current is None or mark.supersedes(feed, current)):
             state.feeds[name] = mark.cursor
             context.log.info(
                 f"{name}: continues from {mark.cursor}, where sap_odata_full_read ended"
@@ -558,7 +561,8 @@ def read_odata_feeds_in_full(
             )
             continue
         if cursor is not None:
-            write_watermark(store, name, Watermark(cursor, context.run_id))
+            read_from = config.since or READ_FROM_START
+            write_watermark(store, name, Watermark(cursor, context.run_id, read_from))
         context.log.info(f"{name}: read to {cursor}, {files_summary(written)} written")
     if failed:
         raise dg.Failure(f"Feeds not read: {feed_errors(failed)}")
@@ -579,8 +583,10 @@ def sap_odata_full_read() -> None:
     write, and a tick running meanwhile would overwrite it with the cursor it started from.
     So the run leaves, per feed, the cursor its read reached in `<landing>/odata/<feed>.json`
     (`write_watermark`), and the sensor takes it for a feed it has no cursor for (a first
-    read that never fitted a tick). A feed the sensor already has a cursor for keeps it:
-    jumping to the run's cursor could skip changes the run did not read (a later `since`).
+    read that never fitted a tick), and for a delta feed whose cursor the run's read began at
+    or before and ended after (a mass change no tick can hold: `Watermark.supersedes`). Any
+    other cursor is kept: jumping to the run's could skip changes it did not read (a later
+    `since`).
 
     What the run writes over the sensor's files is harmless for most feeds: an order, product
     or material-document file is written only where its rows differ from the file it

@@ -799,6 +799,11 @@ def test_the_full_read_job_refuses_a_since_in_the_future_and_no_feeds(
             "cursor 'yesterday' is not an ISO 8601 timestamp",
         ),
         (
+            "A_SalesOrder",
+            '{"cursor": "2024-01-08T12:00:00.108Z", "read_from": "last week"}',
+            "read_from 'last week' is not an ISO 8601 timestamp",
+        ),
+        (
             "A_MatlStkInAcctMod",
             '{"cursor": "2024-01-09T00:00:00Z"}',
             "cursor '2024-01-09T00:00:00Z' is not an ISO 8601 date (YYYY-MM-DD)",
@@ -847,6 +852,46 @@ def test_a_hand_edited_watermark_needs_only_its_cursor(
     assert read_since(read.query["$filter"]) == (
         "LastChangeDateTime gt datetimeoffset'2024-01-04T23:55:00Z'"
     )
+
+
+def test_a_full_read_takes_over_a_delta_no_tick_can_hold(
+    landing: Landing,
+    odata_server: PostingServer,
+    today: list[date],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A mass change the tick budget cannot hold kept a feed's cursor for good (every tick read
+    the same pages and stopped), and the full read the README offers for it changed nothing:
+    the sensor took its watermark only for a feed without a cursor. It now takes the cursor of
+    a run that read every change after its own; one that began later missed some, so not."""
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_SalesOrder")
+    odata = resource(odata_server)
+    landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    stuck = landing.cursor
+    before = ODataCursor.from_json(stuck).feeds["A_SalesOrder"]
+    for row in range(30):
+        odata_server.touch("A_SalesOrder", row, datetime(2024, 1, 9, 6, row, tzinfo=UTC))
+    newest = "2024-01-09T06:29:00Z"
+
+    def next_read(since: str | None) -> str:
+        landing.cursor = stuck  # the sensor's ticks never got past it
+        result, _ = full_read(landing, odata, capsys, feeds=["A_SalesOrder"], since=since)
+        assert result.success
+        requests = len(odata_server.state.requests)
+        landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+        [first, *_] = [
+            r.query["$filter"]
+            for r in odata_server.state.requests[requests:]
+            if r.path.endswith("/A_SalesOrder") and r.query.get("$top") != "0"
+        ]
+        return read_since(first)
+
+    assert next_read("2024-01-09T06:10:00Z") == delta_filter(before)  # missed 06:00-06:09
+    assert next_read(before) == delta_filter(newest)
+    assert next_read(None) == delta_filter(newest)
+    mark = json.loads((landing.root / "odata" / "A_SalesOrder.json").read_text())
+    assert (mark["cursor"], mark["read_from"]) == (newest, "start")
 
 
 # -- a day of stock keeps its snapshot -----------------------------------------------------------
