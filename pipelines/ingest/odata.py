@@ -851,6 +851,15 @@ class SapODataClient:
             except UnicodeError as exc:  # its message would quote part of the header
                 raise ODataError(self.redact(f"{what} failed: {type(exc).__name__}")) from None
             failures += 1
+            if retry_after is not None and retry_after > self.max_wait_s:
+                # Calling again sooner than asked would only be refused again.
+                raise ODataRetryLater(
+                    self.redact(
+                        f"{what}: {reason} with Retry-After {retry_after:g} s, longer than the "
+                        f"client waits (max_wait_s={self.max_wait_s:g} s), so the read stops here"
+                    ),
+                    retry_after=retry_after,
+                )
             if failures > self.max_retries and not self._deadline_passed():
                 raise ODataUnavailable(
                     self.redact(
@@ -858,11 +867,7 @@ class SapODataClient:
                         f"(max_retries={self.max_retries}); last error: {reason}"
                     )
                 )
-            wait = (
-                min(retry_after, self.max_wait_s)
-                if retry_after is not None
-                else self._backoff(failures)
-            )
+            wait = retry_after if retry_after is not None else self._backoff(failures)
             self._before_wait(what, reason, wait, retry_after)
             log.warning(
                 "%s",

@@ -584,6 +584,25 @@ def test_a_retry_after_past_the_deadline_stops_the_read_at_once(server: ODataTes
     assert_every_row_once(server, "A_SalesOrder", client.fetch("A_SalesOrder"))  # no deadline
 
 
+def test_a_retry_after_longer_than_the_client_waits_stops_the_read_at_once(
+    server: ODataTestServer,
+) -> None:
+    """Without a deadline (the full-read job) a 3600 s Retry-After was cut to 300 s three
+    times: the server was called again inside the window it asked for, then the feed failed."""
+    server.add_fault("A_SalesOrder", "429", offset=10, retry_after="3600")
+    client = client_for(server, max_wait_s=2.0)
+    with pytest.raises(ODataRetryLater) as excinfo:
+        client.fetch("A_SalesOrder")
+    message = str(excinfo.value)
+    assert "page 2 of A_SalesOrder" in message
+    assert message.endswith(
+        "HTTP 429 with Retry-After 3600 s, longer than the client waits (max_wait_s=2 s), so "
+        "the read stops here"
+    )
+    assert excinfo.value.retry_after == 3600.0
+    assert [r.status for r in server.data_requests("A_SalesOrder")] == [200, 429]
+
+
 def test_a_slow_answer_is_cut_at_the_deadline_not_at_the_request_timeout(
     server: ODataTestServer,
 ) -> None:
