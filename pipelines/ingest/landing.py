@@ -2106,11 +2106,24 @@ def delivery_order(name: str) -> tuple[str, str, str]:
     return match[1], match[2] or "", (match[3] or "").ljust(6, "0")
 
 
+def headers_before(extract: DeltaExtract, first_day: date) -> int:
+    """The extract's header rows dated before `first_day`, the first partition: no partition
+    holds them, so no landing file is written for them (an old order changed today)."""
+    if extract.empty or extract.header_table is None:
+        return 0
+    spec = get_spec(extract.header_table)
+    if not spec.is_partitioned:
+        return 0
+    headers = extract.tables[extract.header_table]
+    return int((headers[spec.partition_column].dt.date < first_day).sum())
+
+
 def _extract_files(
-    extract: DeltaExtract,
+    extract: DeltaExtract, first_day: date | None
 ) -> Iterator[tuple[TableSpec, date | None, pd.DataFrame, pd.DataFrame | None]]:
     """Each file an extract touches: (spec, day, its new rows, the header rows whose old rows
-    they replace, or None when the new rows are the file's whole content)."""
+    they replace, or None when the new rows are the file's whole content). Days before
+    `first_day` are left out (`headers_before`)."""
     header_spec = get_spec(str(extract.header_table))
     headers = extract.tables[str(extract.header_table)]
     for table, rows in extract.tables.items():
@@ -2120,12 +2133,17 @@ def _extract_files(
             continue
         row_days = rows[spec.partition_column].dt.date
         if extract.complete:
-            for day in extract.days:
+            days = extract.days
+        else:
+            header_days = headers[header_spec.partition_column].dt.date
+            days = sorted(header_days.unique())
+        for day in days:
+            if first_day is not None and day < first_day:
+                continue
+            if extract.complete:
                 yield spec, day, rows[row_days == day], None
-            continue
-        header_days = headers[header_spec.partition_column].dt.date
-        for day in sorted(header_days.unique()):
-            yield spec, day, rows[row_days == day], headers[header_days == day]
+            else:
+                yield spec, day, rows[row_days == day], headers[header_days == day]
 
 
 def held_snapshot(
@@ -2154,8 +2172,11 @@ def held_snapshot(
         return received_delivery(warehouse, cur, spec.name, canonical)
 
 
-def write_delta_files(store: LandingStore, extract: DeltaExtract) -> list[str]:
-    """Write the extract as complete landing files into incoming/, with `.done` markers.
+def write_delta_files(
+    store: LandingStore, extract: DeltaExtract, first_day: date | None = None
+) -> list[str]:
+    """Write the extract as complete landing files into incoming/, with `.done` markers, for
+    the days from `first_day` (the first partition) on.
 
     A landing file replaces its whole table-day, so each file is the current file of that day
     (or the newest pending one) with the changed rows merged in, or, for a complete extract,
@@ -2167,7 +2188,7 @@ def write_delta_files(store: LandingStore, extract: DeltaExtract) -> list[str]:
     by = list(get_spec(extract.header_table).key)
     tag = delivery_tag(extract)
     written = []
-    for spec, day, new, replaced in _extract_files(extract):
+    for spec, day, new, replaced in _extract_files(extract, first_day):
         canonical = landing_file_name(spec, day)
         base_at = _pending_base(store, canonical)
         if base_at is None:
@@ -2242,6 +2263,7 @@ __all__ = [
     "plan_tick",
     "posting_window",
     "READ_FROM_START",
+    "headers_before",
     "read_watermark",
     "ready_files",
     "received_delivery",

@@ -56,6 +56,7 @@ from pipelines.ingest.landing import (
     commit_tick,
     existing_landing_store,
     extract_feed,
+    headers_before,
     held_snapshot,
     next_start,
     orphan_markers,
@@ -371,13 +372,20 @@ def _land_extract(
         log.warning(_missed_days_warning(name, extract.missed_days))
     if extract.ahead:
         log.warning(_ahead_warning(name, extract))
+    first_day = daily_partitions.start.date()
+    if early := headers_before(extract, first_day):
+        log.info(
+            f"{name}: {early} {extract.header_table} rows dated before the first partition day "
+            f"{first_day} "
+            "(SCP_HISTORY_START) not written: no partition holds them"
+        )
     if held := held_snapshot(store, extract, open_warehouse):
         log.info(
             f"{name}: stock of {extract.days[0]} not written: {held} already holds that day's "
             "snapshot, and this reading, later, is not the stock at the end of that day"
         )
         return []
-    return write_delta_files(store, extract)
+    return write_delta_files(store, extract, first_day)
 
 
 def _watermark(

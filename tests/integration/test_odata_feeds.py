@@ -854,6 +854,35 @@ def test_a_hand_edited_watermark_needs_only_its_cursor(
     )
 
 
+def test_a_change_to_an_order_from_before_the_history_is_not_written(
+    landing: Landing,
+    odata_server: PostingServer,
+    today: list[date],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Old open orders change every day (deliveries, billing). Each change was written as a
+    landing file of its creation day, which the landing zone rejected as before the first
+    partition, alerting as for a broken delivery."""
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_SalesOrder")
+    odata = resource(odata_server)
+    landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    written = set(new_files(landing))
+    old = f"/Date({int(datetime(2021, 3, 15, tzinfo=UTC).timestamp() * 1000)})/"
+    for row in (3, 4):
+        odata_server.touch("A_SalesOrder", row, datetime(2024, 1, 9, tzinfo=UTC), CreationDate=old)
+    odata_server.touch("A_SalesOrder", 20, datetime(2024, 1, 9, tzinfo=UTC), SoldToParty="1")
+    capsys.readouterr()
+    landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+    assert sorted(set(new_files(landing)) - written) == [
+        "VBAK_20240121__odata-20240109T000000000000Z.csv"  # order 21's header, of 01-21
+    ]
+    assert (
+        "A_SalesOrder: 2 VBAK rows dated before the first partition day 2024-01-01 "
+        "(SCP_HISTORY_START) not written: no partition holds them"
+    ) in capsys.readouterr().err
+
+
 def test_a_full_read_takes_over_a_delta_no_tick_can_hold(
     landing: Landing,
     odata_server: PostingServer,
