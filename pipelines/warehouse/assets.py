@@ -5,7 +5,7 @@ the window through `--vars` (incremental delete+insert); everything else is unpa
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import dagster as dg
@@ -56,14 +56,18 @@ class WarehouseTranslator(DagsterDbtTranslator):
 translator = WarehouseTranslator()
 
 
-def daily_model_inputs() -> list[str]:
+def daily_model_inputs(selected: Collection[dg.AssetKey] | None = None) -> list[str]:
     """The relations outside the daily partitions that the daily models join (master staging
-    views, dimensions): built by `refresh_master_data`, not by the daily runs."""
+    views, dimensions): built by `refresh_master_data`, not by the daily runs. `selected`: only
+    those of these daily models (a run's selection), else of all."""
     nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"]
     daily = {key for key, node in nodes.items() if PARTITIONED_TAG in node.get("tags", [])}
+    chosen = [
+        key for key in daily if selected is None or translator.get_asset_key(nodes[key]) in selected
+    ]
     inputs = {
         f"{nodes[parent]['schema']}.{nodes[parent].get('alias') or nodes[parent]['name']}"
-        for key in daily
+        for key in chosen
         for parent in nodes[key]["depends_on"]["nodes"]
         if parent.startswith("model.")
         and parent not in daily
@@ -72,11 +76,17 @@ def daily_model_inputs() -> list[str]:
     return sorted(inputs)
 
 
-def require_daily_model_inputs(warehouse: WarehouseResource) -> None:
-    """Fail naming what to run first, instead of dbt's "Table ... does not exist"."""
+def require_daily_model_inputs(
+    warehouse: WarehouseResource, selected: Collection[dg.AssetKey] | None = None
+) -> None:
+    """Fail naming what to run first, instead of dbt's "Table ... does not exist". Only the
+    selected models' inputs count: automation runs a day's staging as soon as its raw day is
+    loaded, and holds the facts until their master inputs exist (`any_deps_missing`)."""
     opened = warehouse.open()
     with opened.transaction() as cur:
-        missing = [name for name in daily_model_inputs() if not opened.table_columns(cur, name)]
+        missing = [
+            name for name in daily_model_inputs(selected) if not opened.table_columns(cur, name)
+        ]
     if missing:
         raise dg.Failure(
             description=f"The daily models join {', '.join(missing)}, which the warehouse does "
@@ -109,7 +119,7 @@ def dbt_daily_models(
 ):
     """Incremental facts: one run replaces exactly the partition window."""
     ensure_raw_tables(warehouse.open())
-    require_daily_model_inputs(warehouse)
+    require_daily_model_inputs(warehouse, context.selected_asset_keys)
     yield from dbt.cli([*BUILD, *dbt_vars_for(context)], context=context).stream()
 
 

@@ -586,3 +586,14 @@ def test_daily_models_on_a_new_warehouse_say_what_to_run_first(tmp_path: Path) -
         require_daily_model_inputs(resource)
     assert "run the refresh_master_data job first" in failure.value.description
     assert "staging.stg_sap__tcurx" in failure.value.description
+
+    # Automation runs a day's staging once its raw day is loaded, and holds the facts until
+    # their master inputs exist: a run fails only for the inputs of the models it builds.
+    # Before, every daily run on a new warehouse failed for marts.dim_date, and automation
+    # counted the day as handled, so it never ran once master data came.
+    require_daily_model_inputs(resource, {dg.AssetKey(["staging", "stg_sap__vbak"])})
+    with pytest.raises(dg.Failure) as failure:
+        require_daily_model_inputs(resource, {dg.AssetKey(["staging", "stg_sap__mseg"])})
+    assert failure.value.description.startswith(
+        "The daily models join staging.stg_sap__tcurx, which the warehouse does not hold yet"
+    )
