@@ -1606,6 +1606,29 @@ def received_runs(warehouse: Warehouse, cur: Cursor, before: datetime) -> list[R
     ]
 
 
+def received_run_keys(
+    warehouse: Warehouse, cur: Cursor, deliveries: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """The run key of each delivery (canonical name, checksum) still received, not loaded."""
+    names = sorted({canonical for canonical, _ in deliveries})
+    if not names or not warehouse.table_columns(cur, MANIFEST_TABLE):
+        return {}
+    marks = ", ".join("?" for _ in names)
+    cur.execute(
+        warehouse.placeholders(
+            f"select canonical_name, checksum, run_key from {MANIFEST_TABLE} where status = "
+            f"'received' and run_key is not null and canonical_name in ({marks})"
+        ),
+        names,
+    )
+    wanted = set(deliveries)
+    return {
+        (name, checksum): key
+        for name, checksum, key in cur.fetchall()
+        if (name, checksum) in wanted
+    }
+
+
 # -- OData deltas as landing files ---------------------------------------------------------------
 
 
@@ -2265,6 +2288,7 @@ __all__ = [
     "READ_FROM_START",
     "headers_before",
     "read_watermark",
+    "received_run_keys",
     "ready_files",
     "received_delivery",
     "reject_older_extracts",

@@ -23,6 +23,7 @@ would never say that a day is missing.
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -64,8 +65,10 @@ from pipelines.ingest.landing import (
     plants_in_flight,
     read_watermark,
     ready_files,
+    received_run_keys,
     received_runs,
     split_available,
+    stamp,
     watermark_file,
     write_delta_files,
     write_watermark,
@@ -192,12 +195,63 @@ def _hold_for_plants(
     return [run for run in runs if run not in waiting], waiting
 
 
+#: Runs more for a delivery whose run failed or was cancelled before it loaded (`_lost_runs`).
+DELIVERY_RETRIES = 2
+_ENDED_UNLOADED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+
+
+def _runs_of(context: dg.SensorEvaluationContext, run_key: str) -> list[dg.RunRecord]:
+    """The runs requested for a delivery's run key, first to last: `key`, `key:retry-1`, ..."""
+    records: list[dg.RunRecord] = []
+    for attempt in range(DELIVERY_RETRIES + 1):
+        key = run_key if attempt == 0 else f"{run_key}:retry-{attempt}"
+        runs = dg.RunsFilter(tags={"dagster/run_key": key})
+        found = context.instance.get_run_records(filters=runs, limit=1)
+        if not found:
+            break
+        records += found
+    return records
+
+
+def _dropped_again(
+    context: dg.SensorEvaluationContext, warehouse: WarehouseResource, plan: TickPlan
+) -> list[RunPlan]:
+    """Runs for deliveries dropped again whose current delivery, of the same content, no run
+    loaded: its last run failed or was cancelled. Dropping the file again is how an operator
+    loads it; a duplicate of a delivery whose run is queued or running stays a duplicate."""
+    duplicates = {
+        (str(d.canonical_name), str(d.checksum)): d
+        for d in plan.decisions
+        if d.status == "duplicate" and d.canonical_name and d.checksum
+    }
+    if not duplicates:
+        return []
+    read = partial(received_run_keys, deliveries=list(duplicates))
+    runs = []
+    for delivery, key in (_read_unless_busy(warehouse, read) or {}).items():
+        ended = _runs_of(context, key)
+        if not ended or ended[-1].dagster_run.status not in _ENDED_UNLOADED:
+            continue
+        again = duplicates[delivery]
+        context.log.warning(
+            f"{again.file_name}: same content as the current {delivery[0]}, which no run "
+            f"loaded (run {ended[-1].dagster_run.run_id} ended "
+            f"{ended[-1].dagster_run.status.value.lower()}): requesting it again"
+        )
+        key_again = f"{key}:dropped-again-{stamp(plan.received_at)}"
+        runs.append(RunPlan(str(again.table), key_again, again.day, again.day, (delivery[0],)))
+    return runs
+
+
 def _lost_runs(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource, known: Sequence[RunPlan]
 ) -> list[RunPlan]:
     """Runs of deliveries placed long ago and still not loaded (`received_runs`) that no run
-    took and no cursor holds: their tick died after placing them. Requested again under their
-    own run keys, so a run the daemon did launch is never doubled."""
+    loads and no cursor holds. Requested again: under their own run keys when no run took
+    them (their tick died after placing them), so a run the daemon did launch is never
+    doubled; under `<key>:retry-<n>` when their last run failed or was cancelled before it
+    loaded them (a code server killed mid-run, a run an operator terminated), at most
+    DELIVERY_RETRIES times, each RUN_REQUEST_GRACE after that run ended."""
     before = datetime.now(UTC).replace(tzinfo=None) - RUN_REQUEST_GRACE
     candidates = _read_unless_busy(warehouse, partial(received_runs, before=before)) or []
     keys = [run.run_key for run in known]
@@ -205,15 +259,27 @@ def _lost_runs(
     for run in candidates:
         if any(key == run.run_key or key.startswith(f"{run.run_key}:") for key in keys):
             continue
-        runs = dg.RunsFilter(tags={"dagster/run_key": run.run_key})
-        if context.instance.get_run_records(filters=runs, limit=1):
+        where = f"{run.table} {run.first_day or ''}..{run.last_day or ''} ({run.files[0]}...)"
+        runs = _runs_of(context, run.run_key)
+        if not runs:
+            context.log.warning(
+                f"{where}: placed, but its run was never requested (the tick that placed it "
+                "did not end); requesting it now"
+            )
+            lost.append(run)
             continue
+        last = runs[-1]
+        ended = last.end_time is not None and last.end_time < before.replace(tzinfo=UTC).timestamp()
+        if last.dagster_run.status not in _ENDED_UNLOADED or not ended:
+            continue
+        if len(runs) > DELIVERY_RETRIES:
+            continue  # each failure was alerted; dropping the file again loads it
+        status = last.dagster_run.status.value.lower()
         context.log.warning(
-            f"{run.table} {run.first_day or ''}..{run.last_day or ''} ({run.files[0]}...): "
-            "placed, but its run was never requested (the tick that placed it did not end); "
-            "requesting it now"
+            f"{where}: not loaded; its run {last.dagster_run.run_id} ended {status}: "
+            f"requesting it again ({len(runs)} of {DELIVERY_RETRIES})"
         )
-        lost.append(run)
+        lost.append(replace(run, run_key=f"{run.run_key}:retry-{len(runs)}"))
     return lost
 
 
@@ -267,7 +333,7 @@ def landing_sensor(
             )
         _log(context, plan)
         _alert_rejected(context, plan)
-        runs = plan.runs
+        runs = [*plan.runs, *_dropped_again(context, warehouse, plan)]
         for entry in ready:  # taken: a later file of the same name must prove stable again
             seen.pop(entry.name, None)
     runs += _lost_runs(context, warehouse, [*state.deferred, *runs])

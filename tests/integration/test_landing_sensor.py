@@ -937,6 +937,58 @@ def test_a_delivery_whose_tick_died_after_placing_it_is_requested_again(
     assert landing.sql("select count(distinct budat_mkpf) from raw.mseg").iloc[0, 0] == 2
 
 
+def test_a_delivery_whose_run_failed_is_requested_again_twice_then_when_dropped_again(
+    landing: Landing, demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that failed or was cancelled before it loaded its delivery (a code server killed
+    mid-run, then the run terminated as the README advises) left the delivery received for
+    good: its run key had a run, so it was never requested again."""
+    name = "MSEG_20240102.csv"
+    (landing.incoming / name).write_bytes((demo / name).read_bytes())
+    (landing.incoming / f"{name}.done").write_bytes(b"")
+    (first,) = requests_of(landing.tick())
+    monkeypatch.setattr(sensors, "RUN_REQUEST_GRACE", timedelta(0))
+
+    @dg.asset(name="dies")
+    def dies() -> None:
+        raise RuntimeError("the code server went away")
+
+    def ends_unloaded(request: dg.RunRequest) -> None:
+        tags = {**request.tags, "dagster/run_key": str(request.run_key)}
+        dg.materialize([dies], tags=tags, instance=landing.instance, raise_on_error=False)
+
+    ends_unloaded(first)
+    (again,) = requests_of(landing.tick())
+    assert again.run_key == f"{first.run_key}:retry-1"
+    assert (again.partition_key, again.asset_selection) == (
+        first.partition_key,
+        first.asset_selection,
+    )
+    # until its run is launched, the same key: the daemon launches a run key once
+    assert [r.run_key for r in requests_of(landing.tick())] == [again.run_key]
+    ends_unloaded(again)
+    (last,) = requests_of(landing.tick())
+    assert last.run_key == f"{first.run_key}:retry-2"
+    ends_unloaded(last)
+    assert requests_of(landing.tick()) == []  # a failure that repeats: no more runs
+
+    # Dropped again, the same file was archived as a duplicate of the current file, and never
+    # loaded: now the current file's day is run again.
+    (landing.incoming / name).write_bytes((demo / name).read_bytes())
+    (landing.incoming / f"{name}.done").write_bytes(b"")
+    (dropped,) = requests_of(landing.tick())
+    assert dropped.run_key.startswith(f"{first.run_key}:dropped-again-")
+    assert dropped.partition_key == "2024-01-02"
+    landing.run(dropped)
+    statuses = landing.sql(
+        f"select status from {MANIFEST_TABLE} where table_name = 'MSEG' order by status"
+    )
+    assert statuses.status.tolist() == ["duplicate", "loaded"]
+    (landing.incoming / name).write_bytes((demo / name).read_bytes())  # loaded: a duplicate
+    (landing.incoming / f"{name}.done").write_bytes(b"")
+    assert requests_of(landing.tick()) == []
+
+
 def test_an_undated_delivery_accounts_for_rows_outside_the_history_and_unreadable_days(
     landing: Landing, demo: Path, alerts: list[str]
 ) -> None:
