@@ -211,9 +211,11 @@ def rejection_alert(rejected: Sequence[tuple[str, str]]) -> Alert:
     )
 
 
-def refusal_alert(table: str, refused: Sequence[tuple[str, str]]) -> Alert:
-    """Day files a load read but refused, as (file name, reason): their days keep the rows
-    they had, and the load's other days went on, so no run failed for them."""
+def refusal_alert(
+    table: str, refused: Sequence[tuple[str, str]], run_id: str = "", url: str = ""
+) -> Alert:
+    """Day files a load (`run_id`) read but refused, as (file name, reason): their days keep
+    the rows they had, and the load's other days went on, so no run failed for them."""
     names = [name for name, _ in refused]
     return Alert(
         title=_deliveries_title(names, "refused", f" of {table}"),
@@ -222,7 +224,9 @@ def refusal_alert(table: str, refused: Sequence[tuple[str, str]]) -> Alert:
             "table": table,
             "files": ", ".join(names),
             "kept": "each day keeps its previous rows until a corrected file is dropped",
+            "run_id": run_id,
         },
+        url=url,
         event=FILES_REFUSED,
     )
 

@@ -142,14 +142,31 @@ def root_cause_message(error: SerializableErrorInfo) -> str:
     return error.message.strip()
 
 
+def failed_check_reasons(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, str]]:
+    """Why the run's failed checks failed, as (check, its `failed_because`), each reason once:
+    Dagster's failure message names a failed blocking check, not the reason."""
+    reasons: dict[tuple[str, str], None] = {}
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
+        because = None if evaluation is None else evaluation.metadata.get("failed_because")
+        if evaluation is None or evaluation.passed or because is None:
+            continue
+        key = evaluation.asset_check_key
+        values = because.value if isinstance(because.value, list) else [because.value]
+        for value in values:
+            reasons[(f"{key.asset_key.to_user_string()} {key.name}", str(value))] = None
+    return list(reasons)
+
+
 def alert_from_context(context: dg.RunFailureSensorContext, settings: AlertSettings) -> Alert:
-    """The run's failure message plus each failed step's root error, with a link to the run."""
+    """The run's failure message plus each failed step's root error and each failed check's
+    reason, with a link to the run."""
     run = context.dagster_run
     step_errors = [
         (event.step_key or "run", root_cause_message(error))
         for event in context.get_step_failure_events()
         if (error := getattr(event.event_specific_data, "error", None)) is not None
-    ]
+    ] + failed_check_reasons(context.instance, run.run_id)
     message = context.failure_event.message or ""
     if run.tags.get("dagster/will_retry") == "true":
         message += " Dagster will retry it automatically."

@@ -231,6 +231,11 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
                     f"archive/{predecessor} not dropped again: incoming/ holds a newer "
                     f"delivery of {load.name}"
                 )
+        if pooled := report.failures().get(None):
+            context.log.error(
+                f"{spec.name}: {pooled}: the load is kept, its checks fail, and downstream "
+                "waits for a corrected delivery (the rejected rows are in quarantine.rejected_rows)"
+            )
         metadata = {
             "dagster/row_count": report.rows_loaded,
             "rows_read": report.rows_read,
@@ -273,7 +278,10 @@ def _alert_refused(context: dg.AssetExecutionContext, spec: TableSpec, report: L
     try:
         settings = AlertSettings.from_env()
         if settings.channels:
-            delivered = send_alert(settings, refusal_alert(spec.name, refused))
+            alert = refusal_alert(
+                spec.name, refused, context.run_id, settings.run_url(context.run_id)
+            )
+            delivered = send_alert(settings, alert)
             context.log.info(f"Refused files sent via {', '.join(delivered)}")
     except (AlertConfigError, AlertDeliveryError) as exc:
         context.log.warning(f"Refused files not alerted: {exc}")

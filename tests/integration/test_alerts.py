@@ -378,6 +378,36 @@ def test_run_failure_sensor_alerts_every_channel(http_receiver, smtp_receiver, m
     assert f"http://dagster.example:3000/runs/{run_id}" in text
 
 
+@dg.asset(
+    check_specs=[dg.AssetCheckSpec("quarantine_share_below_threshold", asset="mseg", blocking=True)]
+)
+def mseg() -> dg.MaterializeResult:
+    because = "3.33% of the rows of the files loaded were rejected (threshold 1.00%)"
+    check = dg.AssetCheckResult(passed=False, metadata={"failed_because": because})
+    return dg.MaterializeResult(check_results=[check])
+
+
+def test_a_failed_blocking_check_is_alerted_with_its_reason(http_receiver, monkeypatch):
+    """Dagster's failure names a failed blocking check, not why it failed: the alert said
+    only `1 blocking asset check failed with ERROR severity: ...`."""
+    monkeypatch.setenv("SCP_ALERT_WEBHOOK_URL", http_receiver.url("/hook"))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([mseg], instance=instance, raise_on_error=False)
+        assert not result.success
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alerts",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+        ).for_run_failure()
+        run_failure_alerts(context)
+    [(_, body)] = http_receiver.requests
+    assert body["error"].endswith(
+        "mseg quarantine_share_below_threshold: 3.33% of the rows of the files loaded were "
+        "rejected (threshold 1.00%)"
+    )
+
+
 def test_run_failure_sensor_without_channels_sends_nothing(http_receiver):
     with dg.instance_for_test() as instance:
         assert run_failure_alerts(failed_run_context(instance)) is None
@@ -413,6 +443,11 @@ def test_refusal_alert_names_the_table_each_file_and_what_was_kept():
     assert (payload["table"], payload["files"]) == ("MSEG", "A.csv, B.csv")
     assert payload["error"] == "A.csv: one\nB.csv: two"
     assert payload["kept"].startswith("each day keeps its previous rows")
+    linked = refusal_alert("MSEG", [("A.csv", "one")], "run-1", "http://dagster:3000/runs/run-1")
+    assert (linked.url, webhook_payload(linked)["run_id"]) == (
+        "http://dagster:3000/runs/run-1",
+        "run-1",
+    )
 
 
 def tick_landing_sensor(root: Path) -> dg.SensorResult:
