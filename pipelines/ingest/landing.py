@@ -565,19 +565,24 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def ready_files(
-    entries: Sequence[LandingEntry], seen: Mapping[str, Sequence[int]], now_ns: int | None = None
+    entries: Sequence[LandingEntry],
+    seen: Mapping[str, Sequence[int]],
+    now_ns: int | None = None,
+    quiet: timedelta = timedelta(0),
 ) -> tuple[list[LandingEntry], dict[str, list[int]]]:
     """Deliveries ready to take, oldest first, and what to remember for next time: each file's
     (size, mtime) and since when (`now_ns`, the sensor's clock: mtimes may be missing or
     preserved from the source) it has looked so.
 
     Ready means a marker `<name>.done` no older than the file exists (`_marks`), or size and
-    mtime are unchanged since the last look (`seen`) and the file is not empty. An empty or
+    mtime are unchanged since the last look (`seen`), for `quiet` at least (a writer that
+    pauses between two ticks, a stalled copy), and the file is not empty. An empty or
     in-progress-named file is ready only once unchanged for `STALE_AFTER`: it is taken to be
     rejected, not kept forever. Markers are never ready.
     """
     now_ns = time.time_ns() if now_ns is None else now_ns
     stale_ns = STALE_AFTER // timedelta(microseconds=1) * 1000
+    quiet_ns = quiet // timedelta(microseconds=1) * 1000
     markers = {e.name: e for e in entries if e.name.endswith(MARKER_SUFFIX)}
     ready: list[LandingEntry] = []
     remember: dict[str, list[int]] = {}
@@ -594,7 +599,8 @@ def ready_files(
             taken = stale  # a marker does not make a half-written name complete
         else:
             marked = _marks(markers.get(entry.name + MARKER_SUFFIX), entry)
-            taken = marked or (unchanged and (entry.size > 0 or stale))
+            settled = unchanged and now_ns - since >= quiet_ns
+            taken = marked or (settled and (entry.size > 0 or stale))
         if taken:
             ready.append(entry)
     return ready, remember

@@ -24,7 +24,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -95,6 +95,9 @@ from resources.warehouse import Warehouse, is_lock_conflict
 
 T = TypeVar("T")
 LANDING_SENSOR_INTERVAL = number_setting("SCP_LANDING_SENSOR_INTERVAL", 30, int, 1)
+#: How long a file without a marker must look unchanged before it is taken (seconds): one
+#: unchanged look alone takes a file whose writer paused longer than the sensor's interval.
+LANDING_QUIET = timedelta(seconds=number_setting("SCP_LANDING_QUIET_SECONDS", 60, int, 0))
 ODATA_SENSOR_INTERVAL = number_setting("SCP_ODATA_SENSOR_INTERVAL", 300, int, 1)
 ODATA_FEEDS = os.getenv("SCP_ODATA_FEEDS") or "A_SalesOrder,A_Product"
 
@@ -303,9 +306,9 @@ def _log(context: dg.SensorEvaluationContext, plan: TickPlan) -> None:
     default_status=_status(switch_setting("SCP_LANDING_SENSOR")),
     target=dg.AssetSelection.assets(*RAW_KEYS),
     description=(
-        "Takes SAP extracts from <landing>/incoming/ once stable (unchanged over two ticks, or "
-        "with a <name>.done marker), archives the file they replace, records them in "
-        "raw.landing_manifest and runs the raw partitions they touch."
+        "Takes SAP extracts from <landing>/incoming/ once stable (unchanged over two ticks and "
+        "SCP_LANDING_QUIET_SECONDS, or with a <name>.done marker), archives the file they "
+        "replace, records them in raw.landing_manifest and runs the raw partitions they touch."
     ),
 )
 def landing_sensor(
@@ -314,7 +317,7 @@ def landing_sensor(
     store = existing_landing_store(landing.path)
     state = LandingCursor.from_json(context.cursor)
     entries = store.list(INCOMING)
-    ready, seen = ready_files(entries, state.seen)
+    ready, seen = ready_files(entries, state.seen, quiet=LANDING_QUIET)
     _remove_orphan_markers(context, store, entries)
     runs: list[RunPlan] = []
     if ready:

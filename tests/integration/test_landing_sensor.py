@@ -129,6 +129,13 @@ def duckdb_landing(tmp_path: Path) -> Landing:
     return Landing(tmp_path / "landing", warehouse)
 
 
+@pytest.fixture(autouse=True)
+def no_quiet_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These ticks follow each other within milliseconds: a file unchanged over two of them is
+    stable here. The quiet period (SCP_LANDING_QUIET_SECONDS) has a test of its own."""
+    monkeypatch.setattr(sensors, "LANDING_QUIET", timedelta(0))
+
+
 @pytest.fixture
 def landing(tmp_path: Path) -> Landing:
     return duckdb_landing(tmp_path)
@@ -182,6 +189,17 @@ def duckdb_held(landing: Landing) -> Iterator[None]:
 
 
 # -- the delivery life cycle -------------------------------------------------------------------
+
+
+def test_a_file_without_a_marker_is_taken_only_after_the_quiet_period(
+    landing: Landing, demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sensors, "LANDING_QUIET", timedelta(seconds=60))
+    (landing.incoming / "MSEG_20240104.csv").write_bytes((demo / "MSEG_20240104.csv").read_bytes())
+    assert requests_of(landing.tick()) == []
+    assert requests_of(landing.tick()) == []  # unchanged, but for milliseconds only
+    monkeypatch.setattr(sensors, "LANDING_QUIET", timedelta(0))
+    assert [r.partition_key for r in requests_of(landing.tick())] == ["2024-01-04"]
 
 
 def test_deliveries_load_once_and_corrections_replace_their_day(

@@ -203,6 +203,26 @@ def test_a_file_is_ready_when_unchanged_for_two_looks_or_marked() -> None:
 
 
 HOUR_NS = 3600 * 10**9
+SECOND_NS = 10**9
+
+
+def test_a_file_without_a_marker_waits_for_the_quiet_period() -> None:
+    """A writer that paused longer than the sensor's interval had its file taken after the
+    first piece: one unchanged look was enough, and the rest of the rows were never loaded."""
+    quiet = timedelta(seconds=60)
+    piece = [LandingEntry("MSEG_20250122.csv", 111_038, 1), LandingEntry("MARA.csv", 9, 1)]
+    marked = [*piece, LandingEntry("MARA.csv.done", 0, 1)]
+    ready, seen = ready_files(marked, {}, now_ns=0, quiet=quiet)
+    assert [e.name for e in ready] == ["MARA.csv"]  # a marker needs no quiet period
+    ready, seen = ready_files(piece, seen, now_ns=45 * SECOND_NS, quiet=quiet)
+    assert ready == []  # unchanged over two looks, but only for 45 s
+    grown = [LandingEntry("MSEG_20250122.csv", 222_076, 2)]
+    ready, seen = ready_files(grown, seen, now_ns=50 * SECOND_NS, quiet=quiet)
+    assert ready == []  # the writer came back
+    ready, seen = ready_files(grown, seen, now_ns=109 * SECOND_NS, quiet=quiet)
+    assert ready == []
+    ready, seen = ready_files(grown, seen, now_ns=110 * SECOND_NS, quiet=quiet)
+    assert [e.name for e in ready] == ["MSEG_20250122.csv"]
 
 
 def test_an_empty_or_temporary_named_file_is_taken_once_unchanged_for_an_hour() -> None:
