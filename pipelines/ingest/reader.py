@@ -517,14 +517,14 @@ def _alpha_too_long(keys: pa.Array, length: int | None) -> np.ndarray:
 #: A key Excel has turned into a number in scientific notation (`4,00638E+12`) or into one of
 #: its error values (English and German): the key it was is lost, so it can join nothing.
 _EXCEL_DAMAGE = (
-    r"^[0-9]+([.,][0-9]+)?E[+-][0-9]+$"
+    r"^[0-9]+([.,][0-9]+)?E\+[0-9]+$"
     r"|^#(N/A|NV|VALUE!|WERT!|REF!|BEZUG!|NAME\?|DIV/0!|NULL!|NUM!|ZAHL!|SPILL!|ÜBERLAUF!|CALC!)$"
 )
 
 
 def _excel_damaged(keys: pa.Array) -> np.ndarray:
     """Upper-cased ALPHA keys that Excel has damaged (`_EXCEL_DAMAGE`)."""
-    if _only_bytes(keys, lambda data: b"#" not in data and b"E" not in data):
+    if _only_bytes(keys, lambda data: b"#" not in data and b"E+" not in data):
         return np.zeros(len(keys), dtype=bool)
     return _bool_numpy(pc.match_substring_regex(keys, _EXCEL_DAMAGE))
 
@@ -734,8 +734,10 @@ def _date_parts_checked(
     cleaned: pa.Array, date_format: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     layout = _DATE_LAYOUTS[date_format]
-    cleaned = _zero_padded(cleaned)
     shaped = pc.fill_null(pc.match_substring_regex(cleaned, layout.shape), False)
+    if not _all(pc.or_(shaped, pc.is_null(cleaned))):  # a one-digit part, or a bad value
+        cleaned = _zero_padded(cleaned)
+        shaped = pc.fill_null(pc.match_substring_regex(cleaned, layout.shape), False)
     text = pc.if_else(shaped, cleaned, _NULL_STRING)
 
     def part(at: tuple[int, int]) -> np.ndarray:
@@ -1392,14 +1394,16 @@ class SapFileReader:
 
         separator = self._choose_separator(header_line, data_lines)
         header = _split(header_line, separator)
-        # A header ending in a separator (SE16N) has an empty last field a record may lack; if
-        # most records end in one the header lacks, each has an empty field more.
-        self._trailing_frame = len(header) > 1 and not header[-1].strip()
+        # A header ending in a separator (SE16N; not an ALV frame's `|`) has an empty last field
+        # a trimmed record lacks; if most records end in one the header lacks, each has an
+        # empty field more. Not with `,`: there, a field more is a decimal comma as often.
+        self._refuse_split_decimals(separator, len(header), data_lines)
+        self._trailing_frame = separator != "|" and len(header) > 1 and not header[-1].strip()
         plain = [line for line in data_lines if '"' not in line and not _is_filler(line)]
         trailing = sum(_ends_in_empty_field(line, separator, len(header)) for line in plain)
-        self._trailing_separator = not self._trailing_frame and trailing * 2 > len(plain)
-        if not self._trailing_separator:
-            self._refuse_split_decimals(separator, len(header), data_lines)
+        self._trailing_separator = (
+            separator != "," and not self._trailing_frame and trailing * 2 > len(plain)
+        )
         style, mapping, extra = self._map_header(header, separator, header_line)
         self._separator = separator
         self._nfields = len(header)
@@ -1761,7 +1765,8 @@ class SapFileReader:
             # day-first format of these shapes, only Excel writes them.
             return found or "YYYYMMDD"
         shape = re.compile(_DATE_LAYOUTS[configured].shape)
-        if found and found != configured and not any(shape.match(v.strip()) for *_, v in values):
+        texts = _zero_padded(pa.array([v.strip() for *_, v in values], pa.string())).to_pylist()
+        if found and found != configured and not any(shape.match(text) for text in texts):
             column, line, value = values[0]
             self._error(
                 f"dates look like {found} (e.g. {value.strip()!r}), but {configured} is configured",
@@ -2016,17 +2021,19 @@ class SapFileReader:
                 if _ends_in_empty_field(lines[i], separator, nfields)
             }
         if self._trailing_frame:
-            return {int(i): lines[i] + separator for i in np.flatnonzero(counts == nfields - 2)}
+            short = (int(i) for i in np.flatnonzero(counts == nfields - 2))
+            return {i: lines[i] + separator for i in short if not lines[i].endswith(separator)}
         return {}
 
     def _fitted(self, row: list[str]) -> list[str] | None:
         """A record's fields fitted to the header's width, if only a trailing separator more or
         less puts them beside it: an empty last field the header lacks (every record of the
         file ends in a separator, the header not), or the empty last field of a header that
-        ends in one (an editor trimmed the record's trailing tab). None otherwise."""
+        ends in one (an editor trimmed the record's trailing whitespace, so it does not end
+        in a separator: one that does lost a field, or was cut short). None otherwise."""
         if self._trailing_separator and len(row) == self._nfields + 1 and not row[-1].strip():
             return row[:-1]
-        if self._trailing_frame and len(row) == self._nfields - 1:
+        if self._trailing_frame and len(row) == self._nfields - 1 and row[-1]:
             return [*row, ""]
         return None
 

@@ -68,7 +68,6 @@ from pipelines.ingest.landing import (
     received_run_keys,
     received_runs,
     split_available,
-    stamp,
     watermark_file,
     write_delta_files,
     write_watermark,
@@ -204,16 +203,16 @@ _ENDED_UNLOADED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
 
 def _runs_of(context: dg.SensorEvaluationContext, run_key: str) -> list[dg.RunRecord]:
-    """The runs requested for a delivery's run key, first to last: `key`, `key:retry-1`, ..."""
+    """The runs of a delivery, first to last: its run key's, then those of `key:retry-1`, ...
+    (`_lost_runs` and `_dropped_again` request the next one); the newest of each key."""
     records: list[dg.RunRecord] = []
-    for attempt in range(DELIVERY_RETRIES + 1):
-        key = run_key if attempt == 0 else f"{run_key}:retry-{attempt}"
+    while True:
+        key = f"{run_key}:retry-{len(records)}" if records else run_key
         runs = dg.RunsFilter(tags={"dagster/run_key": key})
         found = context.instance.get_run_records(filters=runs, limit=1)
         if not found:
-            break
+            return records
         records += found
-    return records
 
 
 def _dropped_again(
@@ -221,7 +220,8 @@ def _dropped_again(
 ) -> list[RunPlan]:
     """Runs for deliveries dropped again whose current delivery, of the same content, no run
     loaded: its last run failed or was cancelled. Dropping the file again is how an operator
-    loads it; a duplicate of a delivery whose run is queued or running stays a duplicate."""
+    loads it; a duplicate of a delivery whose run is queued or running stays a duplicate. Its
+    run key is the delivery's next `:retry-<n>`, so `_lost_runs` sees it as one of its runs."""
     duplicates = {
         (str(d.canonical_name), str(d.checksum)): d
         for d in plan.decisions
@@ -229,9 +229,17 @@ def _dropped_again(
     }
     if not duplicates:
         return []
-    read = partial(received_run_keys, deliveries=list(duplicates))
+    keys = _read_unless_busy(warehouse, partial(received_run_keys, deliveries=list(duplicates)))
+    if keys is None:
+        names = ", ".join(d.file_name for d in duplicates.values())
+        context.log.warning(
+            f"{names}: archived as the current delivery's duplicates; whether that delivery was "
+            "loaded could not be read (the warehouse is busy): if its day stays unloaded, drop "
+            "the file again"
+        )
+        return []
     runs = []
-    for delivery, key in (_read_unless_busy(warehouse, read) or {}).items():
+    for delivery, key in keys.items():
         ended = _runs_of(context, key)
         if not ended or ended[-1].dagster_run.status not in _ENDED_UNLOADED:
             continue
@@ -241,7 +249,7 @@ def _dropped_again(
             f"loaded (run {ended[-1].dagster_run.run_id} ended "
             f"{ended[-1].dagster_run.status.value.lower()}): requesting it again"
         )
-        key_again = f"{key}:dropped-again-{stamp(plan.received_at)}"
+        key_again = f"{key}:retry-{len(ended)}"
         runs.append(RunPlan(str(again.table), key_again, again.day, again.day, (delivery[0],)))
     return runs
 
@@ -458,13 +466,16 @@ def _land_extract(
 
 
 def _watermark(
-    log: logging.Logger, store: LandingStore, where: str, name: str, day: date | None
+    log: logging.Logger | None, store: LandingStore, where: str, name: str, day: date | None
 ) -> Watermark | None:
-    """`name`'s watermark, or None, with a warning, when its file is unusable: a feed without
-    one starts as it would had sap_odata_full_read never run, and the others are unaffected."""
+    """`name`'s watermark, or None, with a warning (to `log`, None for a feed that goes on from
+    its own cursor), when its file is unusable: a feed without one starts as it would had
+    sap_odata_full_read never run, and the others are unaffected."""
     try:
         return read_watermark(store, name, day)
     except WatermarkError as exc:
+        if log is None:
+            return None
         log.warning(
             f"{name}: watermark {where.rstrip('/')}/{watermark_file(name)} ignored: {exc}. "
             f"{name} starts as it would without one (from SCP_ODATA_DELTA_SINCE when set, else "
@@ -509,7 +520,7 @@ def sap_odata_delta_sensor(
         current, feed = state.feeds.get(name), DELTA_FEEDS[name]
         if current is not None and feed.kind != "delta":
             continue  # a watermark only starts a daily feed
-        mark = _watermark(context.log, store, landing.path, name, day)
+        mark = _watermark(context.log if current is None else None, store, landing.path, name, day)
         if mark and (current is None or mark.supersedes(feed, current)):
             state.feeds[name] = mark.cursor
             context.log.info(

@@ -404,6 +404,17 @@ def test_dates_with_a_one_digit_day_or_month_are_read(
     assert rows["BUDAT"].tolist() == [pd.Timestamp(*day) for day in expected]
 
 
+def test_a_configured_day_first_format_reads_one_digit_months(tmp_path: Path) -> None:
+    records = [
+        with_value("POSNR", str(i), with_value("BUDAT", d))
+        for i, d in enumerate(["15/3/2025", "1/4/2025"])
+    ]
+    path = good_file(tmp_path, records)
+    rows, rejects = read_all(path, settings=ReaderSettings(date_format="DD/MM/YYYY"))
+    assert rejects.empty, rejects.to_dict("records")
+    assert rows["BUDAT"].tolist() == [pd.Timestamp(2025, 3, 15), pd.Timestamp(2025, 4, 1)]
+
+
 def test_a_file_whose_sampled_dates_have_no_known_format_is_refused(tmp_path: Path) -> None:
     records = [with_value("POSNR", "1", with_value("BUDAT", "Jan 15, 2025"))]
     with pytest.raises(SapFileError) as refused:

@@ -502,7 +502,7 @@ def test_broken_utf16_names_its_line(tmp_path: Path) -> None:
 # -- a trailing separator more or less --------------------------------------------------------
 
 
-@pytest.mark.parametrize("separator", ["\t", ";", ","])
+@pytest.mark.parametrize("separator", ["\t", ";"])
 @pytest.mark.parametrize("chunk_rows", [3, 100_000])
 def test_records_ending_in_a_separator_the_header_lacks_are_read(
     tmp_path: Path, separator: str, chunk_rows: int
@@ -521,16 +521,31 @@ def test_records_ending_in_a_separator_the_header_lacks_are_read(
     assert reader.detected.as_metadata()["trailing_separators"] == "7 records"
 
 
+def test_a_comma_separated_file_one_field_wider_is_refused_not_cut(tmp_path: Path) -> None:
+    """With `,` a field more is as often a decimal comma (12,500 split in two): cutting the
+    last, empty field read 12 and 500 into two columns."""
+    header = "MATNR,WERKS,LGORT,DATUM,LABST,INSME,SPEME"
+    records = [f"{n},1000,0001,20250115,12,500,," for n in range(100, 104)]
+    path = write(tmp_path / "MARD_20250115.csv", [header, *records])
+    with pytest.raises(SapFileError, match="decimal commas"):
+        SapFileReader(path, TABLE_SPECS["MARD"])
+
+
 def test_records_without_the_trailing_separator_of_their_header_are_read(tmp_path: Path) -> None:
     """SE16N ends the header and each record in a separator; an editor that trims trailing
     whitespace takes a tab-separated record's last one. Missing a named field is still an
     error: that record may be cut short."""
-    records = [[*mseg(n), ""] for n in range(1, 5)]
+    records = [[*mseg(n), ""] for n in range(1, 6)]
     lines = ["\t".join([*MSEG.column_names, ""]), *("\t".join(r) for r in records)]
     lines[2] = lines[2].removesuffix("\t")
     lines[3] = lines[3].removesuffix("\t").rsplit("\t", 1)[0]  # lost its date as well
+    lost = records[3][:5] + records[3][6:]  # lost its plant, kept its trailing tab: no trim
+    lines[4] = "\t".join(lost)
     reader, rows, rejects = read_all(write(tmp_path / "MSEG.csv", lines))
-    assert rows["MBLNR"].tolist() == ["4900000001", "4900000002", "4900000004"]
-    assert rejects["source_line"].tolist() == [4]
-    assert rejects["reason"].tolist() == ["wrong field count: 16 fields, expected 18"]
+    assert rows["MBLNR"].tolist() == ["4900000001", "4900000002", "4900000005"]
+    assert rejects["source_line"].tolist() == [4, 5]
+    assert rejects["reason"].tolist() == [
+        "wrong field count: 16 fields, expected 18",
+        "wrong field count: 17 fields, expected 18",
+    ]
     assert reader.detected.trailing_separators == 1
