@@ -1975,7 +1975,8 @@ class SapFileReader:
         counts = np.fromiter((line.count(separator) for line in lines), np.int64, len(lines))
         width = counts == nfields - 1
         fitted = self._fitted_lines(lines, counts)
-        width[list(fitted)] = True
+        if fitted:
+            width[list(fitted)] = True
         # Lines of the record width are no record only if blank or holding the header's first
         # name: C-level tests find those, so `_skip_kind` runs on few lines.
         suspect = np.fromiter(
@@ -1997,8 +1998,9 @@ class SapFileReader:
                 reason = _wrong_width_reason(int(counts[i]) + 1, nfields, last)
                 problems.append((base + int(i), reason, lines[i]))
         index = np.flatnonzero(keep)
-        raws = [fitted.get(i, lines[i]) for i in index]
-        if fitted:
+        raws = [lines[i] for i in index]
+        if fitted:  # the lines read in their fitted form
+            raws = [fitted.get(i, line) for i, line in zip(index, raws, strict=True)]
             skipped["trailing_separators"] += int(keep[list(fitted)].sum())
         fields = []
         if raws:
