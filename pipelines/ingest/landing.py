@@ -2161,18 +2161,13 @@ def _extract_files(
             yield spec, None, rows, None if extract.complete else headers
             continue
         row_days = rows[spec.partition_column].dt.date
-        if extract.complete:
-            days = extract.days
-        else:
-            header_days = headers[header_spec.partition_column].dt.date
-            days = sorted(header_days.unique())
+        header_days = None if extract.complete else headers[header_spec.partition_column].dt.date
+        days = extract.days if header_days is None else sorted(header_days.unique())
         for day in days:
             if first_day is not None and day < first_day:
                 continue
-            if extract.complete:
-                yield spec, day, rows[row_days == day], None
-            else:
-                yield spec, day, rows[row_days == day], headers[header_days == day]
+            replaced = None if header_days is None else headers[header_days == day]
+            yield spec, day, rows[row_days == day], replaced
 
 
 def held_snapshot(
@@ -2249,6 +2244,7 @@ __all__ = [
     "MANIFEST_TABLE",
     "MARKER_SUFFIX",
     "ODATA_WATERMARKS",
+    "READ_FROM_START",
     "REJECTED",
     "STAGING",
     "STALE_AFTER",
@@ -2291,7 +2287,6 @@ __all__ = [
     "plan_runs",
     "plan_tick",
     "posting_window",
-    "READ_FROM_START",
     "headers_before",
     "read_watermark",
     "received_run_keys",

@@ -2012,20 +2012,17 @@ class SapFileReader:
         return _Batch(fields, base + index.astype(np.int64), raws, problems, counts=skipped)
 
     def _fitted_lines(self, lines: list[str], counts: np.ndarray) -> dict[int, str]:
-        """Line index -> the line fitted to the header's width, for lines a trailing separator
-        more or less puts beside it (see `_fitted`)."""
+        """Line index -> the line fitted to the header's width (`_fitted`), for the lines one
+        field more or less than a record of the header's width (`counts`: their separators)."""
+        if not (self._trailing_separator or self._trailing_frame):
+            return {}
         separator, nfields = self._separator, self._nfields
-        if self._trailing_separator:
-            ends = (int(i) for i in np.flatnonzero(counts == nfields))
-            return {
-                i: lines[i].rstrip(" ")[: -len(separator)]
-                for i in ends
-                if _ends_in_empty_field(lines[i], separator, nfields)
-            }
-        if self._trailing_frame:
-            short = (int(i) for i in np.flatnonzero(counts == nfields - 2))
-            return {i: lines[i] + separator for i in short if not lines[i].endswith(separator)}
-        return {}
+        fitted = {}
+        for i in np.flatnonzero((counts == nfields) | (counts == nfields - 2)):
+            row = self._fitted(lines[i].split(separator))
+            if row is not None:
+                fitted[int(i)] = separator.join(row)
+        return fitted
 
     def _fitted(self, row: list[str]) -> list[str] | None:
         """A record's fields fitted to the header's width, if only a trailing separator more or
