@@ -262,6 +262,9 @@ _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 #: supported date range. Dates are computed as days, never through ns, which overflows at its ends.
 _MIN_NS_DATE = np.datetime64("1677-09-22", "D")
 _MAX_NS_DATE = np.datetime64("2262-04-11", "D")
+#: SAP's open date ("unlimited", as in a validity end), which the load reads as no date: in a
+#: date the planning must use (a required column) it is rejected, naming it.
+_OPEN_DATE = np.datetime64("9999-12-31", "D")
 _NULL_STRING = pa.scalar(None, pa.string())
 
 
@@ -686,6 +689,7 @@ class _Dates:
     bad_shape: np.ndarray
     impossible: np.ndarray
     out_of_range: np.ndarray
+    open_ended: np.ndarray  # SAP's open date 9999-12-31 ("unlimited"): null in `values`
 
 
 def _date_parts_fast(
@@ -767,12 +771,14 @@ def _parse_date(cleaned: pa.Array, date_format: str) -> _Dates:
     months = np.where(real, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
     as_days = months.astype("datetime64[D]") + np.where(real, day - 1, 0).astype("timedelta64[D]")
     in_range = real & (as_days >= _MIN_NS_DATE) & (as_days <= _MAX_NS_DATE)
+    open_ended = real & (as_days == _OPEN_DATE)
     values = np.where(in_range, as_days, np.datetime64("NaT", "D"))
-    return _Dates(values, present & ~shaped, shaped & ~zero & ~real, real & ~in_range)
+    out_of_range = real & ~in_range & ~open_ended
+    return _Dates(values, present & ~shaped, shaped & ~zero & ~real, out_of_range, open_ended)
 
 
 def parse_sap_date(values: pd.Series, date_format: str = "YYYYMMDD") -> tuple[pd.Series, pd.Series]:
-    """Parse SAP dates: (datetime64[ns] values, NaT for empty/zero/invalid; invalid mask)."""
+    """Parse SAP dates: (datetime64[ns] values, NaT for empty/zero/open/invalid; invalid mask)."""
     if date_format not in DATE_FORMATS:
         raise ValueError(f"date_format must be one of {DATE_FORMATS}, got {date_format!r}")
     dates = _parse_date(_clean(_to_arrow(values)), date_format)
@@ -2192,8 +2198,14 @@ class SapFileReader:
                 quoted(f"date {{!r}} outside the supported range {_MIN_NS_DATE}..{_MAX_NS_DATE}"),
             ),
         ]
+        open_ended = np.zeros_like(invalid)
+        if col.required:
+            open_ended = dates.open_ended
+            issues.append(
+                (open_ended, col.name, quoted("SAP's open date {!r} where a date is required"))
+            )
         days = pa.array(dates.values, pa.date32(), from_pandas=True)
-        return days, cleaned, np.isnat(dates.values) & ~invalid, issues
+        return days, cleaned, np.isnat(dates.values) & ~invalid & ~open_ended, issues
 
     def _number_doubts(self, col: Column, cleaned: pa.Array) -> list[_Issue]:
         """Values after the sample whose reading the detected format may get wrong by a factor

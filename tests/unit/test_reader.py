@@ -572,10 +572,29 @@ def test_slash_dates_that_could_be_either_read_as_saps_month_first(tmp_path: Pat
 
 
 def test_impossible_and_malformed_dates_are_invalid() -> None:
-    values = pd.Series(["20250231", "20230229", "20251301", "2025011", "15.01.2025", "99991231"])
+    values = pd.Series(["20250231", "20230229", "20251301", "2025011", "15.01.2025", "99991230"])
     dates, invalid = parse_sap_date(values, "YYYYMMDD")
     assert invalid.all()
     assert dates.isna().all()
+
+
+def test_sap_open_date_is_no_date_unless_the_date_is_required(tmp_path: Path) -> None:
+    """SAP writes 9999-12-31 for "unlimited": beyond datetime64[ns], it once rejected the row.
+    An optional date reads it as null; a required one (the posting date) rejects it, naming it."""
+    dates, invalid = parse_sap_date(pd.Series(["99991231", "31.12.9999"]), "YYYYMMDD")
+    assert dates.isna().all() and invalid.tolist() == [False, True]
+    assert not parse_sap_date(pd.Series(["31.12.9999"]), "DD.MM.YYYY")[1].any()
+    records = [
+        with_value("POSNR", "1", with_value("BLDAT", "99991231")),
+        with_value("POSNR", "2", with_value("BUDAT", "99991231")),
+    ]
+    rows, rejects = read_all(good_file(tmp_path, records))
+    assert rows["POSNR"].tolist() == [1] and rows["BLDAT"].isna().all()
+    reject = only_reject(rejects)
+    assert (reject.column_name, reject.reason) == (
+        "BUDAT",
+        "SAP's open date '99991231' where a date is required",
+    )
 
 
 def test_every_date_of_the_supported_range_reads_as_itself(tmp_path: Path) -> None:
