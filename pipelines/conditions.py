@@ -7,7 +7,6 @@ are declared here and evaluated by the automation condition sensor.
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.definitions.events import AssetKeyPartitionKey
 
 from pipelines.partitions import TIMEZONE
 
@@ -55,8 +54,7 @@ class RanBeforeItsInputs(dg.AutomationCondition[dg.AssetKey]):
             fresh |= partitions - behind
 
         def subset(partitions: set[str | None]):
-            pairs = {AssetKeyPartitionKey(key, partition) for partition in partitions}
-            return view.get_asset_subset_from_asset_partitions(key, pairs)
+            return _subset(view, key, partitions)
 
         still_due = (
             (context.previous_true_subset or empty)
@@ -66,6 +64,15 @@ class RanBeforeItsInputs(dg.AutomationCondition[dg.AssetKey]):
         return dg.AutomationResult(
             context=context, true_subset=still_due.compute_union(subset(stale))
         )
+
+
+def _subset(view, key: dg.AssetKey, partitions: set[str | None]):
+    """The asset's subset of `partitions` (None: the unpartitioned asset itself)."""
+    partitions_def = view.asset_graph.get(key).partitions_def
+    if partitions_def is None:
+        return view.get_full_subset(key=key) if partitions else view.get_empty_subset(key=key)
+    keys = {partition for partition in partitions if partition is not None}
+    return view.get_subset_from_partition_keys(key, partitions_def, keys)
 
 
 def _records(instance: dg.DagsterInstance, filter_: dg.AssetRecordsFilter):
@@ -124,9 +131,7 @@ def _partitions_behind(
     updated = {r.partition_key for r in _records(view.instance, filter_) if r.run_id != run_id}
     if not updated or not target_partitioned:  # an unpartitioned target: any update counts
         return set(partitions) if updated else set()
-    parent_subset = view.get_asset_subset_from_asset_partitions(
-        parent, {AssetKeyPartitionKey(parent, partition) for partition in updated}
-    )
+    parent_subset = _subset(view, parent, updated)
     affected = view.compute_child_subset(key, parent_subset).expensively_compute_partition_keys()
     return partitions & set(affected)
 
