@@ -11,9 +11,9 @@ The output is the canonical landing files the demo generator writes (`<TABLE>.cs
 `<TABLE>_<YYYYMMDD>.csv`, SE16N style), so the landing sensor, raw assets, quarantine and checks
 run unchanged on mapped data. A value the load must not read as mapped (one that cannot be read
 as its column's type, a number its SAP decimals cannot hold, never rounded, or one beyond its SAP
-type, `_number_limit`) reaches quarantine with its text: written as it came where the reader
-rejects it by itself, else with the mapper's reasons as an extra field, a record the reader
-always rejects with them (`_unloadable`, `MAPPER_NOTE`). The report lists such rows beforehand,
+type, `_number_limit`) reaches quarantine with its text: its record is written with its source
+file and line and the mapper's reasons as an extra field, which the reader always rejects with
+them (`_unloadable`, `MAPPER_NOTE`). The report lists such rows beforehand,
 with their source file and line. A constant of the YAML, at any depth, that cannot be the type
 it is read as (its column's, or the number or date an operation reads), a date outside
 FIRST_DATE..LAST_DATE, that YAML reads otherwise than it looks (`0100` is 64), a constant code
@@ -59,6 +59,7 @@ from pipelines.ingest.quality import QualityRules
 from pipelines.ingest.reader import (
     DATE_FORMATS,
     MAPPER_NOTE,
+    alpha_key_reasons,
     normalize_alpha,
     parse_sap_date,
     parse_sap_number,
@@ -69,6 +70,8 @@ MAPPING_VERSION = 1
 SUMMARY_FILE = "_mapping_summary.json"
 OPERATIONS = ("const", "concat", "lookup", "date", "multiply", "convert", "code", "year")
 CONDITIONS = ("equals", "in", "not_in", "min", "max", "in_file")
+#: The filter value that stands for an empty cell (`equals: ""`, `not_in: [""]`).
+EMPTY = ""
 UNMAPPED_POLICIES = ("error", "keep", "empty")
 #: T006 columns a unit conversion reads.
 UNIT_TABLE_COLUMNS = ("MSEHI", "DIMID", "ZAEHL", "NENNR", "EXP10", "ADDKO")
@@ -1042,14 +1045,16 @@ def _filter(value: Any, path: str, table: str | None, named: _Named) -> Filter:
     elif op in ("in", "not_in"):
         items = [_compared(v, _at(where, i)) for i, v in enumerate(_list(arg, where))]
         if not items or any(v is None for v in items):
-            raise MappingError(where, "needs one or more non-empty values")
-        if len({_comparison_kind(v) for v in items}) > 1:
+            raise MappingError(where, 'needs one or more values ("" for an empty value)')
+        if len({_comparison_kind(v) for v in items if v != EMPTY}) > 1:
             raise MappingError(where, "values must all be text, all numbers or all dates")
         arg = tuple(items)
     else:
         arg = _compared(arg, where)
-        if arg is None:
-            raise MappingError(where, "needs a value")
+        if arg is None or (op in ("min", "max") and arg == EMPTY):
+            raise MappingError(
+                where, "needs a value" + ('; "" means empty' if op == "equals" else "")
+            )
     return Condition(side, column, op, arg, path)
 
 
@@ -1263,7 +1268,7 @@ class Sources:
 
     def _read(self, pattern: str, path: str) -> SourceFrame:
         """Every file of the glob, stacked; their errors name `path`, the key that reads them."""
-        files = sorted(p for p in self.source_dir.glob(pattern) if p.is_file())
+        files = _source_files(self.source_dir, pattern)
         if not files:
             raise MappingError(path, f"no file matches {pattern!r} in {self.source_dir}")
         self.files_read += [file.name for file in files]
@@ -1276,8 +1281,17 @@ class Sources:
         first = frames[0]
         for other in frames[1:]:
             if other.fmt != first.fmt:
+                differ = ", ".join(
+                    f"{name} {getattr(first.fmt, name)!r} and {getattr(other.fmt, name)!r}"
+                    for name in SourceFormat.__dataclass_fields__
+                    if getattr(first.fmt, name) != getattr(other.fmt, name)
+                )
                 raise MappingError(
-                    path, f"{first.name} and {other.name} match {pattern!r} but differ in format"
+                    path,
+                    f"{first.name} and {other.name} match {pattern!r} but differ in format "
+                    f"({differ}): files stacked by one source are read as one. Give each format "
+                    "its own block, with a source that matches only its files (a list of blocks "
+                    "under the table, as for MSEG in config/mappings/README.md)",
                 )
             if list(other.data.columns) != list(first.data.columns):
                 raise MappingError(
@@ -1296,6 +1310,17 @@ class Sources:
 
 def _matches(file_name: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(file_name.casefold(), pattern.casefold())
+
+
+def _source_files(folder: Path, pattern: str) -> list[Path]:
+    """The files a `source` names, their names matched case-insensitively as `files` patterns
+    are (`salesorder.csv` takes SalesOrder.CSV, as Windows exports write it)."""
+    pure = PurePosixPath(pattern.replace("\\", "/"))
+    parent = str(pure.parent)
+    folders = [folder] if parent == "." else [p for p in folder.glob(parent) if p.is_dir()]
+    return sorted(
+        p for f in folders for p in f.iterdir() if p.is_file() and _matches(p.name, pure.name)
+    )
 
 
 @dataclass(frozen=True)
@@ -1739,8 +1764,8 @@ def _one_filter(flt: Filter, ctx: _Context, targets: Mapping[str, Values] | None
         allowed = set(other.column(column, _at(_at(flt.path, "in_file"), "column")).data.dropna())
         text = as_text(subject).data
         return text.isin(allowed).to_numpy()
-    sample = flt.value[0] if flt.op in ("in", "not_in") else flt.value
-    kind = _comparison_kind(sample)
+    values = flt.value if flt.op in ("in", "not_in") else (flt.value,)
+    kind = _comparison_kind(next((v for v in values if v != EMPTY), EMPTY))
     if kind == "number":
         typed = as_number(subject, flt.path)
     elif kind == "date":
@@ -1749,17 +1774,19 @@ def _one_filter(flt: Filter, ctx: _Context, targets: Mapping[str, Values] | None
         typed = as_text(subject)
     if typed.bad is not None:
         row = int(np.flatnonzero(typed.bad.notna().to_numpy())[0])
+        shown = ", ".join(_scalar_text(v) for v in values if v != EMPTY)
+        written = f"a date as {subject.fmt.date_format} (the file's date_format)"
         raise MappingError(
             flt.path,
-            f"cannot compare {typed.bad.iloc[row]!r} with {flt.value!r}: not a {kind}",
+            f"cannot compare {typed.bad.iloc[row]!r} with {shown}: it is not "
+            + (written if kind == "date" else f"a {kind}"),
             ctx.origin(row),
         )
     data = typed.data
     present = data.notna().to_numpy()
     if flt.op in ("in", "not_in", "equals"):
-        wanted = flt.value if flt.op != "equals" else (flt.value,)
-        wanted = [_comparable(v, kind) for v in wanted]
-        inside = data.isin(wanted).to_numpy() & present
+        wanted = [_comparable(v, kind) for v in values if v != EMPTY]
+        inside = (data.isin(wanted).to_numpy() & present) | (~present & (EMPTY in values))
         return ~inside if flt.op == "not_in" else inside
     bound = _comparable(flt.value, kind)
     rows = np.flatnonzero(present)
@@ -2019,7 +2046,6 @@ _BLOCK = 65_536
 #: Relative float noise a number may carry and still be the number its SAP decimals show.
 _NOISE = 1e-9
 #: What becomes of a row with an unloadable value (`_Unloadable`), in the mapper's report.
-_AS_IT_CAME = "written as it came, so the load quarantines the row"
 _NOTED = "written with the reasons as an extra field, so the load quarantines the row with them"
 
 
@@ -2101,27 +2127,13 @@ def _beyond_decimals_reason(number: str, column: Column) -> str:
     return f"{number} needs more than the {column.decimals} decimals SAP keeps (not rounded)"
 
 
-def _rejected_as_written(texts: pd.Series, column: Column) -> np.ndarray:
-    """Which texts the reader rejects in `column` whatever format it detects in the landing
-    file, without detecting one from them: in a number column, text with no '.' or ',' (no
-    decimal mark to vote for) that is no number even with spaces grouping thousands
-    (`10<TAB>HT-`, `abc`). Any other might be read as a value: the landing file's decimal
-    comma reads `12,5` as 12.5, and text columns take anything."""
-    present = texts.notna().to_numpy()
-    if column.kind not in ("decimal", "integer") or not present.any():
-        return np.zeros(len(texts), dtype=bool)
-    cells = texts.where(texts.notna(), None).astype(object)
-    marked = cells.str.contains("[.,]", regex=True, na=False).to_numpy(dtype=bool)
-    _, invalid = parse_sap_number(cells, ",", " ")
-    return present & ~marked & invalid.to_numpy(dtype=bool)
-
-
 @dataclass(frozen=True)
 class _Unloadable:
     """The values of a mapped table the load must not read as mapped, None elsewhere: their text
-    (as it came, or the exact number) and why, per column. `noted` rows hold one the reader
-    might read as a value: they are written with the reasons as an extra field, which the reader
-    rejects with those reasons as its own (`MAPPER_NOTE`)."""
+    (as it came, or the exact number) and why, per column. `noted` rows hold one: they are
+    written with their source file and line and the reasons as an extra field, which the
+    reader rejects with those as its own reason (`MAPPER_NOTE`), so quarantine points back to
+    the source even where the reader would reject the value by itself."""
 
     texts: pd.DataFrame
     reasons: pd.DataFrame
@@ -2129,8 +2141,8 @@ class _Unloadable:
 
 
 def _unloadable(mapped: MappedTable) -> _Unloadable:
-    """Values that did not convert to their column's type, and numbers their SAP decimals
-    cannot hold (`_beyond_decimals`)."""
+    """Values that did not convert to their column's type, numbers their SAP decimals cannot
+    hold (`_beyond_decimals`) and keys the reader refuses (`alpha_key_reasons`)."""
     texts, reasons = {}, {}
     noted = np.zeros(len(mapped), dtype=bool)
     for col in mapped.spec.columns:
@@ -2143,8 +2155,13 @@ def _unloadable(mapped: MappedTable) -> _Unloadable:
             reason = reason.where(
                 ~inexact, exact.map(lambda n, c=col: _beyond_decimals_reason(n, c))
             )
+        if col.kind == "alpha":  # a key the reader refuses: too long, or damaged by Excel
+            refused = alpha_key_reasons(mapped.data[col.name], col.alpha_length)
+            refused = refused.where(text.isna())
+            text = text.where(refused.isna(), mapped.data[col.name])
+            reason = reason.where(refused.isna(), refused)
         texts[col.name], reasons[col.name] = text, reason
-        noted |= text.notna().to_numpy() & ~_rejected_as_written(text, col)
+        noted |= text.notna().to_numpy()
     index = pd.RangeIndex(len(mapped))
     return _Unloadable(
         pd.DataFrame(texts, index=index, dtype=object),
@@ -2162,14 +2179,13 @@ def mapping_issues(mapped: MappedTable) -> list[MappingIssue]:
     for col in spec.columns:
         texts, reasons = unloadable.texts[col.name], unloadable.reasons[col.name]
         for row in np.flatnonzero(texts.notna().to_numpy()):
-            fate = _NOTED if unloadable.noted[row] else _AS_IT_CAME
             issues.append(
                 MappingIssue(
                     spec.name,
                     int(row),
                     mapped.origin(row),
                     col.name,
-                    f"{reasons.iloc[row]}; {fate}",
+                    f"{reasons.iloc[row]}; {_NOTED}",
                 )
             )
         if col.required:

@@ -532,6 +532,28 @@ def _excel_damaged(keys: pa.Array) -> np.ndarray:
     return _bool_numpy(pc.match_substring_regex(keys, _EXCEL_DAMAGE))
 
 
+def _alpha_issues(keys: pa.Array, length: int | None) -> list[tuple[np.ndarray, str]]:
+    """ALPHA keys (normalised) the load rejects, by reason: a mask and a template for the text."""
+    return [
+        (_alpha_too_long(keys, length), f"value {{!r}} is longer than its ALPHA length {length}"),
+        (
+            _excel_damaged(keys),
+            "key {!r} was changed by Excel (a number in scientific notation or an error value); "
+            "export the column as text",
+        ),
+    ]
+
+
+def alpha_key_reasons(keys: pd.Series, length: int | None) -> pd.Series:
+    """Why the load rejects each of `keys` (as `normalize_alpha` returns them), None where it
+    does not: for a caller that must know beforehand (the mapper's report)."""
+    reasons = pd.Series(None, index=keys.index, dtype=object)
+    for bad, why in reversed(_alpha_issues(_to_arrow(keys), length)):  # the first reason wins
+        for row in np.flatnonzero(bad):
+            reasons.iloc[row] = why.format(keys.iloc[row])
+    return reasons
+
+
 def normalize_alpha(values: pd.Series, length: int | None) -> pd.Series:
     """SAP conversion exit ALPHA: a purely numeric value becomes exactly `length` digits (zeros
     added, or surplus leading zeros dropped: S/4 sends MATNR as 40 characters, SE16N shows 18),
@@ -539,7 +561,7 @@ def normalize_alpha(values: pd.Series, length: int | None) -> pd.Series:
 
     The one ALPHA of flat files, OData and mapped sources, so the same key always joins. A value
     with more significant characters than `length` is kept whole, since cutting digits would
-    make another key; `alpha_too_long` finds it for the caller to reject.
+    make another key; `alpha_key_reasons` finds it for the caller to reject.
     """
     result = _alpha(_clean(_to_arrow(values)), length)
     return pd.Series(_objects(result), index=values.index, name=values.name)
@@ -2169,13 +2191,7 @@ class SapFileReader:
         if col.kind == "alpha":
             length = col.alpha_length
             keys = _alpha(cleaned, length)
-            too_long = _alpha_too_long(keys, length)
-            reason = quoted(f"value {{!r}} is longer than its ALPHA length {length}")
-            damaged = quoted(
-                "key {!r} was changed by Excel (a number in scientific notation or an error "
-                "value); export the column as text"
-            )
-            issues = [(too_long, col.name, reason), (_excel_damaged(keys), col.name, damaged)]
+            issues = [(bad, col.name, quoted(why)) for bad, why in _alpha_issues(keys, length)]
             return keys, keys, _bool_numpy(pc.is_null(keys)), issues
         if col.kind in ("decimal", "integer"):
             integer = col.kind == "integer"
@@ -2415,6 +2431,7 @@ __all__ = [
     "SapFileReader",
     "alpha_too_long",
     "normalize_alpha",
+    "alpha_key_reasons",
     "parse_sap_date",
     "parse_sap_number",
     "rows_schema",

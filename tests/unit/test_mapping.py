@@ -588,7 +588,7 @@ def test_landing_files_read_back_as_mapped(source: Path, tmp_path: Path):
     assert (day["ERDAT"] == pd.Timestamp("2015-01-01")).all()
 
 
-def test_unconvertible_values_are_written_as_they_came_and_quarantined(source: Path, tmp_path):
+def test_unconvertible_values_are_quarantined_naming_their_source_line(source: Path, tmp_path):
     (source / "items.csv").write_text(
         "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n"
         "500000000,10,HT-1000,2,EA,1912\n"
@@ -616,11 +616,46 @@ def test_unconvertible_values_are_written_as_they_came_and_quarantined(source: P
     assert len(rows) == 1
     assert rejects["source_line"].nunique() == 3
     assert set(rejects["reason"]) >= {
-        "non-integer value '1O'",
-        "non-numeric value 'abc'",
-        "missing required value",
+        "mapped from items.csv line 3, not loaded: POSNR '1O' is not a valid integer value",
+        "mapped from items.csv line 4, not loaded: KWMENG 'abc' is not a valid decimal value",
         "duplicate key",
     }
+
+
+def test_keys_the_reader_refuses_are_listed_beforehand(source: Path, tmp_path):
+    """A number key longer than its ALPHA length and one Excel wrote in scientific notation
+    were quarantined by the load while the report promised a clean file."""
+    (source / "items.csv").write_text(
+        ITEMS_HEADER + "500000000,10,HT-1000,2,EA,1912\n"
+        "12345678901,10,HT-1000,1,EA,1\n"  # VBELN has 10 digits
+        "5.00000E+8,20,HT-1001,3,EA,12.5\n"
+        "500000000,30,#N/A,3,EA,12.5\n"
+    )
+    with (source / "orders.csv").open("a") as orders:
+        orders.write("12345678901,2015-01-01,100000001,N\n5.00000E+8,2015-01-01,100000001,N\n")
+    out = tmp_path / "landing"
+    report = map_sources(parse_mapping(base_document()), source, out, threshold=1.0)
+    assert [(i.origin, i.column, i.message.rsplit("; written", 1)[0]) for i in report.issues] == [
+        ("items.csv line 3", "VBELN", "value '12345678901' is longer than its ALPHA length 10"),
+        (
+            "items.csv line 4",
+            "VBELN",
+            "key '5.00000E+8' was changed by Excel (a number in scientific notation or an error "
+            "value); export the column as text",
+        ),
+        (
+            "items.csv line 5",
+            "MATNR",
+            "key '#N/A' was changed by Excel (a number in scientific notation or an error "
+            "value); export the column as text",
+        ),
+    ]
+    assert report.quarantine_expected["VBAP"] == 3
+    rows, rejects = read_back(out / "VBAP_20150101.csv", "VBAP")
+    assert rows["POSNR"].tolist() == [10]
+    assert sorted(rejects["reason"].str.split(", not loaded").str[0]) == [
+        f"mapped from items.csv line {line}" for line in (3, 4, 5)
+    ]
 
 
 def quarantined(out: Path, name: str) -> tuple[pd.DataFrame, dict]:
@@ -732,7 +767,7 @@ def test_quantities_are_not_rounded_to_their_sap_decimals(source: Path, tmp_path
     assert rows["NETWR"].tolist() == pytest.approx([95.6, 0.03])
     assert sorted(raw) == [2, 3]
     assert ";0.00025;KG;191,20;" in raw[2]
-    assert [(i.origin, i.column, i.message.split(";")[0]) for i in report.issues] == [
+    assert [(i.origin, i.column, i.message.rsplit("; written", 1)[0]) for i in report.issues] == [
         (
             "items.csv line 2",
             "KWMENG",
@@ -1076,7 +1111,11 @@ STRUCTURE_ERRORS = [
     ),
     (
         lambda d: d["tables"]["VBAP"].update(where=[{"source": "QTY", "in": []}]),
-        r"^tables\.VBAP\.where\[0\]\.in: needs one or more non-empty values$",
+        r"^tables\.VBAP\.where\[0\]\.in: needs one or more values \(\"\" for an empty value\)$",
+    ),
+    (
+        lambda d: d["tables"]["VBAP"].update(where=[{"source": "QTY", "max": ""}]),
+        r"^tables\.VBAP\.where\[0\]\.max: needs a value$",
     ),
     (
         lambda d: d["tables"]["VBAP"].update(where=[{"source": "QTY", "min": None}]),
@@ -1295,6 +1334,12 @@ def test_type_errors_of_expressions(source: Path, expression, message):
         mapped(source, document)
 
 
+def test_a_source_names_its_files_in_any_case(source: Path):
+    """`files` patterns matched any case, `source` only its own: `items.csv` missed ITEMS.CSV."""
+    (source / "items.csv").rename(source / "ITEMS.CSV")
+    assert len(mapped(source, base_document())["VBAP"]) == 4
+
+
 def test_files_of_one_glob_must_agree(source: Path):
     (source / "items_2.csv").write_text("ORDER,ITEM\n1,10\n")
     (source / "items.csv").rename(source / "items_1.csv")
@@ -1307,7 +1352,11 @@ def test_files_of_one_glob_must_agree(source: Path):
     ):
         mapped(source, document)
     document["files"]["items_2.csv"] = {"separator": ";"}
-    with pytest.raises(MappingError, match=r"match 'items_\*\.csv' but differ in format$"):
+    with pytest.raises(
+        MappingError,
+        match=r"match 'items_\*\.csv' but differ in format \(separator ',' and ';'\): files "
+        r"stacked by one source are read as one\. Give each format its own block",
+    ):
         mapped(source, document)
 
 
@@ -1358,9 +1407,53 @@ def test_uncomparable_filter_value_names_file_and_line(source: Path):
     with pytest.raises(
         MappingError,
         match=r"^items\.csv line 2 \(tables\.VBAP\.where\[0\]\): cannot compare 'x' with 2: "
-        r"not a number$",
+        r"it is not a number$",
     ):
         mapped(source, document)
+
+
+def test_a_date_filter_names_the_format_it_reads_dates_in(source: Path):
+    """It showed `datetime.date(2015, 1, 1)` and said only "not a date"."""
+    document = base_document()
+    document["tables"]["VBAP"]["where"] = [{"source": "CREATED", "min": date(2015, 1, 1)}]
+    document["files"]["items.csv"] = {"date_format": "DD.MM.YYYY"}
+    replace_file(
+        source,
+        "items.csv",
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT,CREATED\n5,10,A,1,EA,1,2015-02-21\n",
+    )
+    with pytest.raises(MappingError) as raised:
+        mapped(source, document)
+    assert str(raised.value) == (
+        "items.csv line 2 (tables.VBAP.where[0]): cannot compare '2015-02-21' with 2015-01-01: "
+        "it is not a date as DD.MM.YYYY (the file's date_format)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("condition", "kept"),
+    [
+        ({"equals": ""}, ["20"]),
+        ({"in": ["EA", ""]}, ["10", "20"]),
+        ({"not_in": [""]}, ["10", "30"]),
+        ({"not_in": ["EA"]}, ["20", "30"]),  # an empty value satisfies not_in
+        ({"in": ["EA"]}, ["10"]),
+    ],
+)
+def test_an_empty_filter_value_stands_for_an_empty_cell(source: Path, condition, kept):
+    """`equals: ""` was accepted and matched nothing, and `not_in` could not drop empty rows."""
+    document = base_document()
+    document["tables"]["VBAP"]["where"] = [{"source": "UNIT", **condition}]
+    document["tables"]["VBAP"]["columns"]["KWMENG"] = "QTY"
+    document["tables"]["VBAP"]["columns"]["VRKME"] = {"const": "ST"}
+    replace_file(
+        source,
+        "items.csv",
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT\n500000000,10,A,1,EA,1\n500000000,20,A,1,,1\n"
+        "500000000,30,A,1,KG,1\n",
+    )
+    tables = mapped(source, document)
+    assert [str(p) for p in tables["VBAP"].data["POSNR"]] == kept
 
 
 def test_yaml_errors_name_file_and_line(tmp_path: Path):
@@ -1853,7 +1946,7 @@ def test_numbers_beyond_their_sap_type_are_quarantined_not_wrapped(source: Path,
     )
     out = tmp_path / "landing"
     report = map_sources(parse_mapping(base_document()), source, out)
-    assert [(i.origin, i.column, i.message.split(";")[0]) for i in report.issues] == [
+    assert [(i.origin, i.column, i.message.rsplit("; written", 1)[0]) for i in report.issues] == [
         (
             "items.csv line 3",
             "POSNR",
@@ -1881,7 +1974,7 @@ def test_numbers_beyond_their_sap_type_are_quarantined_not_wrapped(source: Path,
     assert sorted(rejects) == [3, 4, 5, 6]
     assert "-9223372036854776" not in (out / "VBAP_20150101.csv").read_text(encoding="utf-8-sig")
     assert "KWMENG '10000000000000000' exceeds QUAN 15,3" in rejects[4]
-    assert rejects[3].startswith("0500000000;99999999999999999999;")  # as it came
+    assert rejects[3].startswith("0500000000;99999999999999999999;")  # as it came, noted
 
 
 def test_number_constants_beyond_their_sap_type_are_configuration_errors(tmp_path: Path):
