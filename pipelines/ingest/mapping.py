@@ -2002,8 +2002,21 @@ def map_tables(config: MappingConfig, sources: Sources) -> dict[str, MappedTable
             mapped = _concat([map_part(p, sources, config.defaults, config.window) for p in parts])
             if mapped.spec.partition_column is not None:
                 _require_days(mapped, parts[0].path)
+            elif not len(mapped):
+                raise MappingError(parts[0].path, _no_master_rows(mapped, parts))
             tables[table] = mapped
     return tables
+
+
+def _no_master_rows(mapped: MappedTable, parts: Sequence[TablePart]) -> str:
+    """Why a master table mapped to no rows is refused here rather than by the load."""
+    sources = ", ".join(sorted({str(p.source) for p in parts if p.source}))
+    why = f"{mapped.filtered_rows:,d} filtered out" if mapped.filtered_rows else "none read"
+    return (
+        f"no rows to write ({mapped.source_rows:,d} source rows of {sources or 'inline rows'}, "
+        f"{why}): the load refuses a master file without records, as it would empty "
+        f"raw.{mapped.spec.raw_table}. Check the source, or leave the table out of the mapping"
+    )
 
 
 def _concat(blocks: Sequence[MappedTable]) -> MappedTable:

@@ -1334,6 +1334,21 @@ def test_type_errors_of_expressions(source: Path, expression, message):
         mapped(source, document)
 
 
+def test_a_master_table_without_rows_is_refused_before_anything_is_written(
+    source: Path, tmp_path: Path
+):
+    """A header-only master export made an empty landing file, which the load refuses as one
+    that would empty the raw table: the run failed where the mapping said nothing."""
+    replace_file(source, "products.csv", FILES["products.csv"].splitlines()[0] + "\n")
+    columns = {"MATNR": "PRODUCTID", "MTART": {"const": "HAWA"}}
+    document = with_table("MARA", {"source": "products.csv", "columns": columns})
+    with pytest.raises(MappingError, match=r"^tables\.MARA: no rows to write \(0 source rows of "
+                       r"products\.csv, none read\): the load refuses a master file without "
+                       r"records, as it would empty raw\.mara\."):  # fmt: skip
+        map_sources(parse_mapping(document), source, tmp_path / "landing")
+    assert not (tmp_path / "landing").exists()
+
+
 def test_a_source_names_its_files_in_any_case(source: Path):
     """`files` patterns matched any case, `source` only its own: `items.csv` missed ITEMS.CSV."""
     (source / "items.csv").rename(source / "ITEMS.CSV")
