@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     materialize.add_argument("--to", dest="last_day", type=date.fromisoformat, required=True)
     args = parser.parse_args(argv)
     if args.command == "materialize":
+        from pipelines.demo.summary import print_summary
         from pipelines.ingest.landing import LandingSetupError, existing_landing_store
         from pipelines.materialize import (
             WindowError,
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(exc))
         instance = ensure_local_instance()
         runs = materialize_window(args.first_day, args.last_day, instance)
+        print_summary()
         print(f"{len(runs)} runs in the Dagster instance {instance.root_directory} (`make ui`)")
         return 0
     if args.command == "doctor":

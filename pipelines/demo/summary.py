@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from resources.paths import export_dir
-from resources.warehouse import WarehouseSettings
+from resources.warehouse import QUARANTINE_TABLE, WarehouseSettings
 
 #: Inventory value per plant and month: at month end and averaged over the month's days (a
 #: sum of daily stock over a month would count the same stock once per day).
@@ -26,32 +26,26 @@ MARTS = (
 )
 
 
-def summary_lines(generated: dict[str, int], settings: WarehouseSettings) -> list[str]:
+def summary_lines(generated: dict[str, int] | None, settings: WarehouseSettings) -> list[str]:
+    """What a run left in the warehouse and where to look; `generated`: the demo's rows per
+    raw table, to compare with what loaded (None: not generated, e.g. mapped SHINE data)."""
     warehouse = settings.open()
-    lines = ["", "Rows per raw table (generated -> loaded):"]
-    for table, expected in sorted(generated.items()):
-        loaded = warehouse.scalar(f"select count(*) from raw.{table.lower()}")
-        lines.append(f"  raw.{table.lower():<8} {expected:>9,} -> {loaded:>9,}")
+    lines = [""]
+    if generated is not None:
+        lines.append("Rows per raw table (generated -> loaded):")
+        for table, expected in sorted(generated.items()):
+            loaded = warehouse.scalar(f"select count(*) from raw.{table.lower()}")
+            lines.append(f"  raw.{table.lower():<8} {expected:>9,} -> {loaded:>9,}")
+    if warehouse.table_exists(QUARANTINE_TABLE):
+        rejected = warehouse.scalar(f"select count(*) from {QUARANTINE_TABLE}")
+        lines.append(f"Rows in {QUARANTINE_TABLE} (with file, line and reason): {rejected:,}")
     lines.append("Rows per mart:")
     for mart in MARTS:
         if warehouse.table_exists(f"marts.{mart}"):
             rows = warehouse.scalar(f"select count(*) from marts.{mart}")
             lines.append(f"  marts.{mart:<22} {rows:>9,}")
-    accuracy = warehouse.read_sql(
-        "select model, avg(mase) as mase, avg(wape) as wape, count(*) as series "
-        "from planning.forecast_backtest where selected or model = 'seasonal_naive' "
-        "group by model order by mase"
-    )
-    selected = warehouse.read_sql(
-        "select avg(mase) as mase, avg(wape) as wape from planning.forecast_backtest where selected"
-    )
-    naive = accuracy[accuracy.model == "seasonal_naive"]
-    if not selected.empty and not naive.empty:
-        sel_mase, naive_mase = float(selected.mase.iat[0]), float(naive.mase.iat[0])
-        lines.append(
-            f"Forecast accuracy (backtest MASE, mean over series): selected models {sel_mase:.3f} "
-            f"vs seasonal naive {naive_mase:.3f} ({(1 - sel_mase / naive_mase):+.1%} better)"
-        )
+    if warehouse.table_exists("planning.forecast_backtest"):
+        lines += _accuracy_lines(warehouse)
     for table, label in (
         ("planning.demand_forecast", "forecast rows"),
         ("planning.inventory_policy", "inventory policies"),
@@ -86,5 +80,26 @@ def summary_lines(generated: dict[str, int], settings: WarehouseSettings) -> lis
     return lines
 
 
-def print_summary(generated: dict[str, int]) -> None:
+def _accuracy_lines(warehouse) -> list[str]:
+    """The selected models' backtest accuracy against seasonal naive, when both were run."""
+    lines: list[str] = []
+    accuracy = warehouse.read_sql(
+        "select model, avg(mase) as mase, avg(wape) as wape, count(*) as series "
+        "from planning.forecast_backtest where selected or model = 'seasonal_naive' "
+        "group by model order by mase"
+    )
+    selected = warehouse.read_sql(
+        "select avg(mase) as mase, avg(wape) as wape from planning.forecast_backtest where selected"
+    )
+    naive = accuracy[accuracy.model == "seasonal_naive"]
+    if not selected.empty and not naive.empty:
+        sel_mase, naive_mase = float(selected.mase.iat[0]), float(naive.mase.iat[0])
+        lines.append(
+            f"Forecast accuracy (backtest MASE, mean over series): selected models {sel_mase:.3f} "
+            f"vs seasonal naive {naive_mase:.3f} ({(1 - sel_mase / naive_mase):+.1%} better)"
+        )
+    return lines
+
+
+def print_summary(generated: dict[str, int] | None = None) -> None:
     print("\n".join(summary_lines(generated, WarehouseSettings.from_env())))

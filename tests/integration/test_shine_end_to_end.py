@@ -34,10 +34,12 @@ from datetime import date
 
 import dagster as dg
 
+from pipelines.demo.summary import print_summary
 from pipelines.materialize import materialize_window
 
 first, last = date.fromisoformat(sys.argv[1]), date.fromisoformat(sys.argv[2])
 materialize_window(first, last, dg.DagsterInstance.ephemeral())
+print_summary()  # as `python -m pipelines materialize` ends
 """
 
 
@@ -46,6 +48,7 @@ class ShineRun:
     warehouse: Warehouse
     report: MappingReport
     shine: Path
+    log: str  # the pipeline's output
 
 
 def run_shine(tmp: Path, shine: Path, settings: WarehouseSettings, env: dict[str, str]) -> ShineRun:
@@ -74,7 +77,7 @@ def run_shine(tmp: Path, shine: Path, settings: WarehouseSettings, env: dict[str
         )
     tail = "\n".join(log.read_text().splitlines()[-40:])
     assert done.returncode == 0, f"pipeline failed on SHINE; last lines of {log}:\n{tail}"
-    return ShineRun(settings.open(), report, shine)
+    return ShineRun(settings.open(), report, shine, log.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -224,6 +227,18 @@ def test_only_the_damaged_record_is_quarantined(run: ShineRun):
         {"table_name": "MSEG", "column_name": "ZEILE", "reason": noted("ZEILE")},
         {"table_name": "VBAP", "column_name": "POSNR", "reason": noted("POSNR")},
     ]
+
+
+def test_the_summary_says_where_forecasts_plans_and_rejects_are(run: ShineRun):
+    """`materialize` ended naming only the Dagster instance: not where the plans were."""
+    forecasts = run.warehouse.scalar("select count(*) from planning.demand_forecast")
+    proposals = run.warehouse.scalar("select count(*) from planning.replenishment_proposals")
+    assert forecasts > 0 and proposals > 0
+    lines = [line.strip() for line in run.log.splitlines()]
+    assert f"{'forecast rows':<20} {forecasts:>9,}" in lines
+    assert f"{'purchase proposals':<20} {proposals:>9,}" in lines
+    assert "Rows in quarantine.rejected_rows (with file, line and reason): 2" in lines
+    assert any(line.startswith("Warehouse: ") for line in lines)
 
 
 def test_demand_equals_shine_sales_quantities(run: ShineRun):
