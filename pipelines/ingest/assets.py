@@ -225,7 +225,7 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
                 f"{load.name} refused: {load.refusal(report.threshold)}. {kept} previous rows; "
                 "the rows the reader rejected are in quarantine.rejected_rows"
             )
-            predecessor = load.unloaded_predecessor
+            predecessor = load.restored_delivery
             if predecessor is not None and not redeliver(store, predecessor, load.name):
                 context.log.warning(
                     f"archive/{predecessor} not dropped again: incoming/ holds a newer "

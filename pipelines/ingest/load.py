@@ -149,8 +149,10 @@ class FileLoad:
     failing_by_rule: dict[str, int] = field(default_factory=dict)
     refused: bool = False  # not loaded (`reason`): its day kept the previous rows
     error: str | None = None  # a file-level problem that stopped its reading
-    #: the archived delivery this refused one replaced before it was ever loaded
-    unloaded_predecessor: str | None = None
+    #: the archived delivery a refused file is to be followed by (`_name_deliveries_to_restore`)
+    restored_delivery: str | None = None
+    #: whether that delivery's rows are what raw holds (else it was never loaded)
+    restored_was_loaded: bool = False
 
     @property
     def quarantined_share(self) -> float:
@@ -172,10 +174,15 @@ class FileLoad:
         return None
 
     def _predecessor_hint(self) -> str:
-        if self.unloaded_predecessor is None:
+        if self.restored_delivery is None:
             return ""
+        if self.restored_was_loaded:
+            return (
+                f"; archive/{self.restored_delivery}, the delivery whose rows raw keeps, is "
+                "dropped into incoming/ again, so that the landing zone holds what raw holds"
+            )
         return (
-            f"; the delivery it replaced was never loaded: archive/{self.unloaded_predecessor} "
+            f"; the delivery it replaced was never loaded: archive/{self.restored_delivery} "
             "is dropped into incoming/ again, to load in its place"
         )
 
@@ -378,7 +385,7 @@ def load_table(
         _replace_rows(warehouse, cur, spec, report, window, loaded_at, was_empty)
         _replace_quarantine(warehouse, cur, spec, report, loaded_at)
         _restore_kept_deliveries(warehouse, cur, spec, report)
-        _name_unloaded_predecessors(warehouse, cur, spec, report)
+        _name_deliveries_to_restore(warehouse, cur, spec, report)
         if index is not None:
             cur.execute(index.create)
         warehouse.analyze(cur, table)
@@ -478,21 +485,26 @@ def _restore_kept_deliveries(
         )
 
 
-def _name_unloaded_predecessors(
+def _name_deliveries_to_restore(
     warehouse: Warehouse, cur: Cursor, spec: TableSpec, report: LoadReport
 ) -> None:
-    """A delivery superseded while its run still waited was never loaded; if the one that
-    replaced it is refused, the day would hold neither. The latest such delivery is named, for
-    the raw asset to drop it again (`landing.redeliver`), once: one delivered
-    again since, or with the refused one's bytes, is not."""
+    """The archived delivery each refused file is to be followed by, for the raw asset to drop
+    it again (`landing.redeliver`), so that the landing zone's current file is one raw holds
+    or will: a repair or backfill of the day then reads it, not the refused file again.
+
+    A delivery superseded while its run still waited was never loaded: the latest such one
+    comes back, to load in the refused one's place. Else the delivery whose rows raw kept
+    (`_restore_kept_deliveries` marked it loaded) comes back, to load again as it is. Each
+    once: not one delivered again since, or with the refused one's bytes."""
     if not report.refused or not warehouse.table_columns(cur, MANIFEST_TABLE):
         return
     for load in report.refused:
         cur.execute(
             warehouse.placeholders(
-                f"select archive_name from {MANIFEST_TABLE} as m where canonical_name = ? "
-                "and table_name = ? and status = 'superseded' and rows_loaded is null "
-                "and archive_name is not null and checksum <> ? and not exists (select 1 from "
+                f"select archive_name, rows_loaded is not null from {MANIFEST_TABLE} as m "
+                "where canonical_name = ? and table_name = ? and archive_name is not null "
+                "and checksum <> ? and ((status = 'superseded' and rows_loaded is null) "
+                "or status = 'loaded') and not exists (select 1 from "
                 f"{MANIFEST_TABLE} as later where later.canonical_name = m.canonical_name "
                 "and later.table_name = m.table_name and later.received_at > m.received_at "
                 "and (later.status = 'loaded' or later.checksum = m.checksum)) "
@@ -501,7 +513,8 @@ def _name_unloaded_predecessors(
             [load.name, spec.name, load.checksum],
         )
         found = cur.fetchone()
-        load.unloaded_predecessor = found[0] if found else None
+        if found:
+            load.restored_delivery, load.restored_was_loaded = found[0], bool(found[1])
 
 
 #: Why a master extract without records is refused: it replaces the whole table. A day

@@ -322,7 +322,14 @@ def test_a_refused_redelivery_leaves_the_kept_delivery_loaded_in_the_manifest(
         [sha(good), "loaded", True],  # its rows are in raw; its file in archive/
         [sha((landing.root / "MSEG_20240102.csv").read_bytes()), "refused", False],
     ]
-    assert manifest.reason.iloc[1].startswith(f"{len(broken)} of {len(broken)} rows rejected")
+    kept = landing.sql(
+        f"select archive_name from {MANIFEST_TABLE} where status = 'loaded' and table_name = 'MSEG'"
+    ).archive_name.item()
+    assert manifest.reason.iloc[1] == (
+        f"{len(broken)} of {len(broken)} rows rejected (100.00% > 1.00%); archive/{kept}, the "
+        "delivery whose rows raw keeps, is dropped into incoming/ again, so that the landing "
+        "zone holds what raw holds"
+    )
     # the check judges the rows raw holds (the kept delivery's), not the refused one's rejects
     warehouse = landing.resources["warehouse"].open()
     plants = TABLE_SPECS["T001W"]
@@ -330,21 +337,27 @@ def test_a_refused_redelivery_leaves_the_kept_delivery_loaded_in_the_manifest(
     day = (date(2024, 1, 2), date(2024, 1, 3))
     check = run_table_quality(warehouse, TABLE_SPECS["MSEG"], day, "check")
     assert check.passed and check.rows_quarantined_before == 0
-    archived = landing.sql(
-        f"select archive_name from {MANIFEST_TABLE} where status = 'loaded' and table_name = 'MSEG'"
-    )
 
-    # the next delivery supersedes both, and the kept one's archive name stays its own
-    (landing.incoming / "MSEG_20240102.csv").write_bytes(good.replace(b"12,000-", b"13,000-", 1))
-    (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
+    # The refused file was the day's current one, so a repair or backfill of the day read it
+    # again and failed the day's check again. The kept delivery comes back and loads as it was.
+    assert (landing.incoming / "MSEG_20240102.csv").read_bytes() == good
     (third,) = requests_of(landing.tick())
-    landing.run(third)
+    reloaded = landing.run(third)
+    (verdict,) = [e for e in reloaded.get_asset_check_evaluations() if e.partition]
+    assert (verdict.partition, verdict.passed) == ("2024-01-02", True)
+    assert (landing.root / "MSEG_20240102.csv").read_bytes() == good
+    pd.testing.assert_frame_equal(
+        landing.sql("select * from raw.mseg order by mblnr, zeile").drop(columns="_loaded_at"),
+        rows.drop(columns="_loaded_at"),
+    )
     statuses = landing.sql(
-        f"select status, archive_name from {MANIFEST_TABLE} where table_name = 'MSEG' "
+        f"select checksum, status, archive_name from {MANIFEST_TABLE} where table_name = 'MSEG' "
         "order by received_at"
     ).values.tolist()
-    assert [status for status, _ in statuses] == ["superseded", "superseded", "loaded"]
-    assert statuses[0][1] == archived.archive_name.item() != statuses[1][1]
+    assert [status for _, status, _ in statuses] == ["superseded", "superseded", "loaded"]
+    assert statuses[0][0] == statuses[2][0] == sha(good) and statuses[0][2] == kept
+    assert landing.names(INCOMING) == []
+    assert requests_of(landing.tick()) == []  # it comes back once
 
 
 def test_a_refused_redelivery_of_a_day_never_loaded_brings_back_the_one_it_replaced(
