@@ -531,15 +531,27 @@ class LandingSetupError(RuntimeError):
 
 
 def redeliver(store: LandingStore, archived: str, name: str) -> bool:
-    """Drop an archived delivery into `incoming/` again as `name`, ready at once (with its
-    marker), unless a delivery of that name waits there already; whether it was dropped. The
-    archived file stays: the sensor takes the copy like any delivery."""
-    if store.exists(INCOMING, name):
+    """Drop an archived delivery into `incoming/` again as `name` (the name it was delivered
+    under: a master file's extraction date stays known), ready at once (with its marker),
+    unless a delivery of its table and day waits there already, which is newer; whether it
+    was dropped. The archived file stays: the sensor takes the copy like any delivery."""
+    if any(_may_deliver_the_same(entry.name, name) for entry in store.list(INCOMING)):
         return False
     with store.local_file(ARCHIVE, archived) as copy:
         store.put(INCOMING, name, copy)
     store.write(INCOMING, name + MARKER_SUFFIX, b"")
     return True
+
+
+def _may_deliver_the_same(waiting: str, name: str) -> bool:
+    """Whether the file `waiting` in incoming/ may hold what `name` does: the same table, and
+    the same day or an undated (multi-day) file."""
+    try:
+        first, second = parse_landing_name(waiting), parse_landing_name(name)
+    except LandingNameError:
+        return False
+    days = (first.day, second.day)
+    return first.table == second.table and (None in days or days[0] == days[1])
 
 
 @contextmanager
@@ -1273,6 +1285,18 @@ def manifest_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         else:
             frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
     return frame
+
+
+def from_refused_reading(record: str) -> str:
+    """SQL: the quarantine record aliased `record` is one of a refused delivery's reading (the
+    manifest row of that reading has the record's time as `loaded_at` and its refusal as
+    `reason`, refused or superseded since). Its rows never reached raw, so no check counts it,
+    and it stays as the evidence of the refusal when a later delivery of its name loads."""
+    return (
+        f"exists (select 1 from {MANIFEST_TABLE} as m where m.table_name = {record}.table_name "
+        f"and m.canonical_name = {record}.source_file and m.loaded_at = {record}.rejected_at "
+        "and m.status in ('refused', 'superseded') and m.reason is not null)"
+    )
 
 
 def ensure_manifest(warehouse: Warehouse, cur: Cursor) -> None:

@@ -26,6 +26,7 @@ from pipelines.ingest.landing import (
     delivered_origins,
     ensure_manifest,
     file_checksum,
+    from_refused_reading,
     landing_file_name,
     parse_landing_name,
     record_loaded,
@@ -151,6 +152,8 @@ class FileLoad:
     error: str | None = None  # a file-level problem that stopped its reading
     #: the archived delivery a refused file is to be followed by (`_name_deliveries_to_restore`)
     restored_delivery: str | None = None
+    #: the name that delivery came under
+    restored_name: str | None = None
     #: whether that delivery's rows are what raw holds (else it was never loaded)
     restored_was_loaded: bool = False
 
@@ -439,17 +442,20 @@ def _replace_quarantine(
     warehouse: Warehouse, cur: Cursor, spec: TableSpec, report: LoadReport, loaded_at: datetime
 ) -> None:
     """Delete the quarantine records this load's files replace. An accepted file's rows were
-    all read again, so every older record of its name goes (the loader's and the checks').
+    all read again, so every older record of its name goes (the loader's and the checks'),
+    but those of a refused delivery, the evidence of its refusal (`from_refused_reading`).
     A refused file's day keeps the rows of the delivery before it, and with them that
     delivery's records; only those of an earlier refused reading of the same bytes go (they
     carry its `loaded_at`, which the manifest row of that checksum keeps)."""
     accepted = [f.name for f in report.file_loads if not f.refused]
     if accepted:
         marks = ", ".join("?" for _ in accepted)
+        manifest = warehouse.table_columns(cur, MANIFEST_TABLE)
+        refused = f" and not {from_refused_reading(QUARANTINE_TABLE)}" if manifest else ""
         cur.execute(
             warehouse.placeholders(
                 f"delete from {QUARANTINE_TABLE} where table_name = ? and source_file in "
-                f"({marks}) and rejected_at is distinct from ?"
+                f"({marks}) and rejected_at is distinct from ?{refused}"
             ),
             [spec.name, *accepted, loaded_at],
         )
@@ -495,26 +501,30 @@ def _name_deliveries_to_restore(
     A delivery superseded while its run still waited was never loaded: the latest such one
     comes back, to load in the refused one's place. Else the delivery whose rows raw kept
     (`_restore_kept_deliveries` marked it loaded) comes back, to load again as it is. Each
-    once: not one delivered again since, or with the refused one's bytes."""
+    once: not one delivered again since, or with the refused one's bytes, and none while a
+    newer delivery waits for its run."""
     if not report.refused or not warehouse.table_columns(cur, MANIFEST_TABLE):
         return
     for load in report.refused:
         cur.execute(
             warehouse.placeholders(
-                f"select archive_name, rows_loaded is not null from {MANIFEST_TABLE} as m "
+                "select archive_name, file_name, rows_loaded is not null "
+                f"from {MANIFEST_TABLE} as m "
                 "where canonical_name = ? and table_name = ? and archive_name is not null "
                 "and checksum <> ? and ((status = 'superseded' and rows_loaded is null) "
                 "or status = 'loaded') and not exists (select 1 from "
                 f"{MANIFEST_TABLE} as later where later.canonical_name = m.canonical_name "
                 "and later.table_name = m.table_name and later.received_at > m.received_at "
-                "and (later.status = 'loaded' or later.checksum = m.checksum)) "
+                "and (later.status = 'loaded' or later.checksum = m.checksum "
+                "or (later.status = 'received' and later.checksum <> ?))) "
                 "order by received_at desc limit 1"
             ),
-            [load.name, spec.name, load.checksum],
+            [load.name, spec.name, load.checksum, load.checksum],
         )
         found = cur.fetchone()
         if found:
-            load.restored_delivery, load.restored_was_loaded = found[0], bool(found[1])
+            load.restored_delivery, load.restored_name = found[0], found[1]
+            load.restored_was_loaded = bool(found[2])
 
 
 #: Why a master extract without records is refused: it replaces the whole table. A day

@@ -41,7 +41,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.ingest.landing import MANIFEST_TABLE, delivered_origins, landing_file_name
+from pipelines.ingest.landing import (
+    MANIFEST_TABLE,
+    delivered_origins,
+    from_refused_reading,
+    landing_file_name,
+)
 from pipelines.ingest.load import over_threshold, partition_key_of, raw_table_columns, read_ahead
 from pipelines.ingest.specs import TableSpec
 from resources.warehouse import QUARANTINE_COLUMNS, QUARANTINE_TABLE, Cursor, Warehouse
@@ -737,11 +742,7 @@ def _quarantined_lines(
     sql += f"from {QUARANTINE_TABLE} as r where table_name = ?"
     params: list[Any] = [spec.name]
     if warehouse.table_columns(cur, MANIFEST_TABLE):
-        sql += (
-            f" and not exists (select 1 from {MANIFEST_TABLE} as m where m.table_name = "
-            "r.table_name and m.canonical_name = r.source_file and m.loaded_at = r.rejected_at "
-            "and m.status in ('refused', 'superseded') and m.reason is not null)"
-        )
+        sql += f" and not {from_refused_reading('r')}"
     if window is not None:
         if not files:
             return {}

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -358,6 +358,81 @@ def test_a_refused_redelivery_leaves_the_kept_delivery_loaded_in_the_manifest(
     assert statuses[0][0] == statuses[2][0] == sha(good) and statuses[0][2] == kept
     assert landing.names(INCOMING) == []
     assert requests_of(landing.tick()) == []  # it comes back once
+
+
+def test_a_refused_deliverys_rejects_stay_when_the_kept_one_comes_back(
+    landing: Landing, demo: Path
+) -> None:
+    """The evidence of a refusal: reloading the kept delivery deleted the refused one's
+    quarantine records a tick after the alert pointed to them."""
+    good = (demo / "MSEG_20240102.csv").read_bytes()
+    header, *lines = good.decode("utf-8-sig").split("\r\n")
+    broken = [";".join([*line.split(";")[:7], "x", *line.split(";")[8:]]) for line in lines[:-1]]
+    for data in (good, "\r\n".join([header, *broken, ""]).encode()):
+        (landing.incoming / "MSEG_20240102.csv").write_bytes(data)
+        (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
+        (request,) = requests_of(landing.tick())
+        landing.run(request)
+    rejects = "select source_line, reason from quarantine.rejected_rows order by source_line"
+    refused = landing.sql(rejects)
+    assert len(refused) == len(broken)
+    (comeback,) = requests_of(landing.tick())
+    assert landing.run(comeback).success
+    pd.testing.assert_frame_equal(landing.sql(rejects), refused)
+
+
+def test_a_master_file_comes_back_under_its_dated_name(landing: Landing, demo: Path) -> None:
+    """Brought back as MARA.csv, the kept extract lost its date, and a late extract older than
+    it then replaced newer master data."""
+    header, *rows = (demo / "MARA.csv").read_bytes().splitlines(keepends=True)
+    for name, data in (
+        ("MARA_20250115.csv", header + b"".join(rows)),
+        ("MARA_20250116.csv", header),
+    ):
+        (landing.incoming / name).write_bytes(data)
+        (landing.incoming / f"{name}.done").write_bytes(b"")
+        (request,) = requests_of(landing.tick())
+        landing.run(request, raise_on_error=False)  # the header-only extract is refused
+    assert landing.names(INCOMING) == ["MARA_20250115.csv", "MARA_20250115.csv.done"]
+    (comeback,) = requests_of(landing.tick())
+    assert landing.run(comeback).success
+    (landing.incoming / "MARA_20250114.csv").write_bytes(header + rows[0])
+    (landing.incoming / "MARA_20250114.csv.done").write_bytes(b"")
+    assert requests_of(landing.tick()) == []  # older than the current extract: rejected
+    assert landing.sql("select count(*) as n from raw.mara").n.item() == len(rows)
+    statuses = landing.sql(
+        f"select file_name, status from {MANIFEST_TABLE} order by received_at"
+    ).values.tolist()
+    assert statuses == [
+        ["MARA_20250115.csv", "superseded"],
+        ["MARA_20250116.csv", "superseded"],
+        ["MARA_20250115.csv", "loaded"],
+        ["MARA_20250114.csv", "rejected"],
+    ]
+
+
+def test_a_refused_delivery_brings_nothing_back_while_a_newer_one_waits(
+    landing: Landing, demo: Path
+) -> None:
+    """A newer delivery received while the refused one loaded (the sensor placed it after the
+    loader had read its file) is the day's next file: the kept one must not come after it."""
+    good = (demo / "MSEG_20240102.csv").read_bytes()
+    header, *lines = good.decode("utf-8-sig").split("\r\n")
+    broken = [";".join([*line.split(";")[:7], "x", *line.split(";")[8:]]) for line in lines[:-1]]
+    for data in (good, "\r\n".join([header, *broken, ""]).encode()):
+        (landing.incoming / "MSEG_20240102.csv").write_bytes(data)
+        (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
+        (request,) = requests_of(landing.tick())
+        if data == good:
+            landing.run(request)
+    with closing(landing.resources["warehouse"].open().connect()) as con:
+        con.execute(  # the newer delivery's row, as the sensor records one it placed
+            f"insert into {MANIFEST_TABLE} select * replace ('newer' as checksum, "
+            f"received_at + interval 1 second as received_at) from {MANIFEST_TABLE} "
+            "where status = 'received'"
+        )
+    assert not landing.run(request).get_asset_check_evaluations()[0].passed
+    assert landing.names(INCOMING) == []
 
 
 def test_a_refused_redelivery_of_a_day_never_loaded_brings_back_the_one_it_replaced(
