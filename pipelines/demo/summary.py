@@ -64,10 +64,11 @@ def summary_lines(generated: dict[str, int] | None, settings: WarehouseSettings)
             "from planning.policy_backtest where forecast_origin = "
             "(select max(forecast_origin) from planning.policy_backtest)"
         ).astype(float)
-        lines.append(
-            f"Policies replayed on the last {weeks} weeks of actual demand: fill rate "
-            f"{replay.achieved.iat[0]:.1%} vs target {replay.target.iat[0]:.1%}"
-        )
+        if replay.notna().all(axis=None):  # no replayed demand: nothing to say
+            lines.append(
+                f"Policies replayed on the last {weeks} weeks of actual demand: fill rate "
+                f"{replay.achieved.iat[0]:.1%} vs target {replay.target.iat[0]:.1%}"
+            )
     target = settings.duckdb_path if settings.kind == "duckdb" else repr(settings)
     lines += [
         "",
@@ -92,7 +93,7 @@ def _accuracy_lines(warehouse) -> list[str]:
         "select avg(mase) as mase, avg(wape) as wape from planning.forecast_backtest where selected"
     )
     naive = accuracy[accuracy.model == "seasonal_naive"]
-    if not selected.empty and not naive.empty:
+    if not selected.empty and not naive.empty and naive.mase.iat[0] > 0:
         sel_mase, naive_mase = float(selected.mase.iat[0]), float(naive.mase.iat[0])
         lines.append(
             f"Forecast accuracy (backtest MASE, mean over series): selected models {sel_mase:.3f} "

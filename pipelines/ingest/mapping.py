@@ -63,6 +63,7 @@ from pipelines.ingest.reader import (
     normalize_alpha,
     parse_sap_date,
     parse_sap_number,
+    sap_open_dates,
 )
 from pipelines.ingest.specs import TABLE_SPECS, Column, ColumnKind, TableSpec
 
@@ -72,6 +73,8 @@ OPERATIONS = ("const", "concat", "lookup", "date", "multiply", "convert", "code"
 CONDITIONS = ("equals", "in", "not_in", "min", "max", "in_file")
 #: The filter value that stands for an empty cell (`equals: ""`, `not_in: [""]`).
 EMPTY = ""
+#: SAP's open date ("unlimited"): no date in a column, the latest date in a filter.
+_OPEN_DATE = pd.Timestamp(9999, 12, 31)
 UNMAPPED_POLICIES = ("error", "keep", "empty")
 #: T006 columns a unit conversion reads.
 UNIT_TABLE_COLUMNS = ("MSEHI", "DIMID", "ZAEHL", "NENNR", "EXP10", "ADDKO")
@@ -1314,13 +1317,16 @@ def _matches(file_name: str, pattern: str) -> bool:
 
 def _source_files(folder: Path, pattern: str) -> list[Path]:
     """The files a `source` names, their names matched case-insensitively as `files` patterns
-    are (`salesorder.csv` takes SalesOrder.CSV, as Windows exports write it)."""
+    are (`salesorder.csv` takes SalesOrder.CSV, as Windows exports write it); a name without
+    wildcards that one file has exactly takes that one only. Folders match as written."""
     pure = PurePosixPath(pattern.replace("\\", "/"))
     parent = str(pure.parent)
     folders = [folder] if parent == "." else [p for p in folder.glob(parent) if p.is_dir()]
-    return sorted(
+    found = sorted(
         p for f in folders for p in f.iterdir() if p.is_file() and _matches(p.name, pure.name)
     )
+    exact = [p for p in found if p.name == pure.name]
+    return exact if exact and not any(c in pure.name for c in "*?[") else found
 
 
 @dataclass(frozen=True)
@@ -1784,14 +1790,20 @@ def _one_filter(flt: Filter, ctx: _Context, targets: Mapping[str, Values] | None
         )
     data = typed.data
     present = data.notna().to_numpy()
+    # SAP's open date reads as no date, but compares as later than every date
+    open_ended = np.zeros(len(data), dtype=bool)
+    if kind == "date" and subject.kind != "date":
+        open_ended = sap_open_dates(subject.data.astype(object), subject.fmt.date_format)
+    present &= ~open_ended
     if flt.op in ("in", "not_in", "equals"):
         wanted = [_comparable(v, kind) for v in values if v != EMPTY]
         inside = (data.isin(wanted).to_numpy() & present) | (~present & (EMPTY in values))
+        inside = np.where(open_ended, _OPEN_DATE in wanted, inside)
         return ~inside if flt.op == "not_in" else inside
     bound = _comparable(flt.value, kind)
     rows = np.flatnonzero(present)
     compared = data.iloc[rows] >= bound if flt.op == "min" else data.iloc[rows] <= bound
-    result = np.zeros(len(data), dtype=bool)
+    result = open_ended & (flt.op == "min" or bound == _OPEN_DATE)
     result[rows] = compared.to_numpy(dtype=bool)
     return result
 

@@ -811,6 +811,12 @@ def parse_sap_date(values: pd.Series, date_format: str = "YYYYMMDD") -> tuple[pd
     )
 
 
+def sap_open_dates(values: pd.Series, date_format: str = "YYYYMMDD") -> np.ndarray:
+    """Which `values` are SAP's open date 9999-12-31, which `parse_sap_date` reads as no date:
+    for a comparison, where it is later than every date."""
+    return _parse_date(_clean(_to_arrow(values)), date_format).open_ended
+
+
 # -- format detection ----------------------------------------------------------------------------
 
 
@@ -2433,6 +2439,7 @@ __all__ = [
     "normalize_alpha",
     "alpha_key_reasons",
     "parse_sap_date",
+    "sap_open_dates",
     "parse_sap_number",
     "rows_schema",
     "safe_landing_name",

@@ -1350,9 +1350,12 @@ def test_a_master_table_without_rows_is_refused_before_anything_is_written(
 
 
 def test_a_source_names_its_files_in_any_case(source: Path):
-    """`files` patterns matched any case, `source` only its own: `items.csv` missed ITEMS.CSV."""
+    """`files` patterns matched any case, `source` only its own: `items.csv` missed ITEMS.CSV.
+    A name that matches one file exactly takes only that one, not its twin in another case."""
     (source / "items.csv").rename(source / "ITEMS.CSV")
     assert len(mapped(source, base_document())["VBAP"]) == 4
+    (source / "items.csv").write_text(ITEMS_HEADER + "500000000,10,HT-1000,2,EA,1912\n")
+    assert len(mapped(source, base_document())["VBAP"]) == 1
 
 
 def test_files_of_one_glob_must_agree(source: Path):
@@ -1443,6 +1446,30 @@ def test_a_date_filter_names_the_format_it_reads_dates_in(source: Path):
         "items.csv line 2 (tables.VBAP.where[0]): cannot compare '2015-02-21' with 2015-01-01: "
         "it is not a date as DD.MM.YYYY (the file's date_format)"
     )
+
+
+@pytest.mark.parametrize(
+    ("condition", "kept"),
+    [
+        ({"min": date(2015, 1, 1)}, ["10", "20"]),
+        ({"max": date(2015, 12, 31)}, ["30"]),
+        ({"max": date(9999, 12, 31)}, ["10", "20", "30"]),
+        ({"equals": date(9999, 12, 31)}, ["20"]),
+        ({"not_in": [date(9999, 12, 31)]}, ["10", "30"]),
+    ],
+)
+def test_sap_open_date_compares_as_the_latest_date(source: Path, condition, kept):
+    """9999-12-31 reads as no date, and a `min` filter dropped it silently as if empty."""
+    document = base_document()
+    document["tables"]["VBAP"]["where"] = [{"source": "VALIDTO", **condition}]
+    replace_file(
+        source,
+        "items.csv",
+        "ORDER,ITEM,PRODUCT,QTY,UNIT,AMOUNT,VALIDTO\n500000000,10,A,1,EA,1,2016-01-05\n"
+        "500000000,20,A,1,EA,1,9999-12-31\n500000000,30,A,1,EA,1,2014-01-01\n",
+    )
+    tables = mapped(source, document)
+    assert [str(p) for p in tables["VBAP"].data["POSNR"]] == kept
 
 
 @pytest.mark.parametrize(

@@ -58,3 +58,28 @@ def test_the_command_refuses_a_landing_zone_that_is_not_there(
         )
     assert exit_info.value.code == 2
     assert f"landing zone {tmp_path / 'nowhere'} does not exist" in capsys.readouterr().err
+
+
+def test_the_summary_says_nothing_it_cannot_compute(tmp_path) -> None:
+    """`materialize` ends with the summary: a seasonal-naive MASE of 0 raised ZeroDivisionError
+    after every run had succeeded, and a replay without demand printed `nan%`."""
+    from pipelines.demo.summary import summary_lines
+    from resources.warehouse import WarehouseSettings
+
+    settings = WarehouseSettings(kind="duckdb", duckdb_path=str(tmp_path / "w.duckdb"))
+    with settings.open().connect() as con:
+        con.execute("create schema if not exists planning")
+        con.execute(
+            "create table planning.forecast_backtest as select * from (values "
+            "('seasonal_naive', 0.0, 0.1, true), ('ets', 0.0, 0.1, true)) "
+            "as t(model, mase, wape, selected)"
+        )
+        con.execute(
+            "create table planning.policy_backtest (forecast_origin date, filled_demand double, "
+            "total_demand double, fill_rate_target double)"
+        )
+        con.execute("create table planning.demand_forecast as select 1 as x")
+    lines = summary_lines(None, settings)
+    assert not any("nan" in line or "MASE" in line or "replayed" in line for line in lines)
+    assert any(line.split() == ["forecast", "rows", "1"] for line in lines)
+    assert any(line.startswith("Warehouse: ") for line in lines)
