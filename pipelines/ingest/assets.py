@@ -225,8 +225,10 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
                 f"{load.name} refused: {load.refusal(report.threshold)}. {kept} previous rows; "
                 "the rows the reader rejected are in quarantine.rejected_rows"
             )
-            predecessor, name = load.restored_delivery, load.restored_name
-            if predecessor is not None and name and not redeliver(store, predecessor, name):
+            predecessor = load.restored_delivery
+            # a master extract keeps the dated name it came under; a day, its day's name
+            name = load.name if partitioned else load.restored_name or load.name
+            if predecessor is not None and not redeliver(store, predecessor, name):
                 context.log.warning(
                     f"archive/{predecessor} not dropped again: incoming/ holds a newer "
                     f"delivery of {load.name}"

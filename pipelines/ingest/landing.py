@@ -1287,15 +1287,19 @@ def manifest_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def from_refused_reading(record: str) -> str:
+def from_refused_reading(record: str, other_than: int = 0) -> str:
     """SQL: the quarantine record aliased `record` is one of a refused delivery's reading (the
     manifest row of that reading has the record's time as `loaded_at` and its refusal as
     `reason`, refused or superseded since). Its rows never reached raw, so no check counts it,
-    and it stays as the evidence of the refusal when a later delivery of its name loads."""
+    and it stays as the evidence of the refusal when a later delivery of its name loads.
+    `other_than`: that many placeholders for `<canonical name>:<checksum>` of deliveries whose
+    refused readings do not count (the same bytes, read again)."""
+    marks = ", ".join("?" * other_than)
+    same_bytes = f" and m.canonical_name || ':' || m.checksum not in ({marks})" if marks else ""
     return (
         f"exists (select 1 from {MANIFEST_TABLE} as m where m.table_name = {record}.table_name "
         f"and m.canonical_name = {record}.source_file and m.loaded_at = {record}.rejected_at "
-        "and m.status in ('refused', 'superseded') and m.reason is not null)"
+        f"and m.status in ('refused', 'superseded') and m.reason is not null{same_bytes})"
     )
 
 

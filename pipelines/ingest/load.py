@@ -447,25 +447,29 @@ def _replace_quarantine(
     A refused file's day keeps the rows of the delivery before it, and with them that
     delivery's records; only those of an earlier refused reading of the same bytes go (they
     carry its `loaded_at`, which the manifest row of that checksum keeps)."""
-    accepted = [f.name for f in report.file_loads if not f.refused]
+    accepted = [f for f in report.file_loads if not f.refused]
+    manifest = warehouse.table_columns(cur, MANIFEST_TABLE)
     if accepted:
         marks = ", ".join("?" for _ in accepted)
-        manifest = warehouse.table_columns(cur, MANIFEST_TABLE)
-        refused = f" and not {from_refused_reading(QUARANTINE_TABLE)}" if manifest else ""
+        kept, same_bytes = "", []
+        if manifest:  # the evidence of refused deliveries, but of these very bytes
+            kept = f" and not {from_refused_reading(QUARANTINE_TABLE, len(accepted))}"
+            same_bytes = [f"{f.name}:{f.checksum}" for f in accepted]
         cur.execute(
             warehouse.placeholders(
                 f"delete from {QUARANTINE_TABLE} where table_name = ? and source_file in "
-                f"({marks}) and rejected_at is distinct from ?{refused}"
+                f"({marks}) and rejected_at is distinct from ?{kept}"
             ),
-            [spec.name, *accepted, loaded_at],
+            [spec.name, *(f.name for f in accepted), loaded_at, *same_bytes],
         )
-    if report.refused and warehouse.table_columns(cur, MANIFEST_TABLE):
+    if report.refused and manifest:
         for load in report.refused:
             cur.execute(
                 warehouse.placeholders(
                     f"delete from {QUARANTINE_TABLE} where table_name = ? and source_file = ? "
                     f"and rejected_at in (select loaded_at from {MANIFEST_TABLE} where "
-                    "canonical_name = ? and checksum = ? and status = 'refused')"
+                    "canonical_name = ? and checksum = ? and status in ('refused', 'superseded') "
+                    "and reason is not null)"
                 ),
                 [spec.name, load.name, load.name, load.checksum],
             )

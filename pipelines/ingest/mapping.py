@@ -1448,11 +1448,16 @@ class Values:
     data: pd.Series
     fmt: SourceFormat = CANONICAL
     bad: pd.Series | None = None
+    #: dates that were SAP's open date, no date in `data`: the latest date in a filter
+    open_ended: np.ndarray | None = None
 
     def take(self, rows: np.ndarray) -> Values:
         """Values at `rows`; -1 gives an empty value."""
         bad = None if self.bad is None else _take(self.bad, rows, "text")
-        return Values(self.kind, _take(self.data, rows, self.kind), self.fmt, bad)
+        open_ended = None
+        if self.open_ended is not None:
+            open_ended = (rows >= 0) & self.open_ended[np.maximum(rows, 0)]
+        return Values(self.kind, _take(self.data, rows, self.kind), self.fmt, bad, open_ended)
 
 
 def _take(series: pd.Series, rows: np.ndarray, kind: Kind) -> pd.Series:
@@ -1567,11 +1572,12 @@ def as_date(values: Values, path: str, date_format: str | None = None) -> Values
         return values
     if values.kind == "number":
         raise MappingError(path, "a number cannot be used as a date")
-    dates, invalid = parse_sap_date(
-        values.data.astype(object), date_format or values.fmt.date_format
-    )
+    text, date_format = values.data.astype(object), date_format or values.fmt.date_format
+    dates, invalid = parse_sap_date(text, date_format)
     bad = values.data.where(invalid, None) if invalid.any() else None
-    return Values("date", dates.reset_index(drop=True), CANONICAL, _merge_bad(values.bad, bad))
+    open_ended = sap_open_dates(text, date_format)
+    dates = dates.reset_index(drop=True)
+    return Values("date", dates, CANONICAL, _merge_bad(values.bad, bad), open_ended)
 
 
 def _lookup(expr: Lookup, ctx: _Context) -> Values:
@@ -1792,8 +1798,8 @@ def _one_filter(flt: Filter, ctx: _Context, targets: Mapping[str, Values] | None
     present = data.notna().to_numpy()
     # SAP's open date reads as no date, but compares as later than every date
     open_ended = np.zeros(len(data), dtype=bool)
-    if kind == "date" and subject.kind != "date":
-        open_ended = sap_open_dates(subject.data.astype(object), subject.fmt.date_format)
+    if kind == "date" and typed.open_ended is not None:
+        open_ended = typed.open_ended
     present &= ~open_ended
     if flt.op in ("in", "not_in", "equals"):
         wanted = [_comparable(v, kind) for v in values if v != EMPTY]

@@ -381,6 +381,58 @@ def test_a_refused_deliverys_rejects_stay_when_the_kept_one_comes_back(
     pd.testing.assert_frame_equal(landing.sql(rejects), refused)
 
 
+def test_a_day_cut_from_an_undated_file_comes_back_under_its_days_name(
+    landing: Landing, demo: Path
+) -> None:
+    """Brought back as `MSEG.csv`, the day read as undated, and a file of another day waiting
+    in incoming/ blocked it for good: the refused file stayed the day's current one."""
+    good = (demo / "MSEG_20240102.csv").read_bytes()
+    header, *lines = good.decode("utf-8-sig").split("\r\n")
+    broken = [";".join([*line.split(";")[:7], "x", *line.split(";")[8:]]) for line in lines[:-1]]
+    for name, data in (
+        ("MSEG.csv", good),
+        ("MSEG_20240102.csv", "\r\n".join([header, *broken, ""]).encode()),
+    ):
+        (landing.incoming / name).write_bytes(data)
+        (landing.incoming / f"{name}.done").write_bytes(b"")
+        (request,) = requests_of(landing.tick())
+        if name == "MSEG.csv":
+            landing.run(request)
+    other_day = (demo / "MSEG_20240103.csv").read_bytes()
+    (landing.incoming / "MSEG_20240103.csv").write_bytes(other_day)
+    landing.run(request)  # refused
+    assert (landing.incoming / "MSEG_20240102.csv").read_bytes() == good
+    for request in requests_of(landing.tick()):
+        assert landing.run(request).success
+    assert (landing.root / "MSEG_20240102.csv").read_bytes() == good
+
+
+def test_refused_bytes_accepted_later_leave_one_record_per_rejected_line(
+    landing: Landing, demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same refused bytes accepted on a re-run (threshold raised): the refusal's records
+    were kept as evidence next to the new ones, each rejected line twice."""
+    good = (demo / "MSEG_20240102.csv").read_bytes()
+    header, *lines = good.decode("utf-8-sig").split("\r\n")
+    half = [
+        ";".join([*line.split(";")[:7], "x", *line.split(";")[8:]]) if i % 2 == 0 else line
+        for i, line in enumerate(lines[:-1])
+    ]
+    for data in (good, "\r\n".join([header, *half, ""]).encode()):
+        (landing.incoming / "MSEG_20240102.csv").write_bytes(data)
+        (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
+        (request,) = requests_of(landing.tick())
+        landing.run(request)
+    rejects = (
+        "select source_line, count(*) as n from quarantine.rejected_rows group by 1 order by 1"
+    )
+    refused = landing.sql(rejects)
+    monkeypatch.setenv("SCP_QUARANTINE_THRESHOLD", "0.9")
+    landing.run(request)  # the same day and bytes again: accepted now
+    pd.testing.assert_frame_equal(landing.sql(rejects), refused)
+    assert (refused.n == 1).all()
+
+
 def test_a_master_file_comes_back_under_its_dated_name(landing: Landing, demo: Path) -> None:
     """Brought back as MARA.csv, the kept extract lost its date, and a late extract older than
     it then replaced newer master data."""

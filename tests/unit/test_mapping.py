@@ -1472,6 +1472,19 @@ def test_sap_open_date_compares_as_the_latest_date(source: Path, condition, kept
     assert [str(p) for p in tables["VBAP"].data["POSNR"]] == kept
 
 
+@pytest.mark.parametrize("side", ["source", "target"])
+def test_sap_open_date_compares_as_the_latest_date_on_either_side(source: Path, side: str):
+    """A target filter saw the mapped date, where the open date had become no date."""
+    (source / "dated.csv").write_text("ID,DAY\n1,2016-01-05\n2,9999-12-31\n3,2014-01-01\n4,\n")
+    columns = {"MATNR": "ID", "MTART": {"const": "HAWA"}, "ERSDA": "DAY"}
+    where = [{side: "DAY" if side == "source" else "ERSDA", "min": date(2015, 1, 1)}]
+    document = with_table("MARA", {"source": "dated.csv", "columns": columns, "where": where})
+    assert column(mapped(source, document), "MARA", "MATNR") == [
+        "000000000000000001",
+        "000000000000000002",
+    ]
+
+
 @pytest.mark.parametrize(
     ("condition", "kept"),
     [
