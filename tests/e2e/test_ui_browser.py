@@ -28,6 +28,9 @@ from tests.e2e import (
 )
 
 pytestmark = pytest.mark.slow
+#: Assertions wait as long as actions (`set_default_timeout`): 5 s, the default, is not enough
+#: for the UI's first render while the suite's other worker loads the two cores.
+expect.set_options(timeout=60_000)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
