@@ -165,6 +165,12 @@ def any_landing(request: pytest.FixtureRequest, tmp_path: Path) -> Landing:
     return engine_landing(request, tmp_path)
 
 
+def quantities_broken(day: bytes) -> tuple[str, list[str]]:
+    """A day file's header and its records with every quantity (MENGE) replaced by `x`."""
+    header, *lines = day.decode("utf-8-sig").split("\r\n")
+    return header, [";".join([*ln.split(";")[:7], "x", *ln.split(";")[8:]]) for ln in lines[:-1]]
+
+
 @contextmanager
 def duckdb_held(landing: Landing) -> Iterator[None]:
     """Another process holds the DuckDB warehouse's file, as a run does, while the block runs."""
@@ -304,8 +310,7 @@ def test_a_refused_redelivery_leaves_the_kept_delivery_loaded_in_the_manifest(
     rows = landing.sql("select * from raw.mseg order by mblnr, zeile")
 
     # a re-delivery whose every quantity is broken: refused, the day keeps the first one's rows
-    header, *lines = good.decode("utf-8-sig").split("\r\n")
-    broken = [";".join([*line.split(";")[:7], "x", *line.split(";")[8:]]) for line in lines[:-1]]
+    header, broken = quantities_broken(good)
     (landing.incoming / "MSEG_20240102.csv").write_text("\r\n".join([header, *broken, ""]))
     (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
     (second,) = requests_of(landing.tick())
@@ -366,8 +371,7 @@ def test_a_refused_deliverys_rejects_stay_when_the_kept_one_comes_back(
     """The evidence of a refusal: reloading the kept delivery deleted the refused one's
     quarantine records a tick after the alert pointed to them."""
     good = (demo / "MSEG_20240102.csv").read_bytes()
-    header, *lines = good.decode("utf-8-sig").split("\r\n")
-    broken = [";".join([*line.split(";")[:7], "x", *line.split(";")[8:]]) for line in lines[:-1]]
+    header, broken = quantities_broken(good)
     for data in (good, "\r\n".join([header, *broken, ""]).encode()):
         (landing.incoming / "MSEG_20240102.csv").write_bytes(data)
         (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
@@ -387,8 +391,7 @@ def test_a_day_cut_from_an_undated_file_comes_back_under_its_days_name(
     """Brought back as `MSEG.csv`, the day read as undated, and a file of another day waiting
     in incoming/ blocked it for good: the refused file stayed the day's current one."""
     good = (demo / "MSEG_20240102.csv").read_bytes()
-    header, *lines = good.decode("utf-8-sig").split("\r\n")
-    broken = [";".join([*line.split(";")[:7], "x", *line.split(";")[8:]]) for line in lines[:-1]]
+    header, broken = quantities_broken(good)
     for name, data in (
         ("MSEG.csv", good),
         ("MSEG_20240102.csv", "\r\n".join([header, *broken, ""]).encode()),
@@ -469,8 +472,7 @@ def test_a_refused_delivery_brings_nothing_back_while_a_newer_one_waits(
     """A newer delivery received while the refused one loaded (the sensor placed it after the
     loader had read its file) is the day's next file: the kept one must not come after it."""
     good = (demo / "MSEG_20240102.csv").read_bytes()
-    header, *lines = good.decode("utf-8-sig").split("\r\n")
-    broken = [";".join([*line.split(";")[:7], "x", *line.split(";")[8:]]) for line in lines[:-1]]
+    header, broken = quantities_broken(good)
     for data in (good, "\r\n".join([header, *broken, ""]).encode()):
         (landing.incoming / "MSEG_20240102.csv").write_bytes(data)
         (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
@@ -498,8 +500,7 @@ def test_a_refused_redelivery_of_a_day_never_loaded_brings_back_the_one_it_repla
     (landing.incoming / "MSEG_20240102.csv").write_bytes(good)
     (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
     requests_of(landing.tick())  # its run waits behind others
-    header, *lines = good.decode("utf-8-sig").split("\r\n")
-    broken = [";".join([*line.split(";")[:7], "x", *line.split(";")[8:]]) for line in lines[:-1]]
+    header, broken = quantities_broken(good)
     (landing.incoming / "MSEG_20240102.csv").write_text("\r\n".join([header, *broken, ""]))
     (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
     (second,) = requests_of(landing.tick())
@@ -519,7 +520,7 @@ def test_a_refused_redelivery_of_a_day_never_loaded_brings_back_the_one_it_repla
 
     (third,) = requests_of(landing.tick())
     assert landing.run(third).success
-    assert landing.sql("select count(*) as n from raw.mseg").n.item() == len(lines) - 1
+    assert landing.sql("select count(*) as n from raw.mseg").n.item() == len(broken)
     statuses = landing.sql(f"select status from {MANIFEST_TABLE} order by received_at").status
     assert statuses.tolist() == ["superseded", "superseded", "loaded"]
     assert landing.names(INCOMING) == []
