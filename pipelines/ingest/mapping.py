@@ -59,6 +59,7 @@ from pipelines.ingest.quality import QualityRules
 from pipelines.ingest.reader import (
     DATE_FORMATS,
     MAPPER_NOTE,
+    MISSING_REQUIRED,
     alpha_key_reasons,
     normalize_alpha,
     parse_sap_date,
@@ -2206,6 +2207,7 @@ def mapping_issues(mapped: MappedTable) -> list[MappingIssue]:
     required values and duplicate keys (the later rows), each with its source file and line."""
     spec, data = mapped.spec, mapped.data
     unloadable = _unloadable(mapped)
+    empty = _empty_required(mapped, unloadable)
     issues = []
     for col in spec.columns:
         texts, reasons = unloadable.texts[col.name], unloadable.reasons[col.name]
@@ -2220,15 +2222,10 @@ def mapping_issues(mapped: MappedTable) -> list[MappingIssue]:
                 )
             )
         if col.required:
-            empty = data[col.name].isna().to_numpy() & texts.isna().to_numpy()
-            for row in np.flatnonzero(empty):
+            for row in np.flatnonzero(empty[col.name].to_numpy()):
                 issues.append(
                     MappingIssue(
-                        spec.name,
-                        int(row),
-                        mapped.origin(row),
-                        col.name,
-                        "required value is empty",
+                        spec.name, int(row), mapped.origin(row), col.name, MISSING_REQUIRED
                     )
                 )
     # Like the reader, look for duplicate keys among the rows that pass every other check.
@@ -2319,14 +2316,25 @@ def _write_atomically(path: Path, content: bytes) -> None:
     os.replace(temporary, path)
 
 
+def _empty_required(mapped: MappedTable, unloadable: _Unloadable) -> pd.DataFrame:
+    """Per required column, True where its value is empty (and not an unloadable text)."""
+    required = [col.name for col in mapped.spec.columns if col.required]
+    return mapped.data[required].isna() & unloadable.texts[required].isna()
+
+
 def _notes(mapped: MappedTable, unloadable: _Unloadable) -> dict[int, str]:
-    """The extra field of each noted row: where it was mapped from and why it is not loaded, so
-    its quarantine record says so (`mapped from so.csv line 4, not loaded: KWMENG '12,5' is not
-    a valid decimal value`)."""
+    """The extra field of each noted row: where it was mapped from and every reason it is not
+    loaded, so its quarantine record says so (`mapped from so.csv line 4, not loaded: KWMENG
+    '12,5' is not a valid decimal value, MATNR missing required value`): the reader rejects a
+    noted row by its extra field and looks no further."""
     rows = np.flatnonzero(unloadable.noted)
+    empty = _empty_required(mapped, unloadable)
     notes = [
         f"{MAPPER_NOTE}{mapped.origin(row)}, not loaded: "
-        + ", ".join(f"{name} {why}" for name, why in unloadable.reasons.iloc[row].dropna().items())
+        + ", ".join(
+            [f"{name} {why}" for name, why in unloadable.reasons.iloc[row].dropna().items()]
+            + [f"{name} {MISSING_REQUIRED}" for name in empty.columns[empty.iloc[row].to_numpy()]]
+        )
         for row in rows
     ]
     return dict(zip(rows.tolist(), _quoted(pd.Series(notes, dtype=object)), strict=True))

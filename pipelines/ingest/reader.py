@@ -901,6 +901,9 @@ def _literal_fields(line: str, separator: str, nfields: int) -> list[str] | None
     return fields
 
 
+#: Why a record whose required value is empty is rejected (the mapper's note says it alike).
+MISSING_REQUIRED = "missing required value"
+
 #: How the extra field starts that `pipelines.ingest.mapping` adds to a row it must not load
 #: (a value it could not map, written as it came): the row's quarantine reason.
 MAPPER_NOTE = "mapped from "
@@ -2327,7 +2330,7 @@ class SapFileReader:
             )
             issues += column_issues
             if col.required:
-                issues.append((null, col.name, lambda row: "missing required value"))
+                issues.append((null, col.name, lambda row: MISSING_REQUIRED))
 
         for name, allowed in self.spec.allowed_values.items():
             values = strings[name]

@@ -605,7 +605,7 @@ def test_unconvertible_values_are_quarantined_naming_their_source_line(source: P
         ("items.csv line 5", "VBELN,POSNR"),
     ]
     assert "'1O' is not a valid integer value" in report.issues[0].message
-    assert report.issues[1].message == "required value is empty"
+    assert report.issues[1].message == "missing required value"  # the reader's words
     assert "first mapped from items.csv line 2" in report.issues[3].message
     assert report.quarantine_expected["VBAP"] == 3
     # 3 of the day's 4 rows: the load refuses the whole file, and the report says so
@@ -617,9 +617,13 @@ def test_unconvertible_values_are_quarantined_naming_their_source_line(source: P
     assert rejects["source_line"].nunique() == 3
     assert set(rejects["reason"]) >= {
         "mapped from items.csv line 3, not loaded: POSNR '1O' is not a valid integer value",
-        "mapped from items.csv line 4, not loaded: KWMENG 'abc' is not a valid decimal value",
+        # every reason of the row, not only its unloadable value: the reader looks no further
+        "mapped from items.csv line 4, not loaded: KWMENG 'abc' is not a valid decimal value, "
+        "MATNR missing required value",
         "duplicate key",
     }
+    line_4 = rejects[rejects["reason"].str.contains("line 4,")]
+    assert line_4["column_name"].tolist() == ["MATNR,KWMENG"]
 
 
 def test_keys_the_reader_refuses_are_listed_beforehand(source: Path, tmp_path):
