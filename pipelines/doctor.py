@@ -71,7 +71,11 @@ def _tick_budget_findings(env: Mapping[str, str]) -> list[Finding]:
 def check_configuration(env: Mapping[str, str]) -> list[Finding]:
     """The environment switches hold values the code accepts."""
     from pipelines.alerts import AlertConfigError, AlertSettings
-    from pipelines.ingest.odata import checked_base_url, checked_sap_client
+    from pipelines.ingest.odata import (
+        check_credentials_set,
+        checked_base_url,
+        checked_sap_client,
+    )
     from pipelines.ingest.quality import QualityError, QualityRules
     from pipelines.ingest.reader import ReaderSettings
 
@@ -123,6 +127,11 @@ def check_configuration(env: Mapping[str, str]) -> list[Finding]:
             "e.g. SCP_ODATA_BASE_URL=https://s4.example.com/sap/opu/odata/sap and "
             "SCP_ODATA_SAP_CLIENT=100",
         )
+    if env.get("SCP_ODATA_BASE_URL"):
+        try:
+            check_credentials_set(env.get("SCP_ODATA_AUTH") or "basic", env)
+        except ValueError as exc:
+            bad(str(exc), "set them in the environment (docker/.env), never in a file in git")
     for name in ("SCP_PG_PORT", "DAGSTER_PG_PORT"):
         if name in env and not env[name].isdigit():
             bad(f"{name}={env[name]!r} is not a port number", f"e.g. {name}=5432")

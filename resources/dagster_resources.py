@@ -12,7 +12,12 @@ from typing import Any, TypeVar
 
 import dagster as dg
 
-from pipelines.ingest.odata import checked_auth, checked_base_url, checked_sap_client
+from pipelines.ingest.odata import (
+    check_credentials_set,
+    checked_auth,
+    checked_base_url,
+    checked_sap_client,
+)
 from resources.odata import SapODataResource
 from resources.paths import LOCAL_DIR
 from resources.warehouse import DUCKDB_LOCK_WAIT_SECONDS, Warehouse, WarehouseSettings
@@ -98,8 +103,8 @@ def number_setting(name: str, default: N, kind: type[N], minimum: N) -> N:
     except ValueError:
         what = "an integer" if kind is int else "a number"
         raise ValueError(f"{name} must be {what}, got {text!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {text!r}")
+    if not value >= minimum or value == float("inf"):  # NaN compares false
+        raise ValueError(f"{name} must be a finite number of at least {minimum}, got {text!r}")
     return value
 
 
@@ -134,10 +139,13 @@ def sap_odata_from_env() -> SapODataResource:
     another. A base URL with a query string, or an SAP client not of three digits, fails
     loading the definitions, naming the setting."""
     base_url = _setting("SCP_ODATA_BASE_URL", "http://sap-odata.invalid/sap/opu/odata/sap")
+    auth = checked_auth(str(_setting("SCP_ODATA_AUTH", "basic")), "SCP_ODATA_AUTH")
+    if _setting("SCP_ODATA_BASE_URL"):  # the sensor runs: it must be able to sign in
+        check_credentials_set(auth, os.environ)
     return SapODataResource(
         base_url=checked_base_url(str(base_url), "SCP_ODATA_BASE_URL", "SCP_ODATA_SAP_CLIENT"),
         sap_client=checked_sap_client(_setting("SCP_ODATA_SAP_CLIENT"), "SCP_ODATA_SAP_CLIENT"),
-        auth=checked_auth(str(_setting("SCP_ODATA_AUTH", "basic")), "SCP_ODATA_AUTH"),
+        auth=auth,
         username=_setting("SCP_ODATA_USER"),
         password=_env_or("SCP_ODATA_PASSWORD", None),
         client_id=_setting("SCP_ODATA_CLIENT_ID"),

@@ -23,7 +23,7 @@ from pipelines.ingest.load import (
     window_file_names,
 )
 from pipelines.ingest.quality import QualityRules
-from pipelines.ingest.reader import ReaderSettings
+from pipelines.ingest.reader import EXTRA_COLUMN, ReaderSettings
 from pipelines.ingest.specs import TABLE_SPECS, TableSpec
 from pipelines.partitions import daily_partitions
 from resources.dagster_resources import WAREHOUSE_POOL, LandingZone, WarehouseResource
@@ -211,12 +211,17 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
                 f"{len(absent)} day(s) of the window have no {spec.name} file and keep their "
                 f"rows, e.g. {', '.join(absent[:3])}"
             )
+        extras_went = (
+            f"kept in raw.{spec.raw_table}.{EXTRA_COLUMN}"
+            if settings.extra_columns == "keep"
+            else "not loaded"
+        )
         for load in report.file_loads:
             extra = load.detected_format.get("extra_columns", "none")
             missing = load.detected_format.get("missing_columns", "none")
             if extra != "none" or missing != "none":
                 context.log.warning(
-                    f"{load.name}: columns {spec.name} does not know, not loaded: {extra}; "
+                    f"{load.name}: columns {spec.name} does not know, {extras_went}: {extra}; "
                     f"columns missing, loaded as NULL: {missing}"
                 )
         kept = "Its day keeps its" if partitioned else f"raw.{spec.raw_table} keeps its"
@@ -233,7 +238,7 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
                     f"archive/{predecessor} not dropped again: incoming/ holds a newer "
                     f"delivery of {load.name}"
                 )
-        if pooled := report.failures().get(None):
+        if pooled := report.pooled_failure():
             context.log.error(
                 f"{spec.name}: {pooled}: the load is kept, its checks fail, and downstream "
                 "waits for a corrected delivery (the rejected rows are in quarantine.rejected_rows)"

@@ -949,7 +949,6 @@ class _DayParts:
     def __init__(self, folder: Path, header: bytes) -> None:
         self.folder, self.header = folder, header
         self.paths: dict[int, Path] = {}
-        self.last_line_ended = True  # the last line appended has its line break
         self._buffers: dict[int, bytearray] = {}
         self._buffered = 0
 
@@ -964,8 +963,6 @@ class _DayParts:
             if self._buffered > _PART_BUFFER:
                 self._flush()
                 buffer = self._buffers.setdefault(day, bytearray())
-        if count:
-            self.last_line_ended = line.endswith(b"\n")
         return count
 
     def finish(self) -> dict[int, Path]:
@@ -1089,7 +1086,7 @@ def split_by_day(
     records to its day's file. The reader's pass ends before any part is written, so a
     `SapFileError` it raises, wherever in the file (a day-first day after the sample), leaves
     no part. A UTF-16 file's parts are written as UTF-8, as it is read."""
-    reader = SapFileReader(path, _day_spec(spec), ReaderSettings.from_env())
+    reader = SapFileReader(path, _day_spec(spec), ReaderSettings.from_env(), judge_open_end=False)
     other_dates = [
         c.name for c in spec.columns if c.kind == "date" and c.name != spec.partition_column
     ]
@@ -1104,15 +1101,12 @@ def split_by_day(
     with reader.open_bytes() as source:
         lines = iter(source)
         header = list(islice(lines, int(starts[0]) - 1))
-        newline = b"\r\n" if header[0].endswith(b"\r\n") else b"\n"
         parts = _DayParts(into, b"".join(header))
         for begin in range(0, len(starts), _RUN_BATCH):  # lists of ints, a batch at a time
             batch = slice(begin, begin + _RUN_BATCH)
             for day, count in zip(days[batch].tolist(), counts[batch].tolist(), strict=True):
                 last = parts.append(day, islice(lines, count))
-        counts[-1] = last
-        if not parts.last_line_ended:  # the last record, cut off without a line break
-            parts.append(int(days[-1]), [newline])
+        counts[-1] = last  # a last record cut off without a line break stays so, for the load
     paths = parts.finish()
     return {
         _EPOCH + timedelta(days=day): DayPart(
@@ -1923,24 +1917,33 @@ def catch_up(
 
 @dataclass
 class ODataCursor:
-    """The OData sensor's state: each feed's cursor, and the feed the next tick starts with.
+    """The OData sensor's state: each feed's cursor, the feed the next tick starts with, and
+    per feed the time before which SAP asked not to be read again (`Retry-After`), ISO 8601.
 
-    JSON `{"feeds": {name: cursor}, "start": name}`; the earlier form, a bare
-    `{name: cursor}`, reads as `feeds` (no entity set is called "feeds").
+    JSON `{"feeds": {name: cursor}, "start": name, "not_before": {name: time}}`; the earlier
+    form, a bare `{name: cursor}`, reads as `feeds` (no entity set is called "feeds").
     """
 
     feeds: dict[str, str | None] = field(default_factory=dict)
     start: str | None = None
+    not_before: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, text: str | None) -> ODataCursor:
         state = json.loads(text) if text else {}
         if isinstance(state.get("feeds"), dict):
-            return cls(dict(state["feeds"]), state.get("start"))
+            waits = state.get("not_before") or {}
+            return cls(dict(state["feeds"]), state.get("start"), dict(waits))
         return cls(dict(state))
 
+    def waiting(self, name: str, now: datetime) -> str | None:
+        """The time SAP asked `name` not to be read before, if that is still to come."""
+        until = self.not_before.get(name)
+        return until if until and now < datetime.fromisoformat(until) else None
+
     def to_json(self) -> str:
-        return json.dumps({"feeds": self.feeds, "start": self.start}, sort_keys=True)
+        state = {"feeds": self.feeds, "start": self.start, "not_before": self.not_before}
+        return json.dumps(state, sort_keys=True)
 
     def order(self, names: Sequence[str]) -> list[str]:
         """`names` in a circle from `start` (from the first when `start` is not among them)."""

@@ -245,12 +245,18 @@ class LoadReport:
         failed: dict[str | None, str] = {
             partition_key_of(f.name): str(f.refusal(self.threshold)) for f in self.refused
         }
-        if self.accepted_share > self.threshold:
-            failed[None] = (
-                f"{self.accepted_share:.2%} of the rows of the files loaded were rejected "
-                f"(threshold {self.threshold:.2%})"
-            )
+        if pooled := self.pooled_failure():
+            failed[None] = pooled
         return failed
+
+    def pooled_failure(self) -> str | None:
+        """Why the files loaded fail together, if they do: their pooled rejected share."""
+        if self.accepted_share <= self.threshold:
+            return None
+        return (
+            f"{self.accepted_share:.2%} of the rows of the files loaded were rejected "
+            f"(threshold {self.threshold:.2%})"
+        )
 
 
 def _identity(path: Path) -> tuple[int, int, int]:

@@ -61,6 +61,8 @@ from pipelines.ingest.reader import (
     MAPPER_NOTE,
     MISSING_REQUIRED,
     alpha_key_reasons,
+    beyond_decimals,
+    digits_limit,
     normalize_alpha,
     parse_sap_date,
     parse_sap_number,
@@ -2075,8 +2077,6 @@ def _require_days(mapped: MappedTable, path: str) -> None:
 
 #: Rows formatted at once when writing (`_document`).
 _BLOCK = 65_536
-#: Relative float noise a number may carry and still be the number its SAP decimals show.
-_NOISE = 1e-9
 #: What becomes of a row with an unloadable value (`_Unloadable`), in the mapper's report.
 _NOTED = "written with the reasons as an extra field, so the load quarantines the row with them"
 
@@ -2088,9 +2088,7 @@ def _beyond_decimals(values: pd.Series, column: Column) -> np.ndarray:
     (coordinates) are written as se16n writes them."""
     if column.kind != "decimal" or column.decimals is None:
         return np.zeros(len(values), dtype=bool)
-    numbers = values.to_numpy(dtype=float, na_value=np.nan)
-    error = np.abs(numbers - np.round(numbers, column.decimals))
-    return error > _NOISE * np.maximum(np.abs(numbers), 10.0**-column.decimals)
+    return beyond_decimals(values.to_numpy(dtype=float, na_value=np.nan), column.decimals)
 
 
 def _bad_text_reason(text: str, column: Column) -> str:
@@ -2107,13 +2105,10 @@ def _number_limit(column: Column) -> tuple[float, str]:
     decimals = 0 if column.kind == "integer" else written_decimals(column)
     if column.sap_type is not None:
         sap_type, digits = column.sap_type
-        name = f"{sap_type} {digits},{decimals}"
-    else:
-        digits = _EXACT_DIGITS
-        name = f"the {digits} digits a mapped number keeps exactly"
-        name += f", {decimals} of them decimals" if decimals else ""
-    largest = f"{10 ** (digits - decimals) - 1:,}" + ("." + "9" * decimals if decimals else "")
-    return 10.0 ** (digits - decimals), f"{name} (at most {largest})"
+        return digits_limit(digits, decimals, f"{sap_type} {digits},{decimals}")
+    name = f"the {_EXACT_DIGITS} digits a mapped number keeps exactly"
+    name += f", {decimals} of them decimals" if decimals else ""
+    return digits_limit(_EXACT_DIGITS, decimals, name)
 
 
 def _beyond_limit(numbers: np.ndarray, column: Column) -> np.ndarray:

@@ -412,6 +412,19 @@ def _outline(value: object, depth: int = 2) -> str:
     return "{" + ", ".join(inner + (["..."] if len(value) > 3 else [])) + "}"
 
 
+def _oauth_error(body: bytes) -> str | None:
+    """An OAuth2 error response's code and description (RFC 6749 5.2), if the body is one:
+    `invalid_client: Bad client credentials`."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("error"), str):
+        return None
+    description = payload.get("error_description")
+    return payload["error"] + (f": {description}" if isinstance(description, str) else "")
+
+
 def _parse_page(body: bytes) -> dict:
     """`d` of an OData V2 JSON page. JSON cut short is broken (retried); a whole answer in
     another format (Atom XML, V1 `{"d": [...]}`, V4 `{"value": ...}`) is refused: the same
@@ -527,6 +540,21 @@ def checked_auth(value: str, what: str) -> str:
         choices = ", ".join(repr(method) for method in AUTH_METHODS)
         raise ValueError(f"{what} must be one of {choices}, got {value!r}")
     return value
+
+
+#: The environment variables each authentication reads its credentials from.
+AUTH_SETTINGS = {
+    "basic": ("SCP_ODATA_USER", "SCP_ODATA_PASSWORD"),
+    "oauth2": ("SCP_ODATA_CLIENT_ID", "SCP_ODATA_CLIENT_SECRET", "SCP_ODATA_TOKEN_URL"),
+}
+
+
+def check_credentials_set(auth: str, env: Mapping[str, str]) -> None:
+    """A ValueError naming the credential variables `auth` needs that are unset or empty:
+    otherwise every read would fail, tick after tick, with no variable named."""
+    missing = [name for name in AUTH_SETTINGS.get(auth, ()) if not env.get(name)]
+    if missing:
+        raise ValueError(f"SCP_ODATA_AUTH={auth} needs {' and '.join(missing)}, unset or empty")
 
 
 def checked_sap_client(value: str | None, what: str) -> str | None:
@@ -723,6 +751,8 @@ class SapODataClient:
             return token
 
     def _parse_token(self, body: bytes) -> tuple[str, float]:
+        if refusal := _oauth_error(body):  # some servers refuse with 200: not worth a retry
+            raise ODataAuthError(self.redact(f"OAuth2 token request refused: {refusal}"))
         try:
             payload = json.loads(body)
             token = str(payload["access_token"])
@@ -814,10 +844,13 @@ class SapODataClient:
                 if status in _RETRYABLE_STATUS:
                     reason = f"HTTP {status}"
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                elif status == 401:
+                elif status == 401 or (token_request and status == 400 and _oauth_error(body)):
                     hint = "client_id/client_secret" if token_request else "credentials"
+                    refusal = f": {_oauth_error(body)}" if token_request else ""
                     raise ODataAuthError(
-                        self.redact(f"{what} was rejected (HTTP 401); check the {hint}")
+                        self.redact(
+                            f"{what} was rejected (HTTP {status}{refusal}); check the {hint}"
+                        )
                     )
                 elif status >= 400:
                     raise ODataError(
@@ -1333,9 +1366,25 @@ def to_raw_table(
     - A_SalesOrder -> VBAK; A_SalesOrderItem -> VBAP (ERDAT from related["A_SalesOrder"]).
     - A_MaterialDocumentHeader -> MKPF; A_MaterialDocumentItem -> MSEG, signed like MB51
       (credit H negative; BUDAT_MKPF from related["A_MaterialDocumentHeader"]).
-    Keys get the ALPHA form; blank strings become nulls.
+    Keys get the ALPHA form; blank strings become nulls. A property the rows lack (a service
+    of an older release) is a ValueError naming it, so that only its feed fails.
     """
-    frame = df.reset_index(drop=True)
+    try:
+        return _raw_table(entity_set, df.reset_index(drop=True), related, snapshot_date)
+    except KeyError as exc:
+        raise ValueError(
+            f"{entity_set}: the service's rows have no property {exc.args[0]!r}, which the "
+            "raw table is mapped from (an S/4HANA release without it, or a $select leaving "
+            "it out?)"
+        ) from None
+
+
+def _raw_table(
+    entity_set: str,
+    frame: pd.DataFrame,
+    related: Mapping[str, pd.DataFrame] | None,
+    snapshot_date: date | None,
+) -> tuple[str, pd.DataFrame]:
     if entity_set == "A_Product":
         spec = get_spec("MARA")
         deleted = frame["IsMarkedForDeletion"].astype("boolean").fillna(False)

@@ -74,6 +74,7 @@ from pipelines.ingest.landing import (
 )
 from pipelines.ingest.odata import (
     CLOCK_AHEAD,
+    ODataAuthError,
     ODataError,
     ODataRetryLater,
     ODataUnavailable,
@@ -512,6 +513,7 @@ def sap_odata_delta_sensor(
     Like landing_sensor, a tick never waits for a run holding the DuckDB file: that feed keeps
     its cursor and is read again at the next tick."""
     state = ODataCursor.from_json(context.cursor)
+    now = datetime.now(UTC)
     store = existing_landing_store(landing.path)
     open_warehouse = partial(warehouse.open, lock_wait_seconds=0)
     order = state.order(odata_feeds())
@@ -533,9 +535,12 @@ def sap_odata_delta_sensor(
     failed: dict[str, Exception] = {}
     busy: dict[str, Exception] = {}
     stopped: tuple[str, ODataRetryLater] | None = None
+    waiting = {name: until for name in order if (until := state.waiting(name, now))}
     try:
         with client.deadline(sap_odata.tick_budget_s):
             for name in order:
+                if name in waiting:
+                    continue
                 try:
                     extract = extract_feed(
                         client,
@@ -549,8 +554,15 @@ def sap_odata_delta_sensor(
                         written += _land_extract(context.log, store, open_warehouse, name, extract)
                         state.feeds[name] = extract.cursor
                         read.append(name)
+                    state.not_before.pop(name, None)
                 except ODataRetryLater as exc:
                     stopped = name, exc
+                    break
+                except ODataAuthError as exc:
+                    # The feeds share the credentials: trying them on every feed would lock
+                    # SAP's technical user (login/fails_to_user_lock, 5 by default) in one tick.
+                    failed[name] = exc
+                    context.log.error(f"{name}: {exc}; no further feed tried this tick")
                     break
                 except FEED_ERRORS as exc:
                     failed[name] = exc
@@ -564,7 +576,13 @@ def sap_odata_delta_sensor(
     if tick_fails(read, failed):
         raise ODataError(f"No OData feed could be read: {feed_errors(failed)}")
     state.start = next_start(order, stopped[0] if stopped else None)
+    if stopped and stopped[1].retry_after:  # SAP's wait holds across ticks, not only this one
+        until = now + timedelta(seconds=stopped[1].retry_after)
+        state.not_before[stopped[0]] = until.isoformat()
     reasons = []
+    if waiting:
+        shown = ", ".join(f"{name} before {until}" for name, until in waiting.items())
+        reasons.append(f"Not read, as SAP asked (Retry-After): {shown}")
     if stopped:
         reasons.append(
             f"OData read of {stopped[0]} stopped within this tick's "

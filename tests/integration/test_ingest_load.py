@@ -859,6 +859,7 @@ def test_a_master_extract_without_records_is_refused_and_the_table_kept(
         "MARA.csv: no records (a header only, or ALV totals only): a master extract replaces "
         "the whole table, and this one would empty raw.mara"
     )
+    assert report.pooled_failure() is None  # refused, not loaded with too many rejects
     assert table_rows(warehouse, "select matnr from raw.mara order by matnr") == [
         ("M-1",),
         ("M-2",),

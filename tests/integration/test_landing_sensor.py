@@ -1239,9 +1239,12 @@ def test_extra_columns_load_without_them_or_refuse_the_file_as_configured(
         (landing.incoming / "MSEG_20240102.csv").write_text(delivery, "utf-8")
         (landing.incoming / "MSEG_20240102.csv.done").write_bytes(b"")
         (request,) = requests_of(landing.tick())
-        landing.run(request)
+        result = landing.run(request)
         kept = landing.sql("select distinct _extra from raw.mseg")._extra.tolist()
         assert kept == ([None] if setting == "report" else ['{"ZZCOLOR":"green"}'])
+        went = "not loaded" if setting == "report" else "kept in raw.mseg._extra"
+        warning = f"MSEG_20240102.csv: columns MSEG does not know, {went}: ZZCOLOR;"
+        assert any(warning in str(event.message) for event in result.all_events)
     monkeypatch.setenv("SCP_EXTRA_COLUMNS", "error")
     (landing.incoming / "MSEG_20240103.csv").write_text(extended, "utf-8")
     (landing.incoming / "MSEG_20240103.csv.done").write_bytes(b"")

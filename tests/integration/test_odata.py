@@ -10,6 +10,7 @@ import base64
 import csv
 import http.server
 import logging
+import os
 import socket
 import ssl
 import subprocess
@@ -893,6 +894,28 @@ def test_oauth2_token_is_cached_refreshed_on_401_and_expiry(
         assert all(r.status != 401 for r in srv.state.requests)
 
 
+@pytest.mark.parametrize(
+    ("status", "payload"),
+    [
+        (400, {"error": "invalid_client", "error_description": "Bad client credentials"}),
+        (200, {"error": "invalid_client", "error_description": "Bad client credentials"}),
+    ],
+)
+def test_a_token_endpoint_refusing_the_client_is_an_auth_error_at_once(
+    status: int, payload: dict
+) -> None:
+    """RFC 6749's 400 invalid_client was a plain error, and a refusal with 200 was retried as
+    a broken answer and ended as "unavailable", which the delta sensor does not fail on."""
+    oauth = {"client_id": "planner-app", "client_secret": CLIENT_SECRET}
+    with ODataTestServer(auth="oauth2", **oauth) as srv:
+        srv.issue_token = lambda header, body: (status, payload)
+        client = client_for(srv, auth="oauth2", token_url=srv.token_url, max_retries=3, **oauth)
+        with pytest.raises(ODataAuthError) as refused:
+            client.fetch("A_Product")
+    assert "invalid_client: Bad client credentials" in str(refused.value)
+    assert CLIENT_SECRET not in str(refused.value)
+
+
 def test_the_sap_client_goes_with_every_odata_request() -> None:
     """Before, there was no way to name the SAP client, and `?sap-client=100` in the base URL
     built `.../sap?sap-client=100/API_PRODUCT_SRV/$metadata`."""
@@ -952,8 +975,12 @@ def test_client_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     assert (client.page_size, client.timeout_s, client.max_retries) == (250, 20.0, 0)
     assert client.delta_overlap_s == 120.0
     monkeypatch.setenv("SCP_ODATA_DELTA_OVERLAP", "-5")
-    with pytest.raises(ValueError, match="SCP_ODATA_DELTA_OVERLAP must be at least 0.0, got '-5'"):
+    with pytest.raises(ValueError, match="DELTA_OVERLAP must be a finite number of at least 0.0"):
         sap_odata_from_env()
+    for text in ("nan", "inf"):  # float() reads both; a NaN overlap broke every delta read
+        monkeypatch.setenv("SCP_ODATA_DELTA_OVERLAP", text)
+        with pytest.raises(ValueError, match=f"at least 0.0, got '{text}'"):
+            sap_odata_from_env()
     monkeypatch.setenv("SCP_ODATA_DELTA_OVERLAP", "5min")
     with pytest.raises(ValueError, match="SCP_ODATA_DELTA_OVERLAP must be a number, got '5min'"):
         sap_odata_from_env()
@@ -964,8 +991,33 @@ def test_client_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
         sap_odata_from_env()
     monkeypatch.setenv("SCP_ODATA_PAGE_SIZE", "100")
     monkeypatch.setenv("SCP_ODATA_TICK_BUDGET", "0")
-    with pytest.raises(ValueError, match="SCP_ODATA_TICK_BUDGET must be at least 1.0, got '0'"):
+    with pytest.raises(ValueError, match="TICK_BUDGET must be a finite number of at least 1.0"):
         sap_odata_from_env()
+
+
+def test_missing_credentials_fail_loading_naming_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without them every tick failed with `auth='oauth2' needs client_id, ...`, naming no
+    variable; doctor said nothing."""
+    from pipelines.doctor import check_configuration
+    from resources.dagster_resources import sap_odata_from_env
+
+    for name in ("USER", "PASSWORD", "CLIENT_ID", "CLIENT_SECRET", "TOKEN_URL"):
+        monkeypatch.delenv(f"SCP_ODATA_{name}", raising=False)
+    monkeypatch.setenv("SCP_ODATA_AUTH", "oauth2")
+    sap_odata_from_env()  # no base URL: the sensor is off and needs nothing
+    monkeypatch.setenv("SCP_ODATA_BASE_URL", "https://s4.example.com/sap/opu/odata/sap")
+    monkeypatch.setenv("SCP_ODATA_CLIENT_ID", "planner")
+    message = "SCP_ODATA_AUTH=oauth2 needs SCP_ODATA_CLIENT_SECRET and SCP_ODATA_TOKEN_URL"
+    with pytest.raises(ValueError, match=message):
+        sap_odata_from_env()
+    findings = check_configuration(dict(os.environ))
+    assert any(message in finding.message for finding in findings)
+    monkeypatch.setenv("SCP_ODATA_AUTH", "basic")
+    monkeypatch.setenv("SCP_ODATA_USER", "PLANNER")
+    with pytest.raises(ValueError, match="SCP_ODATA_AUTH=basic needs SCP_ODATA_PASSWORD, unset"):
+        sap_odata_from_env()
+    monkeypatch.setenv("SCP_ODATA_PASSWORD", "s3cret")
+    assert sap_odata_from_env().auth == "basic"
 
 
 def test_the_sap_client_setting_and_a_base_url_with_a_query_are_checked_on_load(
@@ -998,7 +1050,8 @@ def test_the_sap_client_setting_and_a_base_url_with_a_query_are_checked_on_load(
             with pytest.raises(ValueError) as refused:
                 sap_odata_from_env()
             assert str(refused.value) == message
-            doctor = [f for f in check_configuration({name: value}) if f.status == "fail"]
+            checked = {name: value, "SCP_ODATA_AUTH": "none"}
+            doctor = [f for f in check_configuration(checked) if f.status == "fail"]
             assert [f.message for f in doctor] == [message]
 
 
@@ -1011,6 +1064,21 @@ def _alpha(value: str, length: int) -> str:
 
 def _day(wire_date: object) -> pd.Timestamp:
     return pd.Timestamp(wire_ms(wire_date), unit="ms")
+
+
+def test_a_property_the_service_lacks_is_named_and_fails_its_feed_alone(
+    server: ODataTestServer,
+) -> None:
+    """An older release's A_ProductPlant without ProfileCode raised a KeyError, which is no
+    feed error: the delta sensor's tick failed and the feeds read before lost their cursors."""
+    client = client_for(server, page_size=100)
+    plants = client.fetch("A_ProductPlant").drop(columns=["ProfileCode"])
+    planning = {"A_ProductSupplyPlanning": client.fetch("A_ProductSupplyPlanning")}
+    with pytest.raises(ValueError) as refused:
+        to_raw_table("A_ProductPlant", plants, related=planning)
+    assert str(refused.value).startswith(
+        "A_ProductPlant: the service's rows have no property 'ProfileCode'"
+    )
 
 
 def test_to_raw_table_maps_entities_onto_spec_columns(server: ODataTestServer) -> None:

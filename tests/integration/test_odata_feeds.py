@@ -288,8 +288,23 @@ def test_a_throttled_read_ends_the_tick_with_its_reason_and_keeps_the_cursor(
     assert "Wrote 1 files" in message  # A_Product, read first, is done and kept
     assert list(ODataCursor.from_json(landing.cursor).feeds) == ["A_Product"]
 
+    # The next tick keeps to the 120 s SAP asked for: it asked again at once, every tick.
+    state = ODataCursor.from_json(landing.cursor)
+    until = state.not_before["A_SalesOrder"]
+    asked = datetime.fromisoformat(until) - datetime.now(UTC)
+    assert timedelta(seconds=100) < asked <= timedelta(seconds=120)
+    orders_read = len(odata_server.data_requests("A_SalesOrder"))
+    products_read = len(odata_server.data_requests("A_Product"))
+    waiting = str(landing.tick(sap_odata_delta_sensor, sap_odata=odata).skip_reason)
+    assert f"Not read, as SAP asked (Retry-After): A_SalesOrder before {until}" in waiting
+    assert len(odata_server.data_requests("A_SalesOrder")) == orders_read
+    assert len(odata_server.data_requests("A_Product")) > products_read  # the other is read
+    state = ODataCursor.from_json(landing.cursor)
+    state.not_before["A_SalesOrder"] = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    landing.cursor = state.to_json()  # 120 s later
     landing.tick(sap_odata_delta_sensor, sap_odata=odata)
     assert sorted(ODataCursor.from_json(landing.cursor).feeds) == ["A_Product", "A_SalesOrder"]
+    assert ODataCursor.from_json(landing.cursor).not_before == {}
     assert any(n.startswith("VBAK_") for n in new_files(landing))
 
 
@@ -302,7 +317,8 @@ def test_a_feed_that_never_fits_the_budget_does_not_starve_the_feeds_after_it(
     """S/4 throttles A_Product for good: before, every tick stopped there, and A_SalesOrder,
     after it in SCP_ODATA_FEEDS, was never read."""
     monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_Product,A_SalesOrder")
-    odata_server.add_fault("A_Product", "429", offset=0, times=100, retry_after="120")
+    # a first page slower than the budget (a Retry-After would hold the feed back instead)
+    odata_server.add_fault("A_Product", "timeout", offset=0, times=100, delay_s=5.0)
     odata = resource(odata_server, tick_budget_s=3.0)
     starts = []
     for _ in range(3):
@@ -717,6 +733,26 @@ def test_a_tick_raises_only_when_no_feed_was_read_and_a_failure_is_not_one_of_th
     output = capsys.readouterr().err + busy + message + partly
     basic = base64.b64encode(f"PLANNER:{password}".encode()).decode()
     assert password not in output and basic not in output
+
+
+def test_wrong_credentials_end_the_tick_at_the_first_refusal(
+    tmp_path: Path, today: list[date], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each feed tried them again: five refused logons in one tick lock SAP's technical user
+    (login/fails_to_user_lock is 5 by default), and every later tick kept it locked."""
+    monkeypatch.setattr(sensors, "ODATA_FEEDS", "A_Product,A_ProductPlant,A_SalesOrder")
+    landing = duckdb_landing(tmp_path)
+    with PostingServer(auth="basic", password="right") as server:
+        odata = SapODataResource(
+            base_url=server.base_url, username="PLANNER", password="wrong", max_retries=3
+        )
+        with pytest.raises(ODataError) as refused:
+            landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+        with server.lock:
+            refusals = [r for r in server.state.requests if r.status == 401]
+    assert len(refusals) == 1
+    assert str(refused.value).startswith("No OData feed could be read: A_Product: GET ")
+    assert "was rejected (HTTP 401); check the credentials" in str(refused.value)
 
 
 def test_the_full_read_job_reads_the_other_feeds_when_one_fails(

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from pipelines.ingest.reader import (
+    CUT_SHORT,
     DATE_FORMATS,
     DetectedFormat,
     ReaderSettings,
@@ -1081,6 +1082,57 @@ def test_wrong_field_count_and_truncated_last_line_are_rejected(tmp_path: Path) 
         [5, "wrong field count: 4 fields, expected 8"],
     ]
     assert rejects["raw_record"].tolist()[1] == ";".join(GOOD[:4])
+
+
+def test_a_last_record_cut_short_is_rejected_though_it_still_reads(tmp_path: Path) -> None:
+    """`1.234,50-` cut to `1.234,5` still has the record's width and reads as a number, with
+    its sign flipped: the missing line break after it is what shows the cut."""
+    path = tmp_path / "Z.csv"
+    cut = ";".join(with_value("POSNR", "30"))[:-2]  # BWART 101 cut to 1
+    lines = [";".join(TECHNICAL), ";".join(GOOD), cut]
+    path.write_text("\r\n".join(lines), encoding="utf-8")
+    rows, rejects = read_all(path)
+    assert rows["_source_line"].tolist() == [2]
+    assert rejects[["source_line", "column_name", "reason"]].values.tolist() == [
+        [3, "BWART", CUT_SHORT],
+        [3, "BWART", "value '1' not in allowed values (101, 601)"],
+    ]
+    assert rejects["raw_record"].iloc[0] == cut
+    whole = ";".join(with_value("POSNR", "30"))
+    path.write_text("\r\n".join([*lines[:2], whole]), encoding="utf-8")
+    rows, rejects = read_all(path)
+    assert rows["_source_line"].tolist() == [2]
+    assert rejects[["source_line", "reason"]].values.tolist() == [[3, CUT_SHORT]]
+    path.write_text("\r\n".join([*lines[:2], whole]) + "\r\n", encoding="utf-8")
+    rows, rejects = read_all(path)
+    assert rows["_source_line"].tolist() == [2, 3] and rejects.empty
+
+
+def test_numbers_no_sap_field_holds_are_rejected_not_rounded(tmp_path: Path) -> None:
+    """MSEG-MENGE is QUAN 13,3 and DMBTR CURR 13: a value beyond them, or a quantity with a
+    fourth decimal, is a shifted or corrupted record. Loaded, it became 1e14 or -1.2345."""
+    header = ";".join(TABLE_SPECS["MSEG"].column_names)
+
+    def line(document: int, quantity: str, amount: str = "12,50") -> str:
+        return f"{document};2025;1;601;M-1;1000;0001;{quantity};ST;H;{amount};EUR;;;;;20250115"
+
+    path = tmp_path / "MSEG.csv"
+    lines = [
+        line(1, "9.999.999.999,999-"),  # the largest QUAN 13,3
+        line(2, "99999999999999,999"),
+        line(3, "1,2345-"),
+        line(4, "1,000", "9.999.999.999.999"),  # CURR 13 in a currency without decimals
+        line(5, "1,000", "10.000.000.000.000,00"),
+    ]
+    path.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    rows, rejects = read_all(path, TABLE_SPECS["MSEG"])
+    assert rows["MBLNR"].tolist() == ["0000000001", "0000000004"]
+    assert rows["MENGE"].tolist() == [-9999999999.999, 1.0]
+    assert rejects[["source_line", "column_name", "reason"]].values.tolist() == [
+        [3, "MENGE", "'99999999999999,999' exceeds QUAN 13,3 (at most 9,999,999,999.999)"],
+        [4, "MENGE", "'1,2345-' has more than the 3 decimals SAP keeps for a quantity"],
+        [6, "DMBTR", "'10.000.000.000.000,00' exceeds CURR 13 (at most 9,999,999,999,999)"],
+    ]
 
 
 def test_an_item_changed_on_several_days_is_one_version_per_day(tmp_path: Path) -> None:
