@@ -565,6 +565,10 @@ def checked_sap_client(value: str | None, what: str) -> str | None:
     return value
 
 
+#: Secrets shorter than this are redacted as whole words only (`SapODataClient.redact`).
+_WHOLE_WORD_BELOW = 8
+
+
 class SapODataClient:
     """Reads entity sets of S/4HANA OData V2 services into typed DataFrames.
 
@@ -639,9 +643,15 @@ class SapODataClient:
     # -- secrets ---------------------------------------------------------------------------
 
     def redact(self, text: str) -> str:
-        """Replace every secret this client knows (passwords, tokens) with `***`."""
+        """Replace every secret this client knows (passwords, tokens) with `***`. One shorter
+        than `_WHOLE_WORD_BELOW` only where it stands as a whole, not inside a longer word: a
+        secret `s` masked in `/sap/` and `A_SalesOrder` made messages unreadable and showed
+        what the secret was."""
         for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, _REDACTED)
+            if len(secret) >= _WHOLE_WORD_BELOW:
+                text = text.replace(secret, _REDACTED)
+            else:
+                text = re.sub(rf"(?<![^\W_]){re.escape(secret)}(?![^\W_])", _REDACTED, text)
         return text
 
     def __repr__(self) -> str:

@@ -940,6 +940,19 @@ def test_the_sap_client_goes_with_every_odata_request() -> None:
                 SapODataClient(srv.base_url + query, auth="none")
 
 
+def test_a_short_secret_is_redacted_as_a_whole_word_only() -> None:
+    """A client secret `s` was masked inside every word: `/***ap/opu/odata/***ap/A_Sale***Order`
+    was unreadable and showed what the secret was. A long one is masked wherever it stands."""
+    short = SapODataClient(
+        "http://h/sap/opu/odata/sap", auth="oauth2", client_id="app", client_secret="s",
+        token_url="http://h/token",
+    )  # fmt: skip
+    url = "GET http://h/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder"
+    assert short.redact(f"{url}?x=s failed") == f"{url}?x=*** failed"
+    long = SapODataClient("http://h/sap", auth="basic", username="PLANNER", password=PASSWORD)
+    assert PASSWORD not in long.redact(f"{PASSWORD}X and x{PASSWORD}")
+
+
 def test_resource_redacts_secrets_and_builds_a_working_client(
     server: ODataTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
