@@ -1158,15 +1158,17 @@ def _forbidden_reason(character: str, column: str) -> str:
 
 
 def _encoding_evidence(data: bytes | bytearray) -> str | None:
-    """The encoding bytes without a byte-order mark show: utf-8 if they hold a well-formed
-    UTF-8 multi-byte sequence (cp1252 text practically never does: it would need a letter of
-    Â-ô right before signs of €-¿), cp1252 if they hold other bytes above ASCII only, None if
-    they are ASCII, which both read alike."""
+    """The encoding bytes without a byte-order mark show: utf-8 if they hold well-formed UTF-8
+    multi-byte sequences at least as many as bytes that are no UTF-8 (a UTF-8 file with a
+    Latin-1 byte typed into a record), cp1252 if they hold fewer (cp1252 text seldom holds
+    one: it needs a letter of Â-ô right before a sign of €-¿, as in a `KÃ¶ln` garbled once
+    already, beside 300 plain `ü`), None if they are ASCII, which both read alike."""
     if data.isascii():
         return None
     text = data.decode("utf-8", "replace")  # each byte that is no UTF-8 becomes U+FFFD
-    multi_byte = not text.replace("\ufffd", "").isascii() or "\ufffd".encode() in data
-    return "utf-8" if multi_byte else "cp1252"
+    stray = text.count("\ufffd") - data.count("\ufffd".encode())
+    well_formed = len(text) - len(text.encode("ascii", "ignore")) - stray
+    return "utf-8" if well_formed and well_formed >= stray else "cp1252"
 
 
 def _codec_name(encoding: str) -> str:

@@ -1288,6 +1288,22 @@ def test_a_stray_latin1_byte_in_a_utf8_file_rejects_only_its_record(
     assert reject.raw_record.split(";")[3] == "K\ufffdln"
 
 
+def test_a_cp1252_file_with_one_pair_that_reads_as_utf8_stays_cp1252(tmp_path: Path) -> None:
+    """One `KÃ¶ln` (bytes C3 B6, well-formed UTF-8) among 300 records with cp1252's `ü` made
+    the file UTF-8: its 300 other records were rejected and the file refused."""
+    records = [
+        ";".join(with_value("POSNR", str(n), with_value("NAME1", "Süd"))).encode("cp1252")
+        for n in range(1, 301)
+    ]
+    garbled = ";".join(with_value("POSNR", "301", with_value("NAME1", "KÃ¶ln")))
+    lines = [";".join(TECHNICAL).encode(), *records, garbled.encode("cp1252")]
+    path = write_byte_lines(tmp_path / "Z.csv", lines)
+    reader = SapFileReader(path, SPEC)
+    rows, rejects = read_all(path)
+    assert reader.detected.encoding == "cp1252" and rejects.empty
+    assert rows["NAME1"].tolist() == ["Süd"] * 300 + ["KÃ¶ln"]  # byte for byte, as it came
+
+
 def test_after_an_ascii_sample_the_first_block_above_ascii_decides_the_encoding(
     tmp_path: Path,
 ) -> None:
