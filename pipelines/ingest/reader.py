@@ -1518,10 +1518,13 @@ class SapFileReader:
         self._required_field = next(
             (self._field_of[c.name] for c in self.spec.columns if c.required), 0
         )
-        # Totals lines exist in `|`-framed ALV lists, and are known by their key columns.
-        framed = separator == "|" and len(header) > 2 and not (header[0] + header[-1]).strip()
+        # Totals lines are known by their key columns: marked ones (`*`) in every ALV export
+        # (a `|`-framed list, "Text with Tabs", its re-save as `;`), unmarked ones (numbers
+        # only) in `|`-framed lists alone, where no other writer makes such lines.
         keys = [self._field_of[name] for name in self.spec.key if name in self._field_of]
-        self._totals_keys = keys if framed and len(keys) == len(self.spec.key) else []
+        self._totals_keys = keys if len(keys) == len(self.spec.key) else []
+        framed = separator == "|" and len(header) > 2 and not (header[0] + header[-1]).strip()
+        self._unmarked_totals = framed
         numeric = {col.name for col in self.spec.columns if col.kind in ("decimal", "integer")}
         self._mark_fields = {i for name, i in self._field_of.items() if name not in numeric}
 
@@ -2323,10 +2326,10 @@ class SapFileReader:
     def _without_totals(self, batch: _Batch) -> _Batch:
         """An ALV list's totals and subtotals lines are no records: skipped and counted. A line
         is one if a key column is empty or `*` and the line proves it: a cell holds ALV's
-        totals mark (`*`, `**`; a subtotal per plant keeps WERKS), or only cells of number
-        columns are filled (a total without its mark). A record that merely lacks key values
-        has neither: it stays, to be quarantined with its reason, as does one whose number
-        overflowed its column (`*****`)."""
+        totals mark (`*`, `**`; a subtotal per plant keeps WERKS), or, in a `|`-framed list,
+        only cells of number columns are filled (a total without its mark). A record that
+        merely lacks key values has neither: it stays, to be quarantined with its reason, as
+        does one whose number overflowed its column (`*****`)."""
         if not self._totals_keys or not len(batch.starts):
             return batch
         keyless = [
@@ -2340,7 +2343,7 @@ class SapFileReader:
         only_numbers = np.logical_and.reduce(
             [_bool_numpy(_blank(batch.fields[index])) for index in self._mark_fields]
         )
-        totals = some_keyless & (marked | only_numbers)
+        totals = some_keyless & (marked | (only_numbers & self._unmarked_totals))
         if not totals.any():
             return batch
         batch.counts["totals_lines"] += int(totals.sum())

@@ -184,14 +184,22 @@ def test_a_keyless_record_whose_number_overflowed_is_no_totals_line(tmp_path: Pa
     ]
 
 
-def test_a_marked_line_is_a_totals_line_only_in_a_framed_alv_list(tmp_path: Path) -> None:
-    """A `;` file has no totals lines: a line marked `*` that lacks key values is quarantined."""
-    lines = [";".join(MARD.column_names), "1234;1000;0001;15.01.2025;10,000;;", "*;1000;;;10,000;;"]
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_a_marked_totals_line_is_skipped_in_any_export_an_unmarked_one_in_lists_only(
+    tmp_path: Path, separator: str
+) -> None:
+    """ALV's "Text with Tabs" export, and Excel's re-save of it as `;`, keep the list's totals
+    line with its `*` mark: it was quarantined as a record without keys, and refused a small
+    file. A line of numbers alone stays a record outside a `|`-framed list (its reasons)."""
+    records = ["1234;1000;0001;15.01.2025;10,000;;", "*;1000;;;10,000;;", ";;;;20,000;;"]
+    lines = [separator.join(MARD.column_names), *(r.replace(";", separator) for r in records)]
     reader = SapFileReader(write(tmp_path / "MARD_20250115.csv", lines), MARD)
-    rejects = pd.concat([c.rejects for c in reader.chunks()], ignore_index=True)
-    assert reader.detected.totals_lines == 0
-    assert set(rejects.source_line) == {3}
-    assert set(rejects.column_name) == {"LGORT", "DATUM"}
+    chunks = list(reader.chunks())
+    rows = pd.concat([c.rows for c in chunks], ignore_index=True)
+    rejects = pd.concat([c.rejects for c in chunks], ignore_index=True)
+    assert reader.detected.totals_lines == 1
+    assert rows["_source_line"].tolist() == [2]
+    assert set(rejects.source_line) == {4}
 
 
 @pytest.mark.parametrize("quoted", [False, True])
