@@ -285,6 +285,10 @@ class LandingStore(Protocol):
 
     def list(self, folder: str) -> list[LandingEntry]: ...
 
+    def folders(self, folder: str) -> list[str]:
+        """The names of the folders inside `folder`, which the landing zone does not read."""
+        ...
+
     def root_exists(self) -> bool:
         """Whether the landing zone itself is there (its folders are made on first use)."""
         ...
@@ -345,6 +349,13 @@ class LocalLandingStore:
                     info = item.stat(follow_symlinks=False)
                     entries.append(LandingEntry(item.name, info.st_size, info.st_mtime_ns))
         return sorted(entries, key=lambda e: e.name)
+
+    def folders(self, folder: str) -> list[str]:
+        directory = self.path(folder)
+        if not directory.is_dir():
+            return []
+        with os.scandir(directory) as scan:
+            return sorted(item.name for item in scan if item.is_dir(follow_symlinks=False))
 
     def root_exists(self) -> bool:
         return self.root.is_dir()
@@ -439,6 +450,17 @@ class FsspecLandingStore:
             if info.get("type") == "file"
         ]
         return sorted(entries, key=lambda e: e.name)
+
+    def folders(self, folder: str) -> list[str]:
+        directory = self.path(folder)
+        self.fs.invalidate_cache(directory)
+        try:
+            infos = self.fs.ls(directory, detail=True)
+        except FileNotFoundError:
+            return []
+        names = (info["name"].rstrip("/").rsplit("/", 1)[-1] for info in infos)
+        kinds = (info.get("type") for info in infos)
+        return sorted(name for name, kind in zip(names, kinds, strict=True) if kind == "directory")
 
     def exists(self, folder: str, name: str) -> bool:
         return bool(self.fs.isfile(self.path(folder, name)))

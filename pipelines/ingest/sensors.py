@@ -326,6 +326,8 @@ def landing_sensor(
     store = existing_landing_store(landing.path)
     state = LandingCursor.from_json(context.cursor)
     entries = store.list(INCOMING)
+    if nested := store.folders(INCOMING):  # a drop into a subfolder is never read: say so
+        context.log.warning(_nested_warning(nested))
     ready, seen = ready_files(entries, state.seen, quiet=LANDING_QUIET)
     _remove_orphan_markers(context, store, entries)
     runs: list[RunPlan] = []
@@ -356,14 +358,23 @@ def landing_sensor(
     cursor = LandingCursor(seen=seen, deferred=[*deferred, *held]).to_json()
     if not requested:
         waiting = len(seen)
+        reason = f"No new deliveries ({waiting} files in incoming/ not yet stable)"
         return dg.SensorResult(
-            skip_reason=f"No new deliveries ({waiting} files in incoming/ not yet stable)",
+            skip_reason=reason + (f". {_nested_warning(nested)}" if nested else ""),
             cursor=cursor,
         )
     for run in requested:
         days = f" {run.first_day}..{run.last_day}" if run.first_day else ""
         context.log.info(f"Requesting raw/{run.table.lower()}{days}: {len(run.files)} files")
     return dg.SensorResult(run_requests=[run_request(run) for run in requested], cursor=cursor)
+
+
+def _nested_warning(folders: Sequence[str]) -> str:
+    shown = ", ".join(f"incoming/{name}/" for name in folders)
+    return (
+        f"{shown}: not read, the landing zone takes only files placed directly in incoming/; "
+        "move the files up"
+    )
 
 
 def _feed_names(text: str) -> list[str]:

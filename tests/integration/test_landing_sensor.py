@@ -1225,6 +1225,15 @@ def test_an_undated_delivery_accounts_for_rows_outside_the_history_and_unreadabl
     assert landing.sql("select count(*) from raw.mseg").iloc[0, 0] == 2
 
 
+def test_a_delivery_in_a_subfolder_of_incoming_is_named_not_ignored(landing: Landing) -> None:
+    """incoming/sub/MSEG_20240208.csv was neither loaded nor rejected nor named: the tick said
+    "0 files in incoming/ not yet stable", and the delivery waited unseen."""
+    (landing.incoming / "sub").mkdir(parents=True)
+    (landing.incoming / "sub" / "MSEG_20240208.csv").write_text("MBLNR\n", "utf-8")
+    reason = str(landing.tick().skip_reason)
+    assert "incoming/sub/: not read, the landing zone takes only files placed directly" in reason
+
+
 def test_extra_columns_load_without_them_or_refuse_the_file_as_configured(
     landing: Landing, demo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -843,6 +843,16 @@ def test_a_store_puts_a_local_file_in_place(store: LandingStore, tmp_path: Path)
     assert [e.name for e in store.list(STAGING)] == ["MSEG_20250101.csv"]
 
 
+def test_a_store_names_the_folders_a_drop_folder_holds(store: LandingStore) -> None:
+    """A delivery dropped into incoming/sub/ was never read and never named: listings show
+    files only. The sensor names such folders (`_nested_warning`)."""
+    store.write(INCOMING, "MSEG.csv", b"h\r\n")
+    assert store.folders(INCOMING) == [] and store.folders("missing") == []
+    store.write(f"{INCOMING}/sub", "MSEG_20250101.csv", b"h\r\n")
+    assert store.folders(INCOMING) == ["sub"]
+    assert [e.name for e in store.list(INCOMING)] == ["MSEG.csv"]
+
+
 def test_a_store_listing_changes_when_a_file_grows(store: LandingStore) -> None:
     """Readiness compares (size, mtime) between looks; both stores must expose a change."""
     store.write(INCOMING, "MSEG.csv", b"part")
