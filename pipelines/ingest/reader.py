@@ -675,8 +675,10 @@ def _number_checked(
     return pc.if_else(parts.negative, pc.negate(numbers), numbers), invalid
 
 
-#: Relative float noise a number may carry and still be the number its decimals show.
-_DECIMAL_NOISE = 1e-9
+#: Relative float noise a number may carry and still be the number its decimals show: a few
+#: units in the last place of a float64 (2.2e-16), which parsing and unit factors add. 1e-9
+#: let 2,500,000.1234 pass as 3 decimals.
+_DECIMAL_NOISE = 16 * np.finfo(np.float64).eps
 
 
 def beyond_decimals(numbers: np.ndarray, decimals: int) -> np.ndarray:
@@ -1157,18 +1159,24 @@ def _forbidden_reason(character: str, column: str) -> str:
     )
 
 
+#: How many times the well-formed UTF-8 sequences the bytes that are no UTF-8 must outnumber
+#: to make a file cp1252.
+_CP1252_MAJORITY = 10
+
+
 def _encoding_evidence(data: bytes | bytearray) -> str | None:
     """The encoding bytes without a byte-order mark show: utf-8 if they hold well-formed UTF-8
-    multi-byte sequences at least as many as bytes that are no UTF-8 (a UTF-8 file with a
-    Latin-1 byte typed into a record), cp1252 if they hold fewer (cp1252 text seldom holds
-    one: it needs a letter of Â-ô right before a sign of €-¿, as in a `KÃ¶ln` garbled once
-    already, beside 300 plain `ü`), None if they are ASCII, which both read alike."""
+    multi-byte sequences, unless bytes that are no UTF-8 outnumber them `_CP1252_MAJORITY`
+    times (cp1252 text seldom holds one: it needs a letter of Â-ô right before a sign of €-¿,
+    as a `KÃ¶ln` garbled once already, beside 300 plain `ü`; a UTF-8 file with a few Latin-1
+    bytes typed into records keeps UTF-8, and those records are quarantined), cp1252 if they
+    hold other bytes above ASCII only, None if they are ASCII, which both read alike."""
     if data.isascii():
         return None
     text = data.decode("utf-8", "replace")  # each byte that is no UTF-8 becomes U+FFFD
     stray = text.count("\ufffd") - data.count("\ufffd".encode())
     well_formed = len(text) - len(text.encode("ascii", "ignore")) - stray
-    return "utf-8" if well_formed and well_formed >= stray else "cp1252"
+    return "utf-8" if well_formed and stray < _CP1252_MAJORITY * well_formed else "cp1252"
 
 
 def _codec_name(encoding: str) -> str:
@@ -1230,6 +1238,14 @@ class _Batch:
     counts: Counter[str] = field(default_factory=Counter)  # DetectedFormat counters to add
     forbidden: bool = False  # the batch's bytes may hold a `_FORBIDDEN_CHARACTERS` one
     cut_short: bool = False  # its last record ends the file without the line break
+    #: the physical line its last record ends on, where that is not the line it starts on
+    last_end: int | None = None
+
+    def last_record_end(self) -> int | None:
+        """The physical line the batch's last record ends on (None: no record)."""
+        if not len(self.starts):
+            return None
+        return self.last_end if self.last_end is not None else int(self.starts[-1])
 
 
 class _Utf16AsUtf8:
@@ -1949,8 +1965,7 @@ class SapFileReader:
                     # A record on the last line of a file whose other lines all end in a line
                     # break was cut short (a transfer broke off): `1.250,000-` cut to
                     # `1.250,000` still reads, with its sign flipped.
-                    last = batch.starts[-1] if len(batch.starts) else None
-                    batch.cut_short = open_end and last == next_line - 1
+                    batch.cut_short = open_end and batch.last_record_end() == next_line - 1
                     chunk = self._convert(batch, seen)
                 except pa.ArrowException as exc:
                     if isinstance(exc, MemoryError):
@@ -2249,7 +2264,9 @@ class SapFileReader:
             _empty_to_null(pa.array(values, type=pa.string())) for values in zip(*rows, strict=True)
         ]
         starts = base + np.array([first for first, _ in spans], dtype=np.int64)
-        return _Batch(fields, starts, _RecordText(lines, spans), problems, carry, counts)
+        batch = _Batch(fields, starts, _RecordText(lines, spans), problems, carry, counts)
+        batch.last_end = base + spans[-1][1] - 1 if spans else None
+        return batch
 
     # -- conversion and checks -------------------------------------------------------------------
 
@@ -2326,8 +2343,9 @@ class SapFileReader:
     def _without_totals(self, batch: _Batch) -> _Batch:
         """An ALV list's totals and subtotals lines are no records: skipped and counted. A line
         is one if a key column is empty or `*` and the line proves it: a cell holds ALV's
-        totals mark (`*`, `**`; a subtotal per plant keeps WERKS), or, in a `|`-framed list,
-        only cells of number columns are filled (a total without its mark). A record that
+        totals mark (`*`, `**`; a subtotal per plant keeps WERKS; outside a `|`-framed list
+        a key cell), or, in a `|`-framed list, only cells of number columns are filled (a
+        total without its mark). A record that
         merely lacks key values has neither: it stays, to be quarantined with its reason, as
         does one whose number overflowed its column (`*****`)."""
         if not self._totals_keys or not len(batch.starts):
@@ -2339,7 +2357,10 @@ class SapFileReader:
         some_keyless = np.logical_or.reduce(keyless)
         if not some_keyless.any():
             return batch
-        marked = self._totals_marks_in(batch, self._mark_fields)
+        # Outside a framed list the mark must sit in a key cell: a `*` in another text cell of a
+        # record that lacks a key (a storage location `*`) is no evidence of ALV.
+        marks_in = self._mark_fields if self._unmarked_totals else self._totals_keys
+        marked = self._totals_marks_in(batch, marks_in)
         only_numbers = np.logical_and.reduce(
             [_bool_numpy(_blank(batch.fields[index])) for index in self._mark_fields]
         )
@@ -2354,6 +2375,7 @@ class SapFileReader:
             fields=[values.filter(mask) for values in batch.fields],
             starts=batch.starts[keep],
             raws=[batch.raws[i] for i in keep],
+            last_end=None if totals[-1] else batch.last_end,  # a totals line ended the batch
         )
 
     def _totals_marks_in(self, batch: _Batch, indices: Iterable[int]) -> np.ndarray:

@@ -568,6 +568,9 @@ def sap_odata_delta_sensor(
                     state.not_before.pop(name, None)
                 except ODataRetryLater as exc:
                     stopped = name, exc
+                    if exc.retry_after:  # SAP's wait holds across ticks, from its answer on
+                        until = datetime.now(UTC) + timedelta(seconds=exc.retry_after)
+                        state.not_before[name] = until.isoformat()
                     break
                 except ODataAuthError as exc:
                     # The feeds share the credentials: trying them on every feed would lock
@@ -587,9 +590,6 @@ def sap_odata_delta_sensor(
     if tick_fails(read, failed):
         raise ODataError(f"No OData feed could be read: {feed_errors(failed)}")
     state.start = next_start(order, stopped[0] if stopped else None)
-    if stopped and stopped[1].retry_after:  # SAP's wait holds across ticks, not only this one
-        until = now + timedelta(seconds=stopped[1].retry_after)
-        state.not_before[stopped[0]] = until.isoformat()
     reasons = []
     if waiting:
         shown = ", ".join(f"{name} before {until}" for name, until in waiting.items())
@@ -670,6 +670,10 @@ def read_odata_feeds_in_full(
             ):
                 written += _land_extract(context.log, store, warehouse.open, name, extract)
                 cursor = extract.cursor
+        except ODataAuthError as exc:  # shared credentials: one refusal per feed locks SAP's user
+            failed[name] = exc
+            context.log.error(f"{name}: {exc}; no further feed tried")
+            break
         except FEED_ERRORS as exc:
             failed[name] = exc
             context.log.error(

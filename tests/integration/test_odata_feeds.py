@@ -779,6 +779,19 @@ def test_the_full_read_job_reads_the_other_feeds_when_one_fails(
     )
 
 
+def test_the_full_read_job_stops_at_the_first_refused_logon(
+    landing: Landing, today: list[date], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It went on to the next feed after an HTTP 401 as after any feed's error: five feeds,
+    five refused logons in one run, and SAP locked the technical user."""
+    with PostingServer(auth="basic", password="right") as server:
+        odata = SapODataResource(base_url=server.base_url, username="PLANNER", password="wrong")
+        result, _ = full_read(landing, odata, capsys, feeds=["A_Product", "A_SalesOrder"])
+        with server.lock:
+            refusals = [r for r in server.state.requests if r.status == 401]
+    assert not result.success and len(refusals) == 1
+
+
 # -- nothing in the future, nothing unreadable, becomes a cursor --------------------------------
 
 

@@ -1106,6 +1106,12 @@ def test_a_last_record_cut_short_is_rejected_though_it_still_reads(tmp_path: Pat
     path.write_text("\r\n".join([*lines[:2], whole]) + "\r\n", encoding="utf-8")
     rows, rejects = read_all(path)
     assert rows["_source_line"].tolist() == [2, 3] and rejects.empty
+    # a quoted record over two lines is judged by the line it ends on, not the one it starts on
+    spread = ";".join(with_value("NAME1", '"Müller\r\nund Söhne"', with_value("POSNR", "30")))
+    path.write_text("\r\n".join([*lines[:2], spread[:-2]]), encoding="utf-8")
+    rows, rejects = read_all(path)
+    assert rows["_source_line"].tolist() == [2]
+    assert rejects[["source_line", "reason"]].values.tolist()[0] == [3, CUT_SHORT]
 
 
 def test_numbers_no_sap_field_holds_are_rejected_not_rounded(tmp_path: Path) -> None:
@@ -1121,6 +1127,7 @@ def test_numbers_no_sap_field_holds_are_rejected_not_rounded(tmp_path: Path) -> 
         line(1, "9.999.999.999,999-"),  # the largest QUAN 13,3
         line(2, "99999999999999,999"),
         line(3, "1,2345-"),
+        line(6, "2.500.000,1234"),  # a fourth decimal on a large quantity too
         line(4, "1,000", "9.999.999.999.999"),  # CURR 13 in a currency without decimals
         line(5, "1,000", "10.000.000.000.000,00"),
     ]
@@ -1131,7 +1138,8 @@ def test_numbers_no_sap_field_holds_are_rejected_not_rounded(tmp_path: Path) -> 
     assert rejects[["source_line", "column_name", "reason"]].values.tolist() == [
         [3, "MENGE", "'99999999999999,999' exceeds QUAN 13,3 (at most 9,999,999,999.999)"],
         [4, "MENGE", "'1,2345-' has more than the 3 decimals SAP keeps for a quantity"],
-        [6, "DMBTR", "'10.000.000.000.000,00' exceeds CURR 13 (at most 9,999,999,999,999)"],
+        [5, "MENGE", "'2.500.000,1234' has more than the 3 decimals SAP keeps for a quantity"],
+        [7, "DMBTR", "'10.000.000.000.000,00' exceeds CURR 13 (at most 9,999,999,999,999)"],
     ]
 
 
@@ -1302,6 +1310,12 @@ def test_a_cp1252_file_with_one_pair_that_reads_as_utf8_stays_cp1252(tmp_path: P
     rows, rejects = read_all(path)
     assert reader.detected.encoding == "cp1252" and rejects.empty
     assert rows["NAME1"].tolist() == ["Süd"] * 300 + ["KÃ¶ln"]  # byte for byte, as it came
+    # a few Latin-1 bytes beside UTF-8 text keep the file UTF-8: their record is quarantined
+    utf8 = [";".join(with_value("POSNR", str(n), with_value("NAME1", "Köln"))) for n in (1, 2)]
+    latin1 = ";".join(with_value("POSNR", "3", with_value("NAME1", "Müller Söhne Düsseldorf")))
+    lines = [";".join(TECHNICAL).encode(), *(r.encode() for r in utf8), latin1.encode("cp1252")]
+    rows, rejects = read_all(write_byte_lines(tmp_path / "Y.csv", lines))
+    assert rows["NAME1"].tolist() == ["Köln", "Köln"] and set(rejects["source_line"]) == {4}
 
 
 def test_after_an_ascii_sample_the_first_block_above_ascii_decides_the_encoding(

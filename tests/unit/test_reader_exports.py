@@ -200,6 +200,13 @@ def test_a_marked_totals_line_is_skipped_in_any_export_an_unmarked_one_in_lists_
     assert reader.detected.totals_lines == 1
     assert rows["_source_line"].tolist() == [2]
     assert set(rejects.source_line) == {4}
+    # outside a framed list a `*` must sit in a key cell: a record without MBLNR whose
+    # storage location is `*` is quarantined, not skipped
+    starred = mseg(2)
+    starred[0], starred[6] = "", "*"
+    lines = [separator.join(MSEG.column_names), *(separator.join(r) for r in [mseg(1), starred])]
+    reader, rows, rejects = read_all(write(tmp_path / "MSEG_20250115.csv", lines))
+    assert reader.detected.totals_lines == 0 and set(rejects.source_line) == {3}
 
 
 @pytest.mark.parametrize("quoted", [False, True])
