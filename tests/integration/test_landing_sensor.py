@@ -1253,7 +1253,8 @@ def test_extra_columns_load_without_them_or_refuse_the_file_as_configured(
         assert kept == ([None] if setting == "report" else ['{"ZZCOLOR":"green"}'])
         went = "not loaded" if setting == "report" else "kept in raw.mseg._extra"
         warning = f"MSEG_20240102.csv: columns MSEG does not know, {went}: ZZCOLOR;"
-        assert any(warning in str(event.message) for event in result.all_events)
+        logs = landing.instance.all_logs(result.run_id)
+        assert any(warning in entry.user_message for entry in logs)
     monkeypatch.setenv("SCP_EXTRA_COLUMNS", "error")
     (landing.incoming / "MSEG_20240103.csv").write_text(extended, "utf-8")
     (landing.incoming / "MSEG_20240103.csv.done").write_bytes(b"")
