@@ -6,6 +6,8 @@ resolve to, they are shown as `***` by repr/str of this resource and of its clie
 
 from __future__ import annotations
 
+import hashlib
+
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
@@ -52,6 +54,13 @@ class SapODataResource(dg.ConfigurableResource):
     )
 
     _client: SapODataClient | None = PrivateAttr(default=None)
+
+    def credentials_key(self) -> str:
+        """A digest of where and as whom this resource signs in: it tells credentials apart in
+        this process's memory without holding them; never written or logged."""
+        signed_in = (self.base_url, self.sap_client, self.auth, self.username, self.password)
+        signed_in += (self.client_id, self.client_secret, self.token_url)
+        return hashlib.sha256(repr(signed_in).encode()).hexdigest()
 
     def get_client(self) -> SapODataClient:
         """The client, created on first use so its OAuth2 token cache is shared by callers."""

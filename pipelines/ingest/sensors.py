@@ -22,6 +22,7 @@ would never say that a day is missing.
 
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -413,6 +414,26 @@ def feed_errors(failed: Mapping[str, Exception]) -> str:
     return "; ".join(f"{name}: {exc}" for name, exc in failed.items())
 
 
+#: Credentials SAP refused (`SapODataResource.credentials_key`) and when (time.monotonic()),
+#: in the code server's memory, where sensor ticks run: each tick trying them again would
+#: lock SAP's user after five ticks (login/fails_to_user_lock). New credentials reach the
+#: process with a reload of the code location, which starts afresh.
+_REFUSED_LOGONS: dict[str, float] = {}
+#: How long refused credentials are not tried again (an administrator may unlock the user or
+#: reset the password to the same one meanwhile).
+REFUSED_LOGON_PAUSE_S = 3600.0
+
+
+def _refused_logon_error(refused_at: float) -> ODataAuthError:
+    minutes = (time.monotonic() - refused_at) / 60
+    left = (REFUSED_LOGON_PAUSE_S - (time.monotonic() - refused_at)) / 60
+    return ODataAuthError(
+        f"SAP refused these credentials {minutes:.0f} min ago: not tried again for another "
+        f"{left:.0f} min, so that ticks do not lock the user (login/fails_to_user_lock). Fix "
+        "the credentials and reload the code location to try at once"
+    )
+
+
 def tick_fails(read: Sequence[str], failed: Mapping[str, Exception]) -> bool:
     """Whether a tick should raise: no feed was read, and one failed for a reason waiting will
     not cure (credentials, permissions, a bad URL or payload). Then saving the cursor would
@@ -540,6 +561,10 @@ def sap_odata_delta_sensor(
                 f"{name}: continues from {mark.cursor}, where sap_odata_full_read ended"
                 + (f" (run {mark.run_id})" if mark.run_id else "")
             )
+    signed_in = sap_odata.credentials_key()
+    refused_at = _REFUSED_LOGONS.get(signed_in)
+    if refused_at is not None and time.monotonic() - refused_at < REFUSED_LOGON_PAUSE_S:
+        raise _refused_logon_error(refused_at)
     client = sap_odata.get_client()
     written: list[str] = []
     read: list[str] = []
@@ -575,6 +600,7 @@ def sap_odata_delta_sensor(
                 except ODataAuthError as exc:
                     # The feeds share the credentials: trying them on every feed would lock
                     # SAP's technical user (login/fails_to_user_lock, 5 by default) in one tick.
+                    _REFUSED_LOGONS[signed_in] = time.monotonic()
                     failed[name] = exc
                     context.log.error(f"{name}: {exc}; no further feed tried this tick")
                     break
@@ -587,6 +613,8 @@ def sap_odata_delta_sensor(
                     busy[name] = exc
     finally:
         client.close()
+    if read:
+        _REFUSED_LOGONS.pop(signed_in, None)
     if tick_fails(read, failed):
         raise ODataError(f"No OData feed could be read: {feed_errors(failed)}")
     state.start = next_start(order, stopped[0] if stopped else None)

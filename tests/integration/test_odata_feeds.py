@@ -36,7 +36,13 @@ from pipelines.ingest.landing import (
     posting_window,
     read_rows,
 )
-from pipelines.ingest.odata import ODataError, SapODataClient, format_cursor, to_raw_table
+from pipelines.ingest.odata import (
+    ODataAuthError,
+    ODataError,
+    SapODataClient,
+    format_cursor,
+    to_raw_table,
+)
 from pipelines.ingest.sensors import sap_odata_delta_sensor
 from pipelines.ingest.specs import get_spec
 from resources.odata import SapODataResource
@@ -748,11 +754,22 @@ def test_wrong_credentials_end_the_tick_at_the_first_refusal(
         )
         with pytest.raises(ODataError) as refused:
             landing.tick(sap_odata_delta_sensor, sap_odata=odata)
+        assert str(refused.value).startswith("No OData feed could be read: A_Product: GET ")
+        assert "was rejected (HTTP 401); check the credentials" in str(refused.value)
+        # the next ticks fail without a request: five ticks would have locked the user too
+        for _ in range(2):
+            with pytest.raises(ODataAuthError, match="SAP refused these credentials 0 min ago"):
+                landing.tick(sap_odata_delta_sensor, sap_odata=odata)
         with server.lock:
-            refusals = [r for r in server.state.requests if r.status == 401]
-    assert len(refusals) == 1
-    assert str(refused.value).startswith("No OData feed could be read: A_Product: GET ")
-    assert "was rejected (HTTP 401); check the credentials" in str(refused.value)
+            assert [r.status for r in server.state.requests].count(401) == 1
+        # other credentials (a reload of the code location with the fixed password) are tried
+        fixed = SapODataResource(base_url=server.base_url, username="PLANNER", password="right")
+        landing.tick(sap_odata_delta_sensor, sap_odata=fixed)
+    assert sorted(ODataCursor.from_json(landing.cursor).feeds) == [
+        "A_Product",
+        "A_ProductPlant",
+        "A_SalesOrder",
+    ]
 
 
 def test_the_full_read_job_reads_the_other_feeds_when_one_fails(
