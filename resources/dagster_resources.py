@@ -7,6 +7,7 @@ through `dg.EnvVar`, so they never appear in run config or logs.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, TypeVar
 
@@ -103,7 +104,7 @@ def number_setting(name: str, default: N, kind: type[N], minimum: N) -> N:
     except ValueError:
         what = "an integer" if kind is int else "a number"
         raise ValueError(f"{name} must be {what}, got {text!r}") from None
-    if not value >= minimum or value == float("inf"):  # NaN compares false
+    if not (math.isfinite(value) and value >= minimum):
         raise ValueError(f"{name} must be a finite number of at least {minimum}, got {text!r}")
     return value
 

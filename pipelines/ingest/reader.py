@@ -1534,13 +1534,14 @@ class SapFileReader:
         self._required_field = next(
             (self._field_of[c.name] for c in self.spec.columns if c.required), 0
         )
-        # Totals lines are known by their key columns: marked ones (`*`) in every ALV export
-        # (a `|`-framed list, "Text with Tabs", its re-save as `;`), unmarked ones (numbers
-        # only) in `|`-framed lists alone, where no other writer makes such lines.
+        # Totals lines are known by their key columns, in every ALV export (a `|`-framed list,
+        # "Text with Tabs", its re-save as `;`); `_without_totals` asks more of those outside
+        # a framed list.
         keys = [self._field_of[name] for name in self.spec.key if name in self._field_of]
         self._totals_keys = keys if len(keys) == len(self.spec.key) else []
-        framed = separator == "|" and len(header) > 2 and not (header[0] + header[-1]).strip()
-        self._unmarked_totals = framed
+        self._framed_list = (
+            separator == "|" and len(header) > 2 and not (header[0] + header[-1]).strip()
+        )
         numeric = {col.name for col in self.spec.columns if col.kind in ("decimal", "integer")}
         self._mark_fields = {i for name, i in self._field_of.items() if name not in numeric}
 
@@ -1956,8 +1957,7 @@ class SapFileReader:
                 data, text, marked = self._decode(data, next_line)
                 base = next_line - len(carry.lines)
                 next_line += count
-                open_end = self.judge_open_end and final and bool(data)
-                open_end = open_end and not data.endswith(b"\n")
+                open_end = self.judge_open_end and final and not data.endswith(b"\n")
                 try:
                     batch = self._split_batch(data, text, count, carry, base, final, marked)
                     del data, text
@@ -2344,10 +2344,10 @@ class SapFileReader:
         """An ALV list's totals and subtotals lines are no records: skipped and counted. A line
         is one if a key column is empty or `*` and the line proves it: a cell holds ALV's
         totals mark (`*`, `**`; a subtotal per plant keeps WERKS; outside a `|`-framed list
-        a key cell), or, in a `|`-framed list, only cells of number columns are filled (a
-        total without its mark). A record that
-        merely lacks key values has neither: it stays, to be quarantined with its reason, as
-        does one whose number overflowed its column (`*****`)."""
+        only a key cell counts), or, in a `|`-framed list, only cells of number columns are
+        filled (a total without its mark). A record that merely lacks key values has neither:
+        it stays, to be quarantined with its reason, as does one whose number overflowed its
+        column (`*****`)."""
         if not self._totals_keys or not len(batch.starts):
             return batch
         keyless = [
@@ -2358,13 +2358,16 @@ class SapFileReader:
         if not some_keyless.any():
             return batch
         # Outside a framed list the mark must sit in a key cell: a `*` in another text cell of a
-        # record that lacks a key (a storage location `*`) is no evidence of ALV.
-        marks_in = self._mark_fields if self._unmarked_totals else self._totals_keys
-        marked = self._totals_marks_in(batch, marks_in)
-        only_numbers = np.logical_and.reduce(
-            [_bool_numpy(_blank(batch.fields[index])) for index in self._mark_fields]
-        )
-        totals = some_keyless & (marked | (only_numbers & self._unmarked_totals))
+        # record that lacks a key (a storage location `*`) is no evidence of ALV, nor is a
+        # line of numbers alone.
+        if not self._framed_list:
+            totals = some_keyless & self._totals_marks_in(batch, self._totals_keys)
+        else:
+            only_numbers = np.logical_and.reduce(
+                [_bool_numpy(_blank(batch.fields[index])) for index in self._mark_fields]
+            )
+            marked = self._totals_marks_in(batch, self._mark_fields)
+            totals = some_keyless & (marked | only_numbers)
         if not totals.any():
             return batch
         batch.counts["totals_lines"] += int(totals.sum())

@@ -424,13 +424,12 @@ _REFUSED_LOGONS: dict[str, float] = {}
 REFUSED_LOGON_PAUSE_S = 3600.0
 
 
-def _refused_logon_error(refused_at: float) -> ODataAuthError:
-    minutes = (time.monotonic() - refused_at) / 60
-    left = (REFUSED_LOGON_PAUSE_S - (time.monotonic() - refused_at)) / 60
+def _refused_logon_error(elapsed_s: float) -> ODataAuthError:
     return ODataAuthError(
-        f"SAP refused these credentials {minutes:.0f} min ago: not tried again for another "
-        f"{left:.0f} min, so that ticks do not lock the user (login/fails_to_user_lock). Fix "
-        "the credentials and reload the code location to try at once"
+        f"SAP refused these credentials {elapsed_s / 60:.0f} min ago: not tried again for "
+        f"another {(REFUSED_LOGON_PAUSE_S - elapsed_s) / 60:.0f} min, so that ticks do not lock "
+        "the user (login/fails_to_user_lock). Fix the credentials and reload the code location "
+        "to try at once"
     )
 
 
@@ -562,9 +561,10 @@ def sap_odata_delta_sensor(
                 + (f" (run {mark.run_id})" if mark.run_id else "")
             )
     signed_in = sap_odata.credentials_key()
-    refused_at = _REFUSED_LOGONS.get(signed_in)
-    if refused_at is not None and time.monotonic() - refused_at < REFUSED_LOGON_PAUSE_S:
-        raise _refused_logon_error(refused_at)
+    if (refused_at := _REFUSED_LOGONS.get(signed_in)) is not None:
+        elapsed_s = time.monotonic() - refused_at
+        if elapsed_s < REFUSED_LOGON_PAUSE_S:
+            raise _refused_logon_error(elapsed_s)
     client = sap_odata.get_client()
     written: list[str] = []
     read: list[str] = []
